@@ -1,0 +1,352 @@
+"""The ``Head`` base: loss, predictions, metrics and the EstimatorSpec for one kind of label.
+
+A head turns a model's logits into everything the Estimator needs (tf.estimator.Head)::
+
+    logits (B, logits_dimension) ──► predictions(logits)               dict, TF's keys and dtypes
+           + labels, features    ──► loss(labels, logits, features)    scalar, weighted and reduced
+                                 ──► metrics(features, logits, labels) dict[str, Metric] for one batch
+                                 ──► create_estimator_spec(...)        EstimatorSpec per mode
+
+Metrics are additive (:mod:`torchestimator.metrics`): ``metrics`` returns one batch's
+contribution and the eval loop sums them, so ``update_metrics(totals, ...)`` is
+``accumulate(totals, metrics(...))``.
+
+Subclasses set ``logits_dimension`` and implement ``_processed_labels``, ``_default_unweighted_loss``,
+``predictions``, ``metrics`` and ``_export_outputs``.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import torch
+
+from torchestimator.errors import InputError, InvalidArgumentError
+from torchestimator.heads import labels as label_utils
+from torchestimator.heads.keys import LossReduction, MetricKeys
+from torchestimator.metrics.base import Mean, Metric, accumulate
+from torchestimator.spec import EstimatorSpec, ModeKeys
+
+__all__ = [
+    "Head",
+    "all_class_ids",
+    "all_classes",
+    "check_label_range",
+    "check_prediction_keys",
+    "class_strings",
+]
+
+LossFn = Callable[..., torch.Tensor]
+
+
+def _validate_loss_fn(loss_fn: LossFn) -> None:
+    try:
+        params = set(inspect.signature(loss_fn).parameters)
+    except (TypeError, ValueError):
+        return
+    missing = [p for p in ("labels", "logits") if p not in params]
+    extra = sorted(params - {"labels", "logits", "features", "loss_reduction", "self"})
+    if missing or extra:
+        raise InvalidArgumentError(
+            "loss_fn must take (labels, logits) and optionally (features, loss_reduction); received "
+            f"arguments {sorted(params)} (missing {missing}, unexpected {extra})."
+        )
+
+
+def all_class_ids(logits: torch.Tensor, n_classes: int) -> torch.Tensor:
+    """``[[0, 1, ..., n-1]] * B`` as int32 (TF's ``all_class_ids``)."""
+    ids = torch.arange(n_classes, dtype=torch.int32, device=logits.device)  # (n,)
+    return ids.expand(*logits.shape[:-1], n_classes).clone()  # (B, n)
+
+
+def all_classes(logits: torch.Tensor, n_classes: int, label_vocabulary: Sequence[str] | None) -> np.ndarray:
+    """Class names as a numpy object array of ``bytes`` ``[B, n]`` (TF's ``all_classes``)."""
+    names = _class_names_bytes(n_classes, label_vocabulary)
+    return np.tile(names, (*logits.shape[:-1], 1))
+
+
+def _class_names_bytes(n_classes: int, label_vocabulary: Sequence[str] | None) -> np.ndarray:
+    if label_vocabulary:
+        names = [v if isinstance(v, bytes) else str(v).encode("utf-8") for v in label_vocabulary]
+    else:
+        names = [str(i).encode("utf-8") for i in range(n_classes)]
+    out = np.empty(len(names), dtype=object)
+    out[:] = names
+    return out
+
+
+def class_strings(
+    class_ids: torch.Tensor, n_classes: int, label_vocabulary: Sequence[str] | None
+) -> np.ndarray:
+    """Map int class ids ``[B, 1]`` to their names: numpy object array of ``bytes`` (host copy)."""
+    names = _class_names_bytes(n_classes, label_vocabulary)
+    return names[class_ids.detach().cpu().numpy()]
+
+
+class Head:
+    """Base of every head (tf.estimator.Head).
+
+    Args:
+        weight_column: ``None``, a feature key, or a numeric column (``.key``, optional ``.normalizer_fn``)
+            whose value multiplies each example's loss.
+        loss_reduction: :class:`LossReduction` ``SUM_OVER_BATCH_SIZE`` (default) or ``SUM``.
+        loss_fn: optional ``loss_fn(labels, logits[, features, loss_reduction])`` returning the
+            unweighted per-example loss ``[B, loss_dim]``.
+        name: suffixes every metric key with ``/name``; required by :class:`MultiHead`.
+
+    Raises:
+        InvalidArgumentError: a bad ``loss_reduction`` or ``loss_fn`` signature.
+    """
+
+    _loss_dimension = 1  # last dim of the unweighted loss: 1, or label_dimension for regression
+
+    def __init__(
+        self,
+        weight_column: Any = None,
+        loss_reduction: str = LossReduction.SUM_OVER_BATCH_SIZE,
+        loss_fn: LossFn | None = None,
+        name: str | None = None,
+    ) -> None:
+        LossReduction.validate_for_head(loss_reduction)
+        if loss_fn is not None:
+            _validate_loss_fn(loss_fn)
+        self._weight_column = weight_column
+        self._loss_reduction = loss_reduction
+        self._loss_fn = loss_fn
+        self._name = name
+
+    # -- properties --------------------------------------------------------------------------------
+    @property
+    def name(self) -> str | None:
+        """The head's name (suffix of metric keys), or None."""
+        return self._name
+
+    @property
+    def logits_dimension(self) -> int:
+        """Size of the last dimension of the logits this head expects."""
+        raise NotImplementedError
+
+    @property
+    def loss_reduction(self) -> str:
+        """The :class:`LossReduction` used by :meth:`loss`."""
+        return self._loss_reduction
+
+    def _summary_key(self, key: str) -> str:
+        return f"{key}/{self._name}" if self._name else key
+
+    # -- hooks for subclasses ------------------------------------------------------------------------
+    def _processed_labels(self, logits: torch.Tensor, labels: Any) -> torch.Tensor:
+        """Labels as a tensor shaped like the loss input, on the logits' device."""
+        raise NotImplementedError
+
+    def _default_unweighted_loss(self, labels: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def _export_outputs(self, predictions: dict[Any, Any]) -> dict[str, Any]:
+        raise NotImplementedError
+
+    _allow_per_logit_weights = False
+
+    # -- loss --------------------------------------------------------------------------------------
+    def _weights(self, features: Mapping[str, Any] | None, logits: torch.Tensor) -> torch.Tensor | None:
+        return label_utils.weights_from_features(
+            features, self._weight_column, logits, allow_per_logit_weights=self._allow_per_logit_weights
+        )
+
+    def _unweighted_loss(
+        self, labels: torch.Tensor, logits: torch.Tensor, features: Mapping[str, Any] | None
+    ) -> torch.Tensor:
+        if self._loss_fn is None:
+            return self._default_unweighted_loss(labels, logits)
+        params = _parameters(self._loss_fn)
+        kwargs: dict[str, Any] = {}
+        if "features" in params:
+            kwargs["features"] = features
+        if "loss_reduction" in params:
+            kwargs["loss_reduction"] = self._loss_reduction
+        loss = self._loss_fn(labels=labels, logits=logits, **kwargs)
+        expected = (*logits.shape[:-1], self._loss_dimension)
+        if not isinstance(loss, torch.Tensor) or tuple(loss.shape) != expected:
+            shape = list(loss.shape) if isinstance(loss, torch.Tensor) else type(loss).__name__
+            raise InvalidArgumentError(
+                f"loss_fn must return a tensor of shape [D0, ..., DN, {self._loss_dimension}] = {list(expected)} "
+                f"(the unweighted per-example loss); received {shape}."
+            )
+        return loss
+
+    def _reduce(self, unweighted_loss: torch.Tensor, weights: torch.Tensor | None) -> torch.Tensor:
+        weighted = unweighted_loss if weights is None else unweighted_loss * weights  # (B, d)
+        total = weighted.sum()
+        if self._loss_reduction == LossReduction.SUM_OVER_BATCH_SIZE:
+            return total / max(unweighted_loss.numel(), 1)
+        return total
+
+    def loss(
+        self,
+        labels: Any,
+        logits: torch.Tensor,
+        features: Mapping[str, Any] | None = None,
+        mode: str | None = None,
+        regularization_losses: Sequence[torch.Tensor] | None = None,
+    ) -> torch.Tensor:
+        """The regularized training loss: reduced weighted loss plus the sum of ``regularization_losses``.
+
+        Args:
+            labels: the batch's labels (tensor, numpy array, or strings with a vocabulary).
+            logits: ``[B, logits_dimension]``.
+            features: the batch's features (for ``weight_column``).
+            mode: unused (TF signature).
+            regularization_losses: scalar tensors added to the loss.
+
+        Returns:
+            A scalar tensor.
+        """
+        del mode
+        logits = label_utils.as_float_logits(logits, self.logits_dimension)
+        processed = self._processed_labels(logits, labels)
+        unweighted = self._unweighted_loss(processed, logits, features)
+        training_loss = self._reduce(unweighted, self._weights(features, logits))
+        if regularization_losses:
+            training_loss = training_loss + _add_n(regularization_losses)
+        return training_loss
+
+    # -- predictions and metrics ---------------------------------------------------------------------
+    def predictions(self, logits: torch.Tensor, keys: Sequence[str] | None = None) -> dict[Any, Any]:
+        """Predictions for ``logits`` under TF's :class:`PredictionKeys` (all valid keys by default)."""
+        raise NotImplementedError
+
+    def metrics(
+        self,
+        features: Mapping[str, Any] | None,
+        logits: torch.Tensor,
+        labels: Any,
+        regularization_losses: Sequence[torch.Tensor] | None = None,
+    ) -> dict[str, Metric]:
+        """One batch's eval metrics, keyed by TF's metric names (suffixed ``/name`` if named)."""
+        raise NotImplementedError
+
+    def update_metrics(
+        self,
+        eval_metrics: dict[str, Metric],
+        features: Mapping[str, Any] | None,
+        logits: torch.Tensor,
+        labels: Any,
+        regularization_losses: Sequence[torch.Tensor] | None = None,
+    ) -> dict[str, Metric]:
+        """Add this batch's metrics into ``eval_metrics`` (in place) and return it."""
+        return accumulate(eval_metrics, self.metrics(features, logits, labels, regularization_losses))
+
+    def _regularization_metric(
+        self, regularization_losses: Sequence[torch.Tensor] | None
+    ) -> dict[str, Metric]:
+        if not regularization_losses:
+            return {}
+        return {
+            self._summary_key(MetricKeys.LOSS_REGULARIZATION): Mean(_add_n(regularization_losses).detach())
+        }
+
+    # -- spec --------------------------------------------------------------------------------------
+    _host_prediction_keys: tuple[str, ...] = ()  # string-valued keys; computed only in PREDICT
+
+    def create_estimator_spec(
+        self,
+        features: Mapping[str, Any] | None,
+        mode: str,
+        logits: torch.Tensor,
+        labels: Any = None,
+        optimizer: Any = None,
+        train_op_fn: Callable[[torch.Tensor], Any] | None = None,
+        regularization_losses: Sequence[torch.Tensor] | None = None,
+    ) -> EstimatorSpec:
+        """The :class:`EstimatorSpec` for ``mode``.
+
+        TRAIN: ``loss`` and ``train_op`` (``optimizer``: an optimizer or a list/dict of them, stepped by
+        the loop; or ``train_op_fn``: a callable taking the loss, given to the loop as the train op).
+        EVAL: ``loss`` and ``eval_metric_ops`` (the Estimator adds ``loss`` and ``global_step``).
+        PREDICT: ``predictions`` and ``export_outputs``. In TRAIN/EVAL the string-valued prediction
+        keys (``classes``, ``all_classes``) are left out so no step copies class ids to the host.
+
+        Raises:
+            InvalidArgumentError: in TRAIN, both or neither of ``optimizer`` and ``train_op_fn``.
+        """
+        ModeKeys.validate(mode)
+        if mode == ModeKeys.PREDICT:
+            predictions = self.predictions(logits)
+            return EstimatorSpec(
+                mode, predictions=predictions, export_outputs=self._export_outputs(predictions)
+            )
+        device_keys = [k for k in self._prediction_keys() if k not in self._host_prediction_keys]
+        predictions = self.predictions(logits, device_keys)
+        loss = self.loss(labels, logits, features, mode, regularization_losses)
+        if mode == ModeKeys.EVAL:
+            eval_metric_ops = self.metrics(features, logits, labels, regularization_losses)
+            return EstimatorSpec(mode, predictions=predictions, loss=loss, eval_metric_ops=eval_metric_ops)
+        return EstimatorSpec(
+            mode, predictions=predictions, loss=loss, train_op=_train_op(optimizer, train_op_fn)
+        )
+
+    def _prediction_keys(self) -> list[str]:
+        """The prediction keys this head produces (TF's ``valid_keys``)."""
+        raise NotImplementedError
+
+
+def _train_op(optimizer: Any, train_op_fn: Callable[[torch.Tensor], Any] | None) -> Any:
+    if optimizer is not None and train_op_fn is not None:
+        raise InvalidArgumentError("train_op_fn and optimizer cannot both be set; pass one of them.")
+    if optimizer is None and train_op_fn is None:
+        raise InvalidArgumentError(
+            "mode 'train' needs an optimizer (a torch.optim.Optimizer or a list/dict of them) or a "
+            "train_op_fn(loss); received neither."
+        )
+    return optimizer if optimizer is not None else train_op_fn
+
+
+def _add_n(tensors: Sequence[torch.Tensor]) -> torch.Tensor:
+    total = tensors[0]
+    for t in tensors[1:]:
+        total = total + t
+    return total
+
+
+def _parameters(fn: Callable[..., Any]) -> set[str]:
+    try:
+        return set(inspect.signature(fn).parameters)
+    except (TypeError, ValueError):
+        return set()
+
+
+def check_label_range(labels: torch.Tensor, n_classes: int, message: str | None = None) -> torch.Tensor:
+    """Raise if a label is outside ``[0, n_classes - 1]``.
+
+    Checked only for labels on the CPU: on an accelerator the check would force a host sync on
+    every step, and an out-of-range id fails loudly in the loss anyway.
+
+    Raises:
+        InputError: a label out of range.
+    """
+    if labels.device.type != "cpu" or labels.numel() == 0:
+        return labels
+    low, high = float(labels.min()), float(labels.max())
+    if low < 0 or high > n_classes - 1:
+        raise InputError(
+            (message or f"labels must be in [0, {n_classes - 1}] (n_classes={n_classes})")
+            + f"; received values in [{low:g}, {high:g}]."
+        )
+    return labels
+
+
+def check_prediction_keys(keys: Sequence[str] | None, valid: Sequence[str]) -> list[str]:
+    """``keys`` (all of ``valid`` when empty), each checked against ``valid``.
+
+    Raises:
+        InvalidArgumentError: an unknown key.
+    """
+    if not keys:
+        return list(valid)
+    bad = [k for k in keys if k not in valid]
+    if bad:
+        raise InvalidArgumentError(f"prediction keys must be in {list(valid)}; received unknown {bad}.")
+    return list(keys)
