@@ -1,0 +1,460 @@
+"""Checkpoints: safetensors + JSON, written atomically, verified on load, never unpickled.
+
+Layout of ``model_dir``::
+
+    model_dir/
+      checkpoint                     index (TF's CheckpointState text format, relative paths)
+      model.ckpt-20/                 one directory per saved step
+        model.safetensors            the module's tensors, named exactly as module.state_dict()
+        optimizer.safetensors        every optimizer's tensor state: "<optimizer>/<param index>/<key>"
+        meta.json                    {"content": {...}, "sha256": <of the canonical content>}
+
+``meta.json`` content: ``global_step``, time, library / torch versions, sha256 of each tensor file,
+``extra_state`` (the non-tensor ``state_dict`` entries, e.g. feature-column specs from
+``get_extra_state``), the optimizers' non-tensor state and ``param_groups``, RNG states (torch,
+numpy, python; CUDA ones as tensors) and ``input`` (the position of an interrupted ``train`` call).
+
+Writing: everything goes into ``model_dir/.tmp-model.ckpt-<step>-<pid>/``, each file is fsynced, the
+directory is renamed into place and ``model_dir`` fsynced; only then is the index rewritten (itself
+via temp file + rename). A crash at any moment leaves either the old or the new checkpoint, never a
+half one under a real name. Reading: checkpoints are tried newest first; one whose meta checksum or
+file checksums do not match is reported with a warning and the previous one used.
+
+Weights load into the plain module outside the Estimator::
+
+    module.load_state_dict(torchestimator.checkpoint.load_model_state(model_dir))
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import logging
+import os
+import re
+import shutil
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from safetensors import safe_open
+from safetensors.torch import save_file
+
+from torchestimator._version import __version__
+from torchestimator.errors import (
+    CheckpointError,
+    CheckpointMismatchError,
+    CheckpointNotFoundError,
+    CorruptCheckpointError,
+)
+
+__all__ = [
+    "CheckpointState",
+    "latest_checkpoint",
+    "list_checkpoints",
+    "load_checkpoint",
+    "load_model_state",
+    "save_checkpoint",
+]
+
+logger = logging.getLogger("torchestimator")
+
+PREFIX = "model.ckpt-"
+_NAME_RE = re.compile(r"^model\.ckpt-(\d+)$")
+MODEL_FILE = "model.safetensors"
+OPTIMIZER_FILE = "optimizer.safetensors"
+META_FILE = "meta.json"
+INDEX_FILE = "checkpoint"
+_PRESERVED = "preserved"  # marks a checkpoint kept by keep_checkpoint_every_n_hours
+
+
+@dataclasses.dataclass
+class CheckpointState:
+    """Everything a checkpoint holds, in memory."""
+
+    global_step: int
+    model: dict[str, Any]  # state_dict: tensors and JSON-able extra states
+    optimizers: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict)  # name -> state_dict
+    rng: dict[str, Any] | None = None
+    input: dict[str, Any] | None = None
+    path: str | None = None
+    meta: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+
+# ----------------------------------------------------------------------------------------------------
+# saving
+
+
+def _fsync_dir(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _canonical(obj: Any) -> bytes:
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), allow_nan=True).encode()
+
+
+def _jsonable(value: Any, where: str) -> Any:
+    try:
+        json.dumps(value, allow_nan=True)
+    except (TypeError, ValueError) as e:
+        raise CheckpointError(
+            f"cannot checkpoint {where}: non-tensor state must be JSON-serialisable (no pickles are written); "
+            f"received {type(value).__name__}: {e}"
+        ) from e
+    return value
+
+
+def _split_tensors(state: Mapping[str, Any], where: str) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """Tensors (deduplicated storage, contiguous, CPU) and JSON-able leftovers of a flat state dict."""
+    tensors: dict[str, torch.Tensor] = {}
+    extra: dict[str, Any] = {}
+    seen: set[tuple[int, int]] = set()
+    for key, value in state.items():
+        if isinstance(value, torch.Tensor):
+            if value.is_sparse:
+                value = value.to_dense()
+            t = value.detach().to("cpu").contiguous()
+            ident = (t.untyped_storage().data_ptr(), t.storage_offset())
+            if ident in seen:
+                t = t.clone()  # safetensors refuses tensors that share storage (tied weights)
+            seen.add(ident)
+            tensors[key] = t
+        else:
+            extra[key] = _jsonable(value, f"{where} entry {key!r}")
+    return tensors, extra
+
+
+def _flatten_optimizer(name: str, state: Mapping[str, Any]) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    tensors: dict[str, torch.Tensor] = {}
+    scalars: dict[str, dict[str, Any]] = {}
+    for idx, pstate in state["state"].items():
+        for key, value in pstate.items():
+            if isinstance(value, torch.Tensor):
+                tensors[f"{name}/{idx}/{key}"] = value.detach().to("cpu").contiguous().clone()
+            else:
+                scalars.setdefault(str(idx), {})[key] = _jsonable(value, f"optimizer {name!r} state {key!r}")
+    groups = _jsonable(state["param_groups"], f"optimizer {name!r} param_groups")
+    return tensors, {"scalars": scalars, "param_groups": groups}
+
+
+def _rng_state() -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    import random
+
+    tensors = {"rng/torch": torch.get_rng_state()}
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        for i, s in enumerate(torch.cuda.get_rng_state_all()):
+            tensors[f"rng/cuda/{i}"] = s
+    kind, keys, pos, has_gauss, gauss = np.random.get_state()  # type: ignore[misc]
+    version, pstate, pgauss = random.getstate()
+    return tensors, {
+        "numpy": {"kind": kind, "keys": np.asarray(keys).tolist(), "pos": int(pos), "has_gauss": int(has_gauss), "gauss": float(gauss)},
+        "python": {"version": version, "state": list(pstate), "gauss": pgauss},
+    }
+
+
+def restore_rng(rng: Mapping[str, Any]) -> None:
+    """Restore torch / CUDA / numpy / python RNG states saved by :func:`save_checkpoint`."""
+    import random
+
+    if "torch" in rng:
+        torch.set_rng_state(rng["torch"])
+    cuda = [rng[k] for k in sorted(k for k in rng if k.startswith("cuda/"))]
+    if cuda and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(cuda)
+    if "numpy" in rng:
+        n = rng["numpy"]
+        np.random.set_state((n["kind"], np.asarray(n["keys"], dtype=np.uint32), n["pos"], n["has_gauss"], n["gauss"]))
+    if "python" in rng:
+        p = rng["python"]
+        random.setstate((p["version"], tuple(p["state"]), p["gauss"]))
+
+
+def save_checkpoint(
+    model_dir: str | os.PathLike[str],
+    global_step: int,
+    model_state: Mapping[str, Any],
+    optimizers: Mapping[str, Mapping[str, Any]] | None = None,
+    *,
+    input_state: Mapping[str, Any] | None = None,
+    keep_checkpoint_max: int | None = 5,
+    keep_checkpoint_every_n_hours: float = 10000,
+    save_rng: bool = True,
+) -> str:
+    """Write ``model.ckpt-<global_step>`` atomically, update the index and garbage-collect.
+
+    Args:
+        model_dir: directory holding the checkpoints.
+        global_step: the step this state belongs to.
+        model_state: ``module.state_dict()``; non-tensor entries must be JSON-serialisable.
+        optimizers: name -> ``optimizer.state_dict()``.
+        input_state: the interrupted-``train`` position (see the Estimator), stored in the metadata.
+        keep_checkpoint_max: keep this many newest checkpoints (None or 0: all).
+        keep_checkpoint_every_n_hours: additionally keep one checkpoint per this many hours.
+        save_rng: store the RNG states so a resumed run continues the same random stream.
+
+    Returns:
+        The checkpoint's path.
+    """
+    model_dir = Path(model_dir)
+    model_dir.mkdir(parents=True, exist_ok=True)
+    name = f"{PREFIX}{int(global_step)}"
+    tmp = model_dir / f".tmp-{name}-{os.getpid()}"
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    tmp.mkdir()
+    try:
+        tensors, extra = _split_tensors(model_state, "model state")
+        opt_tensors: dict[str, torch.Tensor] = {}
+        opt_meta: dict[str, Any] = {}
+        for opt_name, state in (optimizers or {}).items():
+            t, m = _flatten_optimizer(opt_name, state)
+            opt_tensors.update(t)
+            opt_meta[opt_name] = m
+        rng_meta: dict[str, Any] = {}
+        if save_rng:
+            rng_tensors, rng_meta = _rng_state()
+            opt_tensors.update(rng_tensors)
+        save_file(tensors, str(tmp / MODEL_FILE), metadata={"format": "pt"})
+        save_file(opt_tensors, str(tmp / OPTIMIZER_FILE), metadata={"format": "pt"})
+        content = {
+            "format": "torchestimator-checkpoint/1",
+            "global_step": int(global_step),
+            "time": time.time(),
+            "versions": {"torchestimator": __version__, "torch": torch.__version__},
+            "files": {MODEL_FILE: _sha256(tmp / MODEL_FILE), OPTIMIZER_FILE: _sha256(tmp / OPTIMIZER_FILE)},
+            "extra_state": extra,
+            "optimizers": opt_meta,
+            "rng": rng_meta,
+            "input": dict(input_state) if input_state else None,
+        }
+        meta = {"content": content, "sha256": hashlib.sha256(_canonical(content)).hexdigest()}
+        with open(tmp / META_FILE, "w") as f:
+            json.dump(meta, f, allow_nan=True)
+            f.flush()
+            os.fsync(f.fileno())
+        for fname in (MODEL_FILE, OPTIMIZER_FILE):
+            with open(tmp / fname, "rb") as f:
+                os.fsync(f.fileno())
+        _fsync_dir(tmp)
+        final = model_dir / name
+        if final.exists():  # re-saving a step (e.g. after a restart): move the old one out of the way first
+            trash = model_dir / f".old-{name}-{os.getpid()}"
+            final.rename(trash)
+            os.replace(tmp, final)
+            shutil.rmtree(trash, ignore_errors=True)
+        else:
+            os.replace(tmp, final)
+        _fsync_dir(model_dir)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    kept = _garbage_collect(model_dir, keep_checkpoint_max, keep_checkpoint_every_n_hours)
+    _write_index(model_dir, name, kept)
+    return str(final)
+
+
+def _garbage_collect(model_dir: Path, keep_max: int | None, every_n_hours: float) -> list[str]:
+    steps = list_checkpoints(model_dir)
+    if not keep_max:
+        return [f"{PREFIX}{s}" for s in steps]
+    keep = set(steps[-keep_max:])
+    # TF also preserves one checkpoint per `keep_checkpoint_every_n_hours` among those it deletes.
+    reference: float | None = None
+    for step in steps[:-keep_max]:
+        path = model_dir / f"{PREFIX}{step}"
+        mtime = path.stat().st_mtime
+        if (path / _PRESERVED).exists():
+            keep.add(step)
+            reference = mtime
+        elif reference is None:
+            reference = mtime
+        elif mtime - reference >= every_n_hours * 3600:
+            (path / _PRESERVED).touch()
+            keep.add(step)
+            reference = mtime
+        if step not in keep:
+            shutil.rmtree(path, ignore_errors=True)
+    # stale temp dirs from crashed writers of this or other processes
+    for tmp in model_dir.glob(".tmp-model.ckpt-*"):
+        pid = tmp.name.rsplit("-", 1)[-1]
+        if pid.isdigit() and int(pid) != os.getpid() and not _pid_alive(int(pid)):
+            shutil.rmtree(tmp, ignore_errors=True)
+    return [f"{PREFIX}{s}" for s in sorted(keep)]
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _write_index(model_dir: Path, latest: str, all_paths: list[str]) -> None:
+    lines = [f'model_checkpoint_path: "{latest}"'] + [f'all_model_checkpoint_paths: "{p}"' for p in all_paths]
+    tmp = model_dir / f".{INDEX_FILE}.tmp-{os.getpid()}"
+    with open(tmp, "w") as f:
+        f.write("\n".join(lines) + "\n")
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, model_dir / INDEX_FILE)
+
+
+# ----------------------------------------------------------------------------------------------------
+# reading
+
+
+def list_checkpoints(model_dir: str | os.PathLike[str]) -> list[int]:
+    """Steps of the checkpoint directories in ``model_dir``, ascending (unverified)."""
+    d = Path(model_dir)
+    if not d.is_dir():
+        return []
+    steps = [int(m.group(1)) for p in d.iterdir() if (m := _NAME_RE.match(p.name)) and p.is_dir()]
+    return sorted(steps)
+
+
+def _read_meta(path: Path) -> dict[str, Any]:
+    meta_path = path / META_FILE
+    try:
+        meta = json.loads(meta_path.read_text())
+        content = meta["content"]
+        expected = meta["sha256"]
+    except FileNotFoundError as e:
+        raise CorruptCheckpointError(f"checkpoint {path} has no {META_FILE} (an interrupted write?).") from e
+    except (ValueError, KeyError, TypeError) as e:
+        raise CorruptCheckpointError(f"checkpoint {path}: {META_FILE} is unreadable ({e}).") from e
+    actual = hashlib.sha256(_canonical(content)).hexdigest()
+    if actual != expected:
+        raise CorruptCheckpointError(f"checkpoint {path}: {META_FILE} checksum mismatch (expected {expected[:12]}…, got {actual[:12]}…).")
+    for fname, digest in content["files"].items():
+        fpath = path / fname
+        if not fpath.exists():
+            raise CorruptCheckpointError(f"checkpoint {path}: file {fname} is missing.")
+        got = _sha256(fpath)
+        if got != digest:
+            raise CorruptCheckpointError(
+                f"checkpoint {path}: {fname} content checksum mismatch (expected sha256 {digest[:12]}…, got {got[:12]}…); "
+                "the file is truncated or corrupt."
+            )
+    return dict(content)
+
+
+def latest_checkpoint(model_dir: str | os.PathLike[str], *, verify: bool = True) -> str | None:
+    """Path of the newest checkpoint that verifies, or None. Corrupt newer ones are warned about and skipped."""
+    for step in reversed(list_checkpoints(model_dir)):
+        path = Path(model_dir) / f"{PREFIX}{step}"
+        if not verify:
+            return str(path)
+        try:
+            _read_meta(path)
+        except CorruptCheckpointError as e:
+            logger.warning("Skipping corrupt checkpoint: %s Falling back to the previous one.", e)
+            continue
+        return str(path)
+    return None
+
+
+def _resolve(path_or_dir: str | os.PathLike[str]) -> Path:
+    p = Path(path_or_dir)
+    if _NAME_RE.match(p.name) and p.is_dir():
+        return p
+    if p.is_dir():
+        latest = latest_checkpoint(p)
+        if latest is None:
+            raise CheckpointNotFoundError(f"no valid checkpoint found in {p} (expected {PREFIX}<step>/ directories).")
+        return Path(latest)
+    raise CheckpointNotFoundError(f"checkpoint path {p} does not exist; expected a model_dir or a {PREFIX}<step> directory.")
+
+
+def _read_tensors(path: Path) -> dict[str, torch.Tensor]:
+    out: dict[str, torch.Tensor] = {}
+    with safe_open(str(path), framework="pt") as f:
+        for key in f.keys():  # noqa: SIM118 - safe_open is not a Mapping
+            out[key] = f.get_tensor(key)
+    return out
+
+
+def load_checkpoint(path_or_dir: str | os.PathLike[str]) -> CheckpointState:
+    """Read and verify a checkpoint (a ``model.ckpt-<step>`` directory, or a model_dir's newest good one).
+
+    Raises:
+        CheckpointNotFoundError: nothing to load at ``path_or_dir``.
+        CorruptCheckpointError: an explicitly named checkpoint fails verification.
+    """
+    path = _resolve(path_or_dir)
+    content = _read_meta(path)
+    model = _read_tensors(path / MODEL_FILE)
+    model.update(content.get("extra_state") or {})
+    flat = _read_tensors(path / OPTIMIZER_FILE)
+    rng: dict[str, Any] = {k[len("rng/"):]: v for k, v in flat.items() if k.startswith("rng/")}
+    rng.update(content.get("rng") or {})
+    optimizers: dict[str, dict[str, Any]] = {}
+    for opt_name, m in (content.get("optimizers") or {}).items():
+        state: dict[Any, dict[str, Any]] = {}
+        for idx, scalars in m["scalars"].items():
+            state.setdefault(int(idx), {}).update(scalars)
+        prefix = f"{opt_name}/"
+        for key, value in flat.items():
+            if key.startswith(prefix) and key.count("/") == opt_name.count("/") + 2:
+                idx, skey = key[len(prefix):].split("/", 1)
+                state.setdefault(int(idx), {})[skey] = value
+        optimizers[opt_name] = {"state": state, "param_groups": m["param_groups"]}
+    return CheckpointState(
+        global_step=int(content["global_step"]),
+        model=model,
+        optimizers=optimizers,
+        rng=rng,
+        input=content.get("input"),
+        path=str(path),
+        meta=content,
+    )
+
+
+def load_model_state(path_or_dir: str | os.PathLike[str]) -> dict[str, Any]:
+    """The module ``state_dict`` stored in a checkpoint, ready for ``module.load_state_dict``."""
+    return load_checkpoint(path_or_dir).model
+
+
+def check_compatible(module: torch.nn.Module, state: Mapping[str, Any], source: str) -> None:
+    """Raise CheckpointMismatchError naming missing / unexpected tensors and shape differences."""
+    own = module.state_dict()
+    missing = sorted(k for k in own if k not in state)
+    unexpected = sorted(k for k in state if k not in own)
+    shapes = [
+        f"{k}: checkpoint {list(state[k].shape)} vs model {list(own[k].shape)}"
+        for k in own
+        if k in state and isinstance(own[k], torch.Tensor) and isinstance(state[k], torch.Tensor) and own[k].shape != state[k].shape
+    ]
+    if missing or unexpected or shapes:
+        parts = []
+        if missing:
+            parts.append(f"missing in checkpoint: {missing[:10]}{' …' if len(missing) > 10 else ''}")
+        if unexpected:
+            parts.append(f"not in the model: {unexpected[:10]}{' …' if len(unexpected) > 10 else ''}")
+        if shapes:
+            parts.append("shape mismatch: " + "; ".join(shapes[:10]))
+        raise CheckpointMismatchError(
+            f"checkpoint {source} does not match the model ({type(module).__name__}): " + " | ".join(parts)
+            + ". Was it written by a different model? Use a new model_dir or warm_start_from."
+        )

@@ -1,0 +1,35 @@
+"""Hooks and saving listeners (see :mod:`torchestimator.hooks.base` for the firing order)."""
+
+from torchestimator.hooks.base import CheckpointSaverListener, Hook, RunContext
+from torchestimator.hooks.basic import (
+    InMemoryEvaluatorHook,
+    LoggingHook,
+    NanTensorHook,
+    ProgressBarHook,
+    StopAtStepHook,
+    SummarySaverHook,
+)
+from torchestimator.hooks.early_stopping import (
+    make_early_stopping_hook,
+    stop_if_higher_hook,
+    stop_if_lower_hook,
+    stop_if_no_decrease_hook,
+    stop_if_no_increase_hook,
+)
+
+__all__ = [
+    "CheckpointSaverListener",
+    "Hook",
+    "InMemoryEvaluatorHook",
+    "LoggingHook",
+    "NanTensorHook",
+    "ProgressBarHook",
+    "RunContext",
+    "StopAtStepHook",
+    "SummarySaverHook",
+    "make_early_stopping_hook",
+    "stop_if_higher_hook",
+    "stop_if_lower_hook",
+    "stop_if_no_decrease_hook",
+    "stop_if_no_increase_hook",
+]

@@ -1,0 +1,225 @@
+"""Built-in hooks: stop at a step, NaN guard, logging, summaries, progress bar, in-training eval."""
+
+from __future__ import annotations
+
+import logging
+import math
+import sys
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import torch
+
+from torchestimator.errors import InvalidArgumentError, NanLossDuringTrainingError
+from torchestimator.hooks.base import Hook, RunContext
+
+__all__ = [
+    "InMemoryEvaluatorHook",
+    "LoggingHook",
+    "NanTensorHook",
+    "ProgressBarHook",
+    "StopAtStepHook",
+    "SummarySaverHook",
+]
+
+logger = logging.getLogger("torchestimator")
+
+
+class StopAtStepHook(Hook):
+    """Stop after ``num_steps`` more steps, or at the absolute ``last_step`` (exactly one of them)."""
+
+    def __init__(self, num_steps: int | None = None, last_step: int | None = None) -> None:
+        if (num_steps is None) == (last_step is None):
+            raise InvalidArgumentError(
+                f"StopAtStepHook needs exactly one of num_steps / last_step; received num_steps={num_steps}, "
+                f"last_step={last_step}."
+            )
+        self.num_steps = num_steps
+        self.last_step = last_step
+
+    def begin(self, ctx: RunContext) -> None:
+        if self.num_steps is not None:
+            self.last_step = ctx.global_step + self.num_steps
+        if self.last_step is not None and ctx.global_step >= self.last_step:
+            ctx.request_stop()
+
+    def after_step(self, ctx: RunContext) -> None:
+        if self.last_step is not None and ctx.global_step >= self.last_step:
+            ctx.request_stop()
+
+
+class NanTensorHook(Hook):
+    """Fail (``NanLossDuringTrainingError``) or stop when the loss becomes NaN or infinite.
+
+    The check is kept on the device: each step folds ``isfinite(loss)`` into a flag that records the
+    first bad step, read back every ``every_n_steps`` (default: every step on CPU, every 100 on an
+    accelerator, so the step never waits for the device) and always before a checkpoint is written,
+    so a NaN model is never saved.
+
+    Args:
+        fail_on_nan_loss: raise (default, as TF) or just request a stop.
+        every_n_steps: how often to read the flag back; ``None`` picks per device.
+    """
+
+    def __init__(self, fail_on_nan_loss: bool = True, every_n_steps: int | None = None) -> None:
+        self.fail_on_nan_loss = fail_on_nan_loss
+        self.every_n_steps = every_n_steps
+        self._first_bad: torch.Tensor | None = None
+        self._every = 1
+
+    def begin(self, ctx: RunContext) -> None:
+        self._first_bad = None
+
+    def after_step(self, ctx: RunContext) -> None:
+        if ctx.loss is None:
+            return
+        loss = ctx.loss.detach()
+        if self._first_bad is None:
+            self._first_bad = torch.full((), -1, dtype=torch.int64, device=loss.device)
+            self._every = self.every_n_steps or (1 if loss.device.type == "cpu" else 100)
+        bad = ~torch.isfinite(loss).all()
+        self._first_bad = torch.where(bad & (self._first_bad < 0), torch.full_like(self._first_bad, ctx.global_step), self._first_bad)
+        if ctx.global_step % self._every == 0:
+            self._check(ctx)
+
+    def before_save(self, ctx: RunContext) -> None:
+        self._check(ctx)
+
+    def end(self, ctx: RunContext) -> None:
+        self._check(ctx)
+
+    def _check(self, ctx: RunContext) -> None:
+        if self._first_bad is None:
+            return
+        step = int(self._first_bad)
+        if step < 0:
+            return
+        if self.fail_on_nan_loss:
+            raise NanLossDuringTrainingError(step=step, loss=float(ctx.loss) if ctx.loss is not None else None)
+        logger.error("NaN loss during training at step %d; stopping.", step)
+        ctx.request_stop()
+
+
+class LoggingHook(Hook):
+    """``loss = X, step = N (T sec)`` and ``global_step/sec: R`` every ``every_n_steps`` (TF's log lines).
+
+    Also writes the ``global_step/sec`` summary when given a writer.
+    """
+
+    def __init__(self, every_n_steps: int, writer: Any = None, log: Callable[[str], None] | None = None) -> None:
+        self.every_n_steps = every_n_steps
+        self.writer = writer
+        self.log = log or logger.info
+        self._t0 = 0.0
+        self._step0 = 0
+        self._begin_step = 0
+
+    def begin(self, ctx: RunContext) -> None:
+        self._t0, self._step0 = time.perf_counter(), ctx.global_step
+        self._begin_step = ctx.global_step
+
+    def after_step(self, ctx: RunContext) -> None:
+        first = ctx.global_step == self._begin_step + 1
+        if not first and ctx.global_step % self.every_n_steps:
+            return
+        now = time.perf_counter()
+        elapsed = now - self._t0
+        loss = float(ctx.loss) if ctx.loss is not None else math.nan
+        self.log(f"loss = {loss:.7g}, step = {ctx.global_step} ({elapsed:.3f} sec)")
+        if not first:
+            rate = (ctx.global_step - self._step0) / elapsed if elapsed > 0 else math.inf
+            self.log(f"global_step/sec: {rate:.5g}")
+            if self.writer is not None:
+                self.writer.scalar("global_step/sec", rate, ctx.global_step)
+        self._t0, self._step0 = now, ctx.global_step
+
+
+class SummarySaverHook(Hook):
+    """Writes the ``loss`` scalar on the first step and every ``save_steps`` steps."""
+
+    def __init__(self, save_steps: int, writer: Any) -> None:
+        self.save_steps = save_steps
+        self.writer = writer
+        self._first = True
+
+    def begin(self, ctx: RunContext) -> None:
+        self._first = True
+
+    def after_step(self, ctx: RunContext) -> None:
+        if (self._first or ctx.global_step % self.save_steps == 0) and ctx.loss is not None:
+            self.writer.scalar("loss", float(ctx.loss), ctx.global_step)
+        self._first = False
+
+    def end(self, ctx: RunContext) -> None:
+        self.writer.flush()
+
+
+class ProgressBarHook(Hook):
+    """A tqdm progress bar (used when stderr is a terminal); updates every ``every_n_steps``."""
+
+    def __init__(self, total: int | None = None, every_n_steps: int = 10) -> None:
+        self.total = total
+        self.every_n_steps = every_n_steps
+        self._bar: Any = None
+        self._last = 0
+
+    def begin(self, ctx: RunContext) -> None:
+        from tqdm.auto import tqdm
+
+        self._last = ctx.global_step
+        total = None if self.total is None else max(self.total - ctx.global_step, 0)
+        self._bar = tqdm(total=total, desc=ctx.mode, unit="step", file=sys.stderr, dynamic_ncols=True)
+
+    def after_step(self, ctx: RunContext) -> None:
+        if self._bar is not None and ctx.global_step - self._last >= self.every_n_steps:
+            self._bar.update(ctx.global_step - self._last)
+            self._last = ctx.global_step
+            if ctx.loss is not None:
+                self._bar.set_postfix(loss=f"{float(ctx.loss):.4g}", refresh=False)
+
+    def end(self, ctx: RunContext) -> None:
+        if self._bar is not None:
+            self._bar.update(ctx.global_step - self._last)
+            self._bar.close()
+            self._bar = None
+
+
+class InMemoryEvaluatorHook(Hook):
+    """Evaluate the live model every ``every_n_iter`` steps and at the end, without a checkpoint.
+
+    Results are written to ``eval_dir(name)`` like ``Estimator.evaluate``, so early-stopping hooks
+    placed after this one in ``hooks`` see them at the same step.
+    """
+
+    def __init__(
+        self,
+        estimator: Any,
+        input_fn: Callable[..., Any],
+        steps: int | None = None,
+        hooks: Sequence[Hook] | None = None,
+        name: str | None = None,
+        every_n_iter: int = 100,
+    ) -> None:
+        if every_n_iter <= 0:
+            raise InvalidArgumentError(f"every_n_iter must be > 0; received {every_n_iter}.")
+        self.estimator = estimator
+        self.input_fn = input_fn
+        self.steps = steps
+        self.hooks = hooks
+        self.name = name
+        self.every_n_iter = every_n_iter
+        self.results: dict[int, dict[str, Any]] = {}
+        self._last_eval_step = -1
+
+    def _evaluate(self, step: int) -> None:
+        self.results[step] = self.estimator._evaluate_resident(self.input_fn, self.steps, self.hooks, self.name)
+        self._last_eval_step = step
+
+    def after_step(self, ctx: RunContext) -> None:
+        if ctx.global_step % self.every_n_iter == 0:
+            self._evaluate(ctx.global_step)
+
+    def end(self, ctx: RunContext) -> None:
+        if self._last_eval_step != ctx.global_step:
+            self._evaluate(ctx.global_step)

@@ -1,0 +1,146 @@
+"""Calling an ``input_fn`` and turning what it returns into batches on the device.
+
+The contract (tf.estimator's, minus the graph): ``input_fn`` takes any of ``mode``, ``params``,
+``config``, ``input_context`` by name and returns
+
+* an iterable of batches — a generator, list, ``DataLoader``, ``IterableDataset``, or one of
+  torchestimator's CSV / TFRecord readers — where each batch is ``(features, labels)`` or
+  ``features``; or
+* a single batch ``(features, labels)`` / ``features``, which TRAIN repeats every step (as TF does
+  with constant tensors) and EVAL / PREDICT use once.
+
+``features`` is a dict of numpy arrays, tensors, lists (of numbers or strings) or ``Ragged`` values,
+or a single tensor / array. Host stage per batch: numbers become CPU tensors, strings stay on the
+host, the model's feature-column transform (if any) runs; then tensors move to the device.
+"""
+
+from __future__ import annotations
+
+import inspect
+import itertools
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import Any
+
+import numpy as np
+import torch
+
+from torchestimator.errors import InputError, InvalidArgumentError
+from torchestimator.spec import ModeKeys
+
+__all__ = ["Batch", "call_input_fn", "host_batches", "to_device"]
+
+Batch = tuple[Any, Any]  # (features, labels or None)
+_INPUT_FN_ARGS = ("mode", "params", "config", "input_context")
+
+
+def _is_batch_value(x: Any) -> bool:
+    return isinstance(x, (Mapping, torch.Tensor, np.ndarray))
+
+
+def _as_single_batch(result: Any) -> Batch | None:
+    if isinstance(result, tuple) and len(result) == 2 and _is_batch_value(result[0]):
+        return result[0], result[1]
+    if _is_batch_value(result):
+        return result, None
+    return None
+
+
+def call_input_fn(input_fn: Callable[..., Any], mode: str, **available: Any) -> Iterator[Batch]:
+    """Call ``input_fn`` with the arguments it names and iterate ``(features, labels)`` batches.
+
+    Raises:
+        InvalidArgumentError: ``input_fn`` is not callable or takes an argument we cannot supply.
+        InputError: it returned something that is not batches.
+    """
+    if not callable(input_fn):
+        raise InvalidArgumentError(f"input_fn must be callable; received {type(input_fn).__name__}.")
+    available = {"mode": mode, **available}
+    try:
+        sig = inspect.signature(input_fn)
+    except (TypeError, ValueError):
+        sig = None
+    kwargs: dict[str, Any] = {}
+    if sig is not None:
+        for name, p in sig.parameters.items():
+            if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
+                continue
+            if name in _INPUT_FN_ARGS:
+                kwargs[name] = available.get(name)
+            elif p.default is p.empty:
+                raise InvalidArgumentError(
+                    f"input_fn has a required argument {name!r} that the Estimator cannot supply; it may take "
+                    f"only {list(_INPUT_FN_ARGS)} (bind others with functools.partial or a lambda)."
+                )
+    result = input_fn(**kwargs)
+    single = _as_single_batch(result)
+    if single is not None:
+        return itertools.repeat(single) if mode == ModeKeys.TRAIN else iter([single])
+    if isinstance(result, (str, bytes)) or not isinstance(result, Iterable):
+        raise InputError(
+            "input_fn must return an iterable of batches ((features, labels) or features) or a single batch; "
+            f"received {type(result).__name__}."
+        )
+    return _checked(iter(result))
+
+
+def _checked(it: Iterator[Any]) -> Iterator[Batch]:
+    for i, element in enumerate(it):
+        batch = _as_single_batch(element)
+        if batch is None:
+            if isinstance(element, (list, tuple)) and len(element) == 2 and isinstance(element[0], (list, tuple)):
+                # DataLoader default collation of (dict, labels) pairs gives a list
+                batch = _as_single_batch(tuple(element))
+            if batch is None:
+                raise InputError(
+                    f"input_fn's iterable yielded {type(element).__name__} as batch {i}; each batch must be "
+                    "(features, labels) or features, where features is a dict of arrays/tensors, a tensor or "
+                    "an array."
+                )
+        yield batch
+
+
+def _to_host_tensor(value: Any) -> Any:
+    if isinstance(value, torch.Tensor):
+        return value
+    if isinstance(value, np.ndarray):
+        if value.dtype.kind in "biuf":
+            return torch.from_numpy(np.ascontiguousarray(value))
+        return value  # strings / objects stay on the host
+    if isinstance(value, (list, tuple)) and value and all(isinstance(v, (int, float, bool, np.number)) for v in value):
+        return torch.as_tensor(np.asarray(value))
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return torch.as_tensor(value)
+    return value
+
+
+def host_batches(
+    batches: Iterator[Batch], transform: Callable[[Mapping[str, Any]], dict[str, Any]] | None
+) -> Iterator[Batch]:
+    """Host stage: numbers to CPU tensors, then the feature-column transform (strings never leave the host)."""
+    for features, labels in batches:
+        if isinstance(features, Mapping):
+            if transform is not None:
+                features = transform(features)
+            features = {k: _to_host_tensor(v) for k, v in features.items()}
+        else:
+            features = _to_host_tensor(features)
+        if isinstance(labels, Mapping):
+            labels = {k: _to_host_tensor(v) for k, v in labels.items()}
+        elif labels is not None:
+            labels = _to_host_tensor(labels)
+        yield features, labels
+
+
+def to_device(value: Any, device: torch.device) -> Any:
+    """Move every tensor in a (nested) batch to ``device``; other values are left as they are."""
+    if isinstance(value, torch.Tensor):
+        if value.device == device:
+            return value
+        return value.to(device, non_blocking=value.is_pinned())
+    if isinstance(value, Mapping):
+        return {k: to_device(v, device) for k, v in value.items()}
+    if isinstance(value, tuple) and not hasattr(value, "_fields"):
+        return tuple(to_device(v, device) for v in value)
+    if isinstance(value, list):
+        return [to_device(v, device) for v in value]
+    return value

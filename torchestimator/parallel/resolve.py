@@ -1,0 +1,62 @@
+"""Turn ``RunConfig.train_distribute`` / ``eval_distribute`` into a :class:`Strategy`."""
+
+from __future__ import annotations
+
+import importlib
+import os
+from typing import Any
+
+from torchestimator.errors import InvalidArgumentError
+from torchestimator.parallel.strategy import SingleDeviceStrategy, Strategy
+
+__all__ = ["resolve_strategy"]
+
+# TF strategy names -> ours. DDP is synchronous data parallelism, what Mirrored / MultiWorkerMirrored do.
+_TF_NAMES = {
+    "mirroredstrategy": "ddp",
+    "multiworkermirroredstrategy": "ddp",
+    "collectiveallreducestrategy": "ddp",
+    "tpustrategy": "xla",
+    "onedevicestrategy": "single",
+}
+_IMPLEMENTATIONS = {"ddp": ("torchestimator.parallel.ddp", "DDPStrategy"), "xla": ("torchestimator.parallel.xla", "XLAStrategy")}
+
+
+def resolve_strategy(spec: Any, device: str | None = None) -> Strategy:
+    """A Strategy from ``None``, a Strategy object, or a name.
+
+    Names: ``'single'``, ``'ddp'``, ``'xla'``, ``'auto'`` (DDP when launched by torchrun with
+    ``WORLD_SIZE > 1``, else single device), or a TF strategy class name (``'MirroredStrategy'``,
+    ``'MultiWorkerMirroredStrategy'`` -> DDP; ``'TPUStrategy'`` -> XLA).
+
+    Raises:
+        InvalidArgumentError: an unknown name, or ``ParameterServerStrategy`` (DDP replaces parameter
+            servers: every worker holds the model and gradients are all-reduced).
+    """
+    if isinstance(spec, Strategy):
+        return spec
+    if spec is None:
+        return SingleDeviceStrategy(device)
+    if not isinstance(spec, str):
+        spec = type(spec).__name__  # a tf.distribute strategy object
+    name = spec.strip().lower()
+    if "parameterserver" in name:
+        raise InvalidArgumentError(
+            f"{spec!r} is not supported: torchestimator trains with synchronous data parallelism (DDP), which "
+            "replaces parameter servers - every worker holds the full model and gradients are all-reduced. Use "
+            "train_distribute='ddp' and launch the workers with torchrun (your TF_CONFIG cluster's chief and "
+            "workers become the DDP ranks; ps tasks are not needed)."
+        )
+    name = _TF_NAMES.get(name, name)
+    if name == "auto":
+        name = "ddp" if int(os.environ.get("WORLD_SIZE", "1")) > 1 else "single"
+    if name == "single":
+        return SingleDeviceStrategy(device)
+    if name not in _IMPLEMENTATIONS:
+        raise InvalidArgumentError(
+            f"train_distribute/eval_distribute must be a Strategy or one of ['auto', 'ddp', 'single', 'xla'] or a "
+            f"TF strategy name; received {spec!r}."
+        )
+    module_name, cls_name = _IMPLEMENTATIONS[name]
+    cls = getattr(importlib.import_module(module_name), cls_name)
+    return cls(device=device)  # type: ignore[no-any-return]

@@ -1,0 +1,94 @@
+"""The ``Strategy`` seam: everything the loop needs to know about devices and processes.
+
+The Estimator loop never branches on the kind of distribution; it calls these methods:
+
+==========================  =========================================================================
+``setup()``                 join the process group / pick the device (idempotent)
+``device``                  where the model and batches live
+``is_chief``                gates every side effect (checkpoints, summaries, logs, exports)
+``input_context()``         which input pipeline this process runs (``input_fn``'s ``input_context``)
+``wrap(module)``            the module the train step calls (DDP wraps it; single device returns it)
+``unwrap(module)``          the plain module (checkpoints, eval, predict, export)
+``agree(flag)``             logical OR of a flag over all processes (stop requests, end of input)
+``all_reduce_sum(tensors)`` elementwise sums over processes (eval metric states), in place
+``barrier()``               wait for every process
+``step_boundary()``         called once per step after the optimizer (XLA's mark_step)
+``teardown()``              leave the process group cleanly
+==========================  =========================================================================
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+
+from torchestimator.parallel.input_context import InputContext
+
+__all__ = ["SingleDeviceStrategy", "Strategy", "default_device"]
+
+
+def default_device() -> torch.device:
+    """``cuda`` when available, else ``cpu``."""
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+class Strategy:
+    """Interface; see the module docstring for when the loop calls each member."""
+
+    num_replicas_in_sync: int = 1
+    rank: int = 0
+    world_size: int = 1
+
+    @property
+    def device(self) -> torch.device:
+        raise NotImplementedError
+
+    @property
+    def is_chief(self) -> bool:
+        return self.rank == 0
+
+    def setup(self) -> None:
+        """Initialise (idempotent)."""
+
+    def input_context(self) -> InputContext:
+        return InputContext(self.world_size, self.rank, self.num_replicas_in_sync)
+
+    def wrap(self, module: torch.nn.Module) -> torch.nn.Module:
+        return module
+
+    def unwrap(self, module: torch.nn.Module) -> torch.nn.Module:
+        return module
+
+    def agree(self, flag: bool) -> bool:
+        return flag
+
+    def all_reduce_sum(self, tensors: Sequence[torch.Tensor]) -> None:
+        """Sum ``tensors`` over processes, in place."""
+
+    def barrier(self) -> None:
+        """Wait for every process."""
+
+    def step_boundary(self) -> None:
+        """Mark the end of a training step."""
+
+    def teardown(self) -> None:
+        """Leave the process group."""
+
+
+class SingleDeviceStrategy(Strategy):
+    """One process, one device (the default).
+
+    Args:
+        device: a device string or ``torch.device``; ``None`` picks :func:`default_device`.
+    """
+
+    def __init__(self, device: str | torch.device | None = None) -> None:
+        self._device = torch.device(device) if device is not None else default_device()
+
+    @property
+    def device(self) -> torch.device:
+        return self._device
+
+    def __repr__(self) -> str:
+        return f"SingleDeviceStrategy(device={str(self._device)!r})"

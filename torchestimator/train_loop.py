@@ -1,0 +1,215 @@
+"""The training loop behind ``Estimator.train``: one place for backward, optimizer steps, hooks,
+checkpoints and summaries.
+
+Per step: ``before_step`` hooks → forward (autocast if configured) → ``zero_grad`` / ``backward`` /
+clip / ``step`` of every optimizer named by the spec's ``train_op`` → ``global_step += 1`` →
+``after_step`` hooks → checkpoint when due → stop agreement across processes. Nothing here reads a
+value back from the device except where a hook asks for it (logging, summaries, the NaN check).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING, Any
+
+import torch
+
+from torchestimator.checkpoint import restore_rng
+from torchestimator.errors import InvalidArgumentError
+from torchestimator.hooks.base import CheckpointSaverListener, Hook, RunContext
+from torchestimator.hooks.basic import (
+    LoggingHook,
+    NanTensorHook,
+    ProgressBarHook,
+    StopAtStepHook,
+    SummarySaverHook,
+)
+from torchestimator.input_fn import Batch, call_input_fn, to_device
+from torchestimator.spec import ModeKeys
+
+if TYPE_CHECKING:
+    from torchestimator.estimator import Estimator
+
+__all__ = ["run_training"]
+
+logger = logging.getLogger("torchestimator")
+
+
+def autocast(device: torch.device, precision: str) -> contextlib.AbstractContextManager[Any]:
+    """The autocast context for ``RunConfig.precision`` ('32' disables it)."""
+    if precision == "32":
+        return contextlib.nullcontext()
+    dtype = torch.bfloat16 if precision == "bf16" else torch.float16
+    return torch.autocast(device_type=device.type, dtype=dtype)
+
+
+def _builtin_hooks(est: Estimator, user_hooks: Sequence[Hook], last_step: int | None) -> list[Hook]:
+    cfg = est.config
+    hooks: list[Hook] = []
+    if not any(isinstance(h, NanTensorHook) for h in user_hooks):
+        hooks.append(NanTensorHook())
+    if last_step is not None:
+        hooks.append(StopAtStepHook(last_step=last_step))
+    if est._strategy.is_chief:
+        progress = cfg.progress_bar if cfg.progress_bar is not None else sys.stderr.isatty()
+        if progress:
+            hooks.append(ProgressBarHook(total=last_step))
+        if cfg.log_step_count_steps:
+            hooks.append(LoggingHook(cfg.log_step_count_steps, writer=est._train_writer()))
+        if cfg.save_summary_steps:
+            hooks.append(SummarySaverHook(cfg.save_summary_steps, est._train_writer()))
+    return hooks
+
+
+class _Checkpointer:
+    """Decides when to save (steps or secs cadence) and fires the save events around it."""
+
+    def __init__(self, est: Estimator, hooks: list[Hook], listeners: Sequence[CheckpointSaverListener], last_step: int | None) -> None:
+        self.est, self.hooks, self.listeners, self.last_step = est, hooks, listeners, last_step
+        cfg = est.config
+        self.enabled = cfg.checkpointing_enabled and est._strategy.is_chief
+        self.steps, self.secs = cfg.save_checkpoints_steps, cfg.save_checkpoints_secs
+        self.last_saved_step: int | None = None
+        self.last_time = time.monotonic()
+
+    def due(self, step: int) -> bool:
+        if not self.enabled or step == self.last_saved_step:
+            return False
+        if self.steps:
+            return step % self.steps == 0
+        return time.monotonic() - self.last_time >= float(self.secs or 0)
+
+    def save(self, ctx: RunContext, batches_consumed: int, completed: bool) -> None:
+        for h in self.hooks:
+            h.before_save(ctx)
+        for listener in self.listeners:
+            listener.before_save(ctx.global_step)
+        input_state = None if completed else {"last_step": self.last_step, "batches_consumed": batches_consumed}
+        path = self.est._save(input_state)
+        self.last_saved_step, self.last_time = ctx.global_step, time.monotonic()
+        for listener in self.listeners:
+            if listener.after_save(ctx.global_step):
+                ctx.request_stop()
+        for h in self.hooks:
+            h.after_save(ctx, path)
+
+
+def run_training(
+    est: Estimator,
+    input_fn: Any,
+    user_hooks: Sequence[Hook],
+    last_step: int | None,
+    listeners: Sequence[CheckpointSaverListener],
+    skip_batches: int = 0,
+) -> None:
+    """Train until ``last_step``, a stop request, or the end of the input."""
+    strategy, module, cfg = est._strategy, est._module, est.config
+    device = strategy.device
+    hooks = [*_builtin_hooks(est, user_hooks, last_step), *user_hooks]
+    ckpt = _Checkpointer(est, hooks, listeners, last_step)
+    ctx = RunContext(estimator=est, mode=ModeKeys.TRAIN, global_step=est._global_step)
+    scaler = torch.amp.GradScaler(device.type) if cfg.precision == "fp16" and device.type == "cuda" else None
+
+    batches: Iterator[Batch] = call_input_fn(
+        input_fn, ModeKeys.TRAIN, params=est.params, config=cfg, input_context=strategy.input_context()
+    )
+    for _ in range(skip_batches):  # resume an interrupted train() call where it stopped reading
+        if next(batches, None) is None:
+            break
+    if skip_batches:
+        logger.info("Resumed the input of the interrupted train() call after %d batches.", skip_batches)
+    if est._resume_rng:
+        restore_rng(est._resume_rng)
+        est._resume_rng = None
+    stream = est._host_stream(batches)
+    module.train()
+    train_module = strategy.wrap(module)
+    for h in hooks:
+        h.begin(ctx)
+    for listener in listeners:
+        listener.begin()
+    if ckpt.enabled and not est._has_checkpoint_at(ctx.global_step):
+        ckpt.save(ctx, skip_batches, completed=False)
+
+    consumed, steps_made, first = skip_batches, 0, True
+    try:
+        while not strategy.agree(ctx.stop_requested):
+            batch = next(stream, None)
+            if strategy.agree(batch is None):
+                break
+            assert batch is not None
+            consumed += 1
+            features, labels = to_device(batch, device)
+            ctx.features, ctx.labels = features, labels
+            for h in hooks:
+                h.before_step(ctx)
+            with autocast(device, cfg.precision):
+                spec = est._caller(train_module, features, labels, ModeKeys.TRAIN)
+            if first:
+                first = False
+                extra = [*spec.training_hooks, *(spec.training_chief_hooks if strategy.is_chief else ())]
+                for h in extra:
+                    h.begin(ctx)
+                hooks.extend(extra)
+            _apply_train_op(est, spec, scaler)
+            est._global_step += 1
+            steps_made += 1
+            ctx.global_step, ctx.loss, ctx.spec = est._global_step, spec.loss, spec
+            strategy.step_boundary()
+            for h in hooks:
+                h.after_step(ctx)
+            if ckpt.due(ctx.global_step):
+                ckpt.save(ctx, consumed, completed=False)
+    finally:
+        close = getattr(stream, "close", None)
+        if close is not None:
+            close()
+    if steps_made == 0:
+        logger.warning("Training with estimator made no steps. Perhaps input is empty or misspecified.")
+    elif ctx.loss is not None:
+        logger.info("Loss for final step: %s.", float(ctx.loss))
+    if ckpt.enabled and ckpt.last_saved_step != ctx.global_step:
+        ckpt.save(ctx, consumed, completed=True)
+    for h in hooks:
+        h.end(ctx)
+    for listener in listeners:
+        listener.end(ctx.global_step)
+
+
+def _apply_train_op(est: Estimator, spec: Any, scaler: Any) -> None:
+    """zero_grad / backward / clip / step for the optimizers of ``spec.train_op`` (or call it)."""
+    optimizers = spec.optimizers()
+    if not optimizers:  # a callable train_op owns backward and step
+        spec.train_op(spec.loss)
+        return
+    est._register_optimizers(optimizers)
+    for opt in optimizers.values():
+        opt.zero_grad(set_to_none=True)
+    loss = spec.loss.reshape(())
+    if scaler is not None:
+        scaler.scale(loss).backward()
+    else:
+        loss.backward()
+    clip = est.config.gradient_clip_norm
+    if clip is not None:
+        params = [p for opt in optimizers.values() for g in opt.param_groups for p in g["params"] if p.grad is not None]
+        if any(p.grad.is_sparse for p in params):
+            raise InvalidArgumentError(
+                "gradient_clip_norm cannot clip sparse gradients (sparse embedding tables); unset it or use dense "
+                "embeddings."
+            )
+        if scaler is not None:
+            for opt in optimizers.values():
+                scaler.unscale_(opt)
+        torch.nn.utils.clip_grad_norm_(params, clip)
+    for opt in optimizers.values():
+        if scaler is not None:
+            scaler.step(opt)
+        else:
+            opt.step()
+    if scaler is not None:
+        scaler.update()
