@@ -266,6 +266,28 @@ class Estimator:
         keys = [predict_keys] if isinstance(predict_keys, str) else predict_keys
         return run_prediction(self, input_fn, keys, list(hooks or ()), yield_single_examples)
 
+    def export_saved_model(
+        self,
+        export_dir_base: str | os.PathLike[str],
+        serving_input_receiver_fn: Callable[[], Any],
+        assets_extra: Mapping[str, str] | None = None,
+        as_text: bool = False,
+        checkpoint_path: str | None = None,
+        experimental_mode: str = ModeKeys.PREDICT,
+    ) -> str:
+        """Export the model with its preprocessing for serving; see :mod:`torchestimator.export`."""
+        from torchestimator.export import export_saved_model
+
+        return export_saved_model(  # type: ignore[no-any-return]
+            self,
+            export_dir_base,
+            serving_input_receiver_fn,
+            assets_extra=assets_extra,
+            as_text=as_text,
+            checkpoint_path=checkpoint_path,
+            experimental_mode=experimental_mode,
+        )
+
     # ------------------------------------------------------------------ internals used by the loops
     def _host_stream(self, batches: Iterator[Batch]) -> Iterator[Batch]:
         """The host stage (tensors, column transforms), prefetched in a background thread."""
