@@ -1,0 +1,244 @@
+"""``DenseFeatures``: dense columns -> one ``(B, D)`` tensor, concatenated in TF order (sorted by name).
+
+Layout and weights::
+
+    output (B, D) = [col_0 | col_1 | ...]         columns sorted by name, as TF does
+    numeric       float32 (B, prod(shape)) after normalizer_fn           (host)
+    bucketized    one-hot (B, prod(shape) * (len(boundaries) + 1))       (host)
+    indicator     multi-hot counts / summed weights (B, num_buckets)     (host)
+    embedding     combiner over looked-up rows (B, dimension)            (device)
+
+Embedding tables with the same (dimension, trainable, max_norm) are fused into ONE
+``nn.EmbeddingBag(sparse=True)`` stored as ``embedding_tables.<group>.weight`` where ``<group>`` is
+``dim<d>`` (+ ``_frozen`` when not trainable, + ``_maxnorm<i>`` when clipped); each table (a column's
+own, or a shared collection) owns the rows ``table_rows(name)`` of it, in sorted-name order.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from safetensors.torch import load_file
+from torch import nn
+
+from torchestimator.columns.base import CategoricalColumn, DenseColumn, FeatureColumn, TransformCache
+from torchestimator.columns.embedding import EmbeddingColumn, IndicatorColumn
+from torchestimator.columns.fused_bag import pack_bags
+from torchestimator.columns.layer_base import ColumnLayer
+from torchestimator.columns.numeric import BucketizedColumn, NumericColumn
+from torchestimator.errors import FeatureError, InvalidArgumentError
+
+__all__ = ["DenseFeatures"]
+
+
+class _Group:
+    """One fused table: its columns (slot order), table row ranges, and settings."""
+
+    def __init__(self, key: str, dimension: int, trainable: bool, max_norm: float | None) -> None:
+        self.key = key
+        self.dimension = dimension
+        self.trainable = trainable
+        self.max_norm = max_norm
+        self.columns: list[EmbeddingColumn] = []
+        self.tables: dict[str, tuple[int, int, EmbeddingColumn]] = {}
+        self.rows = 0
+
+    def add(self, column: EmbeddingColumn) -> int:
+        if column.table_name not in self.tables:
+            nb = column.categorical_column.num_buckets
+            self.tables[column.table_name] = (self.rows, nb, column)
+            self.rows += nb
+        self.columns.append(column)
+        return len(self.columns) - 1
+
+
+def init_table_rows(weight: torch.Tensor, column: EmbeddingColumn, start: int, rows: int) -> None:
+    """Initialise one table's rows: checkpoint tensor, custom initializer, or TF's truncated normal."""
+    shape = (rows, column.dimension)
+    with torch.no_grad():
+        if column.ckpt_to_load_from is not None:
+            try:
+                value = load_file(column.ckpt_to_load_from)[str(column.tensor_name_in_ckpt)]
+            except (FileNotFoundError, KeyError) as err:
+                raise InvalidArgumentError(
+                    f"embedding column {column.name!r}: cannot read {column.tensor_name_in_ckpt!r} from "
+                    f"ckpt_to_load_from={column.ckpt_to_load_from!r} (a safetensors file): {err}"
+                ) from None
+        elif column.initializer is not None:
+            value = torch.as_tensor(np.asarray(column.initializer(shape)), dtype=torch.float32)
+        else:
+            std = 1.0 / math.sqrt(column.dimension)
+            value = nn.init.trunc_normal_(torch.empty(shape), 0.0, std, -2 * std, 2 * std)
+        if tuple(value.shape) != shape:
+            raise InvalidArgumentError(
+                f"embedding column {column.name!r}: initial table has shape {tuple(value.shape)}, expected {shape}."
+            )
+        weight[start : start + rows] = value
+
+
+class DenseFeatures(ColumnLayer):
+    """Dense columns -> ``(B, D)`` (``tf.keras.layers.DenseFeatures``).
+
+    Args:
+        feature_columns: numeric, bucketized, indicator, embedding or shared-embedding columns.
+
+    Raises:
+        InvalidArgumentError: a raw categorical column, duplicates, or an empty list.
+
+    Example:
+        >>> import numpy as np
+        >>> from torchestimator.columns import numeric_column
+        >>> DenseFeatures([numeric_column("b"), numeric_column("a")])({"a": np.ones(2), "b": np.zeros(2)}).tolist()
+        [[1.0, 0.0], [1.0, 0.0]]
+    """
+
+    def __init__(self, feature_columns: Sequence[FeatureColumn]) -> None:
+        super().__init__(feature_columns)
+        for col in self.feature_columns:
+            if not isinstance(col, DenseColumn):
+                hint = (
+                    " You can wrap a categorical column with an embedding_column or indicator_column."
+                    if isinstance(col, CategoricalColumn)
+                    else ""
+                )
+                raise InvalidArgumentError(
+                    f"DenseFeatures: items of feature_columns must be dense columns; received {col.name!r} "
+                    f"({type(col).__name__}).{hint}"
+                )
+        groups: dict[tuple[int, bool, float | None], _Group] = {}
+        # plan: ("host", block index) or ("emb", group key, slot), in output order
+        self._plan: list[tuple[str, Any, int]] = []
+        self._host_blocks: list[list[DenseColumn]] = []
+        for col in self.feature_columns:
+            if isinstance(col, EmbeddingColumn):
+                gk = (col.dimension, col.trainable, col.max_norm)
+                if gk not in groups:
+                    name = f"dim{col.dimension}" + ("" if col.trainable else "_frozen")
+                    if col.max_norm is not None:
+                        name += f"_maxnorm{sum(1 for k in groups if k[2] is not None)}"
+                    groups[gk] = _Group(name, col.dimension, col.trainable, col.max_norm)
+                self._plan.append(("emb", groups[gk].key, groups[gk].add(col)))
+            else:
+                if not self._plan or self._plan[-1][0] != "host":
+                    self._host_blocks.append([])
+                    self._plan.append(("host", len(self._host_blocks) - 1, 0))
+                self._host_blocks[-1].append(col)
+        self._groups = {g.key: g for g in groups.values()}
+        self.embedding_tables = nn.ModuleDict()
+        for g in self._groups.values():
+            bag = nn.EmbeddingBag(g.rows, g.dimension, mode="sum", sparse=True)
+            for start, rows, column in g.tables.values():
+                init_table_rows(bag.weight, column, start, rows)
+            bag.weight.requires_grad_(g.trainable)
+            self.embedding_tables[g.key] = bag
+        self.output_dim = sum(c.dense_width for c in self.feature_columns)  # type: ignore[attr-defined]
+
+    # ---- weights by column ----------------------------------------------------------------------
+    def table_rows(self, column_name: str) -> tuple[str, int, int]:
+        """``(group key, first row, row count)`` of the table an embedding column reads.
+
+        Raises:
+            InvalidArgumentError: no embedding column of that name.
+        """
+        for g in self._groups.values():
+            for col in g.columns:
+                if col.name == column_name:
+                    start, rows, _ = g.tables[col.table_name]
+                    return g.key, start, rows
+        names = [c.name for g in self._groups.values() for c in g.columns]
+        raise InvalidArgumentError(f"DenseFeatures: no embedding column {column_name!r}; embedding columns: {names}.")
+
+    def embedding_weights(self, column_name: str) -> torch.Tensor:
+        """The ``(num_buckets, dimension)`` view of a column's table (TF ``.../embedding_weights``)."""
+        key, start, rows = self.table_rows(column_name)
+        weight: torch.Tensor = self.embedding_tables[key].weight
+        return weight[start : start + rows]
+
+    # ---- host half ------------------------------------------------------------------------------
+    def _host_dense(self, col: DenseColumn, cache: TransformCache) -> np.ndarray:
+        if isinstance(col, NumericColumn):
+            return cache.get(col).numpy()  # type: ignore[no-any-return]
+        if isinstance(col, BucketizedColumn):
+            buckets = col.bucket_indices(cache)  # (B, d)
+            batch, width = buckets.shape
+            nb = col.buckets_per_element
+            out = np.zeros((batch, width * nb), dtype=np.float32)
+            np.put_along_axis(out, buckets + np.arange(width) * nb, 1.0, axis=1)
+            return out
+        if isinstance(col, IndicatorColumn):
+            ids = cache.get(col).filtered(drop_nonpositive_weights=False)
+            nb = col.categorical_column.num_buckets
+            if ids.values.size and int(ids.values.max()) >= nb:
+                raise FeatureError(f"column {col.name!r} produced id {int(ids.values.max())} >= num_buckets {nb}.")
+            flat = ids.row_ids() * nb + ids.values
+            counts = np.bincount(flat, weights=ids.weights, minlength=ids.nrows * nb)
+            return counts.astype(np.float32).reshape(ids.nrows, nb)
+        raise InvalidArgumentError(f"DenseFeatures: column type {type(col).__name__} is not supported.")
+
+    def host_tensors(self, cache: TransformCache) -> dict[str, Any]:
+        """Reserved-key CPU tensors: host blocks ``/dense<i>``, fused bags ``/<group>/{ids,offsets,weights,bags}``."""
+        out = super().host_tensors(cache)
+        p = self.key_prefix
+        batch: int | None = None
+        for i, block in enumerate(self._host_blocks):
+            parts = [self._host_dense(col, cache) for col in block]
+            for col, part in zip(block, parts):
+                if batch is not None and part.shape[0] != batch:
+                    raise FeatureError(f"column {col.name!r} has batch size {part.shape[0]} but others have {batch}.")
+                batch = part.shape[0]
+            dense = parts[0] if len(parts) == 1 else np.concatenate(parts, axis=1)
+            out[f"{p}/dense{i}"] = torch.from_numpy(np.ascontiguousarray(dense, dtype=np.float32))  # (B, d)
+        for g in self._groups.values():
+            start_of = {name: start for name, (start, _, _) in g.tables.items()}
+            packed = pack_bags(
+                [
+                    (c.name, cache.get(c), start_of[c.table_name], c.categorical_column.num_buckets, c.combiner)
+                    for c in g.columns
+                ],
+                with_bag_index=g.max_norm is not None,
+            )
+            n = packed.offsets.size // len(g.columns)
+            if batch is not None and n != batch:
+                raise FeatureError(f"DenseFeatures: embedding inputs have batch size {n} but others have {batch}.")
+            batch = n
+            out[f"{p}/{g.key}/ids"] = torch.from_numpy(packed.ids)
+            out[f"{p}/{g.key}/offsets"] = torch.from_numpy(packed.offsets)
+            if packed.weights is not None:
+                out[f"{p}/{g.key}/weights"] = torch.from_numpy(packed.weights)
+            if packed.bags is not None:
+                out[f"{p}/{g.key}/bags"] = torch.from_numpy(packed.bags)
+        return out
+
+    # ---- device half ----------------------------------------------------------------------------
+    def _group_output(self, g: _Group, t: Mapping[str, Any]) -> torch.Tensor:
+        p = f"{self.key_prefix}/{g.key}"
+        bag: nn.EmbeddingBag = self.embedding_tables[g.key]  # type: ignore[assignment]
+        ids, offsets, weights = t[f"{p}/ids"], t[f"{p}/offsets"], t.get(f"{p}/weights")
+        k = len(g.columns)
+        if g.max_norm is None:
+            out = bag(ids, offsets, per_sample_weights=weights)  # (k*B, D)
+        else:
+            rows = F.embedding(ids, bag.weight, sparse=True)  # (N, D)
+            norms = rows.norm(dim=1, keepdim=True)  # (N, 1)
+            rows = rows * (g.max_norm / torch.clamp(norms, min=g.max_norm))  # TF clip_by_norm
+            if weights is not None:
+                rows = rows * weights.unsqueeze(1)
+            out = rows.new_zeros(offsets.numel(), g.dimension).index_add_(0, t[f"{p}/bags"], rows)  # (k*B, D)
+        return out.view(k, -1, g.dimension)  # (k, B, D)
+
+    def forward(self, features: Mapping[str, Any]) -> torch.Tensor:
+        """``(B, output_dim)`` float32 from transformed (or raw) features."""
+        t = self._inputs(features)
+        group_out = {key: self._group_output(g, t) for key, g in self._groups.items()}
+        pieces = []
+        for kind, ref, slot in self._plan:
+            if kind == "host":
+                pieces.append(t[f"{self.key_prefix}/dense{ref}"])  # (B, d)
+            else:
+                pieces.append(group_out[ref][slot])  # (B, D)
+        return pieces[0] if len(pieces) == 1 else torch.cat(pieces, dim=1)  # (B, output_dim)
