@@ -125,7 +125,8 @@ def get_optimizer(
     if isinstance(optimizer, torch.optim.Optimizer):
         return optimizer
     if isinstance(optimizer, type) and issubclass(optimizer, torch.optim.Optimizer):
-        return optimizer(params, lr=learning_rate) if learning_rate else optimizer(params)
+        cls: Callable[..., torch.optim.Optimizer] = optimizer
+        return cls(params, lr=learning_rate) if learning_rate else cls(params)
     if callable(optimizer):
         result = optimizer(params) if _takes_an_argument(optimizer) else optimizer()
         if isinstance(result, torch.optim.Optimizer):
