@@ -48,6 +48,7 @@ from torchestimator.input_fn import Batch, call_input_fn, host_batches, to_devic
 from torchestimator.model_fn import ModelCaller, build_module
 from torchestimator.parallel.resolve import resolve_strategy
 from torchestimator.run_config import RunConfig
+from torchestimator.spec import ModeKeys
 from torchestimator.summaries import SummaryWriter
 from torchestimator.train_loop import run_training
 

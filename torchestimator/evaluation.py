@@ -69,7 +69,7 @@ def run_evaluation(
                         )
                     metric = value if isinstance(value, Metric) else Mean(torch.as_tensor(value).detach().reshape(-1).mean())
                     totals[key] = metric if key not in totals else totals[key].merge(metric)
-                ctx.loss, ctx.spec = spec.loss, spec
+                ctx.loss, ctx.spec = spec.loss.detach(), spec
                 for h in hooks:
                     h.after_step(ctx)
                 if ctx.stop_requested or (steps is not None and n_batches >= steps):

@@ -158,7 +158,7 @@ def run_training(
             _apply_train_op(est, spec, scaler)
             est._global_step += 1
             steps_made += 1
-            ctx.global_step, ctx.loss, ctx.spec = est._global_step, spec.loss, spec
+            ctx.global_step, ctx.loss, ctx.spec = est._global_step, spec.loss.detach(), spec
             strategy.step_boundary()
             for h in hooks:
                 h.after_step(ctx)
