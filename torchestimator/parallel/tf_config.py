@@ -107,7 +107,9 @@ def _global_id(cluster: Mapping[str, list[str]], task_type: str, task_id: int, c
     raise DistributedError(f"task type {task_type!r} is not in the cluster {_cluster_repr(cluster)}.")
 
 
-def _validate_task(cluster: Mapping[str, list[str]], task: Mapping[str, Any], chief_type: str) -> tuple[str, int]:
+def _validate_task(
+    cluster: Mapping[str, list[str]], task: Mapping[str, Any], chief_type: str
+) -> tuple[str, int]:
     if chief_type not in cluster:
         raise DistributedError(f'If "cluster" is set in TF_CONFIG, it must have one "{chief_type}" node.')
     if len(cluster[chief_type]) > 1:
@@ -126,7 +128,9 @@ def _validate_task(cluster: Mapping[str, list[str]], task: Mapping[str, Any], ch
     if task_type == TaskType.EVALUATOR:
         return task_type, task_id
     if task_type not in cluster:
-        raise DistributedError(f"{task_type} is not a valid task_type in the cluster_spec:\n{_cluster_repr(cluster)}{_NOTE}")
+        raise DistributedError(
+            f"{task_type} is not a valid task_type in the cluster_spec:\n{_cluster_repr(cluster)}{_NOTE}"
+        )
     if not 0 <= task_id < len(cluster[task_type]):
         raise DistributedError(
             f"{task_id} is not a valid task_id for task_type {task_type} in the cluster_spec:\n{_cluster_repr(cluster)}{_NOTE}"
@@ -134,7 +138,9 @@ def _validate_task(cluster: Mapping[str, list[str]], task: Mapping[str, Any], ch
     return str(task_type), task_id
 
 
-def _session_master(cluster: Mapping[str, list[str]], task_type: str, task_id: int, config: Mapping[str, Any]) -> str:
+def _session_master(
+    cluster: Mapping[str, list[str]], task_type: str, task_id: int, config: Mapping[str, Any]
+) -> str:
     if "session_master" in config:
         return str(config["session_master"])
     if len(cluster) == 1 and len(next(iter(cluster.values()))) == 1:
@@ -171,7 +177,9 @@ def parse_tf_config(raw: str | None) -> ClusterInfo:
         raise DistributedError("model_dir in TF_CONFIG should be non-empty.")
     raw_cluster = config.get("cluster") or {}
     if not isinstance(raw_cluster, dict):
-        raise DistributedError(f'TF_CONFIG "cluster" must be an object of job -> addresses; received {raw_cluster!r}.')
+        raise DistributedError(
+            f'TF_CONFIG "cluster" must be an object of job -> addresses; received {raw_cluster!r}.'
+        )
     cluster = {str(job): _job_tasks(str(job), tasks) for job, tasks in raw_cluster.items()}
     cluster = {job: tasks for job, tasks in cluster.items() if tasks}  # ClusterSpec drops empty jobs
     task = config.get("task") or {}
@@ -198,7 +206,9 @@ def parse_tf_config(raw: str | None) -> ClusterInfo:
     evaluation_master = eval_master if task_type == TaskType.EVALUATOR else ""
     if task_type == TaskType.EVALUATOR:
         if chief_type == TaskType.MASTER:
-            raise DistributedError("If `master` node exists in `cluster`, task_type `evaluator` is not supported.")
+            raise DistributedError(
+                "If `master` node exists in `cluster`, task_type `evaluator` is not supported."
+            )
         return ClusterInfo({}, TaskType.EVALUATOR, task_id, False, 0, 0, None, "", evaluation_master, **extra)
     return ClusterInfo(
         cluster_spec=cluster,
