@@ -1,0 +1,1 @@
+"""Input pipelines without TensorFlow: CSV, numpy / pandas, TFRecord of ``tf.train.Example``."""

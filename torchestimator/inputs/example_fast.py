@@ -1,0 +1,275 @@
+"""A vectorised protobuf wire-format decoder for batches of numeric ``tf.train.Example``.
+
+Decoding one Example per Python call through the protobuf runtime tops out near 100k examples/s.
+This module decodes *all records of a batch at once* with numpy, level by level::
+
+    Example   = 0x0a len Features
+    Features  = (0x0a len MapEntry)*            <- one lockstep loop over entries, across all records
+    MapEntry  = 0x0a len key  0x12 len Feature
+    Feature   = 0x12 len FloatList | 0x1a len Int64List        (0x0a BytesList: not handled here)
+    FloatList = 0x0a len float32*  (packed)     Int64List = 0x0a len varint*  (packed)
+
+Keys are matched to the spec by a 64-bit hash of their bytes, then checked byte for byte. Varints of
+all int64 lists are decoded in one pass (terminator bytes ``< 0x80`` delimit the values).
+
+Anything outside this common shape (unpacked lists, unknown fields, duplicate keys, a missing required
+feature, a type or count mismatch) makes :func:`parse_records` return ``None``; the caller then uses the
+protobuf path, which gives TF's result or TF's error for it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from torchestimator.parsing import FixedLenFeature, Ragged, VarLenFeature
+
+__all__ = ["parse_records", "supports"]
+
+_NUMERIC = {"float32": 1, "float64": 1, "int64": 2, "int32": 2}  # spec dtype -> wire kind (1 float, 2 int64)
+_PAD = 16
+_HASH_WEIGHTS = np.random.default_rng(0x7E57).integers(1, 2**63, size=4096, dtype=np.uint64) | np.uint64(1)
+
+
+def supports(features: Mapping[str, Any]) -> bool:
+    """Whether the fast path can handle this spec (numeric ``FixedLenFeature`` / ``VarLenFeature``)."""
+    return all(type(f) in (FixedLenFeature, VarLenFeature) and f.dtype in _NUMERIC for f in features.values())
+
+
+def _varint(buf: np.ndarray, pos: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """Decode the varint at each position: ``(values uint64, byte counts int64)``; ``None`` if too long."""
+    first = buf[pos]
+    value = (first & 0x7F).astype(np.uint64)
+    nbytes = np.ones(len(pos), dtype=np.int64)
+    pending = np.flatnonzero(first >= 0x80)
+    shift = 7
+    while pending.size:
+        if shift > 63:
+            return None
+        b = buf[pos[pending] + nbytes[pending]]
+        value[pending] |= (b & 0x7F).astype(np.uint64) << np.uint64(shift)
+        nbytes[pending] += 1
+        pending = pending[b >= 0x80]
+        shift += 7
+    return value, nbytes
+
+
+def _ranges(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """Concatenated ``arange(s, s + n)`` for every ``(s, n)``."""
+    total = int(lengths.sum())
+    if total == 0:
+        return np.zeros(0, dtype=np.int64)
+    excl = np.cumsum(lengths) - lengths
+    return np.repeat(starts - excl, lengths) + np.arange(total, dtype=np.int64)
+
+
+def _key_hash(mat: np.ndarray, klen: np.ndarray) -> np.ndarray:
+    width = mat.shape[1]
+    h = (mat.astype(np.uint64) * _HASH_WEIGHTS[:width]).sum(axis=1, dtype=np.uint64)
+    return h + klen.astype(np.uint64) * _HASH_WEIGHTS[-1]
+
+
+def _key_matrix(buf: np.ndarray, ks: np.ndarray, klen: np.ndarray, width: int) -> np.ndarray:
+    cols = np.arange(width, dtype=np.int64)
+    mat = buf[ks[:, None] + cols]  # (E, width) uint8
+    mat[cols[None, :] >= klen[:, None]] = 0
+    return mat
+
+
+def parse_records(
+    raw: bytes, starts: np.ndarray, lengths: np.ndarray, features: Mapping[str, Any]
+) -> dict[str, Any] | None:
+    """Parse the Examples ``raw[starts[i]:starts[i] + lengths[i]]`` with a numeric spec.
+
+    Args:
+        raw: a buffer holding the serialized records.
+        starts: (N,) int64 record offsets in ``raw``.
+        lengths: (N,) int64 record lengths.
+        features: a spec accepted by :func:`supports`.
+
+    Returns:
+        ``{key: (N, *shape) array or Ragged}``, or ``None`` when the batch needs the protobuf path.
+    """
+    n = len(starts)
+    buf = np.frombuffer(raw + b"\0" * _PAD, dtype=np.uint8)
+    starts = np.asarray(starts, dtype=np.int64)
+    ends = starts + np.asarray(lengths, dtype=np.int64)
+    if n and int(ends.max()) > len(raw):
+        return None
+    # ---- Example: 0x0a len Features
+    fstart = starts.copy()
+    fend = starts.copy()
+    nonempty = np.flatnonzero(ends > starts)
+    if nonempty.size:
+        p = starts[nonempty]
+        if np.any(buf[p] != 0x0A):
+            return None
+        dec = _varint(buf, p + 1)
+        if dec is None:
+            return None
+        fstart[nonempty] = p + 1 + dec[1]
+        fend[nonempty] = fstart[nonempty] + dec[0].astype(np.int64)
+        if np.any(fend[nonempty] != ends[nonempty]):
+            return None
+    # ---- Features: repeated map entries, in lockstep across records
+    rec_parts, s_parts, e_parts = [], [], []
+    cur = fstart.copy()
+    active = np.flatnonzero(cur < fend)
+    while active.size:
+        p = cur[active]
+        if np.any(buf[p] != 0x0A):
+            return None
+        dec = _varint(buf, p + 1)
+        if dec is None:
+            return None
+        s = p + 1 + dec[1]
+        e = s + dec[0].astype(np.int64)
+        if np.any(e > fend[active]):
+            return None
+        rec_parts.append(active)
+        s_parts.append(s)
+        e_parts.append(e)
+        cur[active] = e
+        active = active[e < fend[active]]
+    if rec_parts:
+        er = np.concatenate(rec_parts)
+        es = np.concatenate(s_parts)
+        ee = np.concatenate(e_parts)
+    else:
+        er = es = ee = np.zeros(0, dtype=np.int64)
+    # ---- MapEntry: 0x0a klen key 0x12 vlen Feature
+    if er.size and np.any(buf[es] != 0x0A):
+        return None
+    dec = _varint(buf, es + 1)
+    if dec is None:
+        return None
+    klen = dec[0].astype(np.int64)
+    ks = es + 1 + dec[1]
+    ke = ks + klen
+    if np.any(ke >= ee) or np.any(buf[ke] != 0x12):  # a map entry without a value: leave it to protobuf
+        return None
+    dec = _varint(buf, ke + 1)
+    if dec is None:
+        return None
+    vs = ke + 1 + dec[1]
+    ve = vs + dec[0].astype(np.int64)
+    if np.any(ve != ee):
+        return None
+    # ---- match keys to the spec
+    names = list(features)
+    name_bytes = [k.encode() for k in names]
+    width = max([1, *(len(b) for b in name_bytes)])
+    if er.size and int(klen.max()) > width:
+        long_keys = klen > width  # longer than any spec key: never a match
+    else:
+        long_keys = np.zeros(er.size, dtype=bool)
+    mat = _key_matrix(buf, ks, np.minimum(klen, width), width)
+    spec_mat = np.zeros((len(names), width), dtype=np.uint8)
+    for j, b in enumerate(name_bytes):
+        spec_mat[j, : len(b)] = np.frombuffer(b, dtype=np.uint8)
+    spec_len = np.asarray([len(b) for b in name_bytes], dtype=np.int64)
+    spec_hash = _key_hash(spec_mat, spec_len)
+    order = np.argsort(spec_hash)
+    h = _key_hash(mat, klen)
+    pos = np.minimum(np.searchsorted(spec_hash[order], h), len(names) - 1)
+    kid = order[pos]
+    hit = (spec_hash[kid] == h) & ~long_keys
+    hit &= (spec_len[kid] == klen) & np.all(mat == spec_mat[kid], axis=1)
+    m = np.flatnonzero(hit)
+    rec, kid, fs, fe = er[m], kid[m], vs[m], ve[m]
+    if np.any(np.bincount(rec * len(names) + kid, minlength=1) > 1):
+        return None  # a key twice in one Example: protobuf keeps the last; let it
+    # ---- Feature: tag len List; List: 0x0a len packed-values
+    has_kind = fe > fs
+    tag = np.where(has_kind, buf[fs], 0)
+    kind = np.zeros(len(m), dtype=np.int64)
+    kind[tag == 0x12] = 1
+    kind[tag == 0x1A] = 2
+    if np.any(has_kind & (kind == 0)):
+        return None  # a bytes_list (or junk) under a numeric key: type error, reported by protobuf
+    dec = _varint(buf, fs + 1)
+    if dec is None:
+        return None
+    ls = fs + 1 + dec[1]
+    le = ls + dec[0].astype(np.int64)
+    le = np.where(has_kind, le, fe)
+    ls = np.where(has_kind, ls, fe)
+    if np.any(le != fe):
+        return None
+    nonempty_list = le > ls
+    if np.any(buf[ls[nonempty_list]] != 0x0A):
+        return None  # unpacked repeated values
+    dec = _varint(buf, ls + 1)
+    if dec is None:
+        return None
+    ps = np.where(nonempty_list, ls + 1 + dec[1], le)
+    plen = np.where(nonempty_list, dec[0].astype(np.int64), 0)
+    if np.any(ps + plen != le):
+        return None
+    spec_kind = np.asarray([_NUMERIC[features[k].dtype] for k in names], dtype=np.int64)
+    if np.any(has_kind & (kind != spec_kind[kid])):
+        return None
+    # ---- values
+    counts = np.zeros(len(m), dtype=np.int64)
+    is_float = kind == 1
+    if np.any(plen[is_float] % 4):
+        return None
+    counts[is_float] = plen[is_float] // 4
+    is_int = np.flatnonzero(kind == 2)
+    int_values = np.zeros(0, dtype=np.int64)
+    int_offset = np.zeros(len(m), dtype=np.int64)
+    if is_int.size:
+        idx = _ranges(ps[is_int], plen[is_int])
+        raw_bytes = buf[idx]
+        term = raw_bytes < 0x80
+        if raw_bytes.size:
+            group_start = np.concatenate(([0], np.flatnonzero(term)[:-1] + 1))
+            if not term[-1] or np.any(np.diff(np.concatenate((group_start, [raw_bytes.size]))) > 10):
+                return None
+            # every payload must end on a terminator, or a varint would straddle two entries
+            if np.any(plen[is_int] > 0) and np.any(buf[(ps + plen - 1)[is_int][plen[is_int] > 0]] >= 0x80):
+                return None
+            group_id = np.cumsum(term) - term
+            shift = (np.arange(raw_bytes.size, dtype=np.int64) - group_start[group_id]) * 7
+            contrib = (raw_bytes & 0x7F).astype(np.uint64) << shift.astype(np.uint64)
+            int_values = np.add.reduceat(contrib, group_start).view(np.int64)
+        cterm = np.concatenate(([0], np.cumsum(term)))
+        off = np.concatenate(([0], np.cumsum(plen[is_int])))
+        counts[is_int] = cterm[off[1:]] - cterm[off[:-1]]
+        int_offset[is_int] = np.cumsum(counts[is_int]) - counts[is_int]
+    out: dict[str, Any] = {}
+    for j, key in enumerate(names):
+        feature = features[key]
+        np_dtype = np.float32 if feature.dtype == "float32" else np.dtype(feature.dtype)
+        sel = np.flatnonzero((kid == j) & has_kind)
+        rec_j = rec[sel]
+        cnt_j = counts[sel]
+        if spec_kind[j] == 1:
+            values_at = lambda s=sel: buf[_ranges(ps[s], plen[s])].view("<f4")  # noqa: E731
+        else:
+            values_at = lambda s=sel: int_values[_ranges(int_offset[s], counts[s])]  # noqa: E731
+        if isinstance(feature, VarLenFeature):
+            order_j = np.argsort(rec_j, kind="stable")
+            sel = sel[order_j]
+            row_len = np.zeros(n, dtype=np.int64)
+            row_len[rec_j] = cnt_j
+            splits = np.zeros(n + 1, dtype=np.int64)
+            np.cumsum(row_len, out=splits[1:])
+            out[key] = Ragged(values_at(sel).astype(np_dtype, copy=False), splits)
+            continue
+        size = int(np.prod(feature.shape))
+        if np.any(cnt_j != size):
+            return None
+        result = np.empty((n, size), dtype=np_dtype)
+        if len(rec_j) != n:
+            if feature.default_value is None:
+                return None  # a required feature is missing: protobuf path raises TF's error
+            from torchestimator.inputs.example_parsing import default_array
+
+            default = default_array(key, feature)
+            result[:] = np.asarray(default, dtype=np_dtype).reshape(-1)
+        result[rec_j] = values_at(sel).reshape(-1, size)
+        out[key] = result.reshape(n, *feature.shape)
+    return out

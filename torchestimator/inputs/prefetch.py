@@ -1,0 +1,129 @@
+"""Background prefetch: produce the next batches in a thread while the consumer trains on this one.
+
+``prefetch(iterable, buffer_size)`` runs ``iter(iterable)`` in a daemon thread that fills a bounded
+queue. An exception in the producer is re-raised in the consumer at the point it happened in the
+stream. Stopping early (``close()``, leaving a ``with`` block, or dropping the iterator) stops the
+producer at its next item and closes its iterator (so a generator's ``finally`` runs) in its own thread.
+
+Readers built on numpy / pyarrow release the GIL for their heavy lifting, so one producer thread
+overlaps decoding with the training step.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import queue
+import threading
+from collections.abc import Iterable, Iterator
+from types import TracebackType
+from typing import Any, Generic, TypeVar
+
+from torchestimator.errors import InvalidArgumentError
+
+__all__ = ["Prefetcher", "prefetch"]
+
+T = TypeVar("T")
+_ITEM, _END, _ERROR = 0, 1, 2
+_POLL_S = 0.05  # how often a blocked producer checks whether the consumer has gone
+
+
+class Prefetcher(Generic[T], Iterator[T]):
+    """An iterator over ``iterable`` filled ``buffer_size`` items ahead by a background thread.
+
+    Args:
+        iterable: anything iterable; it is iterated once, in the background thread.
+        buffer_size: how many items may wait in the queue (>= 1).
+    """
+
+    def __init__(self, iterable: Iterable[T], buffer_size: int = 2) -> None:
+        if int(buffer_size) < 1:
+            raise InvalidArgumentError(f"prefetch buffer_size must be >= 1; received {buffer_size}.")
+        self._queue: queue.Queue[tuple[int, Any]] = queue.Queue(maxsize=int(buffer_size))
+        self._stop = threading.Event()
+        self._done = False
+        self._thread = threading.Thread(
+            target=self._produce, args=(iterable,), name="torchestimator-prefetch", daemon=True
+        )
+        self._thread.start()
+
+    def _put(self, message: tuple[int, Any]) -> bool:
+        while not self._stop.is_set():
+            try:
+                self._queue.put(message, timeout=_POLL_S)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _produce(self, iterable: Iterable[T]) -> None:
+        iterator: Iterator[T] | None = None
+        try:
+            iterator = iter(iterable)
+            for item in iterator:
+                if not self._put((_ITEM, item)):
+                    return
+            self._put((_END, None))
+        except BaseException as err:  # re-raised in the consumer
+            self._put((_ERROR, err))
+        finally:
+            close = getattr(iterator, "close", None)
+            if close is not None:
+                with contextlib.suppress(Exception):  # closing must not mask the stream's result
+                    close()
+
+    def __iter__(self) -> Prefetcher[T]:
+        return self
+
+    def __next__(self) -> T:
+        if self._done:
+            raise StopIteration
+        kind, value = self._queue.get()
+        if kind == _ITEM:
+            return value
+        self._done = True
+        self._thread.join()
+        if kind == _ERROR:
+            raise value
+        raise StopIteration
+
+    def close(self) -> None:
+        """Stop the producer thread and wait for it (it closes its source iterator)."""
+        self._done = True
+        self._stop.set()
+        while self._thread.is_alive():
+            try:  # unblock a producer waiting on a full queue
+                while True:
+                    self._queue.get_nowait()
+            except queue.Empty:
+                pass
+            self._thread.join(timeout=_POLL_S)
+
+    def __enter__(self) -> Prefetcher[T]:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        if not self._done:
+            self._stop.set()
+
+
+def prefetch(iterable: Iterable[T], buffer_size: int = 2) -> Prefetcher[T]:
+    """Iterate ``iterable`` in a background thread, ``buffer_size`` items ahead.
+
+    Args:
+        iterable: the source (a generator, a list, a dataset, ...).
+        buffer_size: how many items may be produced ahead of the consumer.
+
+    Returns:
+        A one-shot iterator; call ``close()`` (or use it as a context manager) to stop early.
+
+    Example:
+        >>> with prefetch(range(5), buffer_size=2) as it:
+        ...     list(it)
+        [0, 1, 2, 3, 4]
+    """
+    return Prefetcher(iterable, buffer_size)
