@@ -184,7 +184,6 @@ def parse_tf_config(raw: str | None) -> ClusterInfo:
     cluster = {job: tasks for job, tasks in cluster.items() if tasks}  # ClusterSpec drops empty jobs
     task = config.get("task") or {}
     eval_master = str(config.get("eval_session_master", ""))
-    extra = {"model_dir": model_dir, "service": service}
 
     if not cluster:  # local mode
         task_type = task.get("type", TaskType.WORKER)
@@ -194,7 +193,11 @@ def parse_tf_config(raw: str | None) -> ClusterInfo:
         if task_id != 0:
             raise DistributedError('If "cluster" is not set in TF_CONFIG, task index must be 0.')
         return dataclasses.replace(
-            _LOCAL, master=str(config.get("session_master", "")), evaluation_master=eval_master, **extra
+            _LOCAL,
+            master=str(config.get("session_master", "")),
+            evaluation_master=eval_master,
+            model_dir=model_dir,
+            service=service,
         )
 
     chief_type = TaskType.CHIEF
@@ -209,7 +212,19 @@ def parse_tf_config(raw: str | None) -> ClusterInfo:
             raise DistributedError(
                 "If `master` node exists in `cluster`, task_type `evaluator` is not supported."
             )
-        return ClusterInfo({}, TaskType.EVALUATOR, task_id, False, 0, 0, None, "", evaluation_master, **extra)
+        return ClusterInfo(
+            {},
+            TaskType.EVALUATOR,
+            task_id,
+            False,
+            0,
+            0,
+            None,
+            "",
+            evaluation_master,
+            model_dir=model_dir,
+            service=service,
+        )
     return ClusterInfo(
         cluster_spec=cluster,
         task_type=task_type,
@@ -220,7 +235,8 @@ def parse_tf_config(raw: str | None) -> ClusterInfo:
         global_id_in_cluster=_global_id(cluster, task_type, task_id, chief_type),
         master=_session_master(cluster, task_type, task_id, config),
         evaluation_master=evaluation_master,
-        **extra,
+        model_dir=model_dir,
+        service=service,
     )
 
 
