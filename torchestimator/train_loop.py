@@ -86,6 +86,8 @@ class _Checkpointer:
     def save(self, ctx: RunContext, batches_consumed: int, completed: bool) -> None:
         for h in self.hooks:
             h.before_save(ctx)
+        if ctx.save_vetoed:
+            return
         for listener in self.listeners:
             listener.before_save(ctx.global_step)
         input_state = None if completed else {"last_step": self.last_step, "batches_consumed": batches_consumed}

@@ -53,10 +53,15 @@ class RunContext:
     labels: Any = None
     results: dict[str, Any] | None = None
     stop_requested: bool = False
+    save_vetoed: bool = False
 
     def request_stop(self) -> None:
         """Ask the loop to stop after the current step."""
         self.stop_requested = True
+
+    def veto_save(self) -> None:
+        """From ``before_save``: do not write this checkpoint (and none after it in this call)."""
+        self.save_vetoed = True
 
 
 class Hook:

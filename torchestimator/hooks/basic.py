@@ -97,8 +97,9 @@ class NanTensorHook(Hook):
             return
         if self.fail_on_nan_loss:
             raise NanLossDuringTrainingError(step=step, loss=float(ctx.loss) if ctx.loss is not None else None)
-        logger.error("NaN loss during training at step %d; stopping.", step)
+        logger.error("NaN loss during training at step %d; stopping without saving the NaN model.", step)
         ctx.request_stop()
+        ctx.veto_save()
 
 
 class LoggingHook(Hook):

@@ -1,0 +1,61 @@
+"""RunConfig defaults and the checkpoint-cadence rules of tf.estimator.RunConfig (reference §1.3)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+import torchestimator as te
+from torchestimator.errors import InvalidArgumentError
+
+
+def test_tf_defaults():
+    cfg = te.RunConfig()
+    assert cfg.save_checkpoints_secs == 600 and cfg.save_checkpoints_steps is None
+    assert (cfg.keep_checkpoint_max, cfg.save_summary_steps, cfg.log_step_count_steps) == (5, 100, 100)
+    assert cfg.keep_checkpoint_every_n_hours == 10000 and cfg.session_creation_timeout_secs == 7200
+    assert cfg.tf_random_seed is None and cfg.is_chief and cfg.task_type == "worker" and cfg.num_worker_replicas == 1
+
+
+def test_steps_and_secs_rules():
+    assert te.RunConfig(save_checkpoints_steps=10).save_checkpoints_secs is None
+    assert te.RunConfig(save_checkpoints_secs=30).save_checkpoints_steps is None
+    off = te.RunConfig(save_checkpoints_steps=None, save_checkpoints_secs=None)
+    assert not off.checkpointing_enabled
+    with pytest.raises(InvalidArgumentError, match="cannot both be set"):
+        te.RunConfig(save_checkpoints_steps=10, save_checkpoints_secs=10)
+    cfg = te.RunConfig().replace(save_checkpoints_steps=50)
+    assert (cfg.save_checkpoints_steps, cfg.save_checkpoints_secs) == (50, None)
+    assert cfg.replace(save_checkpoints_secs=5).save_checkpoints_steps is None
+    with pytest.raises(InvalidArgumentError, match="cannot both be set"):
+        cfg.replace(save_checkpoints_steps=1, save_checkpoints_secs=1)
+
+
+def test_frozen_and_validated():
+    cfg = te.RunConfig()
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        cfg.keep_checkpoint_max = 3  # type: ignore[misc]
+    with pytest.raises(InvalidArgumentError, match="unknown field.*'bogus'"):
+        cfg.replace(bogus=1)
+    with pytest.raises(InvalidArgumentError, match="log_step_count_steps must be > 0"):
+        te.RunConfig(log_step_count_steps=0)
+    with pytest.raises(InvalidArgumentError, match="precision must be one of"):
+        te.RunConfig(precision="fp8")
+    with pytest.raises(InvalidArgumentError, match="model_dir must be a non-empty"):
+        te.RunConfig(model_dir="")
+
+
+def test_seed_is_applied_to_torch_numpy_python(tmp_path):
+    import random
+
+    import numpy as np
+    import torch
+
+    from conftest import TinyRegressor
+
+    te.Estimator(TinyRegressor, model_dir=str(tmp_path / "a"), config=te.RunConfig(tf_random_seed=11))
+    a = (torch.rand(1).item(), np.random.rand(), random.random())
+    te.Estimator(TinyRegressor, model_dir=str(tmp_path / "b"), config=te.RunConfig(tf_random_seed=11))
+    b = (torch.rand(1).item(), np.random.rand(), random.random())
+    assert a == b
