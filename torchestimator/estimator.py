@@ -127,7 +127,9 @@ class Estimator:
         self._params = copy.deepcopy(dict(params or {}))
         if self._config.tf_random_seed is not None:
             _seed_everything(self._config.tf_random_seed)
-        self._strategy = resolve_strategy(self._config.train_distribute, self._config.device)
+        self._strategy = resolve_strategy(
+            self._config.train_distribute, self._config.device, self._config.session_creation_timeout_secs
+        )
         self._strategy.setup()
         self._module = build_module(model_fn, self._params, self._config).to(self._strategy.device)
         self._caller = ModelCaller(self._module, self._params, self._config)

@@ -139,8 +139,9 @@ def run_training(
 
     consumed, steps_made, first = skip_batches, 0, True
     try:
-        while not strategy.agree(ctx.stop_requested):
-            batch = next(stream, None)
+        while True:
+            # one agreement per step: a stop request or the end of input on any rank stops every rank
+            batch = None if ctx.stop_requested else next(stream, None)
             if strategy.agree(batch is None):
                 break
             assert batch is not None
@@ -176,6 +177,7 @@ def run_training(
         logger.info("Loss for final step: %s.", float(ctx.loss))
     if ckpt.enabled and ckpt.last_saved_step != ctx.global_step:
         ckpt.save(ctx, consumed, completed=True)
+    strategy.barrier()  # every rank leaves train() after the chief's final checkpoint exists
     for h in hooks:
         h.end(ctx)
     for listener in listeners:
