@@ -19,15 +19,23 @@ _TF_NAMES = {
     "tpustrategy": "xla",
     "onedevicestrategy": "single",
 }
-_IMPLEMENTATIONS = {"ddp": ("torchestimator.parallel.ddp", "DDPStrategy"), "xla": ("torchestimator.parallel.xla", "XLAStrategy")}
+_IMPLEMENTATIONS = {
+    "ddp": ("torchestimator.parallel.ddp", "DDPStrategy"),
+    "xla": ("torchestimator.parallel.xla", "XLAStrategy"),
+}
 
 
-def resolve_strategy(spec: Any, device: str | None = None) -> Strategy:
+def resolve_strategy(spec: Any, device: str | None = None, timeout_secs: float | None = None) -> Strategy:
     """A Strategy from ``None``, a Strategy object, or a name.
 
     Names: ``'single'``, ``'ddp'``, ``'xla'``, ``'auto'`` (DDP when launched by torchrun with
     ``WORLD_SIZE > 1``, else single device), or a TF strategy class name (``'MirroredStrategy'``,
     ``'MultiWorkerMirroredStrategy'`` -> DDP; ``'TPUStrategy'`` -> XLA).
+
+    Args:
+        spec: the ``train_distribute`` value.
+        device: ``RunConfig.device``.
+        timeout_secs: the collective timeout for DDP (``RunConfig.session_creation_timeout_secs``).
 
     Raises:
         InvalidArgumentError: an unknown name, or ``ParameterServerStrategy`` (DDP replaces parameter
@@ -59,4 +67,6 @@ def resolve_strategy(spec: Any, device: str | None = None) -> Strategy:
         )
     module_name, cls_name = _IMPLEMENTATIONS[name]
     cls = getattr(importlib.import_module(module_name), cls_name)
-    return cls(device=device)  # type: ignore[no-any-return]
+    if name == "ddp":
+        return cls(device=device, timeout_secs=timeout_secs)
+    return cls(device=device)
