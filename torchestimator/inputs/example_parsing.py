@@ -246,7 +246,7 @@ def parse_single_example(serialized: bytes, features: ParseSpec) -> dict[str, An
     """
     _check_spec(features)
     out = parse_example_slow([bytes(serialized)], features)
-    return {k: (v.values if isinstance(v, Ragged) else v[0]) for k, v in out.items()}
+    return {k: (v.values if isinstance(v, Ragged) else v[0, ...]) for k, v in out.items()}
 
 
 def _sequence_feature(
@@ -342,6 +342,6 @@ def parse_single_sequence_example(
     """Parse one SequenceExample (``tf.io.parse_single_sequence_example``): ``(context, sequences)``
     without the batch dimension (a sequence ``VarLenFeature`` gives a :class:`Ragged` of steps)."""
     context, sequences, _ = parse_sequence_example([bytes(serialized)], context_features, sequence_features)
-    single_context = {k: (v.values if isinstance(v, Ragged) else v[0]) for k, v in context.items()}
-    single_seq = {k: (v.values if isinstance(v, Ragged) else v[0]) for k, v in sequences.items()}
+    single_context = {k: (v.values if isinstance(v, Ragged) else v[0, ...]) for k, v in context.items()}
+    single_seq = {k: (v.values if isinstance(v, Ragged) else v[0, ...]) for k, v in sequences.items()}
     return single_context, single_seq

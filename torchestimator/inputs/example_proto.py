@@ -158,12 +158,28 @@ def decode_sequence_example(
     return context, lists
 
 
-def _fill_feature(feat: Any, key: str, value: Any) -> None:
-    """Set a ``Feature`` from a python/numpy value, choosing the list type from the values."""
+def _list_kind(value: Any) -> str | None:
+    """``"bytes"`` / ``"float"`` / ``"int64"`` for a non-empty value, ``None`` for an empty one."""
+    if isinstance(value, (bytes, str)) or np.isscalar(value):
+        value = [value]
+    arr = np.asarray(value)
+    if arr.size == 0:
+        return None
+    if arr.dtype == object or arr.dtype.kind in "SU":
+        return "bytes"
+    return "float" if arr.dtype.kind == "f" else "int64"
+
+
+def _fill_feature(feat: Any, key: str, value: Any, empty_kind: str | None = None) -> None:
+    """Set a ``Feature`` from a python/numpy value, choosing the list type from the values (an empty
+    value gets ``empty_kind``, default ``float`` as ``tf.train.Feature(float_list=...)``)."""
     if isinstance(value, (bytes, str)) or np.isscalar(value):
         value = [value]
     arr = np.asarray(value)
     flat = arr.reshape(-1)
+    if arr.size == 0 and empty_kind is not None:
+        getattr(feat, f"{empty_kind}_list").SetInParent()
+        return
     if arr.dtype == object or arr.dtype.kind in "SU":
         feat.bytes_list.SetInParent()
         feat.bytes_list.value.extend(v.encode() if isinstance(v, str) else bytes(v) for v in flat.tolist())
@@ -205,6 +221,8 @@ def encode_sequence_example(context: Mapping[str, Any], feature_lists: Mapping[s
         _fill_feature(msg.context.feature[key], key, value)
     for key, steps in feature_lists.items():
         flist = msg.feature_lists.feature_list[key]
-        for step in steps:
-            _fill_feature(flist.feature.add(), key, step)
+        steps = list(steps)
+        kinds = [k for k in map(_list_kind, steps) if k is not None]
+        for step in steps:  # an empty step takes the list's kind, so the whole list has one type
+            _fill_feature(flist.feature.add(), key, step, kinds[0] if kinds else None)
     return msg.SerializeToString()

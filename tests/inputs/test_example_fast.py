@@ -1,0 +1,124 @@
+"""The vectorised Example decoder agrees with the protobuf runtime on random Examples, and declines
+(returns None) on inputs outside its common shape so the protobuf path gives TF's answer or error."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+
+from torchestimator.inputs import example_fast
+from torchestimator.inputs.example_parsing import parse_example_slow
+from torchestimator.inputs.example_proto import Example, encode_example
+from torchestimator.parsing import FixedLenFeature, Ragged, VarLenFeature
+
+
+def _join(records: list[bytes]) -> tuple[bytes, np.ndarray, np.ndarray]:
+    lengths = np.array([len(r) for r in records], dtype=np.int64)
+    return b"".join(records), np.cumsum(lengths) - lengths, lengths
+
+
+def _random_examples(rng: np.random.Generator, n: int) -> list[bytes]:
+    records = []
+    for _ in range(n):
+        features: dict[str, Any] = {
+            "f": rng.standard_normal(3).astype(np.float32),
+            "i": rng.integers(-(2**63), 2**63 - 1, size=1, dtype=np.int64),
+            "small": rng.integers(0, 300, size=2),
+            "unused_bytes": [b"x" * int(rng.integers(0, 200))],
+        }
+        if rng.random() < 0.7:
+            features["opt"] = rng.integers(-5, 5, size=1)
+        if rng.random() < 0.8:
+            features["vf"] = rng.standard_normal(int(rng.integers(0, 5))).astype(np.float32)
+        if rng.random() < 0.8:
+            features["vi"] = rng.integers(-(10**12), 10**12, size=int(rng.integers(0, 6)))
+        if rng.random() < 0.3:
+            features["a_very_long_key_name_that_no_spec_uses_" + "z" * 150] = [1]
+        records.append(encode_example(features))
+    return records
+
+
+SPEC = {
+    "f": FixedLenFeature([3], "float32"),
+    "i": FixedLenFeature([], "int64"),
+    "small": FixedLenFeature([2], "int32"),
+    "opt": FixedLenFeature([], "int64", default_value=42),
+    "vf": VarLenFeature("float32"),
+    "vi": VarLenFeature("int64"),
+    "absent": FixedLenFeature([2], "float64", default_value=[0.5, 1.5]),
+}
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_fast_matches_protobuf_on_random_examples(seed: int) -> None:
+    records = _random_examples(np.random.default_rng(seed), 300)
+    fast = example_fast.parse_records(*_join(records), SPEC)
+    assert fast is not None
+    slow = parse_example_slow(records, SPEC)
+    for key in SPEC:
+        if isinstance(slow[key], Ragged):
+            np.testing.assert_array_equal(fast[key].row_splits, slow[key].row_splits)
+            np.testing.assert_array_equal(fast[key].values, slow[key].values)
+            assert fast[key].values.dtype == slow[key].values.dtype
+        else:
+            assert fast[key].dtype == slow[key].dtype
+            np.testing.assert_array_equal(fast[key], slow[key])
+
+
+def test_int64_extremes_decode_exactly() -> None:
+    values = [0, 1, -1, 127, 128, 2**31, -(2**31) - 1, 2**63 - 1, -(2**63)]
+    records = [encode_example({"v": [v]}) for v in values]
+    got = example_fast.parse_records(*_join(records), {"v": FixedLenFeature([], "int64")})
+    assert got is not None
+    assert got["v"].tolist() == values
+
+
+def test_empty_records_and_empty_batch() -> None:
+    spec = {"x": VarLenFeature("int64")}
+    got = example_fast.parse_records(*_join([b"", encode_example({"x": [3, 4]}), b""]), spec)
+    assert got is not None
+    assert got["x"].row_splits.tolist() == [0, 0, 2, 2]
+    assert got["x"].values.tolist() == [3, 4]
+    empty = example_fast.parse_records(b"", np.zeros(0, np.int64), np.zeros(0, np.int64), spec)
+    assert empty is not None and empty["x"].nrows == 0
+
+
+def _unpacked_int_example() -> bytes:
+    # Int64List with unpacked values (field 1, varint wire type: tag 0x08) is valid protobuf
+    int64_list = b"\x08\x05\x08\x06"
+    feature = b"\x1a" + bytes([len(int64_list)]) + int64_list
+    entry = b"\x0a\x01x" + b"\x12" + bytes([len(feature)]) + feature
+    features = b"\x0a" + bytes([len(entry)]) + entry
+    return b"\x0a" + bytes([len(features)]) + features
+
+
+def test_unpacked_values_fall_back_to_protobuf() -> None:
+    record = _unpacked_int_example()
+    msg = Example()
+    msg.ParseFromString(record)
+    assert list(msg.features.feature["x"].int64_list.value) == [5, 6]  # the oracle: protobuf itself
+    spec = {"x": VarLenFeature("int64")}
+    assert example_fast.parse_records(*_join([record]), spec) is None
+    from torchestimator.inputs.example_parsing import parse_example
+
+    assert parse_example([record], spec)["x"].values.tolist() == [5, 6]
+
+
+@pytest.mark.parametrize(
+    ("record", "spec"),
+    [
+        (encode_example({"x": [1.0]}), {"x": FixedLenFeature([], "int64")}),  # type mismatch
+        (encode_example({"y": [1]}), {"x": FixedLenFeature([], "int64")}),  # required missing
+        (encode_example({"x": [1, 2]}), {"x": FixedLenFeature([], "int64")}),  # count mismatch
+        (encode_example({"x": ["s"]}), {"x": VarLenFeature("int64")}),  # bytes under a numeric key
+    ],
+)
+def test_errors_are_left_to_the_protobuf_path(record: bytes, spec: dict[str, Any]) -> None:
+    assert example_fast.parse_records(*_join([record]), spec) is None
+
+
+def test_supports_only_numeric_fixed_and_varlen() -> None:
+    assert example_fast.supports({"a": FixedLenFeature([], "float32"), "b": VarLenFeature("int64")})
+    assert not example_fast.supports({"a": FixedLenFeature([], "string")})
