@@ -111,8 +111,8 @@ class DenseFeatures(ColumnLayer):
                     f"({type(col).__name__}).{hint}"
                 )
         groups: dict[tuple[int, bool, float | None], _Group] = {}
-        # plan: ("host", block index) or ("emb", group key, slot), in output order
-        self._plan: list[tuple[str, Any, int]] = []
+        # plan, in output order: ("host", block, 0, 0) or ("emb", group key, first slot, run length)
+        self._plan: list[tuple[str, Any, int, int]] = []
         self._host_blocks: list[list[DenseColumn]] = []
         for col in self.feature_columns:
             if isinstance(col, EmbeddingColumn):
@@ -122,11 +122,16 @@ class DenseFeatures(ColumnLayer):
                     if col.max_norm is not None:
                         name += f"_maxnorm{sum(1 for k in groups if k[2] is not None)}"
                     groups[gk] = _Group(name, col.dimension, col.trainable, col.max_norm)
-                self._plan.append(("emb", groups[gk].key, groups[gk].add(col)))
+                slot = groups[gk].add(col)
+                last = self._plan[-1] if self._plan else None
+                if last is not None and last[0] == "emb" and last[1] == groups[gk].key and last[2] + last[3] == slot:
+                    self._plan[-1] = ("emb", last[1], last[2], last[3] + 1)  # extend the run of slots
+                else:
+                    self._plan.append(("emb", groups[gk].key, slot, 1))
             else:
                 if not self._plan or self._plan[-1][0] != "host":
                     self._host_blocks.append([])
-                    self._plan.append(("host", len(self._host_blocks) - 1, 0))
+                    self._plan.append(("host", len(self._host_blocks) - 1, 0, 0))
                 self._host_blocks[-1].append(col)
         self._groups = {g.key: g for g in groups.values()}
         self.embedding_tables = nn.ModuleDict()
@@ -229,16 +234,19 @@ class DenseFeatures(ColumnLayer):
             if weights is not None:
                 rows = rows * weights.unsqueeze(1)
             out = rows.new_zeros(offsets.numel(), g.dimension).index_add_(0, t[f"{p}/bags"], rows)  # (k*B, D)
-        return out.view(k, -1, g.dimension)  # (k, B, D)
+        # (k*B, D) column-major -> (B, k*D), so a run of consecutive columns is one slice
+        return out.view(k, -1, g.dimension).transpose(0, 1).reshape(-1, k * g.dimension)  # (B, k*D)
 
     def forward(self, features: Mapping[str, Any]) -> torch.Tensor:
         """``(B, output_dim)`` float32 from transformed (or raw) features."""
         t = self._inputs(features)
         group_out = {key: self._group_output(g, t) for key, g in self._groups.items()}
         pieces = []
-        for kind, ref, slot in self._plan:
+        for kind, ref, first, count in self._plan:
             if kind == "host":
                 pieces.append(t[f"{self.key_prefix}/dense{ref}"])  # (B, d)
             else:
-                pieces.append(group_out[ref][slot])  # (B, D)
+                out, dim = group_out[ref], self._groups[ref].dimension
+                whole = first == 0 and count * dim == out.shape[1]
+                pieces.append(out if whole else out[:, first * dim : (first + count) * dim])  # (B, count*D)
         return pieces[0] if len(pieces) == 1 else torch.cat(pieces, dim=1)  # (B, output_dim)
