@@ -70,7 +70,9 @@ class Mean(Metric):
         if weights is None:
             total, count = values.sum(), torch.tensor(float(values.numel()), device=values.device)
         else:
-            weights = torch.broadcast_to(torch.as_tensor(weights, dtype=values.dtype, device=values.device), values.shape)
+            weights = torch.broadcast_to(
+                torch.as_tensor(weights, dtype=values.dtype, device=values.device), values.shape
+            )
             total, count = (values * weights).sum(), weights.sum()
         super().__init__((total.double(), count.double()))
 
