@@ -64,8 +64,10 @@ def bench_transform(batch: int = 4096, repeat: int = 20) -> None:
     words = np.asarray([f"token_{i:06d}" for i in range(50_000)], dtype=object)
     feats = {f"s{i}": words[(rng.zipf(1.2, batch) - 1) % len(words)] for i in range(10)}
     hashed = [fc.categorical_column_with_hash_bucket(f"s{i}", 100_000) for i in range(10)]
-    vocab = [fc.categorical_column_with_vocabulary_list(f"s{i}", words[:1000].tolist(), num_oov_buckets=10)
-             for i in range(10)]
+    vocab = [
+        fc.categorical_column_with_vocabulary_list(f"s{i}", words[:1000].tolist(), num_oov_buckets=10)
+        for i in range(10)
+    ]
     crosses = [fc.crossed_column([f"s{2 * i}", f"s{2 * i + 1}"], 100_000) for i in range(5)]
 
     def ids_only(cols: list[Any]) -> Callable[[], None]:
@@ -75,7 +77,9 @@ def bench_transform(batch: int = 4096, repeat: int = 20) -> None:
     assert host is not None
     print(f"[transform] batch {batch}, single core, Zipf(1.2) over 50k strings")
     print(f"  10 hash columns, ids only           : {_rate(ids_only(hashed), batch, repeat):>12,.0f} rows/s")
-    print(f"  10 hash columns, DenseFeatures host : {_rate(lambda: host(feats), batch, repeat):>12,.0f} rows/s")
+    print(
+        f"  10 hash columns, DenseFeatures host : {_rate(lambda: host(feats), batch, repeat):>12,.0f} rows/s"
+    )
     print(f"  10 vocabulary-list (1k + 10 OOV)    : {_rate(ids_only(vocab), batch, repeat):>12,.0f} rows/s")
     print(f"  5 string x string crosses           : {_rate(ids_only(crosses), batch, repeat):>12,.0f} rows/s")
 
@@ -128,7 +132,9 @@ def bench_train(rows: int) -> None:
 
     # hand-written: hash once up front (pure compute baseline)
     numeric = torch.from_numpy(np.stack([feats[k] for k in NUMERIC_KEYS], axis=1))
-    ids = torch.from_numpy(np.stack([hash_bucket(feats[k], v) for k, v in zip(CATEGORICAL_KEYS, VOCAB_SIZES)], 1))
+    ids = torch.from_numpy(
+        np.stack([hash_bucket(feats[k], v) for k, v in zip(CATEGORICAL_KEYS, VOCAB_SIZES)], 1)
+    )
     torch.manual_seed(0)
     hand = HandFused()
     opt = torch.optim.Adagrad(hand.parameters(), lr=0.05)
@@ -148,7 +154,9 @@ def bench_train(rows: int) -> None:
         transform = find_host_transform(model)
         assert transform is not None
         opt = torch.optim.Adagrad(model.parameters(), lr=0.05)
-        raw = ({k: v[i * BATCH_SIZE : (i + 1) * BATCH_SIZE] for k, v in feats.items()} for i in range(n_batches))
+        raw = (
+            {k: v[i * BATCH_SIZE : (i + 1) * BATCH_SIZE] for k, v in feats.items()} for i in range(n_batches)
+        )
         pool = ThreadPoolExecutor(1) if prefetch else None
         batches = _prefetch(pool, transform, raw) if pool is not None else map(transform, raw)
         t0 = time.perf_counter()
@@ -164,16 +172,24 @@ def bench_train(rows: int) -> None:
 
     col_rate, col_loss = run_columns(prefetch=False)
     pre_rate, _ = run_columns(prefetch=True)
-    print(f"[train] {rows:,} rows, batch {BATCH_SIZE}, emb {EMBEDDING_DIM}, DNN {HIDDEN_UNITS}, Adagrad, "
-          f"torch threads {torch.get_num_threads()}")
-    print(f"  hand-written fused sparse EmbeddingBag : {hand_rate:>10,.0f} examples/s (last loss {hand_loss:.4f})")
-    print(f"  DenseFeatures, host transform inline   : {col_rate:>10,.0f} examples/s (last loss {col_loss:.4f})")
+    print(
+        f"[train] {rows:,} rows, batch {BATCH_SIZE}, emb {EMBEDDING_DIM}, DNN {HIDDEN_UNITS}, Adagrad, "
+        f"torch threads {torch.get_num_threads()}"
+    )
+    print(
+        f"  hand-written fused sparse EmbeddingBag : {hand_rate:>10,.0f} examples/s (last loss {hand_loss:.4f})"
+    )
+    print(
+        f"  DenseFeatures, host transform inline   : {col_rate:>10,.0f} examples/s (last loss {col_loss:.4f})"
+    )
     print(f"  DenseFeatures, host transform prefetch : {pre_rate:>10,.0f} examples/s (1 background thread)")
     print(f"  ratio inline / hand-written            : {col_rate / hand_rate:.3f}")
     print(f"  ratio prefetch / hand-written          : {pre_rate / hand_rate:.3f}")
 
 
-def _prefetch(pool: ThreadPoolExecutor, fn: Callable[[Any], Any], items: Iterator[Any], depth: int = 2) -> Iterator[Any]:
+def _prefetch(
+    pool: ThreadPoolExecutor, fn: Callable[[Any], Any], items: Iterator[Any], depth: int = 2
+) -> Iterator[Any]:
     """Run ``fn`` on the next ``depth`` items in a background thread (as the Estimator's input pipeline does)."""
     pending: deque[Future[Any]] = deque(pool.submit(fn, item) for item in itertools.islice(items, depth))
     while pending:
@@ -185,9 +201,13 @@ def _prefetch(pool: ThreadPoolExecutor, fn: Callable[[Any], Any], items: Iterato
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--rows", type=int, default=200_000, help="synthetic rows for the train benchmark")
-    parser.add_argument("--threads", type=int, default=1, help="torch threads for training (0 = torch default)")
+    parser.add_argument(
+        "--threads", type=int, default=1, help="torch threads for training (0 = torch default)"
+    )
     parser.add_argument("--skip-train", action="store_true")
     args = parser.parse_args()
     bench_transform()

@@ -21,7 +21,9 @@ def to_feature(value: Any) -> Any:
     """A fixture feature: {'values', 'row_splits'} -> Ragged (sparse); a list -> numpy (dense)."""
     if isinstance(value, dict):
         values = value["values"]
-        arr = np.asarray(values, dtype=object) if values and isinstance(values[0], str) else np.asarray(values)
+        arr = (
+            np.asarray(values, dtype=object) if values and isinstance(values[0], str) else np.asarray(values)
+        )
         return Ragged(arr, np.asarray(value["row_splits"]))
     arr = np.asarray(value)
     return arr.astype(object) if arr.dtype.kind == "U" else arr

@@ -61,8 +61,13 @@ def test_mixed_columns_in_sorted_order_match_tf() -> None:
     )
 
 
-def _numpy_embedding(rows: list[list[int]], weights: list[list[float]], table: np.ndarray, combiner: str,
-                     max_norm: float | None = None) -> np.ndarray:
+def _numpy_embedding(
+    rows: list[list[int]],
+    weights: list[list[float]],
+    table: np.ndarray,
+    combiner: str,
+    max_norm: float | None = None,
+) -> np.ndarray:
     out = np.zeros((len(rows), table.shape[1]), dtype=np.float64)
     for b, (ids, ws) in enumerate(zip(rows, weights)):
         pairs = [(i, w) for i, w in zip(ids, ws) if i >= 0 and w > 0]
@@ -93,19 +98,27 @@ def test_fused_embeddings_equal_numpy(combiner: str, max_norm: float | None) -> 
     rows_a = [[1, 2, 2], [], [6], [0, 3]]
     rows_b = [[4], [0, 1], [], [2, 2, 2]]
     layer = fc.DenseFeatures(
-        [fc.embedding_column(b, 4, combiner=combiner, max_norm=max_norm),
-         fc.embedding_column(a, 4, combiner=combiner, max_norm=max_norm)]
+        [
+            fc.embedding_column(b, 4, combiner=combiner, max_norm=max_norm),
+            fc.embedding_column(a, 4, combiner=combiner, max_norm=max_norm),
+        ]
     )
     with torch.no_grad():
         for name in ("a_embedding", "b_embedding"):
-            layer.embedding_weights(name).copy_(torch.from_numpy(rng.standard_normal((7 if name[0] == "a" else 5, 4))))
+            layer.embedding_weights(name).copy_(
+                torch.from_numpy(rng.standard_normal((7 if name[0] == "a" else 5, 4)))
+            )
     out = layer({"a": rows_a, "b": rows_b}).detach().numpy()
     ta = layer.embedding_weights("a_embedding").detach().numpy()
     tb = layer.embedding_weights("b_embedding").detach().numpy()
     ones = lambda rows: [[1.0] * len(r) for r in rows]  # noqa: E731
     expected = np.concatenate(
-        [_numpy_embedding(rows_a, ones(rows_a), ta, combiner, max_norm),
-         _numpy_embedding(rows_b, ones(rows_b), tb, combiner, max_norm)], axis=1)
+        [
+            _numpy_embedding(rows_a, ones(rows_a), ta, combiner, max_norm),
+            _numpy_embedding(rows_b, ones(rows_b), tb, combiner, max_norm),
+        ],
+        axis=1,
+    )
     np.testing.assert_allclose(out, expected, rtol=1e-5, atol=1e-6)
     assert len(layer.embedding_tables) == 1  # both columns fused into one bag
 
@@ -122,7 +135,9 @@ def test_bucketized_numeric_indicator_equal_numpy() -> None:
     for r, ids in enumerate(feats["k"]):
         for i in ids:
             multi[r, i] += 1
-    expected = np.concatenate([(ages * 2.0)[:, None], onehot, multi], axis=1)  # sorted: age, age_bucketized, k_indicator
+    expected = np.concatenate(
+        [(ages * 2.0)[:, None], onehot, multi], axis=1
+    )  # sorted: age, age_bucketized, k_indicator
     np.testing.assert_allclose(out, expected)
 
 

@@ -43,7 +43,11 @@ def test_transform_then_forward_equals_inline_forward() -> None:
     transform = find_host_transform(model)
     assert transform is not None
     out = transform(FEATS)
-    assert all(isinstance(v, torch.Tensor) and v.device.type == "cpu" for k, v in out.items() if k.startswith("__tecol__"))
+    assert all(
+        isinstance(v, torch.Tensor) and v.device.type == "cpu"
+        for k, v in out.items()
+        if k.startswith("__tecol__")
+    )
     torch.testing.assert_close(model(out), model(FEATS))
 
 

@@ -18,8 +18,12 @@ COLOR_W = fc.weighted_categorical_column(COLOR, "w")
 
 @pytest.mark.parametrize("combiner", ["sum", "mean", "sqrtn"])
 def test_linear_model_matches_tf(combiner: str) -> None:
-    model = fc.LinearModel([fc.numeric_column("x", shape=(2,)), COLOR_W, AGE_B], units=2, sparse_combiner=combiner)
-    tf_w = {k.split("/")[1]: np.asarray(v, dtype=np.float32) for k, v in FIX[f"linear_{combiner}_weights"].items()}
+    model = fc.LinearModel(
+        [fc.numeric_column("x", shape=(2,)), COLOR_W, AGE_B], units=2, sparse_combiner=combiner
+    )
+    tf_w = {
+        k.split("/")[1]: np.asarray(v, dtype=np.float32) for k, v in FIX[f"linear_{combiner}_weights"].items()
+    }
     with torch.no_grad():
         for name in ("age_bucketized", "color_weighted_by_w"):
             start, rows = model.column_rows(name)

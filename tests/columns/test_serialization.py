@@ -30,8 +30,18 @@ WEIGHTED = fc.weighted_categorical_column(COLOR, "cw")
 CROSS = fc.crossed_column([fc.crossed_column(["a", AGE_B], 10), IDENT], 1000, hash_key=7)
 SHARED = fc.shared_embeddings([COLOR, NUM], 4, combiner="sqrtn", max_norm=2.0)
 ALL = [
-    AGE, AGE_B, COLOR, NUM, FILE, HASHED, IDENT, WEIGHTED, CROSS,
-    fc.indicator_column(CROSS), fc.embedding_column(WEIGHTED, 8, combiner="sum", trainable=False), *SHARED,
+    AGE,
+    AGE_B,
+    COLOR,
+    NUM,
+    FILE,
+    HASHED,
+    IDENT,
+    WEIGHTED,
+    CROSS,
+    fc.indicator_column(CROSS),
+    fc.embedding_column(WEIGHTED, 8, combiner="sum", trainable=False),
+    *SHARED,
 ]
 
 
@@ -58,7 +68,9 @@ def test_lambda_normalizer_needs_custom_objects() -> None:
     with pytest.raises(InvalidArgumentError, match="custom_objects"):
         fc.deserialize_column(data)
     fn = lambda t: t + 1  # noqa: E731
-    back = fc.deserialize_column(data, custom_objects={"test_lambda_normalizer_needs_custom_objects.<locals>.<lambda>": fn})
+    back = fc.deserialize_column(
+        data, custom_objects={"test_lambda_normalizer_needs_custom_objects.<locals>.<lambda>": fn}
+    )
     assert back.normalizer_fn is fn
 
 
@@ -77,17 +89,26 @@ def _load(module: torch.nn.Module, path: pathlib.Path) -> None:
 
 
 def _model(columns: list[fc.FeatureColumn]) -> torch.nn.Module:
-    return torch.nn.ModuleDict({"dnn": fc.DenseFeatures(columns), "linear": fc.LinearModel([AGE_B, COLOR, CROSS], 2)})
+    return torch.nn.ModuleDict(
+        {"dnn": fc.DenseFeatures(columns), "linear": fc.LinearModel([AGE_B, COLOR, CROSS], 2)}
+    )
 
 
 def test_layer_state_survives_safetensors_and_json(tmp_path: pathlib.Path) -> None:
-    cols = [AGE, fc.embedding_column(COLOR, 3), fc.embedding_column(FILE, 3, combiner="sum"), fc.indicator_column(IDENT)]
+    cols = [
+        AGE,
+        fc.embedding_column(COLOR, 3),
+        fc.embedding_column(FILE, 3, combiner="sum"),
+        fc.indicator_column(IDENT),
+    ]
     src = _model(cols)
     with torch.no_grad():
         src["linear"].sparse_weights.weight.normal_()
     _save(src, tmp_path)
     dst = _model(cols)
-    assert not torch.equal(dst["dnn"].embedding_tables["dim3"].weight, src["dnn"].embedding_tables["dim3"].weight)
+    assert not torch.equal(
+        dst["dnn"].embedding_tables["dim3"].weight, src["dnn"].embedding_tables["dim3"].weight
+    )
     _load(dst, tmp_path)
     for key, value in src.state_dict().items():
         if isinstance(value, torch.Tensor):
@@ -107,5 +128,10 @@ def test_restore_into_different_columns_fails_clearly(tmp_path: pathlib.Path) ->
 
 def test_state_dict_names_are_stable() -> None:
     keys = set(_model([AGE, fc.embedding_column(COLOR, 3)]).state_dict())
-    assert {"dnn.embedding_tables.dim3.weight", "dnn._extra_state", "linear.sparse_weights.weight",
-            "linear.bias", "linear._extra_state"} <= keys
+    assert {
+        "dnn.embedding_tables.dim3.weight",
+        "dnn._extra_state",
+        "linear.sparse_weights.weight",
+        "linear.bias",
+        "linear._extra_state",
+    } <= keys

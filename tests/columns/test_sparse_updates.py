@@ -14,8 +14,13 @@ def test_only_rows_in_batch_change(optimizer: str) -> None:
     torch.manual_seed(0)
     a = fc.categorical_column_with_identity("a", 50)
     b = fc.categorical_column_with_hash_bucket("b", 40)
-    dnn = fc.DenseFeatures([fc.embedding_column(a, 4), fc.embedding_column(b, 4, max_norm=10.0),
-                            fc.embedding_column(fc.categorical_column_with_identity("c", 30), 4)])
+    dnn = fc.DenseFeatures(
+        [
+            fc.embedding_column(a, 4),
+            fc.embedding_column(b, 4, max_norm=10.0),
+            fc.embedding_column(fc.categorical_column_with_identity("c", 30), 4),
+        ]
+    )
     linear = fc.LinearModel([a, b], units=1)
     params = list(dnn.parameters()) + list(linear.parameters())
     opt = torch.optim.SGD(params, lr=0.5) if optimizer == "sgd" else torch.optim.Adagrad(params, lr=0.5)
@@ -29,12 +34,20 @@ def test_only_rows_in_batch_change(optimizer: str) -> None:
 
     b_ids = sorted(set(fc.TransformCache(feats).get(b).values.tolist()))
     weight = dnn.embedding_tables["dim4"].weight.detach()
-    changed = set(torch.nonzero((weight != before_dnn["embedding_tables.dim4.weight"]).any(1)).ravel().tolist())
+    changed = set(
+        torch.nonzero((weight != before_dnn["embedding_tables.dim4.weight"]).any(1)).ravel().tolist()
+    )
     key, start, _ = dnn.table_rows("c_embedding")
     assert key == "dim4" and start == 50
     assert changed == {3, 7} | {50 + 5, 50 + 0, 50 + 29}
     clipped = dnn.embedding_tables["dim4_maxnorm0"].weight.detach()
-    changed_b = set(torch.nonzero((clipped != before_dnn["embedding_tables.dim4_maxnorm0.weight"]).any(1)).ravel().tolist())
+    changed_b = set(
+        torch.nonzero((clipped != before_dnn["embedding_tables.dim4_maxnorm0.weight"]).any(1))
+        .ravel()
+        .tolist()
+    )
     assert changed_b == set(b_ids)
-    lin_changed = set(torch.nonzero((linear.sparse_weights.weight.detach() != before_lin).any(1)).ravel().tolist())
+    lin_changed = set(
+        torch.nonzero((linear.sparse_weights.weight.detach() != before_lin).any(1)).ravel().tolist()
+    )
     assert lin_changed == {3, 7} | {50 + i for i in b_ids}

@@ -6,8 +6,8 @@ from typing import Any
 
 import numpy as np
 import pytest
-
 from columns_fixtures import FIXTURES, load_fixture, to_features
+
 from torchestimator import feature_column as fc
 from torchestimator.columns import TransformCache
 from torchestimator.columns.hashing import DEFAULT_HASH_KEY, fingerprint64, fingerprint_cat64, hash_bucket
@@ -42,9 +42,13 @@ def _columns() -> dict[str, Any]:
     cols["cross_str_str"] = fc.crossed_column(["a", "b"], 1000)
     cols["cross_str_str_keyorder"] = fc.crossed_column(["b", "a"], 1000)
     cols["cross_str_bucketized"] = fc.crossed_column(["a", AGE_B], 100)
-    cols["cross_three_way_int"] = fc.crossed_column(["a", "c", fc.categorical_column_with_identity("k", 10)], 10007)
+    cols["cross_three_way_int"] = fc.crossed_column(
+        ["a", "c", fc.categorical_column_with_identity("k", 10)], 10007
+    )
     cols["cross_vocab_hash_key"] = fc.crossed_column(
-        [fc.categorical_column_with_vocabulary_list("a", ["a", "b"], num_oov_buckets=1), "b"], 50, hash_key=12345
+        [fc.categorical_column_with_vocabulary_list("a", ["a", "b"], num_oov_buckets=1), "b"],
+        50,
+        hash_key=12345,
     )
     cols["cross_sparse_multivalent"] = fc.crossed_column(["a", "b"], 97)
     cols["cross_sparse_then_dense"] = fc.crossed_column(["a", "b"], 97)
@@ -84,7 +88,10 @@ def test_tf_documented_hashed_crossing_example() -> None:
 
 def test_crossed_column_reproduces_hashed_crossing() -> None:
     col = fc.crossed_column(["x", "y"], 5)
-    feats = {"x": np.asarray(["A", "B", "A", "B", "A"], dtype=object), "y": np.asarray([101, 101, 101, 102, 102])}
+    feats = {
+        "x": np.asarray(["A", "B", "A", "B", "A"], dtype=object),
+        "y": np.asarray([101, 101, 101, 102, 102]),
+    }
     assert col.ids(TransformCache(feats)).values.tolist() == [1, 4, 1, 1, 3]
 
 

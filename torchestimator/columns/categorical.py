@@ -40,7 +40,9 @@ def _norm_cat_dtype(dtype: Any, name: str) -> str:
         return "string"
     if d in ("int64", "int32", "int16", "int8", "uint8", "int"):
         return "int64"
-    raise InvalidArgumentError(f"column {name!r}: dtype must be string or an integer type; received {dtype!r}.")
+    raise InvalidArgumentError(
+        f"column {name!r}: dtype must be string or an integer type; received {dtype!r}."
+    )
 
 
 def raw_sparse(cache: TransformCache, key: str, column_name: str, dtype: str) -> Ragged:
@@ -63,7 +65,7 @@ def raw_sparse(cache: TransformCache, key: str, column_name: str, dtype: str) ->
     return sparse
 
 
-class _LookupCache(dict):  # type: ignore[type-arg]
+class _LookupCache(dict):
     """value -> id, computed by ``fn`` on first sight (vocabulary + OOV logic)."""
 
     def __init__(self, fn: Any) -> None:
@@ -114,7 +116,9 @@ class HashedCategoricalColumn(CategoricalColumn):
         return CategoricalIds(hash_bucket(sparse.values, self.hash_bucket_size), sparse.row_splits)
 
 
-def categorical_column_with_hash_bucket(key: str, hash_bucket_size: int, dtype: Any = "string") -> HashedCategoricalColumn:
+def categorical_column_with_hash_bucket(
+    key: str, hash_bucket_size: int, dtype: Any = "string"
+) -> HashedCategoricalColumn:
     """Hash a string or integer feature into buckets (TF ``categorical_column_with_hash_bucket``).
 
     Example:
@@ -176,7 +180,9 @@ class _VocabularyMixin:
 
 def _check_oov(name: str, default_value: int | None, num_oov_buckets: int) -> int:
     if num_oov_buckets < 0:
-        raise InvalidArgumentError(f"column {name!r}: num_oov_buckets must be >= 0; received {num_oov_buckets}.")
+        raise InvalidArgumentError(
+            f"column {name!r}: num_oov_buckets must be >= 0; received {num_oov_buckets}."
+        )
     if num_oov_buckets and default_value not in (None, -1):
         raise InvalidArgumentError(
             f"column {name!r}: default_value ({default_value}) and num_oov_buckets ({num_oov_buckets}) "
@@ -186,7 +192,7 @@ def _check_oov(name: str, default_value: int | None, num_oov_buckets: int) -> in
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
-class VocabularyListCategoricalColumn(_VocabularyMixin, CategoricalColumn):  # type: ignore[misc]
+class VocabularyListCategoricalColumn(_VocabularyMixin, CategoricalColumn):
     """Id = index in an in-memory vocabulary; OOV -> ``default_value`` or a hash bucket."""
 
     key: str
@@ -225,14 +231,18 @@ def categorical_column_with_vocabulary_list(
     """
     vocab = tuple(v.decode("utf-8") if isinstance(v, bytes) else v for v in vocabulary_list)
     if not vocab:
-        raise InvalidArgumentError(f"categorical_column_with_vocabulary_list {key!r}: vocabulary_list is empty.")
+        raise InvalidArgumentError(
+            f"categorical_column_with_vocabulary_list {key!r}: vocabulary_list is empty."
+        )
     if dtype is None:
         dtype = "string" if isinstance(vocab[0], str) else "int64"
     dtype_s = _norm_cat_dtype(dtype, key)
     if dtype_s == "int64":
         vocab = tuple(int(v) for v in vocab)
     elif not all(isinstance(v, str) for v in vocab):
-        raise InvalidArgumentError(f"categorical_column_with_vocabulary_list {key!r}: dtype string needs str values.")
+        raise InvalidArgumentError(
+            f"categorical_column_with_vocabulary_list {key!r}: dtype string needs str values."
+        )
     if len(set(vocab)) != len(vocab):
         dupes = sorted({v for v in vocab if vocab.count(v) > 1}, key=str)[:5]
         raise InvalidArgumentError(
@@ -252,7 +262,9 @@ def load_vocabulary_file(path: str, vocabulary_size: int | None, dtype: str) -> 
         InvalidArgumentError: the file is missing, has duplicate keys, or fewer lines than ``vocabulary_size``.
     """
     if not os.path.isfile(path):
-        raise InvalidArgumentError(f"vocabulary_file {path!r} does not exist; pass the path of a text file, one key per line.")
+        raise InvalidArgumentError(
+            f"vocabulary_file {path!r} does not exist; pass the path of a text file, one key per line."
+        )
     cache_key = (path, vocabulary_size, dtype, os.path.getmtime(path))
     hit = _FILE_CACHE.get(cache_key)
     if hit is not None:
@@ -280,7 +292,7 @@ def load_vocabulary_file(path: str, vocabulary_size: int | None, dtype: str) -> 
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
-class VocabularyFileCategoricalColumn(_VocabularyMixin, CategoricalColumn):  # type: ignore[misc]
+class VocabularyFileCategoricalColumn(_VocabularyMixin, CategoricalColumn):
     """Id = line number in a vocabulary file; OOV -> ``default_value`` or a hash bucket."""
 
     key: str
@@ -329,7 +341,9 @@ def categorical_column_with_vocabulary_file(
     default = _check_oov(key, default_value, int(num_oov_buckets))
     size = None if vocabulary_size is None else int(vocabulary_size)
     load_vocabulary_file(vocabulary_file, size, dtype_s)
-    return VocabularyFileCategoricalColumn(key, vocabulary_file, size, dtype_s, default, int(num_oov_buckets), file_format)
+    return VocabularyFileCategoricalColumn(
+        key, vocabulary_file, size, dtype_s, default, int(num_oov_buckets), file_format
+    )
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -372,20 +386,26 @@ class IdentityCategoricalColumn(CategoricalColumn):
         return CategoricalIds(ids, sparse.row_splits)
 
 
-def categorical_column_with_identity(key: str, num_buckets: int, default_value: int | None = None) -> IdentityCategoricalColumn:
+def categorical_column_with_identity(
+    key: str, num_buckets: int, default_value: int | None = None
+) -> IdentityCategoricalColumn:
     """Use an integer feature as its own id (TF ``categorical_column_with_identity``).
 
     Raises:
         InvalidArgumentError: ``num_buckets`` < 1 or a default outside ``[0, num_buckets)``.
     """
     if int(num_buckets) < 1:
-        raise InvalidArgumentError(f"categorical_column_with_identity {key!r}: num_buckets must be >= 1; received {num_buckets}.")
+        raise InvalidArgumentError(
+            f"categorical_column_with_identity {key!r}: num_buckets must be >= 1; received {num_buckets}."
+        )
     if default_value is not None and not 0 <= int(default_value) < int(num_buckets):
         raise InvalidArgumentError(
             f"categorical_column_with_identity {key!r}: default_value must be in [0, {num_buckets}); "
             f"received {default_value}."
         )
-    return IdentityCategoricalColumn(key, int(num_buckets), None if default_value is None else int(default_value))
+    return IdentityCategoricalColumn(
+        key, int(num_buckets), None if default_value is None else int(default_value)
+    )
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -410,7 +430,10 @@ class WeightedCategoricalColumn(CategoricalColumn):
 
     @property
     def parse_example_spec(self) -> dict[str, Any]:
-        return {**self.categorical_column.parse_example_spec, self.weight_feature_key: VarLenFeature(self.dtype)}
+        return {
+            **self.categorical_column.parse_example_spec,
+            self.weight_feature_key: VarLenFeature(self.dtype),
+        }
 
     def transform(self, cache: TransformCache) -> CategoricalIds:
         ids = self.categorical_column.ids(cache)
@@ -423,7 +446,9 @@ class WeightedCategoricalColumn(CategoricalColumn):
             splits = np.zeros(rows.shape[0] + 1, dtype=np.int64)
             np.cumsum(keep.sum(axis=1), out=splits[1:])
             weights = Ragged(rows[keep], splits)
-        if weights.values.size and (is_string_kind(weights.values) or weights.values.dtype.kind not in "fiub"):
+        if weights.values.size and (
+            is_string_kind(weights.values) or weights.values.dtype.kind not in "fiub"
+        ):
             raise FeatureError(
                 f"weighted_categorical_column {self.name!r}: weight feature {self.weight_feature_key!r} must be "
                 f"numeric; received dtype {weights.values.dtype}."
@@ -451,5 +476,7 @@ def weighted_categorical_column(
         )
     d = _dtype_name(dtype)
     if d not in ("float32", "float64"):
-        raise InvalidArgumentError(f"weighted_categorical_column: dtype must be float32 or float64; received {dtype!r}.")
+        raise InvalidArgumentError(
+            f"weighted_categorical_column: dtype must be float32 or float64; received {dtype!r}."
+        )
     return WeightedCategoricalColumn(categorical_column, weight_feature_key, d)

@@ -30,7 +30,9 @@ def _leaf_fingerprints(values: np.ndarray) -> np.ndarray:
     if values.size and is_string_kind(values):
         return fingerprint64(values)
     if values.dtype.kind not in "iub" and values.size:
-        raise FeatureError(f"crossed_column inputs must be strings or integers; received dtype {values.dtype}.")
+        raise FeatureError(
+            f"crossed_column inputs must be strings or integers; received dtype {values.dtype}."
+        )
     return values.astype(np.int64, copy=False).view(np.uint64)
 
 
@@ -86,7 +88,7 @@ class CrossedColumn(CategoricalColumn):
                 sparse_inputs.append((ids.values.view(np.uint64), ids.row_splits))
         inputs = sparse_inputs + dense_inputs
         batch = len(inputs[0][1]) - 1
-        for fps, splits in inputs:
+        for _fps, splits in inputs:
             if len(splits) - 1 != batch:
                 raise FeatureError(f"crossed_column {self.name!r}: inputs have different batch sizes.")
         seed = DEFAULT_HASH_KEY if self.hash_key is None else self.hash_key
@@ -139,9 +141,13 @@ def crossed_column(keys: Sequence[Any], hash_bucket_size: int, hash_key: int | N
     """
     keys_t = tuple(keys)
     if len(keys_t) < 2:
-        raise InvalidArgumentError(f"crossed_column: keys must have at least 2 elements; received {list(keys_t)!r}.")
+        raise InvalidArgumentError(
+            f"crossed_column: keys must have at least 2 elements; received {list(keys_t)!r}."
+        )
     if int(hash_bucket_size) < 1:
-        raise InvalidArgumentError(f"crossed_column: hash_bucket_size must be >= 1; received {hash_bucket_size!r}.")
+        raise InvalidArgumentError(
+            f"crossed_column: hash_bucket_size must be >= 1; received {hash_bucket_size!r}."
+        )
     for key in keys_t:
         if isinstance(key, HashedCategoricalColumn):
             raise InvalidArgumentError(

@@ -124,7 +124,12 @@ class DenseFeatures(ColumnLayer):
                     groups[gk] = _Group(name, col.dimension, col.trainable, col.max_norm)
                 slot = groups[gk].add(col)
                 last = self._plan[-1] if self._plan else None
-                if last is not None and last[0] == "emb" and last[1] == groups[gk].key and last[2] + last[3] == slot:
+                if (
+                    last is not None
+                    and last[0] == "emb"
+                    and last[1] == groups[gk].key
+                    and last[2] + last[3] == slot
+                ):
                     self._plan[-1] = ("emb", last[1], last[2], last[3] + 1)  # extend the run of slots
                 else:
                     self._plan.append(("emb", groups[gk].key, slot, 1))
@@ -132,6 +137,7 @@ class DenseFeatures(ColumnLayer):
                 if not self._plan or self._plan[-1][0] != "host":
                     self._host_blocks.append([])
                     self._plan.append(("host", len(self._host_blocks) - 1, 0, 0))
+                assert isinstance(col, DenseColumn)  # checked above
                 self._host_blocks[-1].append(col)
         self._groups = {g.key: g for g in groups.values()}
         self.embedding_tables = nn.ModuleDict()
@@ -156,18 +162,21 @@ class DenseFeatures(ColumnLayer):
                     start, rows, _ = g.tables[col.table_name]
                     return g.key, start, rows
         names = [c.name for g in self._groups.values() for c in g.columns]
-        raise InvalidArgumentError(f"DenseFeatures: no embedding column {column_name!r}; embedding columns: {names}.")
+        raise InvalidArgumentError(
+            f"DenseFeatures: no embedding column {column_name!r}; embedding columns: {names}."
+        )
 
     def embedding_weights(self, column_name: str) -> torch.Tensor:
         """The ``(num_buckets, dimension)`` view of a column's table (TF ``.../embedding_weights``)."""
         key, start, rows = self.table_rows(column_name)
-        weight: torch.Tensor = self.embedding_tables[key].weight
+        weight = self.embedding_tables[key].weight
+        assert isinstance(weight, torch.Tensor)
         return weight[start : start + rows]
 
     # ---- host half ------------------------------------------------------------------------------
     def _host_dense(self, col: DenseColumn, cache: TransformCache) -> np.ndarray:
         if isinstance(col, NumericColumn):
-            return cache.get(col).numpy()  # type: ignore[no-any-return]
+            return cache.get(col).numpy()
         if isinstance(col, BucketizedColumn):
             buckets = col.bucket_indices(cache)  # (B, d)
             batch, width = buckets.shape
@@ -179,7 +188,9 @@ class DenseFeatures(ColumnLayer):
             ids = cache.get(col).filtered(drop_nonpositive_weights=False)
             nb = col.categorical_column.num_buckets
             if ids.values.size and int(ids.values.max()) >= nb:
-                raise FeatureError(f"column {col.name!r} produced id {int(ids.values.max())} >= num_buckets {nb}.")
+                raise FeatureError(
+                    f"column {col.name!r} produced id {int(ids.values.max())} >= num_buckets {nb}."
+                )
             flat = ids.row_ids() * nb + ids.values
             counts = np.bincount(flat, weights=ids.weights, minlength=ids.nrows * nb)
             return counts.astype(np.float32).reshape(ids.nrows, nb)
@@ -194,7 +205,9 @@ class DenseFeatures(ColumnLayer):
             parts = [self._host_dense(col, cache) for col in block]
             for col, part in zip(block, parts):
                 if batch is not None and part.shape[0] != batch:
-                    raise FeatureError(f"column {col.name!r} has batch size {part.shape[0]} but others have {batch}.")
+                    raise FeatureError(
+                        f"column {col.name!r} has batch size {part.shape[0]} but others have {batch}."
+                    )
                 batch = part.shape[0]
             dense = parts[0] if len(parts) == 1 else np.concatenate(parts, axis=1)
             out[f"{p}/dense{i}"] = torch.from_numpy(np.ascontiguousarray(dense, dtype=np.float32))  # (B, d)
@@ -202,14 +215,22 @@ class DenseFeatures(ColumnLayer):
             start_of = {name: start for name, (start, _, _) in g.tables.items()}
             packed = pack_bags(
                 [
-                    (c.name, cache.get(c), start_of[c.table_name], c.categorical_column.num_buckets, c.combiner)
+                    (
+                        c.name,
+                        cache.get(c),
+                        start_of[c.table_name],
+                        c.categorical_column.num_buckets,
+                        c.combiner,
+                    )
                     for c in g.columns
                 ],
                 with_bag_index=g.max_norm is not None,
             )
             n = packed.offsets.size // len(g.columns)
             if batch is not None and n != batch:
-                raise FeatureError(f"DenseFeatures: embedding inputs have batch size {n} but others have {batch}.")
+                raise FeatureError(
+                    f"DenseFeatures: embedding inputs have batch size {n} but others have {batch}."
+                )
             batch = n
             out[f"{p}/{g.key}/ids"] = torch.from_numpy(packed.ids)
             out[f"{p}/{g.key}/offsets"] = torch.from_numpy(packed.offsets)

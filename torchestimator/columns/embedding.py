@@ -60,13 +60,19 @@ def indicator_column(categorical_column: CategoricalColumn) -> IndicatorColumn:
         InvalidArgumentError: the input is not categorical.
     """
     if not isinstance(categorical_column, CategoricalColumn):
-        raise InvalidArgumentError(f"indicator_column needs a categorical column; received {categorical_column!r}.")
+        raise InvalidArgumentError(
+            f"indicator_column needs a categorical column; received {categorical_column!r}."
+        )
     return IndicatorColumn(categorical_column)
 
 
-def _check_embedding_args(name: str, dimension: int, combiner: str, max_norm: float | None, ckpt: Any, tensor: Any) -> None:
+def _check_embedding_args(
+    name: str, dimension: int, combiner: str, max_norm: float | None, ckpt: Any, tensor: Any
+) -> None:
     if int(dimension) < 1:
-        raise InvalidArgumentError(f"embedding column {name!r}: dimension must be >= 1; received {dimension!r}.")
+        raise InvalidArgumentError(
+            f"embedding column {name!r}: dimension must be >= 1; received {dimension!r}."
+        )
     if combiner not in COMBINERS:
         raise InvalidArgumentError(
             f"embedding column {name!r}: combiner must be one of {list(COMBINERS)}; received {combiner!r}."
@@ -149,8 +155,12 @@ def embedding_column(
         InvalidArgumentError: a bad dimension, combiner, max_norm or checkpoint pair.
     """
     if not isinstance(categorical_column, CategoricalColumn):
-        raise InvalidArgumentError(f"embedding_column needs a categorical column; received {categorical_column!r}.")
-    _check_embedding_args(categorical_column.name, dimension, combiner, max_norm, ckpt_to_load_from, tensor_name_in_ckpt)
+        raise InvalidArgumentError(
+            f"embedding_column needs a categorical column; received {categorical_column!r}."
+        )
+    _check_embedding_args(
+        categorical_column.name, dimension, combiner, max_norm, ckpt_to_load_from, tensor_name_in_ckpt
+    )
     return EmbeddingColumn(
         categorical_column,
         int(dimension),

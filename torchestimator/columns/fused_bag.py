@@ -46,7 +46,9 @@ def combiner_weights(ids: CategoricalIds, combiner: str) -> np.ndarray | None:
 class PackedBags:
     """Result of :func:`pack_bags`: flat ids, bag offsets, optional weights and bag index."""
 
-    def __init__(self, ids: np.ndarray, offsets: np.ndarray, weights: np.ndarray | None, bags: np.ndarray | None) -> None:
+    def __init__(
+        self, ids: np.ndarray, offsets: np.ndarray, weights: np.ndarray | None, bags: np.ndarray | None
+    ) -> None:
         self.ids = ids
         self.offsets = offsets
         self.weights = weights
@@ -70,7 +72,9 @@ def pack_bags(
     batch = columns[0][1].nrows
     for slot, (name, raw_ids, row_offset, num_buckets, combiner) in enumerate(columns):
         if raw_ids.nrows != batch:
-            raise FeatureError(f"column {name!r} has batch size {raw_ids.nrows} but other columns have {batch}.")
+            raise FeatureError(
+                f"column {name!r} has batch size {raw_ids.nrows} but other columns have {batch}."
+            )
         ids = raw_ids.filtered(drop_nonpositive_weights=drop_nonpositive_weights)
         if ids.values.size and int(ids.values.max()) >= num_buckets:
             raise FeatureError(

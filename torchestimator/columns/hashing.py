@@ -27,7 +27,7 @@ _SHIFT = np.uint64(47)
 _MAX_CACHE = 1 << 21  # entries; cleared (not evicted one by one) when exceeded
 
 
-class _FingerprintCache(dict):  # type: ignore[type-arg]
+class _FingerprintCache(dict):
     """value -> Fingerprint64 (python int); ints and bytes/str hash as TF would see them."""
 
     def __missing__(self, key: Any) -> int:

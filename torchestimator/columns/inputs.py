@@ -97,7 +97,9 @@ def normalize_raw(value: Any, key: str) -> RawInput:
             return normalize_raw(Ragged.from_rows(value), key)
     arr = _as_numpy(value, key)
     if arr.ndim == 0:
-        raise FeatureError(f"feature {key!r} has rank 0 (value {arr.item()!r}); a batch needs shape (B, ...).")
+        raise FeatureError(
+            f"feature {key!r} has rank 0 (value {arr.item()!r}); a batch needs shape (B, ...)."
+        )
     if arr.ndim == 1:
         arr = arr.reshape(-1, 1)
     return arr

@@ -41,18 +41,24 @@ def sorted_columns(feature_columns: Sequence[FeatureColumn], layer: str) -> list
         raise InvalidArgumentError(f"{layer}: feature_columns must not be empty.")
     for col in cols:
         if not isinstance(col, FeatureColumn):
-            raise InvalidArgumentError(f"{layer}: items of feature_columns must be feature columns; received {col!r}.")
+            raise InvalidArgumentError(
+                f"{layer}: items of feature_columns must be feature columns; received {col!r}."
+            )
     names = [c.name for c in cols]
     dupes = sorted({n for n in names if names.count(n) > 1})
     if dupes:
-        raise InvalidArgumentError(f"{layer}: duplicate feature column names {dupes}; each column must be unique.")
+        raise InvalidArgumentError(
+            f"{layer}: duplicate feature column names {dupes}; each column must be unique."
+        )
     return sorted(cols, key=lambda c: c.name)
 
 
 class ColumnLayer(nn.Module):
     """Base of the column layers: reserved keys, inline transform, and column state."""
 
-    def __init__(self, feature_columns: Sequence[FeatureColumn], config: Mapping[str, Any] | None = None) -> None:
+    def __init__(
+        self, feature_columns: Sequence[FeatureColumn], config: Mapping[str, Any] | None = None
+    ) -> None:
         super().__init__()
         layer = type(self).__name__
         self.feature_columns: list[FeatureColumn] = sorted_columns(feature_columns, layer)
@@ -87,10 +93,15 @@ class ColumnLayer(nn.Module):
     def _inputs(self, features: Mapping[str, Any]) -> Mapping[str, Any]:
         if self.ready_key in features:
             return features
-        device = self._device_probe.device
+        probe = self._device_probe
+        assert isinstance(probe, torch.Tensor)
+        device = probe.device
         tensors = self.transform_features(features)
         if device.type != "cpu":
-            tensors = {k: v.to(device, non_blocking=True) if isinstance(v, torch.Tensor) else v for k, v in tensors.items()}
+            tensors = {
+                k: v.to(device, non_blocking=True) if isinstance(v, torch.Tensor) else v
+                for k, v in tensors.items()
+            }
         return {**features, **tensors}
 
     # ---- column state ---------------------------------------------------------------------------
@@ -151,7 +162,7 @@ def _name_of(serialized: Mapping[str, Any]) -> str:
         return json.dumps(serialized, sort_keys=True)[:80]
 
 
-class _AnyCallable(dict):  # type: ignore[type-arg]
+class _AnyCallable(dict):
     """custom_objects that resolves every callable to a placeholder (names only are needed)."""
 
     def __contains__(self, key: object) -> bool:

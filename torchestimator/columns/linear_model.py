@@ -45,7 +45,9 @@ class LinearModel(ColumnLayer):
         torch.Size([2, 2])
     """
 
-    def __init__(self, feature_columns: Sequence[FeatureColumn], units: int = 1, sparse_combiner: str = "sum") -> None:
+    def __init__(
+        self, feature_columns: Sequence[FeatureColumn], units: int = 1, sparse_combiner: str = "sum"
+    ) -> None:
         if sparse_combiner not in COMBINERS:
             raise InvalidArgumentError(
                 f"LinearModel: sparse_combiner must be one of {list(COMBINERS)}; received {sparse_combiner!r}."
@@ -63,7 +65,9 @@ class LinearModel(ColumnLayer):
             elif isinstance(col, DenseColumn):
                 dense.append(col)
             else:
-                raise InvalidArgumentError(f"LinearModel: unsupported column {col.name!r} ({type(col).__name__}).")
+                raise InvalidArgumentError(
+                    f"LinearModel: unsupported column {col.name!r} ({type(col).__name__})."
+                )
         self._rows: dict[str, tuple[int, int]] = {}
         total = 0
         for col in self._sparse:
@@ -95,7 +99,10 @@ class LinearModel(ColumnLayer):
         out = super().host_tensors(cache)
         if self._sparse:
             packed = pack_bags(
-                [(c.name, c.ids(cache), self._rows[c.name][0], c.num_buckets, self.sparse_combiner) for c in self._sparse]
+                [
+                    (c.name, c.ids(cache), self._rows[c.name][0], c.num_buckets, self.sparse_combiner)
+                    for c in self._sparse
+                ]
             )
             # Offsets index into the fused table; ids already carry the per-column row offset.
             out[f"{self.key_prefix}/ids"] = torch.from_numpy(packed.ids)
@@ -110,7 +117,9 @@ class LinearModel(ColumnLayer):
         logits: torch.Tensor | None = None
         if self.sparse_weights is not None:
             p = self.key_prefix
-            bags = self.sparse_weights(t[f"{p}/ids"], t[f"{p}/offsets"], per_sample_weights=t.get(f"{p}/weights"))
+            bags = self.sparse_weights(
+                t[f"{p}/ids"], t[f"{p}/offsets"], per_sample_weights=t.get(f"{p}/weights")
+            )
             logits = bags.view(len(self._sparse), -1, self.units).sum(dim=0)  # (B, units)
         if self.dense_features is not None and self.dense_kernel is not None:
             dense = self.dense_features(t) @ self.dense_kernel  # (B, units)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import itertools
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -112,7 +113,9 @@ def numeric_column(
     """
     shape_t = (int(shape),) if isinstance(shape, int) else tuple(int(s) for s in shape)
     if not shape_t or any(s < 1 for s in shape_t):
-        raise InvalidArgumentError(f"numeric_column {key!r}: shape must be positive ints; received {shape!r}.")
+        raise InvalidArgumentError(
+            f"numeric_column {key!r}: shape must be positive ints; received {shape!r}."
+        )
     dtype_s = _dtype_name(dtype)
     if dtype_s not in _NUMERIC_DTYPES:
         raise InvalidArgumentError(
@@ -131,7 +134,9 @@ def numeric_column(
             )
         default_t = tuple(float(v) for v in flat)
     if normalizer_fn is not None and not callable(normalizer_fn):
-        raise InvalidArgumentError(f"numeric_column {key!r}: normalizer_fn must be callable; received {normalizer_fn!r}.")
+        raise InvalidArgumentError(
+            f"numeric_column {key!r}: normalizer_fn must be callable; received {normalizer_fn!r}."
+        )
     if not isinstance(key, str) or not key:
         raise InvalidArgumentError(f"numeric_column: key must be a non-empty string; received {key!r}.")
     return NumericColumn(key, shape_t, default_t, dtype_s, normalizer_fn)
@@ -171,7 +176,9 @@ class BucketizedColumn(DenseColumn, CategoricalColumn):
     def bucket_indices(self, cache: TransformCache) -> np.ndarray:
         """int64 ``(B, prod(shape))`` bucket of every element (count of boundaries <= x)."""
         values = cache.get(self.source_column).numpy()  # (B, D)
-        return np.searchsorted(np.asarray(self.boundaries, dtype=np.float64), values, side="right").astype(np.int64)
+        return np.searchsorted(np.asarray(self.boundaries, dtype=np.float64), values, side="right").astype(
+            np.int64
+        )
 
     def transform(self, cache: TransformCache) -> CategoricalIds:
         """Categorical ids: element ``j`` of an example gets ``bucket + j * (len(boundaries) + 1)``."""
@@ -204,7 +211,7 @@ def bucketized_column(source_column: NumericColumn, boundaries: Sequence[float])
             f"bucketized_column: source_column must be a numeric_column; received {source_column!r}."
         )
     bounds = tuple(float(b) for b in boundaries)
-    if not bounds or any(b >= a for b, a in zip(bounds, bounds[1:])):
+    if not bounds or any(b >= a for b, a in itertools.pairwise(bounds)):
         raise InvalidArgumentError(
             f"bucketized_column {source_column.name!r}: boundaries must be a sorted, non-empty list with no "
             f"duplicates; received {list(boundaries)!r}."

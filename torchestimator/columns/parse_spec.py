@@ -27,7 +27,9 @@ def make_parse_example_spec(feature_columns: Iterable[FeatureColumn]) -> dict[st
     spec: dict[str, Any] = {}
     for col in feature_columns:
         if not isinstance(col, FeatureColumn):
-            raise InvalidArgumentError(f"make_parse_example_spec: expected feature columns; received {col!r}.")
+            raise InvalidArgumentError(
+                f"make_parse_example_spec: expected feature columns; received {col!r}."
+            )
         for key, value in col.parse_example_spec.items():
             if key in spec and spec[key] != value:
                 raise InvalidArgumentError(
@@ -38,7 +40,10 @@ def make_parse_example_spec(feature_columns: Iterable[FeatureColumn]) -> dict[st
 
 
 def _add_label_and_weight(
-    spec: dict[str, Any], label_key: str, label_spec: FixedLenFeature, weight_column: str | NumericColumn | None
+    spec: dict[str, Any],
+    label_key: str,
+    label_spec: FixedLenFeature,
+    weight_column: str | NumericColumn | None,
 ) -> dict[str, Any]:
     if label_key in spec:
         raise InvalidArgumentError(
@@ -60,7 +65,9 @@ def classifier_parse_example_spec(
 ) -> dict[str, Any]:
     """``make_parse_example_spec`` + ``FixedLenFeature((1,), label_dtype, label_default)`` (+ weight)."""
     spec = make_parse_example_spec(feature_columns)
-    return _add_label_and_weight(spec, label_key, FixedLenFeature((1,), str(label_dtype), label_default), weight_column)
+    return _add_label_and_weight(
+        spec, label_key, FixedLenFeature((1,), str(label_dtype), label_default), weight_column
+    )
 
 
 def regressor_parse_example_spec(

@@ -95,14 +95,14 @@ def _resolve_callable(name: str, custom_objects: Mapping[str, Any]) -> Callable[
     short = name.split(":")[-1]
     for key in (name, short):
         if key in custom_objects:
-            return custom_objects[key]  # type: ignore[no-any-return]
+            return custom_objects[key]
     module_name, _, qualname = name.partition(":")
     if "<" not in qualname:
         try:
             obj: Any = importlib.import_module(module_name)
             for part in qualname.split("."):
                 obj = getattr(obj, part)
-            return obj  # type: ignore[no-any-return]
+            return obj
         except (ImportError, AttributeError):
             pass
     raise InvalidArgumentError(
@@ -121,7 +121,9 @@ def _decode(value: Any, custom_objects: Mapping[str, Any]) -> Any:
     return value
 
 
-def deserialize_column(config: Mapping[str, Any], custom_objects: Mapping[str, Any] | None = None) -> FeatureColumn:
+def deserialize_column(
+    config: Mapping[str, Any], custom_objects: Mapping[str, Any] | None = None
+) -> FeatureColumn:
     """Rebuild a column from :func:`serialize_column` output.
 
     Args:
