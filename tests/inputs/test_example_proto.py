@@ -63,7 +63,7 @@ def test_sequence_example_roundtrip_matches_tf_file() -> None:
 
 
 def test_garbage_is_an_input_error() -> None:
-    with pytest.raises(InputError, match="tf.train.Example"):
+    with pytest.raises(InputError, match=r"tf\.train\.Example"):
         decode_example(b"\xff\xff\xff")
 
 

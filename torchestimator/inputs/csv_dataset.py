@@ -421,6 +421,7 @@ def make_csv_dataset(
             na_value,
             header,
             num_rows_for_inference,
+            ignore_errors,
         )
     dtypes = [p[0] for p in parsed]
     defaults = [p[1] for p in parsed]
@@ -474,6 +475,7 @@ def _infer_defaults(
     na_value: str,
     header: bool,
     num_rows: int | None,
+    ignore_errors: bool,
 ) -> list[tuple[str, Any]]:
     ranks: list[int | None] = [None] * len(selected)
     for seen, (path, line, row) in enumerate(
@@ -484,9 +486,11 @@ def _infer_defaults(
         if not row:
             continue
         if len(row) != len(names):
-            raise InvalidArgumentError(
-                f"Problem inferring types: {path!r} line {line} has {len(row)} fields, expected {len(names)} "
-                f"({names}). Fix the row or pass column_defaults."
+            if ignore_errors:
+                continue
+            raise InputError(
+                f"Malformed CSV row in {path!r} at line {line}: expected {len(names)} fields but got {len(row)} "
+                f"(while inferring column types of {names}). Fix the row or pass ignore_errors=True to skip it."
             )
         for j, col in enumerate(selected):
             text = row[col]

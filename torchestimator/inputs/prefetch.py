@@ -107,8 +107,9 @@ class Prefetcher(Generic[T], Iterator[T]):
         self.close()
 
     def __del__(self) -> None:
-        if not self._done:
-            self._stop.set()
+        stop = getattr(self, "_stop", None)  # absent when __init__ raised
+        if stop is not None:
+            stop.set()
 
 
 def prefetch(iterable: Iterable[T], buffer_size: int = 2) -> Prefetcher[T]:
