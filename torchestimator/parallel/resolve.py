@@ -68,5 +68,20 @@ def resolve_strategy(spec: Any, device: str | None = None, timeout_secs: float |
     module_name, cls_name = _IMPLEMENTATIONS[name]
     cls = getattr(importlib.import_module(module_name), cls_name)
     if name == "ddp":
+        if _task_type_outside_training() is not None:
+            return SingleDeviceStrategy(
+                device
+            )  # the evaluator (or a ps task) is one process outside the DDP group
         return cls(device=device, timeout_secs=timeout_secs)
     return cls(device=device)
+
+
+def _task_type_outside_training() -> str | None:
+    """``'evaluator'`` or ``'ps'`` when TF_CONFIG says this process does not train, else None."""
+    raw = os.environ.get("TF_CONFIG")
+    if not raw:
+        return None
+    from torchestimator.parallel.tf_config import parse_tf_config
+
+    task_type = parse_tf_config(raw).task_type
+    return task_type if task_type in ("evaluator", "ps") else None

@@ -1,0 +1,451 @@
+"""``TrainSpec``, ``EvalSpec`` and ``train_and_evaluate`` (tf.estimator's ``training.py``).
+
+What ``train_and_evaluate`` does depends on the process's role (``RunConfig.task_type``, from ``TF_CONFIG``):
+
+================================  ===================================================================
+no cluster (local; also a plain   one ``train(max_steps)`` call. After each checkpoint (not the one
+torchrun DDP launch)              written before any step) it evaluates if ``throttle_secs`` have
+                                  passed since the last evaluation, then runs the exporters; one more
+                                  evaluation + export at the end if the last step was not evaluated.
+                                  ``EvalSpec(every_n_steps=N)`` evaluates every N steps instead.
+                                  Returns ``(eval_metrics, export_results)`` of the last evaluation.
+``chief`` / ``worker``            train (DDP ranks; the chief writes checkpoints); returns ``(None, None)``
+``master`` (legacy cluster)       trains and evaluates as in local mode (every rank evaluates its shard)
+``evaluator``                     sleeps ``start_delay_secs``, then evaluates each new checkpoint of
+                                  ``model_dir`` (an unchanged one is skipped), runs the exporters, sleeps
+                                  the rest of ``throttle_secs``; stops after evaluating a checkpoint with
+                                  ``global_step >= max_steps`` (that export is ``is_the_final_export``)
+``ps``                            nothing to do under DDP; returns ``(None, None)`` with a log line
+================================  ===================================================================
+
+Under DDP every rank evaluates its own shard of the eval input and the metrics are reduced once;
+only the chief writes eval summaries and runs exporters. Exporters are any objects with a ``name`` and
+``export(estimator, export_path, checkpoint_path, eval_result, is_the_final_export)``; ``export_path``
+is ``model_dir/export/<name>``.
+
+Example:
+    >>> import tempfile, torch
+    >>> from torchestimator import Estimator, EstimatorSpec, ModeKeys, RunConfig
+    >>> class Mean(torch.nn.Module):
+    ...     def __init__(self):
+    ...         super().__init__()
+    ...         self.w = torch.nn.Parameter(torch.zeros(1))
+    ...         self.opt = torch.optim.SGD(self.parameters(), lr=0.5)
+    ...     def forward(self, features, labels=None, mode=ModeKeys.TRAIN):
+    ...         loss = ((self.w - labels) ** 2).mean()
+    ...         return EstimatorSpec(mode, loss=loss, train_op=self.opt)
+    >>> est = Estimator(Mean, tempfile.mkdtemp(), RunConfig(save_checkpoints_steps=5, log_step_count_steps=None))
+    >>> data = lambda: ({"x": torch.zeros(4, 1)}, torch.ones(4))
+    >>> metrics, exports = train_and_evaluate(
+    ...     est, TrainSpec(data, max_steps=10), EvalSpec(data, steps=1, throttle_secs=0))
+    >>> metrics["global_step"], exports
+    (10, [])
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import time
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+from torchestimator.errors import CheckpointError, InvalidArgumentError
+from torchestimator.hooks.base import CheckpointSaverListener, Hook, RunContext
+
+if TYPE_CHECKING:
+    from torchestimator.estimator import Estimator
+
+__all__ = ["EvalSpec", "TrainSpec", "train_and_evaluate"]
+
+logger = logging.getLogger("torchestimator")
+
+_NO_CHECKPOINT_LOG_SECS = 600  # "no new checkpoint" is logged at most this often (as TF)
+
+
+def _check_input_fn(input_fn: Any) -> None:
+    if not callable(input_fn):
+        raise InvalidArgumentError(f"`input_fn` must be callable, given: {input_fn!r}")
+
+
+def _check_hooks(hooks: Any) -> tuple[Hook, ...]:
+    hooks = tuple(hooks or ())
+    for hook in hooks:
+        if not isinstance(hook, Hook):
+            raise InvalidArgumentError(f"All hooks must be `torchestimator.Hook` instances, given: {hook!r}")
+    return hooks
+
+
+def _check_exporters(exporters: Any) -> tuple[Any, ...]:
+    if not exporters:
+        return ()
+    if hasattr(exporters, "export") and hasattr(exporters, "name"):
+        exporters = [exporters]
+    try:
+        exporters = tuple(exporters)
+    except TypeError:
+        raise InvalidArgumentError(
+            f"`exporters` must be an Exporter, an iterable of Exporter, or `None`, found {exporters!r}."
+        ) from None
+    names: list[Any] = [getattr(e, "name", None) for e in exporters]
+    for exporter, name in zip(exporters, names):
+        if not callable(getattr(exporter, "export", None)):
+            raise InvalidArgumentError(
+                f"`exporters` must be an Exporter, an iterable of Exporter, or `None`, found {exporter!r} (an "
+                "exporter needs a `name` and an `export(estimator, export_path, checkpoint_path, eval_result, "
+                "is_the_final_export)` method)."
+            )
+        if not name:
+            raise InvalidArgumentError(
+                f"An Exporter cannot have a name that is `None` or empty. All exporter names: {names}"
+            )
+        if not isinstance(name, str):
+            raise InvalidArgumentError(f"An Exporter must have a string name. Given: {type(name)}")
+    if len(set(names)) != len(names):
+        raise InvalidArgumentError(
+            f"`exporters` must have unique names. Such a name cannot be `None`. All exporter names: {names}"
+        )
+    return exporters
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainSpec:
+    """What to train on and for how long (tf.estimator.TrainSpec).
+
+    Args:
+        input_fn: the training ``input_fn``.
+        max_steps: train until this global step; ``None`` trains until the input ends (under
+            distribution the only reliable stop: with N ranks reading one epoch each, the input ends
+            after N epochs of data).
+        hooks: extra training hooks.
+        saving_listeners: extra checkpoint saving listeners (they fire on the chief).
+
+    Raises:
+        InvalidArgumentError: a non-callable ``input_fn``, ``max_steps <= 0``, a hook that is not a
+            :class:`~torchestimator.Hook`, a listener that is not a ``CheckpointSaverListener``.
+    """
+
+    input_fn: Callable[..., Any]
+    max_steps: int | None = None
+    hooks: Sequence[Hook] = ()
+    saving_listeners: Sequence[CheckpointSaverListener] = ()
+
+    def __post_init__(self) -> None:
+        _check_input_fn(self.input_fn)
+        if self.max_steps is not None and self.max_steps <= 0:
+            raise InvalidArgumentError(f"Must specify max_steps > 0, given: {self.max_steps}")
+        object.__setattr__(self, "hooks", _check_hooks(self.hooks))
+        listeners = tuple(self.saving_listeners or ())
+        for listener in listeners:
+            if not isinstance(listener, CheckpointSaverListener):
+                raise InvalidArgumentError(
+                    f"All saving_listeners must be `CheckpointSaverListener` instances, given: {listener!r}"
+                )
+        object.__setattr__(self, "saving_listeners", listeners)
+
+
+@dataclasses.dataclass(frozen=True)
+class EvalSpec:
+    """What to evaluate on, how often, and which exporters to run (tf.estimator.EvalSpec).
+
+    Args:
+        input_fn: the evaluation ``input_fn``.
+        steps: evaluate this many batches (TF's default is 100); ``None`` evaluates until the input ends.
+        name: evaluation name; results go to ``model_dir/eval_<name>`` (``model_dir/eval`` if ``None``).
+        hooks: evaluation hooks.
+        exporters: an exporter or an iterable of exporters with unique names.
+        start_delay_secs: the evaluator process waits this long before its first evaluation
+            (unused locally, as in TF).
+        throttle_secs: evaluate again only after this many seconds (0: after every checkpoint).
+        every_n_steps: torchestimator extension: evaluate every N global steps on the live model
+            (every rank in step; no checkpoint needed) instead of after checkpoints subject to
+            ``throttle_secs``. Exporters then get the latest checkpoint, so make
+            ``save_checkpoints_steps`` divide N for the export to match the evaluated step.
+
+    Raises:
+        InvalidArgumentError: a bad ``input_fn``, ``steps``, ``name``, hooks, exporters, delay or
+            throttle (TF's messages).
+    """
+
+    input_fn: Callable[..., Any]
+    steps: int | None = 100
+    name: str | None = None
+    hooks: Sequence[Hook] = ()
+    exporters: Any = ()
+    start_delay_secs: float = 120
+    throttle_secs: float = 600
+    every_n_steps: int | None = None
+
+    def __post_init__(self) -> None:
+        _check_input_fn(self.input_fn)
+        if self.steps is not None and self.steps <= 0:
+            raise InvalidArgumentError(f"Must specify steps > 0, given: {self.steps}")
+        if self.name is not None and not isinstance(self.name, str):
+            raise InvalidArgumentError(f"`name` must be string, given: {self.name!r}")
+        object.__setattr__(self, "hooks", _check_hooks(self.hooks))
+        object.__setattr__(self, "exporters", _check_exporters(self.exporters))
+        if self.start_delay_secs < 0:
+            raise InvalidArgumentError(f"Must specify start_delay_secs >= 0, given: {self.start_delay_secs}")
+        if self.throttle_secs < 0:
+            raise InvalidArgumentError(f"Must specify throttle_secs >= 0, given: {self.throttle_secs}")
+        if self.every_n_steps is not None and (
+            isinstance(self.every_n_steps, bool) or self.every_n_steps <= 0
+        ):
+            raise InvalidArgumentError(
+                f"every_n_steps must be a positive int or None; received {self.every_n_steps!r}."
+            )
+
+
+class _Evaluation:
+    """Evaluates, then runs the exporters on the chief; remembers the last result."""
+
+    def __init__(self, est: Estimator, eval_spec: EvalSpec, max_steps: int | None) -> None:
+        self.est, self.spec, self.max_steps = est, eval_spec, max_steps
+        self.metrics: dict[str, Any] | None = None
+        self.export_results: list[Any] | None = None
+        self.last_step: int | None = None
+        self.last_time: float | None = None
+
+    def run(self, checkpoint_path: str | None, *, live: bool) -> None:
+        """Evaluate (the live module, or ``checkpoint_path``) and export."""
+        est, spec = self.est, self.spec
+        if live:
+            from torchestimator.evaluation import run_evaluation
+
+            metrics = run_evaluation(
+                est, spec.input_fn, spec.steps, list(spec.hooks), spec.name, checkpoint_path
+            )
+        else:
+            metrics = est.evaluate(
+                spec.input_fn,
+                steps=spec.steps,
+                hooks=spec.hooks,
+                checkpoint_path=checkpoint_path,
+                name=spec.name,
+            )
+        step = int(metrics["global_step"])
+        final = self.max_steps is not None and step >= self.max_steps
+        exports: list[Any] = []
+        if est._strategy.is_chief:
+            for exporter in spec.exporters:
+                exports.append(
+                    exporter.export(
+                        estimator=est,
+                        export_path=os.path.join(est.model_dir, "export", exporter.name),
+                        checkpoint_path=checkpoint_path,
+                        eval_result=metrics,
+                        is_the_final_export=final,
+                    )
+                )
+        self.metrics, self.export_results = metrics, exports
+        self.last_step, self.last_time = step, time.monotonic()
+
+
+class _CheckpointSeen(CheckpointSaverListener):
+    """On the chief: remembers the newest checkpoint written after training started."""
+
+    def __init__(self) -> None:
+        self.start_step: int | None = None
+        self.pending: tuple[int, str | None] | None = None
+
+    def after_save(self, global_step: int) -> bool | None:
+        if self.start_step is not None and global_step > self.start_step:
+            self.pending = (global_step, None)
+        return None
+
+
+class _EvaluateDuringTraining(Hook):
+    """Runs evaluations inside ``train``, on every rank at the same step.
+
+    Checkpoint cadence: the chief's listener marks a new checkpoint; at the next ``before_step`` (the
+    module still equals that checkpoint) the ranks agree whether to evaluate (a new checkpoint and
+    ``throttle_secs`` passed, decided by the chief) and all evaluate. Step cadence needs no agreement.
+    """
+
+    def __init__(
+        self, evaluation: _Evaluation, seen: _CheckpointSeen, every_n_steps: int | None, throttle_secs: float
+    ) -> None:
+        self.evaluation, self.seen = evaluation, seen
+        self.every_n_steps, self.throttle_secs = every_n_steps, throttle_secs
+        self.started = False
+        self.start_step = 0
+
+    def begin(self, ctx: RunContext) -> None:
+        self.started = True
+        self.start_step = ctx.global_step
+        self.seen.start_step = ctx.global_step
+
+    def _throttled(self) -> bool:
+        last = self.evaluation.last_time
+        return last is not None and time.monotonic() - last < self.throttle_secs
+
+    def before_step(self, ctx: RunContext) -> None:
+        est, step = ctx.estimator, ctx.global_step
+        if self.every_n_steps is not None:
+            if (
+                step > self.start_step
+                and step % self.every_n_steps == 0
+                and step != self.evaluation.last_step
+            ):
+                self._evaluate(est)
+            return
+        wanted = self.seen.pending is not None and self.seen.pending[0] == step and not self._throttled()
+        if (
+            self.seen.pending is not None
+            and not wanted
+            and est._strategy.is_chief
+            and self.seen.pending[0] == step
+        ):
+            logger.info(
+                "Skip the current checkpoint eval due to throttle secs (%s secs).", self.throttle_secs
+            )
+        if est._strategy.agree(wanted):
+            self._evaluate(est)
+        self.seen.pending = None
+
+    def _evaluate(self, est: Estimator) -> None:
+        path = est.latest_checkpoint() if est._strategy.is_chief else None
+        self.evaluation.run(path, live=True)
+
+
+def _train_with_evaluation(est: Estimator, train_spec: TrainSpec, eval_spec: EvalSpec) -> tuple[Any, Any]:
+    cfg = est.config
+    logger.info(
+        "Start train and evaluate loop. The evaluate will happen %s.",
+        f"every {eval_spec.every_n_steps} steps"
+        if eval_spec.every_n_steps
+        else f"after every checkpoint (save_checkpoints_steps {cfg.save_checkpoints_steps} or save_checkpoints_secs "
+        f"{cfg.save_checkpoints_secs}), at most every {eval_spec.throttle_secs} secs",
+    )
+    if eval_spec.every_n_steps is None and not cfg.checkpointing_enabled:
+        raise InvalidArgumentError(
+            "train_and_evaluate evaluates after each checkpoint, but checkpointing is disabled (save_checkpoints_steps "
+            "and save_checkpoints_secs are both None); enable checkpoints or set EvalSpec(every_n_steps=N)."
+        )
+    evaluation = _Evaluation(est, eval_spec, train_spec.max_steps)
+    seen = _CheckpointSeen()
+    hook = _EvaluateDuringTraining(evaluation, seen, eval_spec.every_n_steps, eval_spec.throttle_secs)
+    listeners = list(train_spec.saving_listeners)
+    if cfg.checkpointing_enabled:
+        listeners.append(seen)
+    est.train(
+        train_spec.input_fn,
+        hooks=[*train_spec.hooks, hook],
+        max_steps=train_spec.max_steps,
+        saving_listeners=listeners,
+    )
+    if not hook.started:  # max_steps already reached: nothing trained, nothing evaluated (as TF)
+        return None, None
+    if evaluation.last_step != est.global_step:
+        evaluation.run(est.latest_checkpoint() if est._strategy.is_chief else None, live=True)
+    return evaluation.metrics, evaluation.export_results
+
+
+def _continuous_evaluation(est: Estimator, train_spec: TrainSpec, eval_spec: EvalSpec) -> tuple[Any, Any]:
+    if eval_spec.start_delay_secs:
+        logger.info("Waiting %f secs before starting eval.", eval_spec.start_delay_secs)
+        time.sleep(eval_spec.start_delay_secs)
+    evaluation = _Evaluation(est, eval_spec, train_spec.max_steps)
+    previous: str | None = None
+    last_warning = 0.0
+
+    def warn(message: str) -> None:
+        nonlocal last_warning
+        if time.monotonic() - last_warning > _NO_CHECKPOINT_LOG_SECS or last_warning == 0.0:
+            logger.warning(message)
+            last_warning = time.monotonic()
+
+    while True:
+        start = time.monotonic()
+        latest = est.latest_checkpoint()
+        evaluated = False
+        if latest is None:
+            warn("Estimator is not trained yet. Will start an evaluation when a checkpoint is ready.")
+        elif latest == previous:
+            warn(
+                "No new checkpoint ready for evaluation. Skip the current evaluation pass as evaluation results are "
+                "expected to be same for the same checkpoint."
+            )
+        else:
+            try:
+                evaluation.run(latest, live=False)
+            except CheckpointError as e:  # garbage-collected by the chief while we read it: take the next one
+                logger.warning("Could not evaluate %s (%s); waiting for the next checkpoint.", latest, e)
+            else:
+                previous, last_warning, evaluated = latest, 0.0, True
+                step = evaluation.last_step
+                if train_spec.max_steps is not None and step is not None and step >= train_spec.max_steps:
+                    logger.info(
+                        "Exiting evaluation, global_step=%s >= train max_steps=%s", step, train_spec.max_steps
+                    )
+                    return evaluation.metrics, evaluation.export_results
+        remaining = eval_spec.throttle_secs - (time.monotonic() - start)
+        if remaining > 0:
+            time.sleep(remaining)
+        elif not evaluated:
+            time.sleep(1.0)  # nothing new: do not spin on the file system (TF warns with throttle_secs=0)
+
+
+def train_and_evaluate(estimator: Estimator, train_spec: TrainSpec, eval_spec: EvalSpec) -> tuple[Any, Any]:
+    """Train, evaluate and export ``estimator`` as its role in ``TF_CONFIG`` says (see the module docstring).
+
+    Args:
+        estimator: an :class:`~torchestimator.Estimator`.
+        train_spec: a :class:`TrainSpec`.
+        eval_spec: an :class:`EvalSpec`.
+
+    Returns:
+        ``(eval_metrics, export_results)`` of the last evaluation locally and on the evaluator;
+        ``(None, None)`` on chief / worker / ps tasks, and when ``max_steps`` was already reached.
+
+    Raises:
+        InvalidArgumentError: wrong argument types, task type ``'local'`` or an unknown task type,
+            or checkpoint-driven evaluation with checkpointing disabled.
+    """
+    from torchestimator.estimator import Estimator
+
+    if not isinstance(estimator, Estimator):
+        raise InvalidArgumentError(
+            f"`estimator` must have type `torchestimator.Estimator`. Given {type(estimator)}"
+        )
+    if not isinstance(train_spec, TrainSpec):
+        raise InvalidArgumentError(
+            f"`train_spec` must have type `torchestimator.TrainSpec`. Given {type(train_spec)}"
+        )
+    if not isinstance(eval_spec, EvalSpec):
+        raise InvalidArgumentError(
+            f"`eval_spec` must have type `torchestimator.EvalSpec`. Given {type(eval_spec)}"
+        )
+    cfg = estimator.config
+    task_type = cfg.task_type
+    if not cfg.cluster_spec and task_type != "evaluator":
+        logger.info("Running training and evaluation locally (non-distributed).")
+        return _train_with_evaluation(estimator, train_spec, eval_spec)
+    if task_type == "local":
+        raise InvalidArgumentError(
+            "`task.type` in TF_CONFIG cannot be `local`. Leaving `cluster` and `task` properties in TF_CONFIG absent "
+            "triggers train and evaluate `Estimator` locally (non-distributed)."
+        )
+    if task_type == "evaluator":
+        return _continuous_evaluation(estimator, train_spec, eval_spec)
+    if task_type == "master" or (task_type == "worker" and "master" in cfg.cluster_spec):
+        return _train_with_evaluation(estimator, train_spec, eval_spec)
+    if task_type in ("chief", "worker"):
+        listeners = train_spec.saving_listeners if estimator._strategy.is_chief else ()
+        estimator.train(
+            train_spec.input_fn,
+            hooks=train_spec.hooks,
+            max_steps=train_spec.max_steps,
+            saving_listeners=listeners,
+        )
+        return None, None
+    if task_type == "ps":
+        logger.info(
+            "Task type 'ps' has nothing to do: DDP all-reduces gradients, so no parameter servers are needed. "
+            "Launch only the chief, workers and evaluator."
+        )
+        return None, None
+    raise InvalidArgumentError(
+        f"Task type {task_type} is not supported. Supported task types are ['chief', 'evaluator', 'master', 'ps', 'worker']"
+    )
