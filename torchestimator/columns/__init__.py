@@ -43,6 +43,16 @@ from torchestimator.columns.parse_spec import (
     make_parse_example_spec,
     regressor_parse_example_spec,
 )
+from torchestimator.columns.sequence import (
+    SequenceCategoricalColumn,
+    SequenceFeatures,
+    SequenceNumericColumn,
+    sequence_categorical_column_with_hash_bucket,
+    sequence_categorical_column_with_identity,
+    sequence_categorical_column_with_vocabulary_file,
+    sequence_categorical_column_with_vocabulary_list,
+    sequence_numeric_column,
+)
 from torchestimator.columns.serialization import deserialize_column, register_column_type, serialize_column
 
 __all__ = [
@@ -60,6 +70,9 @@ __all__ = [
     "IndicatorColumn",
     "LinearModel",
     "NumericColumn",
+    "SequenceCategoricalColumn",
+    "SequenceFeatures",
+    "SequenceNumericColumn",
     "SharedEmbeddingColumn",
     "TransformCache",
     "VocabularyFileCategoricalColumn",
@@ -80,6 +93,11 @@ __all__ = [
     "numeric_column",
     "register_column_type",
     "regressor_parse_example_spec",
+    "sequence_categorical_column_with_hash_bucket",
+    "sequence_categorical_column_with_identity",
+    "sequence_categorical_column_with_vocabulary_file",
+    "sequence_categorical_column_with_vocabulary_list",
+    "sequence_numeric_column",
     "serialize_column",
     "shared_embeddings",
     "weighted_categorical_column",

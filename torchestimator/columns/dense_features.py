@@ -26,7 +26,13 @@ import torch.nn.functional as F
 from safetensors.torch import load_file
 from torch import nn
 
-from torchestimator.columns.base import CategoricalColumn, DenseColumn, FeatureColumn, TransformCache
+from torchestimator.columns.base import (
+    CategoricalColumn,
+    DenseColumn,
+    FeatureColumn,
+    SequenceCategoricalColumn,
+    TransformCache,
+)
 from torchestimator.columns.embedding import EmbeddingColumn, IndicatorColumn
 from torchestimator.columns.fused_bag import pack_bags
 from torchestimator.columns.layer_base import ColumnLayer
@@ -100,6 +106,10 @@ class DenseFeatures(ColumnLayer):
     def __init__(self, feature_columns: Sequence[FeatureColumn]) -> None:
         super().__init__(feature_columns)
         for col in self.feature_columns:
+            if isinstance(getattr(col, "categorical_column", None), SequenceCategoricalColumn):
+                raise InvalidArgumentError(
+                    f"DenseFeatures: column {col.name!r} reads a sequence column; use SequenceFeatures for it."
+                )
             if not isinstance(col, DenseColumn):
                 hint = (
                     " You can wrap a categorical column with an embedding_column or indicator_column."
