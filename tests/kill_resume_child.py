@@ -6,7 +6,7 @@ import sys
 import time
 
 import torch
-from conftest import TinyRegressor, make_batches
+from estimator_support import TinyRegressor, make_batches
 
 import torchestimator as te
 

@@ -7,7 +7,7 @@ import logging
 
 import pytest
 import torch
-from conftest import TinyRegressor
+from estimator_support import TinyRegressor
 from safetensors.torch import load_file
 
 import torchestimator as te

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from conftest import TinyRegressor, make_batches
+from estimator_support import TinyRegressor, make_batches
 
 import torchestimator as te
 from torchestimator.errors import InputError, InvalidArgumentError

@@ -52,7 +52,7 @@ def test_seed_is_applied_to_torch_numpy_python(tmp_path):
     import numpy as np
     import torch
 
-    from conftest import TinyRegressor
+    from estimator_support import TinyRegressor
 
     te.Estimator(TinyRegressor, model_dir=str(tmp_path / "a"), config=te.RunConfig(tf_random_seed=11))
     a = (torch.rand(1).item(), np.random.rand(), random.random())

@@ -6,7 +6,7 @@ import logging
 
 import pytest
 import torch
-from conftest import TinyRegressor
+from estimator_support import TinyRegressor
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 import torchestimator as te

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 import torch
-from conftest import TinyRegressor, make_batches
+from estimator_support import TinyRegressor, make_batches
 
 import torchestimator as te
 from torchestimator import training

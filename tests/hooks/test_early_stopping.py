@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from conftest import TinyRegressor
+from estimator_support import TinyRegressor
 
 import torchestimator as te
 from torchestimator.summaries import SummaryWriter
