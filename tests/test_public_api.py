@@ -1,0 +1,45 @@
+"""The public API is explicit (sorted __all__, every name importable) and importing stays light."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+import torchestimator as te
+
+PACKAGES = ["torchestimator", "torchestimator.feature_column", "torchestimator.columns", "torchestimator.heads",
+            "torchestimator.hooks", "torchestimator.inputs", "torchestimator.metrics", "torchestimator.optimizers",
+            "torchestimator.parallel", "torchestimator.errors"]
+
+
+@pytest.mark.parametrize("name", PACKAGES)
+def test_all_is_sorted_and_importable(name):
+    module = __import__(name, fromlist=["__all__"])
+    names = list(module.__all__)
+    # isort-style order (ruff RUF022): CONSTANTS, then Classes, then functions / modules
+    assert names == sorted(names, key=lambda n: (0 if n.isupper() else 1 if n[0].isupper() else 2, n))
+    assert len(set(names)) == len(names)
+    for n in names:
+        assert hasattr(module, n), f"{name}.{n}"
+
+
+def test_import_pulls_in_no_optional_dependency():
+    code = (
+        "import sys, torchestimator\n"
+        "heavy = [m for m in ('tensorflow', 'onnxruntime', 'onnx', 'torch_xla', 'torchvision', 'pandas', 'tensorboard') "
+        "if m in sys.modules]\n"
+        "print(heavy)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+    assert out == "[]"
+
+
+def test_tf_names_are_exposed():
+    for name in ["Estimator", "EstimatorSpec", "ModeKeys", "RunConfig", "BinaryClassHead", "MultiClassHead", "RegressionHead"]:
+        assert name in te.__all__
+    fc = te.feature_column
+    for name in ["numeric_column", "bucketized_column", "categorical_column_with_hash_bucket", "crossed_column",
+                 "embedding_column", "indicator_column", "make_parse_example_spec"]:
+        assert callable(getattr(fc, name))
