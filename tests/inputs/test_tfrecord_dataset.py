@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 from typing import Any
 
@@ -54,7 +55,7 @@ def test_batches_match_tf_parse(name: str, compression: str | None) -> None:
     want = EXAMPLES["parse_example"]["v_int"]
     splits = want["row_splits"]
     values = want["values"]["values"]
-    assert v_int == [values[a:b] for a, b in zip(splits[:-1], splits[1:])]
+    assert v_int == [values[a:b] for a, b in itertools.pairwise(splits)]
 
 
 def _write_files(tmp_path: Path, n_files: int, rows_per_file: int) -> list[str]:
@@ -118,3 +119,29 @@ def test_drop_final_batch_and_label_key_errors(tmp_path: Path) -> None:
     assert [len(b["id"]) for b in batches] == [4, 4]
     with pytest.raises(InvalidArgumentError, match="did you mean 'id'"):
         make_tfrecord_dataset(files, 4, SIMPLE, label_key="idd")
+
+
+def test_varlen_rows_stay_with_their_example_through_shuffle_and_shards(tmp_path: Path) -> None:
+    path = tmp_path / "varlen.tfrecord"
+    with TFRecordWriter(path) as writer:
+        for i in range(50):
+            v = np.full(i % 4, i, dtype=np.int64)  # typed, so an empty list is an empty int64_list
+            writer.write(encode_example({"id": i, "v": v, "f": np.full(i % 3, i, dtype=np.float32)}))
+    spec = {"id": FixedLenFeature([], "int64"), "v": VarLenFeature("int64"), "f": VarLenFeature("float32")}
+    seen = []
+    for shard in range(2):
+        dataset = make_tfrecord_dataset(
+            str(path),
+            6,
+            spec,
+            num_epochs=1,
+            shuffle_seed=shard,
+            shuffle_buffer_size=7,
+            input_context=InputContext(2, shard),
+        )
+        for batch in dataset:
+            for i, v, f in zip(batch["id"].tolist(), batch["v"].to_rows(), batch["f"].to_rows()):
+                assert v == [i] * (i % 4)
+                assert f == [float(i)] * (i % 3)
+                seen.append(i)
+    assert sorted(seen) == list(range(50))

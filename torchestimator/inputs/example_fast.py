@@ -29,7 +29,6 @@ from torchestimator.parsing import FixedLenFeature, Ragged, VarLenFeature
 __all__ = ["parse_records", "supports"]
 
 _NUMERIC = {"float32": 1, "float64": 1, "int64": 2, "int32": 2}  # spec dtype -> wire kind (1 float, 2 int64)
-_PAD = 16
 _HASH_WEIGHTS = np.random.default_rng(0x7E57).integers(1, 2**63, size=4096, dtype=np.uint64) | np.uint64(1)
 
 
@@ -65,17 +64,44 @@ def _ranges(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
     return np.repeat(starts - excl, lengths) + np.arange(total, dtype=np.int64)
 
 
-def _key_hash(mat: np.ndarray, klen: np.ndarray) -> np.ndarray:
-    width = mat.shape[1]
-    h = (mat.astype(np.uint64) * _HASH_WEIGHTS[:width]).sum(axis=1, dtype=np.uint64)
-    return h + klen.astype(np.uint64) * _HASH_WEIGHTS[-1]
+class _SpecKeys:
+    """The spec's key names packed as :func:`_pack_keys` packs keys read from the wire (cached)."""
+
+    _cache: dict[tuple[str, ...], _SpecKeys] = {}
+
+    def __init__(self, names: tuple[str, ...]) -> None:
+        encoded = [k.encode() for k in names]
+        self.n_words = max(1, -(-max(len(b) for b in encoded) // 8))
+        width = 8 * self.n_words
+        padded = b"".join(b.ljust(width, b"\0")[:width] for b in encoded)
+        self.words = np.frombuffer(padded, dtype="<u8").reshape(len(names), self.n_words).copy()
+        self.lengths = np.asarray([len(b) for b in encoded], dtype=np.int64)
+        if self.n_words == 1:
+            self.codes = self.words[:, 0].copy()
+        else:
+            self.codes = (self.words * _HASH_WEIGHTS[: self.n_words]).sum(axis=1, dtype=np.uint64)
+        self.order = np.argsort(self.codes, kind="stable")
+        self.sorted_codes = self.codes[self.order]
+
+    @classmethod
+    def get(cls, names: tuple[str, ...]) -> _SpecKeys:
+        keys = cls._cache.get(names)
+        if keys is None:
+            keys = cls._cache[names] = _SpecKeys(names)
+        return keys
 
 
-def _key_matrix(buf: np.ndarray, ks: np.ndarray, klen: np.ndarray, width: int) -> np.ndarray:
-    cols = np.arange(width, dtype=np.int64)
-    mat = buf[ks[:, None] + cols]  # (E, width) uint8
-    mat[cols[None, :] >= klen[:, None]] = 0
-    return mat
+_BYTE_MASKS = np.asarray([(1 << (8 * i)) - 1 for i in range(8)] + [2**64 - 1], dtype=np.uint64)
+
+
+def _pack_keys(buf: np.ndarray, ks: np.ndarray, klen: np.ndarray, n_words: int) -> np.ndarray:
+    """``(E, n_words)`` uint64: each key's first ``8 * n_words`` bytes, zero past its length."""
+    width = 8 * n_words
+    raw = np.lib.stride_tricks.sliding_window_view(buf, width)[ks]  # (E, width) uint8, a copy
+    words = raw.view("<u8").reshape(len(ks), n_words)
+    for w in range(n_words):
+        words[:, w] &= _BYTE_MASKS[np.clip(klen - 8 * w, 0, 8)]
+    return words
 
 
 def parse_records(
@@ -92,11 +118,30 @@ def parse_records(
     Returns:
         ``{key: (N, *shape) array or Ragged}``, or ``None`` when the batch needs the protobuf path.
     """
+    starts = np.asarray(starts, dtype=np.int64)
+    lengths = np.asarray(lengths, dtype=np.int64)
+    pad = 8 * _SpecKeys.get(tuple(features)).n_words + 16
+    if len(starts) == 0:
+        return _parse(np.zeros(pad, dtype=np.uint8), starts, lengths, features, 0)
+    lo = int(starts.min())
+    hi = int((starts + lengths).max())
+    if lo < 0 or hi > len(raw):
+        return None
+    # copy only the records' span, padded so fixed-width gathers near the end stay in bounds
+    buf = np.frombuffer(bytes(memoryview(raw)[lo:hi]) + bytes(pad), dtype=np.uint8)
+    try:
+        return _parse(buf, starts - lo, lengths, features, hi - lo)
+    except IndexError:  # a length ran past the buffer: malformed, let protobuf report it
+        return None
+
+
+def _parse(
+    buf: np.ndarray, starts: np.ndarray, lengths: np.ndarray, features: Mapping[str, Any], raw_len: int
+) -> dict[str, Any] | None:
     n = len(starts)
-    buf = np.frombuffer(raw + b"\0" * _PAD, dtype=np.uint8)
     starts = np.asarray(starts, dtype=np.int64)
     ends = starts + np.asarray(lengths, dtype=np.int64)
-    if n and int(ends.max()) > len(raw):
+    if n and int(ends.max()) > raw_len:
         return None
     # ---- Example: 0x0a len Features
     fstart = starts.copy()
@@ -113,30 +158,39 @@ def parse_records(
         fend[nonempty] = fstart[nonempty] + dec[0].astype(np.int64)
         if np.any(fend[nonempty] != ends[nonempty]):
             return None
-    # ---- Features: repeated map entries, in lockstep across records
-    rec_parts, s_parts, e_parts = [], [], []
-    cur = fstart.copy()
-    active = np.flatnonzero(cur < fend)
-    while active.size:
-        p = cur[active]
-        if np.any(buf[p] != 0x0A):
-            return None
-        dec = _varint(buf, p + 1)
-        if dec is None:
-            return None
-        s = p + 1 + dec[1]
-        e = s + dec[0].astype(np.int64)
-        if np.any(e > fend[active]):
-            return None
-        rec_parts.append(active)
+    # ---- Features: repeated map entries, in lockstep across records (the hot loop: few ops per step)
+    rec_parts, tag_parts, s_parts, e_parts = [], [], [], []
+    idx = np.flatnonzero(fstart < fend)  # records still inside their Features
+    cur = fstart[idx]
+    end = fend[idx]
+    while idx.size:
+        first = buf[cur + 1]
+        if np.all(first < 0x80):  # entry length < 128: one varint byte
+            s = cur + 2
+            e = s + first
+        else:
+            dec = _varint(buf, cur + 1)
+            if dec is None:
+                return None
+            s = cur + 1 + dec[1]
+            e = s + dec[0].astype(np.int64)
+        rec_parts.append(idx)
+        tag_parts.append(cur)
         s_parts.append(s)
         e_parts.append(e)
-        cur[active] = e
-        active = active[e < fend[active]]
+        more = e < end
+        if more.all():
+            cur = e
+        else:
+            if np.any(e[~more] != end[~more]):
+                return None  # an entry runs past its Features
+            idx, cur, end = idx[more], e[more], end[more]
     if rec_parts:
         er = np.concatenate(rec_parts)
         es = np.concatenate(s_parts)
         ee = np.concatenate(e_parts)
+        if np.any(buf[np.concatenate(tag_parts)] != 0x0A):
+            return None  # not a map entry (an unknown field inside Features)
     else:
         er = es = ee = np.zeros(0, dtype=np.int64)
     # ---- MapEntry: 0x0a klen key 0x12 vlen Feature
@@ -157,26 +211,20 @@ def parse_records(
     ve = vs + dec[0].astype(np.int64)
     if np.any(ve != ee):
         return None
-    # ---- match keys to the spec
+    # ---- match keys to the spec: each key packed into little-endian uint64 words (exact, no hashing
+    # collisions for keys up to 8 bytes; longer keys hash their words and are then compared word for word)
     names = list(features)
-    name_bytes = [k.encode() for k in names]
-    width = max([1, *(len(b) for b in name_bytes)])
-    if er.size and int(klen.max()) > width:
-        long_keys = klen > width  # longer than any spec key: never a match
+    keys = _SpecKeys.get(tuple(names))
+    words = _pack_keys(buf, ks, klen, keys.n_words)  # (E, W) uint64
+    if keys.n_words == 1:
+        code = words[:, 0]
     else:
-        long_keys = np.zeros(er.size, dtype=bool)
-    mat = _key_matrix(buf, ks, np.minimum(klen, width), width)
-    spec_mat = np.zeros((len(names), width), dtype=np.uint8)
-    for j, b in enumerate(name_bytes):
-        spec_mat[j, : len(b)] = np.frombuffer(b, dtype=np.uint8)
-    spec_len = np.asarray([len(b) for b in name_bytes], dtype=np.int64)
-    spec_hash = _key_hash(spec_mat, spec_len)
-    order = np.argsort(spec_hash)
-    h = _key_hash(mat, klen)
-    pos = np.minimum(np.searchsorted(spec_hash[order], h), len(names) - 1)
-    kid = order[pos]
-    hit = (spec_hash[kid] == h) & ~long_keys
-    hit &= (spec_len[kid] == klen) & np.all(mat == spec_mat[kid], axis=1)
+        code = (words * _HASH_WEIGHTS[: keys.n_words]).sum(axis=1, dtype=np.uint64)
+    pos = np.minimum(np.searchsorted(keys.sorted_codes, code), len(names) - 1)
+    kid = keys.order[pos]
+    hit = (keys.codes[kid] == code) & (keys.lengths[kid] == klen)
+    if keys.n_words > 1:
+        hit &= np.all(words == keys.words[kid], axis=1)
     m = np.flatnonzero(hit)
     rec, kid, fs, fe = er[m], kid[m], vs[m], ve[m]
     if np.any(np.bincount(rec * len(names) + kid, minlength=1) > 1):
@@ -239,37 +287,47 @@ def parse_records(
         off = np.concatenate(([0], np.cumsum(plen[is_int])))
         counts[is_int] = cterm[off[1:]] - cterm[off[:-1]]
         int_offset[is_int] = np.cumsum(counts[is_int]) - counts[is_int]
+    # ---- group the entries by spec key once (a stable sort keeps record order within a key)
+    present = np.flatnonzero(has_kind)
+    by_key = present[np.argsort(kid[present], kind="stable")]
+    bounds = np.searchsorted(kid[by_key], np.arange(len(names) + 1))
     out: dict[str, Any] = {}
     for j, key in enumerate(names):
         feature = features[key]
         np_dtype = np.float32 if feature.dtype == "float32" else np.dtype(feature.dtype)
-        sel = np.flatnonzero((kid == j) & has_kind)
+        sel = by_key[bounds[j] : bounds[j + 1]]
         rec_j = rec[sel]
-        cnt_j = counts[sel]
-        if spec_kind[j] == 1:
-            values_at = lambda s=sel: buf[_ranges(ps[s], plen[s])].view("<f4")  # noqa: E731
-        else:
-            values_at = lambda s=sel: int_values[_ranges(int_offset[s], counts[s])]  # noqa: E731
         if isinstance(feature, VarLenFeature):
-            order_j = np.argsort(rec_j, kind="stable")
-            sel = sel[order_j]
             row_len = np.zeros(n, dtype=np.int64)
-            row_len[rec_j] = cnt_j
+            row_len[rec_j] = counts[sel]
             splits = np.zeros(n + 1, dtype=np.int64)
             np.cumsum(row_len, out=splits[1:])
-            out[key] = Ragged(values_at(sel).astype(np_dtype, copy=False), splits)
+            sel = sel[np.argsort(rec_j, kind="stable")]
+            if spec_kind[j] == 1:
+                values = buf[_ranges(ps[sel], plen[sel])].view("<f4")
+            else:
+                values = int_values[_ranges(int_offset[sel], counts[sel])]
+            out[key] = Ragged(values.astype(np_dtype, copy=False), splits)
             continue
         size = int(np.prod(feature.shape))
-        if np.any(cnt_j != size):
+        if np.any(counts[sel] != size):
             return None
-        result = np.empty((n, size), dtype=np_dtype)
-        if len(rec_j) != n:
-            if feature.default_value is None:
-                return None  # a required feature is missing: protobuf path raises TF's error
-            from torchestimator.inputs.example_parsing import default_array
+        if spec_kind[j] == 1:
+            values = np.lib.stride_tricks.sliding_window_view(buf, 4 * size)[ps[sel]].view(
+                "<f4"
+            )  # (n_j, size)
+        else:
+            values = int_values[int_offset[sel][:, None] + np.arange(size, dtype=np.int64)]  # (n_j, size)
+        if len(sel) == n and np.array_equal(rec_j, np.arange(n)):
+            result = values.astype(np_dtype, copy=False)
+        else:
+            result = np.empty((n, size), dtype=np_dtype)
+            if len(sel) != n:
+                if feature.default_value is None:
+                    return None  # a required feature is missing: the protobuf path raises TF's error
+                from torchestimator.inputs.example_parsing import default_array
 
-            default = default_array(key, feature)
-            result[:] = np.asarray(default, dtype=np_dtype).reshape(-1)
-        result[rec_j] = values_at(sel).reshape(-1, size)
+                result[:] = np.asarray(default_array(key, feature), dtype=np_dtype).reshape(-1)
+            result[rec_j] = values
         out[key] = result.reshape(n, *feature.shape)
     return out

@@ -30,10 +30,30 @@ import numpy as np
 from torchestimator.errors import InvalidArgumentError
 from torchestimator.inputs.prefetch import prefetch
 from torchestimator.parallel.input_context import InputContext
+from torchestimator.parsing import Ragged
 
 __all__ = ["BatchedDataset", "expand_file_pattern", "shard_plan"]
 
-Block = dict[str, np.ndarray]
+Block = dict[str, Any]  # column name -> np.ndarray (rows on axis 0) or Ragged
+
+
+def _ragged_take(column: Ragged, index: np.ndarray | slice) -> Ragged:
+    rows = np.arange(column.nrows, dtype=np.int64)[index]
+    lengths = column.row_lengths()[rows]
+    splits = np.zeros(len(rows) + 1, dtype=np.int64)
+    np.cumsum(lengths, out=splits[1:])
+    total = int(splits[-1])
+    starts = column.row_splits[rows]
+    flat = np.repeat(starts - splits[:-1], lengths) + np.arange(total, dtype=np.int64)
+    return Ragged(column.values[flat], splits)
+
+
+def _ragged_concat(columns: list[Ragged]) -> Ragged:
+    offsets = np.cumsum([0] + [int(c.row_splits[-1]) for c in columns[:-1]])
+    splits = np.concatenate(
+        [columns[0].row_splits[:1]] + [c.row_splits[1:] + o for c, o in zip(columns, offsets)]
+    )
+    return Ragged(np.concatenate([c.values for c in columns]), splits)
 
 
 def expand_file_pattern(
@@ -81,11 +101,16 @@ def shard_plan(
 def _concat(blocks: list[Block]) -> Block:
     if len(blocks) == 1:
         return blocks[0]
-    return {k: np.concatenate([b[k] for b in blocks]) for k in blocks[0]}
+    return {
+        k: _ragged_concat([b[k] for b in blocks])
+        if isinstance(v, Ragged)
+        else np.concatenate([b[k] for b in blocks])
+        for k, v in blocks[0].items()
+    }
 
 
 def _take(block: Block, index: np.ndarray | slice) -> Block:
-    return {k: v[index] for k, v in block.items()}
+    return {k: _ragged_take(v, index) if isinstance(v, Ragged) else v[index] for k, v in block.items()}
 
 
 def _rows(block: Block) -> int:
