@@ -1,1 +1,45 @@
-"""Placeholder: filled in by its issue."""
+"""Pre-made estimators (``tf.estimator``'s canned models): Linear, DNN, DNNLinearCombined, Baseline.
+
+Each ``*Classifier`` / ``*Regressor`` / ``*Estimator(head=...)`` is an :class:`~torchestimator.Estimator`
+whose model_fn is an ``nn.Module`` (``*ModelFn``) built from columns -> tower -> head; the module
+(``estimator.model``) also works on its own, outside the Estimator.
+"""
+
+from torchestimator.premade.baseline import (
+    BaselineClassifier,
+    BaselineEstimator,
+    BaselineModelFn,
+    BaselineRegressor,
+)
+from torchestimator.premade.dnn import DNNClassifier, DNNEstimator, DNNModelFn, DNNRegressor
+from torchestimator.premade.dnn_linear_combined import (
+    DNNLinearCombinedClassifier,
+    DNNLinearCombinedEstimator,
+    DNNLinearCombinedModelFn,
+    DNNLinearCombinedRegressor,
+)
+from torchestimator.premade.dnn_tower import DNNTower, TFBatchNorm
+from torchestimator.premade.linear import LinearClassifier, LinearEstimator, LinearModelFn, LinearRegressor
+from torchestimator.premade.model_base import PremadeModel
+
+__all__ = [
+    "BaselineClassifier",
+    "BaselineEstimator",
+    "BaselineModelFn",
+    "BaselineRegressor",
+    "DNNClassifier",
+    "DNNEstimator",
+    "DNNLinearCombinedClassifier",
+    "DNNLinearCombinedEstimator",
+    "DNNLinearCombinedModelFn",
+    "DNNLinearCombinedRegressor",
+    "DNNModelFn",
+    "DNNRegressor",
+    "DNNTower",
+    "LinearClassifier",
+    "LinearEstimator",
+    "LinearModelFn",
+    "LinearRegressor",
+    "PremadeModel",
+    "TFBatchNorm",
+]
