@@ -82,6 +82,11 @@ def run(strategy: str | None) -> dict[str, Any]:
 
 
 def main() -> int:
+    # torch's autograd engine sizes its per-device queues once, at the first backward of the process:
+    # the XLA runtime must be up before the eager run's backward, or XLA backward hits an internal assert
+    from torchestimator.parallel.xla import XLAStrategy
+
+    XLAStrategy().setup()
     eager = run(None)
     xla = run("xla")
     print(f"eager ({eager['device']}): eval loss {eager['eval_loss']:.6f}, train {eager['train_s']:.2f}s")

@@ -48,6 +48,7 @@ import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 
 from torchestimator.errors import DistributedError, InvalidArgumentError
+from torchestimator.parallel.placement import move_optimizer_state
 from torchestimator.parallel.strategy import Strategy
 
 __all__ = ["DDPStrategy"]
@@ -178,6 +179,7 @@ class DDPStrategy(Strategy):
             The DDP wrapper the train step calls.
         """
         self.setup()
+        move_optimizer_state(module)  # e.g. Adagrad accumulators built on the CPU before module.to(cuda)
         self._seed_per_rank()
         wrapped = self._wrapped.get(id(module))
         if wrapped is None or wrapped.module is not module:

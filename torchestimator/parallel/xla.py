@@ -14,6 +14,10 @@ hook asks (logging every ``log_step_count_steps``). One process per host; with s
 processes (``xr.world_size() > 1``) gradients are all-reduced before each optimizer step and the
 stop flag / eval states are reduced with XLA collectives. Multi-process XLA on the CPU device
 failed in the dependency probe (rendezvous timeout), so only the one-process path is tested here.
+
+Set the strategy up (construct the Estimator) before any other backward pass in the process: torch's
+autograd engine sizes its per-device queues at the first backward, and an XLA backward after an
+eager one fails with ``INTERNAL ASSERT FAILED ... device_ready_queues_``.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from typing import Any
 import torch
 
 from torchestimator.errors import DistributedError
+from torchestimator.parallel.placement import move_optimizer_state
 from torchestimator.parallel.strategy import Strategy
 
 __all__ = ["XLAStrategy"]
@@ -68,6 +73,8 @@ class XLAStrategy(Strategy):
         if self._device is not None:
             return
         self._torch_xla = _import("torch_xla")
+        # keep Parameter objects (and so the model_fn's optimizer references) across module.to(xla)
+        torch.__future__.set_swap_module_params_on_conversion(True)
         self._xm = _import("torch_xla.core.xla_model")
         runtime = _import("torch_xla.runtime")
         requested = torch.device(self._requested) if self._requested is not None else None
@@ -98,6 +105,7 @@ class XLAStrategy(Strategy):
         self._sync()
 
     def wrap(self, module: torch.nn.Module) -> torch.nn.Module:
+        move_optimizer_state(module)
         if self.world_size > 1 and id(module) not in self._hooked:
             self._hooked.add(id(module))
             # gradients are summed across processes before the optimizer step, then averaged
