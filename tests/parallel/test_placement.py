@@ -19,11 +19,11 @@ class WithAdagrad(torch.nn.Module):
 def test_state_moves_to_the_parameter_device_step_counter_stays() -> None:
     module = WithAdagrad()
     assert module_optimizers(module) == [module.optimizer]
-    for p in module.parameters():
-        p.data = p.data.to("meta")  # the parameter moves in place, as module.to(cuda) does
+    for p in module.parameters():  # state left behind on another device than its parameter
+        module.optimizer.state[p]["sum"] = module.optimizer.state[p]["sum"].to("meta")
     assert move_optimizer_state(module) == 2  # weight and bias accumulators
     for p in module.parameters():
         state = module.optimizer.state[p]
-        assert state["sum"].device.type == "meta"
-        assert state["step"].device.type == "cpu"
+        assert state["sum"].device == p.device
+        assert state["step"].device.type == "cpu" and state["step"].dim() == 0
     assert move_optimizer_state(module) == 0
