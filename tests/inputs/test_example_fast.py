@@ -27,6 +27,7 @@ def _random_examples(rng: np.random.Generator, n: int) -> list[bytes]:
             "i": rng.integers(-(2**63), 2**63 - 1, size=1, dtype=np.int64),
             "small": rng.integers(0, 300, size=2),
             "unused_bytes": [b"x" * int(rng.integers(0, 200))],
+            "s": [bytes(rng.integers(0, 256, size=int(rng.integers(0, 140)), dtype=np.uint8))],
         }
         if rng.random() < 0.7:
             features["opt"] = rng.integers(-5, 5, size=1)
@@ -34,6 +35,12 @@ def _random_examples(rng: np.random.Generator, n: int) -> list[bytes]:
             features["vf"] = rng.standard_normal(int(rng.integers(0, 5))).astype(np.float32)
         if rng.random() < 0.8:
             features["vi"] = rng.integers(-(10**12), 10**12, size=int(rng.integers(0, 6)))
+        if rng.random() < 0.8:
+            features["vs"] = np.array(
+                [b"w" * int(k) for k in rng.integers(0, 3, size=int(rng.integers(0, 4)))], dtype=object
+            )
+            if not len(features["vs"]):
+                features["vs"] = np.array([], dtype=object)
         if rng.random() < 0.3:
             features["a_very_long_key_name_that_no_spec_uses_" + "z" * 150] = [1]
         records.append(encode_example(features))
@@ -48,6 +55,9 @@ SPEC = {
     "vf": VarLenFeature("float32"),
     "vi": VarLenFeature("int64"),
     "absent": FixedLenFeature([2], "float64", default_value=[0.5, 1.5]),
+    "s": FixedLenFeature([], "string"),
+    "vs": VarLenFeature("string"),
+    "absent_s": FixedLenFeature([], "string", default_value="dflt"),
 }
 
 
@@ -119,6 +129,8 @@ def test_errors_are_left_to_the_protobuf_path(record: bytes, spec: dict[str, Any
     assert example_fast.parse_records(*_join([record]), spec) is None
 
 
-def test_supports_only_numeric_fixed_and_varlen() -> None:
-    assert example_fast.supports({"a": FixedLenFeature([], "float32"), "b": VarLenFeature("int64")})
-    assert not example_fast.supports({"a": FixedLenFeature([], "string")})
+def test_supports_fixed_and_varlen_only() -> None:
+    from torchestimator.parsing import FixedLenSequenceFeature
+
+    assert example_fast.supports({"a": FixedLenFeature([], "string"), "b": VarLenFeature("int64")})
+    assert not example_fast.supports({"a": FixedLenSequenceFeature([], "int64", allow_missing=True)})

@@ -61,8 +61,19 @@ def test_parse_example_matches_tf_every_feature() -> None:
 
 
 @pytest.mark.parametrize("path", ["fast", "slow"])
-def test_numeric_spec_both_paths_match_tf(path: str) -> None:
-    keys = ["f_float", "f_vec", "i_int", "v_float", "v_int", "opt_int", "absent_vec"]
+def test_fixed_and_varlen_spec_both_paths_match_tf(path: str) -> None:
+    keys = [
+        "f_float",
+        "f_vec",
+        "i_int",
+        "v_float",
+        "v_int",
+        "opt_int",
+        "absent_vec",
+        "s_str",
+        "v_str",
+        "absent_str",
+    ]
     spec = {k: v for k, v in spec_from_json(EXAMPLES["spec"]).items() if k in keys}
     assert example_fast.supports(spec)
     if path == "fast":

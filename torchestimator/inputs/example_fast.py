@@ -28,13 +28,14 @@ from torchestimator.parsing import FixedLenFeature, Ragged, VarLenFeature
 
 __all__ = ["parse_records", "supports"]
 
-_NUMERIC = {"float32": 1, "float64": 1, "int64": 2, "int32": 2}  # spec dtype -> wire kind (1 float, 2 int64)
+# spec dtype -> wire kind: 1 float_list, 2 int64_list, 3 bytes_list
+_KIND = {"float32": 1, "float64": 1, "int64": 2, "int32": 2, "string": 3}
 _HASH_WEIGHTS = np.random.default_rng(0x7E57).integers(1, 2**63, size=4096, dtype=np.uint64) | np.uint64(1)
 
 
 def supports(features: Mapping[str, Any]) -> bool:
-    """Whether the fast path can handle this spec (numeric ``FixedLenFeature`` / ``VarLenFeature``)."""
-    return all(type(f) in (FixedLenFeature, VarLenFeature) and f.dtype in _NUMERIC for f in features.values())
+    """Whether the fast path can handle this spec (``FixedLenFeature`` / ``VarLenFeature`` of any dtype)."""
+    return all(type(f) in (FixedLenFeature, VarLenFeature) and f.dtype in _KIND for f in features.values())
 
 
 def _varint(buf: np.ndarray, pos: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
@@ -104,6 +105,41 @@ def _pack_keys(buf: np.ndarray, ks: np.ndarray, klen: np.ndarray, n_words: int) 
     return words
 
 
+def _bytes_elements(
+    buf: np.ndarray, span: bytes, ps: np.ndarray, plen: np.ndarray
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """Split BytesList payloads (``(0x0a len bytes)*``) into elements, in lockstep across lists.
+
+    Returns ``(counts per list, object array of bytes in list order)`` or ``None`` on anything unusual.
+    """
+    owner_parts, start_parts, end_parts = [], [], []
+    idx = np.arange(len(ps), dtype=np.int64)
+    cur = ps.copy()
+    end = ps + plen
+    while idx.size:
+        if np.any(buf[cur] != 0x0A):
+            return None
+        dec = _varint(buf, cur + 1)
+        if dec is None:
+            return None
+        s = cur + 1 + dec[1]
+        e = s + dec[0].astype(np.int64)
+        if np.any(e > end):
+            return None
+        owner_parts.append(idx)
+        start_parts.append(s)
+        end_parts.append(e)
+        more = e < end
+        idx, cur, end = idx[more], e[more], end[more]
+    owner = np.concatenate(owner_parts)
+    order = np.argsort(owner, kind="stable")  # list by list, elements in order
+    starts = np.concatenate(start_parts)[order].tolist()
+    ends = np.concatenate(end_parts)[order].tolist()
+    values = np.empty(len(starts), dtype=object)
+    values[:] = [span[a:b] for a, b in zip(starts, ends)]
+    return np.bincount(owner, minlength=len(ps)).astype(np.int64), values
+
+
 def parse_records(
     raw: bytes, starts: np.ndarray, lengths: np.ndarray, features: Mapping[str, Any]
 ) -> dict[str, Any] | None:
@@ -122,21 +158,26 @@ def parse_records(
     lengths = np.asarray(lengths, dtype=np.int64)
     pad = 8 * _SpecKeys.get(tuple(features)).n_words + 16
     if len(starts) == 0:
-        return _parse(np.zeros(pad, dtype=np.uint8), starts, lengths, features, 0)
+        return _parse(np.zeros(pad, dtype=np.uint8), starts, lengths, features, 0, bytes(pad))
     lo = int(starts.min())
     hi = int((starts + lengths).max())
     if lo < 0 or hi > len(raw):
         return None
     # copy only the records' span, padded so fixed-width gathers near the end stay in bounds
-    buf = np.frombuffer(bytes(memoryview(raw)[lo:hi]) + bytes(pad), dtype=np.uint8)
+    span = bytes(memoryview(raw)[lo:hi]) + bytes(pad)
     try:
-        return _parse(buf, starts - lo, lengths, features, hi - lo)
+        return _parse(np.frombuffer(span, dtype=np.uint8), starts - lo, lengths, features, hi - lo, span)
     except IndexError:  # a length ran past the buffer: malformed, let protobuf report it
         return None
 
 
 def _parse(
-    buf: np.ndarray, starts: np.ndarray, lengths: np.ndarray, features: Mapping[str, Any], raw_len: int
+    buf: np.ndarray,
+    starts: np.ndarray,
+    lengths: np.ndarray,
+    features: Mapping[str, Any],
+    raw_len: int,
+    span: bytes,
 ) -> dict[str, Any] | None:
     n = len(starts)
     starts = np.asarray(starts, dtype=np.int64)
@@ -235,8 +276,9 @@ def _parse(
     kind = np.zeros(len(m), dtype=np.int64)
     kind[tag == 0x12] = 1
     kind[tag == 0x1A] = 2
+    kind[tag == 0x0A] = 3
     if np.any(has_kind & (kind == 0)):
-        return None  # a bytes_list (or junk) under a numeric key: type error, reported by protobuf
+        return None  # junk: let protobuf report it
     dec = _varint(buf, fs + 1)
     if dec is None:
         return None
@@ -246,7 +288,8 @@ def _parse(
     ls = np.where(has_kind, ls, fe)
     if np.any(le != fe):
         return None
-    nonempty_list = le > ls
+    is_bytes = kind == 3
+    nonempty_list = (le > ls) & ~is_bytes  # numeric lists: one packed field 0x0a len payload
     if np.any(buf[ls[nonempty_list]] != 0x0A):
         return None  # unpacked repeated values
     dec = _varint(buf, ls + 1)
@@ -254,9 +297,11 @@ def _parse(
         return None
     ps = np.where(nonempty_list, ls + 1 + dec[1], le)
     plen = np.where(nonempty_list, dec[0].astype(np.int64), 0)
+    ps[is_bytes] = ls[is_bytes]  # bytes lists: the payload is the repeated (0x0a len bytes) elements
+    plen[is_bytes] = (le - ls)[is_bytes]
     if np.any(ps + plen != le):
         return None
-    spec_kind = np.asarray([_NUMERIC[features[k].dtype] for k in names], dtype=np.int64)
+    spec_kind = np.asarray([_KIND[features[k].dtype] for k in names], dtype=np.int64)
     if np.any(has_kind & (kind != spec_kind[kid])):
         return None
     # ---- values
@@ -279,7 +324,7 @@ def _parse(
             # every payload must end on a terminator, or a varint would straddle two entries
             if np.any(plen[is_int] > 0) and np.any(buf[(ps + plen - 1)[is_int][plen[is_int] > 0]] >= 0x80):
                 return None
-            group_id = np.cumsum(term) - term
+            group_id: np.ndarray = np.cumsum(term) - term
             shift = (np.arange(raw_bytes.size, dtype=np.int64) - group_start[group_id]) * 7
             contrib = (raw_bytes & 0x7F).astype(np.uint64) << shift.astype(np.uint64)
             int_values = np.add.reduceat(contrib, group_start).view(np.int64)
@@ -287,6 +332,15 @@ def _parse(
         off = np.concatenate(([0], np.cumsum(plen[is_int])))
         counts[is_int] = cterm[off[1:]] - cterm[off[:-1]]
         int_offset[is_int] = np.cumsum(counts[is_int]) - counts[is_int]
+    bytes_values = np.zeros(0, dtype=object)
+    bytes_offset = np.zeros(len(m), dtype=np.int64)
+    is_bytes_idx = np.flatnonzero(is_bytes & (plen > 0))
+    if is_bytes_idx.size:
+        elements = _bytes_elements(buf, span, ps[is_bytes_idx], plen[is_bytes_idx])
+        if elements is None:
+            return None
+        counts[is_bytes_idx], bytes_values = elements
+        bytes_offset[is_bytes_idx] = np.cumsum(counts[is_bytes_idx]) - counts[is_bytes_idx]
     # ---- group the entries by spec key once (a stable sort keeps record order within a key)
     present = np.flatnonzero(has_kind)
     by_key = present[np.argsort(kid[present], kind="stable")]
@@ -294,7 +348,7 @@ def _parse(
     out: dict[str, Any] = {}
     for j, key in enumerate(names):
         feature = features[key]
-        np_dtype = np.float32 if feature.dtype == "float32" else np.dtype(feature.dtype)
+        np_dtype = np.dtype(object) if feature.dtype == "string" else np.dtype(feature.dtype)
         sel = by_key[bounds[j] : bounds[j + 1]]
         rec_j = rec[sel]
         if isinstance(feature, VarLenFeature):
@@ -305,8 +359,10 @@ def _parse(
             sel = sel[np.argsort(rec_j, kind="stable")]
             if spec_kind[j] == 1:
                 values = buf[_ranges(ps[sel], plen[sel])].view("<f4")
-            else:
+            elif spec_kind[j] == 2:
                 values = int_values[_ranges(int_offset[sel], counts[sel])]
+            else:
+                values = bytes_values[_ranges(bytes_offset[sel], counts[sel])]
             out[key] = Ragged(values.astype(np_dtype, copy=False), splits)
             continue
         size = int(np.prod(feature.shape))
@@ -316,8 +372,10 @@ def _parse(
             values = np.lib.stride_tricks.sliding_window_view(buf, 4 * size)[ps[sel]].view(
                 "<f4"
             )  # (n_j, size)
-        else:
+        elif spec_kind[j] == 2:
             values = int_values[int_offset[sel][:, None] + np.arange(size, dtype=np.int64)]  # (n_j, size)
+        else:
+            values = bytes_values[bytes_offset[sel][:, None] + np.arange(size, dtype=np.int64)]  # (n_j, size)
         if len(sel) == n and np.array_equal(rec_j, np.arange(n)):
             result = values.astype(np_dtype, copy=False)
         else:

@@ -154,19 +154,19 @@ def _build_feature(
             if t:
                 out[i, :t] = _values_array(vals, np_dtype).reshape(t, *feature.shape)
         return out
-    # FixedLenFeature
+    # FixedLenFeature: validate row by row, convert once
     size = _size(feature.shape)
     default = default_array(key, feature)
-    out = np.empty((n, *feature.shape), dtype=np_dtype)
-    flat_out = out.reshape(n, size)
+    default_list = None if default is None else default.reshape(-1).tolist()
+    flat: list[Any] = []
     for i, row in enumerate(rows):
         if row is None or row[0] is None:
-            if default is None:
+            if default_list is None:
                 raise InputError(
                     f"Feature {key!r} (FixedLenFeature {feature.dtype} {list(feature.shape)}) is required but "
                     f"missing from example {i}; give it a default_value or fix the data."
                 )
-            flat_out[i] = default.reshape(-1)
+            flat.extend(default_list)
             continue
         if row[0] != kind:
             raise _type_error(key, i, row[0], feature)
@@ -175,8 +175,8 @@ def _build_feature(
                 f"Feature {key!r} of example {i}: {len(row[1])} {_TF_NAME[kind]} values but the spec's shape "
                 f"{list(feature.shape)} needs {size}. Use VarLenFeature for variable-length values."
             )
-        flat_out[i] = _values_array(row[1], np_dtype)
-    return out
+        flat.extend(row[1])
+    return _values_array(flat, np_dtype).reshape(n, *feature.shape)
 
 
 def _as_list(serialized: Any) -> list[bytes]:

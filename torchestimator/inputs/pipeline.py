@@ -190,19 +190,43 @@ class BatchedDataset:
                 return  # an empty shard repeated forever would spin
 
     def _shuffled(self, blocks: Iterator[Block], rng: np.random.Generator) -> Iterator[Block]:
+        """TF-like shuffle buffer, vectorised: each incoming row takes the slot of a random buffered row,
+        which is emitted (O(rows in), not O(buffer), per block)."""
+        size = self.shuffle_buffer_size
         pool: list[Block] = []
         pooled = 0
+        buffer: Block | None = None
         for block in blocks:
-            pool.append(block)
-            pooled += _rows(block)
-            if pooled > self.shuffle_buffer_size:
+            if buffer is None:  # filling: the first `size` rows, in random order
+                pool.append(block)
+                pooled += _rows(block)
+                if pooled < size:
+                    continue
                 merged = _concat(pool)
                 perm = rng.permutation(pooled)
-                emit = pooled - self.shuffle_buffer_size
+                buffer = _take(merged, perm[:size])  # a copy: safe to overwrite
+                block = _take(merged, perm[size:])
+                pool = []
+                if not _rows(block):
+                    continue
+            if any(isinstance(v, Ragged) for v in block.values()):
+                # ragged columns cannot be overwritten in place: merge and re-draw (O(buffer))
+                merged = _concat([buffer, block])
+                perm = rng.permutation(_rows(merged))
+                emit = _rows(block)
                 yield _take(merged, perm[:emit])
-                pool = [_take(merged, perm[emit:])]
-                pooled = self.shuffle_buffer_size
-        if pooled:
+                buffer = _take(merged, perm[emit:])
+                continue
+            incoming = _rows(block)
+            for start in range(0, incoming, size):
+                piece = block if incoming <= size else _take(block, slice(start, start + size))
+                slots = rng.choice(size, _rows(piece), replace=False)
+                yield _take(buffer, slots)
+                for key, column in buffer.items():
+                    column[slots] = piece[key]
+        if buffer is not None:
+            yield _take(buffer, rng.permutation(size))
+        elif pooled:
             merged = _concat(pool)
             yield _take(merged, rng.permutation(pooled))
 
