@@ -1,0 +1,25 @@
+"""Export for serving: receivers, ``export_saved_model`` and the export layout.
+
+See :mod:`torchestimator.export.saved_model` for the directory layout and
+:mod:`torchestimator.export.wire` for what runs in the graph and what on the host.
+"""
+
+from __future__ import annotations
+
+from torchestimator.export.receivers import (
+    ServingInputReceiver,
+    TensorServingInputReceiver,
+    TensorSpec,
+    build_parsing_serving_input_receiver_fn,
+    build_raw_serving_input_receiver_fn,
+)
+from torchestimator.export.saved_model import export_saved_model
+
+__all__ = [
+    "ServingInputReceiver",
+    "TensorServingInputReceiver",
+    "TensorSpec",
+    "build_parsing_serving_input_receiver_fn",
+    "build_raw_serving_input_receiver_fn",
+    "export_saved_model",
+]

@@ -1,0 +1,448 @@
+"""The exported graph's inputs ("wire format") and the two halves that produce and consume them.
+
+The column layers of a model (``DenseFeatures``, ``LinearModel``) normally receive host-packed bags
+(``ids``/``offsets``) whose lengths depend on the data. An exported graph instead takes one padded
+tensor per raw feature and rebuilds the packed bags inside the graph, so preprocessing that tensors
+can express travels with the model::
+
+    wire input                    shape        dtype                 padding   used by
+    <key>           (dense)       (B, D)       the column's dtype    -         numeric / bucketized
+    <key>           (padded)      (B, L)       int64 / float32       -1 / 0    identity, weights
+    <column>__ids   (host ids)    (B, L)       int64                 -1        hash, cross, vocabulary
+
+In the graph (:func:`build_layer_inputs`): numeric values (+ ``normalizer_fn``), bucketize (float64
+comparison, as the host does), identity range / default, indicator counts, combiner weights and the
+fused-bag ids / offsets / bag index. On the host (:class:`HostStep`): FarmHash Fingerprint64
+hashing (hashed, crossed, OOV buckets) and vocabulary lookups, through the very column code the
+Estimator trains with, so ids are bit-identical. The ONNX file replaces each vocabulary column's
+host ids by an ``ai.onnx.ml.LabelEncoder`` over the raw (string or int) feature (see
+:mod:`torchestimator.export.onnx_graph`), so for the ONNX model only hashed / crossed / OOV-bucket
+columns remain a host step.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from torchestimator.columns.base import CategoricalColumn, CategoricalIds, FeatureColumn, TransformCache
+from torchestimator.columns.categorical import (
+    IdentityCategoricalColumn,
+    VocabularyFileCategoricalColumn,
+    VocabularyListCategoricalColumn,
+    WeightedCategoricalColumn,
+)
+from torchestimator.columns.dense_features import DenseFeatures
+from torchestimator.columns.embedding import EmbeddingColumn, IndicatorColumn
+from torchestimator.columns.inputs import dense_to_sparse, normalize_raw
+from torchestimator.columns.layer_base import ColumnLayer
+from torchestimator.columns.linear_model import LinearModel
+from torchestimator.columns.numeric import BucketizedColumn, NumericColumn
+from torchestimator.errors import ExportError, FeatureError
+from torchestimator.parsing import Ragged
+
+__all__ = ["HostStep", "WireInput", "WirePlan", "build_layer_inputs", "plan_wire"]
+
+IDS_SUFFIX = "__ids"
+Wire = Mapping[str, torch.Tensor]
+
+
+@dataclasses.dataclass(frozen=True)
+class WireInput:
+    """One graph input.
+
+    Attributes:
+        name: the graph input name.
+        kind: ``dense`` (B, width), ``padded`` (B, L) raw values, or ``ids`` (B, L) host-computed ids.
+        dtype: float32 / float64 / int32 / int64 / string.
+        width: D of a dense input (None for padded / ids).
+        key: the raw feature key (dense / padded).
+        column: the serialised column whose host transform gives the ids (``ids`` kind).
+        group: inputs of one length group share their L (a weighted column's ids and weights).
+    """
+
+    name: str
+    kind: str
+    dtype: str
+    width: int | None = None
+    key: str | None = None
+    column: dict[str, Any] | None = None
+    group: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> WireInput:
+        return cls(**dict(data))
+
+
+@dataclasses.dataclass
+class Lookup:
+    """A vocabulary column the ONNX graph looks up itself: raw ``key`` -> ``ids_name``."""
+
+    ids_name: str
+    key: str
+    dtype: str
+    vocabulary: list[Any]
+    default_value: int
+
+
+@dataclasses.dataclass
+class WirePlan:
+    """Inputs of the torch graph (``inputs``) and the vocabulary lookups ONNX does in-graph."""
+
+    inputs: dict[str, WireInput] = dataclasses.field(default_factory=dict)
+    lookups: dict[str, Lookup] = dataclasses.field(default_factory=dict)
+    layers: list[ColumnLayer] = dataclasses.field(default_factory=list)
+
+    def add(self, item: WireInput) -> str:
+        old = self.inputs.get(item.name)
+        if old is not None and old != item:
+            raise ExportError(
+                f"feature {item.key or item.name!r} is read two incompatible ways by the model's columns "
+                f"({old.kind} {old.dtype} vs {item.kind} {item.dtype}); export needs one representation per "
+                "feature. Use separate feature keys for the two columns."
+            )
+        self.inputs[item.name] = item
+        return item.name
+
+    def onnx_inputs(self) -> dict[str, WireInput]:
+        """The ONNX graph's inputs: lookup ids replaced by their raw (padded) features."""
+        out: dict[str, WireInput] = {}
+        for name, item in self.inputs.items():
+            lookup = self.lookups.get(name)
+            if lookup is None:
+                out[name] = item
+            elif lookup.key not in out:
+                out[lookup.key] = WireInput(
+                    lookup.key, "padded", lookup.dtype, key=lookup.key, group=item.group
+                )
+        return out
+
+
+def _serialized(column: FeatureColumn) -> dict[str, Any]:
+    from torchestimator.columns.serialization import serialize_column
+
+    return serialize_column(column)
+
+
+def _vocabulary(column: Any) -> list[Any]:
+    table = column._table()
+    return [k for k, _ in sorted(table.items(), key=lambda kv: kv[1])]
+
+
+def plan_wire(module: nn.Module) -> WirePlan:
+    """Walk the model's column layers and decide every graph input.
+
+    Raises:
+        ExportError: a model without column layers, a sequence layer, or an unsupported column.
+    """
+    plan = WirePlan()
+    plan.layers = [m for m in module.modules() if isinstance(m, ColumnLayer)]
+    for layer in plan.layers:
+        if not isinstance(layer, (DenseFeatures, LinearModel)):
+            raise ExportError(
+                f"export supports DenseFeatures and LinearModel column layers; the model has {type(layer).__name__}."
+            )
+        for col in layer.feature_columns:
+            _plan_column(plan, col)
+    return plan
+
+
+def _plan_column(plan: WirePlan, col: FeatureColumn) -> None:
+    if isinstance(col, NumericColumn):
+        plan.add(WireInput(col.key, "dense", col.dtype, width=col.dense_width, key=col.key))
+    elif isinstance(col, BucketizedColumn):
+        _plan_column(plan, col.source_column)
+    elif (
+        isinstance(col, (IndicatorColumn, EmbeddingColumn))
+        or hasattr(col, "categorical_column")
+        and not isinstance(col, WeightedCategoricalColumn)
+    ):
+        _plan_categorical(plan, col.categorical_column)  # type: ignore[attr-defined]
+    elif isinstance(col, CategoricalColumn):
+        _plan_categorical(plan, col)
+    else:
+        raise ExportError(f"column {col.name!r} ({type(col).__name__}) cannot be exported.")
+
+
+def _plan_categorical(plan: WirePlan, col: CategoricalColumn, group: str | None = None) -> None:
+    group = group or col.name
+    if isinstance(col, BucketizedColumn):
+        _plan_column(plan, col.source_column)
+    elif isinstance(col, IdentityCategoricalColumn):
+        plan.add(WireInput(col.key, "padded", "int64", key=col.key, group=col.key))
+    elif isinstance(col, WeightedCategoricalColumn):
+        inner = col.categorical_column
+        _plan_categorical(plan, inner, group=_group_of(plan, inner))
+        plan.add(
+            WireInput(
+                col.weight_feature_key,
+                "padded",
+                "float32",
+                key=col.weight_feature_key,
+                group=_group_of(plan, inner),
+            )
+        )
+    else:
+        name = plan.add(
+            WireInput(col.name + IDS_SUFFIX, "ids", "int64", column=_serialized(col), group=group)
+        )
+        is_vocab = isinstance(col, (VocabularyListCategoricalColumn, VocabularyFileCategoricalColumn))
+        if is_vocab and col.num_oov_buckets == 0:  # type: ignore[union-attr]
+            plan.lookups[name] = Lookup(name, col.key, col.dtype, _vocabulary(col), col.default_value)  # type: ignore[union-attr]
+
+
+def _group_of(plan: WirePlan, col: CategoricalColumn) -> str:
+    return col.key if isinstance(col, IdentityCategoricalColumn) else col.name
+
+
+# ---------------------------------------------------------------------------------------------- graph
+class GraphBuilder:
+    """Turns wire tensors into each layer's reserved-key tensors, inside the traced graph."""
+
+    def __init__(self, wire: Wire) -> None:
+        self.wire = wire
+        self.bag_index: dict[int, torch.Tensor] = {}  # id(offsets) -> bag of every id
+        first = next(iter(wire.values()))
+        self.batch = first.shape[0]
+
+    def numeric(self, col: NumericColumn) -> torch.Tensor:
+        x = self.wire[col.key].reshape(self.batch, col.dense_width)  # (B, D)
+        if col.normalizer_fn is not None:
+            x = torch.as_tensor(col.normalizer_fn(x))
+        return x.to(torch.float32)  # (B, D)
+
+    def buckets(self, col: BucketizedColumn) -> torch.Tensor:
+        values = self.numeric(col.source_column).to(torch.float64)  # (B, D), as numpy's searchsorted sees it
+        bounds = torch.tensor(col.boundaries, dtype=torch.float64)  # (K,)
+        return (values.unsqueeze(-1) >= bounds).sum(-1).to(torch.int64)  # (B, D)
+
+    def categorical(self, col: CategoricalColumn) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """``(ids (B, L) int64 with -1 = missing, weights (B, L) float32 or None)``."""
+        if isinstance(col, BucketizedColumn):
+            b = self.buckets(col)  # (B, D)
+            return b + torch.arange(b.shape[1], dtype=torch.int64) * col.buckets_per_element, None
+        if isinstance(col, IdentityCategoricalColumn):
+            x = self.wire[col.key].to(torch.int64)  # (B, L)
+            bad = (x < 0) | (x >= col.number_buckets)
+            fill = torch.full_like(x, -1 if col.default_value is None else col.default_value)
+            return torch.where(x == -1, -1, torch.where(bad, fill, x)), None
+        if isinstance(col, WeightedCategoricalColumn):
+            ids, _ = self.categorical(col.categorical_column)
+            return ids, self.wire[col.weight_feature_key].to(torch.float32)
+        return self.wire[col.name + IDS_SUFFIX], None
+
+    def indicator(self, col: IndicatorColumn) -> torch.Tensor:
+        ids, w = self.categorical(col.categorical_column)  # (B, L)
+        nb = col.categorical_column.num_buckets
+        keep = ids >= 0
+        value = torch.where(keep, w if w is not None else torch.ones_like(ids, dtype=torch.float32), 0.0)
+        counts = torch.zeros(ids.shape[0], nb, dtype=torch.float32)  # (B, nb)
+        return counts.scatter_add(1, torch.where(keep, ids, 0), value.to(torch.float32))
+
+    def dense(self, col: Any) -> torch.Tensor:
+        if isinstance(col, NumericColumn):
+            return self.numeric(col)
+        if isinstance(col, BucketizedColumn):
+            b = self.buckets(col)  # (B, D)
+            return F.one_hot(b, col.buckets_per_element).reshape(b.shape[0], -1).to(torch.float32)
+        if isinstance(col, IndicatorColumn):
+            return self.indicator(col)
+        raise ExportError(f"column {col.name!r} ({type(col).__name__}) cannot be exported.")
+
+    def bags(
+        self, columns: list[tuple[CategoricalColumn, int, str]], drop_nonpositive_weights: bool = True
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Fused-bag ``ids, offsets, weights, bag index`` for ``(column, row offset, combiner)`` slots."""
+        ids_parts, off_parts, w_parts, bag_parts = [], [], [], []
+        base: Any = 0
+        for slot, (col, row_offset, combiner) in enumerate(columns):
+            ids, w = self.categorical(col)  # (B, L)
+            batch, length = ids.shape
+            keep = ids >= 0
+            if w is not None and drop_nonpositive_weights:
+                keep = keep & (w > 0)
+            weight = torch.where(keep, w if w is not None else torch.ones_like(ids, dtype=torch.float32), 0.0)
+            if combiner == "mean":
+                norm = weight.sum(1, keepdim=True)  # (B, 1)
+                weight = weight / torch.where(norm == 0, 1.0, norm)
+            elif combiner == "sqrtn":
+                norm = (weight * weight).sum(1, keepdim=True).sqrt()  # (B, 1)
+                weight = weight / torch.where(norm == 0, 1.0, norm)
+            ids_parts.append((torch.where(keep, ids, 0) + row_offset).reshape(-1))
+            w_parts.append(weight.reshape(-1).to(torch.float32))
+            off_parts.append(torch.arange(batch, dtype=torch.int64) * length + base)
+            rows = torch.arange(batch, dtype=torch.int64).unsqueeze(1).expand(batch, length)  # (B, L)
+            bag_parts.append(rows.reshape(-1) + slot * batch)
+            base = base + batch * length
+        offsets = torch.cat(off_parts)
+        bags = torch.cat(bag_parts)
+        self.bag_index[id(offsets)] = bags
+        return torch.cat(ids_parts), offsets, torch.cat(w_parts), bags
+
+
+def build_layer_inputs(builder: GraphBuilder, layers: list[ColumnLayer]) -> dict[str, torch.Tensor]:
+    """Every layer's reserved-key tensors (what ``host_tensors`` would give) from wire tensors."""
+    out: dict[str, torch.Tensor] = {}
+    for layer in layers:
+        p = layer.key_prefix
+        out[layer.ready_key] = torch.zeros(())
+        if isinstance(layer, DenseFeatures):
+            for i, block in enumerate(layer._host_blocks):
+                parts = [builder.dense(col) for col in block]
+                out[f"{p}/dense{i}"] = parts[0] if len(parts) == 1 else torch.cat(parts, dim=1)
+            for g in layer._groups.values():
+                start_of = {name: start for name, (start, _, _) in g.tables.items()}
+                slots = [(c.categorical_column, start_of[c.table_name], c.combiner) for c in g.columns]
+                ids, offsets, weights, bags = builder.bags(slots)
+                out.update({f"{p}/{g.key}/ids": ids, f"{p}/{g.key}/offsets": offsets})
+                out.update({f"{p}/{g.key}/weights": weights, f"{p}/{g.key}/bags": bags})
+        elif isinstance(layer, LinearModel) and layer._sparse:
+            slots = [(c, layer._rows[c.name][0], layer.sparse_combiner) for c in layer._sparse]
+            ids, offsets, weights, _ = builder.bags(slots)
+            out.update({f"{p}/ids": ids, f"{p}/offsets": offsets, f"{p}/weights": weights})
+    return out
+
+
+def bag_forward(bag: nn.EmbeddingBag, bag_index: Mapping[int, torch.Tensor]) -> Callable[..., torch.Tensor]:
+    """An export-friendly ``EmbeddingBag(mode='sum')`` forward: gather + one scatter-add (no loop)."""
+
+    def forward(
+        input: torch.Tensor,
+        offsets: torch.Tensor | None = None,
+        per_sample_weights: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        if offsets is None or id(offsets) not in bag_index:
+            raise ExportError("internal: an EmbeddingBag was called with offsets the export did not build.")
+        rows = F.embedding(input, bag.weight)  # (N, D)
+        if per_sample_weights is not None:
+            rows = rows * per_sample_weights.unsqueeze(1)
+        return rows.new_zeros(offsets.shape[0], bag.embedding_dim).index_add(0, bag_index[id(offsets)], rows)
+
+    return forward
+
+
+# ---------------------------------------------------------------------------------------------- host
+_NP_DTYPES = {"float32": np.float32, "float64": np.float64, "int32": np.int32, "int64": np.int64}
+
+
+def _pad(rows: Ragged, dtype: str, length: int | None = None) -> np.ndarray:
+    """Ragged -> (B, L) padded with -1 / 0.0 / '' (L >= 1)."""
+    lengths = rows.row_lengths()
+    width = max(int(lengths.max()) if lengths.size else 0, 1, length or 0)
+    if dtype == "string":
+        out = np.full((rows.nrows, width), "", dtype=object)
+        values = np.array(
+            [v.decode("utf-8") if isinstance(v, bytes) else str(v) for v in rows.values], dtype=object
+        )
+    else:
+        out = np.full((rows.nrows, width), -1 if dtype.startswith("int") else 0, dtype=_NP_DTYPES[dtype])
+        values = rows.values
+    if values.size:
+        col = np.arange(values.size, dtype=np.int64) - np.repeat(rows.row_splits[:-1], lengths)
+        out[rows.row_ids(), col] = values
+    return out
+
+
+def _ids_to_ragged(ids: CategoricalIds) -> Ragged:
+    return Ragged(ids.values.astype(np.int64, copy=False), ids.row_splits)
+
+
+class HostStep:
+    """Raw features -> the graph's numpy inputs, with the training columns' host code.
+
+    Args:
+        inputs: the graph's inputs (:meth:`WirePlan.onnx_inputs` or ``WirePlan.inputs``).
+        custom_objects: callables for deserialising columns (a crossed column's normalizer_fn).
+    """
+
+    def __init__(
+        self, inputs: Mapping[str, WireInput], custom_objects: Mapping[str, Any] | None = None
+    ) -> None:
+        from torchestimator.columns.serialization import deserialize_column
+
+        self.inputs = dict(inputs)
+        self._columns = {
+            name: deserialize_column(item.column, custom_objects)
+            for name, item in self.inputs.items()
+            if item.kind == "ids" and item.column is not None
+        }
+
+    def __call__(self, features: Mapping[str, Any]) -> dict[str, np.ndarray]:
+        """Return ``{input name: array}``.
+
+        Raises:
+            FeatureError: a missing feature, a wrong dtype or shape (the error names the feature).
+        """
+        cache = TransformCache(features)
+        ragged: dict[str, tuple[Ragged, str, str | None]] = {}
+        out: dict[str, np.ndarray] = {}
+        for name, item in self.inputs.items():
+            if item.kind == "dense":
+                out[name] = self._dense(cache, item)
+            elif item.kind == "padded":
+                raw = cache.raw(str(item.key), str(item.key))
+                ragged[name] = (self._sparse(raw, item), item.dtype, item.group)
+            else:
+                ids = self._columns[name].transform(cache)
+                ragged[name] = (_ids_to_ragged(ids), "int64", item.group)
+        longest: dict[str | None, int] = {}
+        for rows, _, group in ragged.values():
+            n = int(rows.row_lengths().max()) if rows.nrows else 0
+            longest[group] = max(longest.get(group, 0), n)
+        for name, (rows, dtype, group) in ragged.items():
+            out[name] = _pad(rows, dtype, longest[group] if group is not None else None)
+        return out
+
+    @staticmethod
+    def _dense(cache: TransformCache, item: WireInput) -> np.ndarray:
+        key = str(item.key)
+        raw = cache.raw(key, key)
+        if isinstance(raw, Ragged):
+            raise FeatureError(
+                f"feature {key!r} must be dense with {item.width} value(s) per example; received variable-length values."
+            )
+        if raw.dtype.kind not in "fiub":
+            raise FeatureError(
+                f"feature {key!r} must be numeric ({item.dtype}); received dtype {raw.dtype} (values {raw.ravel()[:3].tolist()})."
+            )
+        if int(np.prod(raw.shape[1:])) != item.width:
+            raise FeatureError(
+                f"feature {key!r} must have {item.width} value(s) per example; received shape {tuple(raw.shape)}."
+            )
+        return np.ascontiguousarray(raw.reshape(raw.shape[0], -1), dtype=_NP_DTYPES[item.dtype])
+
+    @staticmethod
+    def _sparse(raw: Any, item: WireInput) -> Ragged:
+        key = str(item.key)
+        if item.dtype == "float32":  # weights: zeros are padding, as weighted_categorical_column drops them
+            if isinstance(raw, Ragged):
+                return raw
+            rows = raw.reshape(raw.shape[0], -1)
+            keep = rows != 0
+            splits = np.zeros(rows.shape[0] + 1, dtype=np.int64)
+            np.cumsum(keep.sum(axis=1), out=splits[1:])
+            return Ragged(rows[keep], splits)
+        sparse = raw if isinstance(raw, Ragged) else dense_to_sparse(raw, key)
+        values = sparse.values
+        if values.size:
+            is_str = values.dtype.kind in "OUS"
+            if (item.dtype == "string") != is_str or (not is_str and values.dtype.kind not in "iub"):
+                raise FeatureError(
+                    f"feature {key!r} must hold {item.dtype} values; received dtype {values.dtype} "
+                    f"(values {values[:3].tolist()})."
+                )
+        return sparse
+
+
+def normalize_features(features: Mapping[str, Any]) -> dict[str, Any]:
+    """Raw features with each value normalised once (dense (B, ...) arrays or Ragged)."""
+    return {k: normalize_raw(v, k) for k, v in features.items()}
