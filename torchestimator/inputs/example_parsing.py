@@ -158,7 +158,7 @@ def _build_feature(
     size = _size(feature.shape)
     default = default_array(key, feature)
     default_list = None if default is None else default.reshape(-1).tolist()
-    flat: list[Any] = []
+    flat = []
     for i, row in enumerate(rows):
         if row is None or row[0] is None:
             if default_list is None:
