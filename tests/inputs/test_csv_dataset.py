@@ -174,3 +174,47 @@ def test_same_seed_same_order_different_seed_different_order() -> None:
     )
     dataset = make_csv_dataset("csv/types.csv", **kwargs, shuffle_seed=7)
     assert _all_rows(dataset) == _all_rows(dataset)  # re-iterable: each iter() starts over
+
+
+def test_titanic_batches_train_a_torch_model_fn() -> None:
+    """The issue's done-when: the seed's input_fn feeds a model that learns (a logistic-regression model_fn
+    stand-in until the premade LinearClassifier lands). Oracle: the majority-class baseline on eval.csv."""
+    import torch
+
+    def encode(features: dict[str, np.ndarray]) -> torch.Tensor:
+        columns = [
+            (features["sex"] == "male").astype(np.float32),
+            features["age"] / 80.0,
+            np.log1p(features["fare"]) / 5.0,
+            features["n_siblings_spouses"].astype(np.float32) / 8.0,
+            features["parch"].astype(np.float32) / 6.0,
+            (features["class"] == "First").astype(np.float32),
+            (features["class"] == "Second").astype(np.float32),
+            (features["alone"] == "y").astype(np.float32),
+        ]
+        return torch.from_numpy(np.stack(columns, axis=1).astype(np.float32))  # (B, 8)
+
+    torch.manual_seed(0)
+    model = torch.nn.Linear(8, 1)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.5)
+    train = iter(make_csv_dataset(_titanic(), batch_size=32, label_name="survived", shuffle_seed=0))
+    for _ in range(600):
+        features, label = next(train)
+        logits = model(encode(features)).squeeze(1)  # (B,)
+        loss = torch.nn.functional.binary_cross_entropy_with_logits(logits, torch.from_numpy(label).float())
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    train.close()
+    eval_path = _titanic().replace("train.csv", "eval.csv")
+    correct = total = positives = 0
+    for features, label in make_csv_dataset(
+        eval_path, 64, label_name="survived", shuffle=False, num_epochs=1
+    ):
+        with torch.no_grad():
+            predicted = (model(encode(features)).squeeze(1) > 0).numpy()
+        correct += int((predicted == (label == 1)).sum())
+        total += len(label)
+        positives += int(label.sum())
+    baseline = max(positives, total - positives) / total
+    assert correct / total > baseline + 0.1, (correct / total, baseline)
