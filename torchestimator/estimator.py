@@ -46,6 +46,7 @@ from torchestimator.evaluation import run_evaluation
 from torchestimator.hooks.base import CheckpointSaverListener, Hook
 from torchestimator.input_fn import Batch, call_input_fn, host_batches, to_device
 from torchestimator.model_fn import ModelCaller, build_module
+from torchestimator.parallel.placement import module_optimizers, move_optimizer_state
 from torchestimator.parallel.resolve import resolve_strategy
 from torchestimator.run_config import RunConfig
 from torchestimator.spec import ModeKeys
@@ -83,15 +84,6 @@ def _seed_everything(seed: int) -> None:
 def _check_positive(name: str, value: Any) -> None:
     if value is not None and (not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value <= 0):
         raise InvalidArgumentError(f"Must specify {name} > 0, given: {value!r}")
-
-
-def _find_optimizers(module: torch.nn.Module) -> dict[str, torch.optim.Optimizer]:
-    found: dict[str, torch.optim.Optimizer] = {}
-    for prefix, sub in module.named_modules():
-        for attr, value in vars(sub).items():
-            if isinstance(value, torch.optim.Optimizer) and all(value is not o for o in found.values()):
-                found[f"{prefix}.{attr}" if prefix else attr] = value
-    return found
 
 
 class Estimator:
@@ -134,8 +126,10 @@ class Estimator:
         self._module = build_module(model_fn, self._params, self._config).to(self._strategy.device)
         self._caller = ModelCaller(self._module, self._params, self._config)
         self._transform = _find_host_transform(self._module)
-        self._optimizers: dict[str, torch.optim.Optimizer] = _find_optimizers(self._module)
+        self._optimizers: dict[str, torch.optim.Optimizer] = module_optimizers(self._module)
+        move_optimizer_state(self._module)  # e.g. Adagrad accumulators built on the CPU before module.to(cuda)
         self._pending_optimizer_state: dict[str, Any] = {}
+        self._registered_key: tuple[int, ...] = ()
         self._global_step = 0
         self._resident_checkpoint: str | None = None  # the checkpoint the resident state came from / was saved to
         self._resume_input: dict[str, Any] | None = None
@@ -319,6 +313,10 @@ class Estimator:
         return self._writers[logdir]
 
     def _register_optimizers(self, optimizers: Mapping[str, torch.optim.Optimizer]) -> None:
+        key = tuple(map(id, optimizers.values()))
+        if key == self._registered_key:  # the same optimizers as the last step: nothing to do
+            return
+        self._registered_key = key
         for name, opt in optimizers.items():
             if any(opt is known for known in self._optimizers.values()):
                 continue

@@ -16,7 +16,7 @@ class WithAdagrad(torch.nn.Module):
 
 def test_state_moves_to_the_parameter_device_step_counter_stays() -> None:
     module = WithAdagrad()
-    assert module_optimizers(module) == [module.optimizer]
+    assert module_optimizers(module) == {"optimizer": module.optimizer}
     for p in module.parameters():  # accumulators left on the CPU, as when built before module.to(device)
         module.optimizer.state[p]["sum"] = torch.zeros(p.shape)
     assert move_optimizer_state(module) == 2  # weight and bias accumulators

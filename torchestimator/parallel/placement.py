@@ -20,13 +20,19 @@ import torch
 __all__ = ["module_optimizers", "move_optimizer_state"]
 
 
-def module_optimizers(module: torch.nn.Module) -> list[torch.optim.Optimizer]:
-    """The optimizers stored as attributes anywhere in ``module`` (each once)."""
-    found: list[torch.optim.Optimizer] = []
-    for sub in module.modules():
-        for value in vars(sub).values():
-            if isinstance(value, torch.optim.Optimizer) and all(value is not o for o in found):
-                found.append(value)
+def module_optimizers(module: torch.nn.Module) -> dict[str, torch.optim.Optimizer]:
+    """The optimizers stored as attributes anywhere in ``module`` (each once), by attribute path.
+
+    >>> m = torch.nn.Linear(1, 1)
+    >>> m.optimizer = torch.optim.SGD(m.parameters(), lr=0.1)
+    >>> list(module_optimizers(m))
+    ['optimizer']
+    """
+    found: dict[str, torch.optim.Optimizer] = {}
+    for prefix, sub in module.named_modules():
+        for attr, value in vars(sub).items():
+            if isinstance(value, torch.optim.Optimizer) and all(value is not o for o in found.values()):
+                found[f"{prefix}.{attr}" if prefix else attr] = value
     return found
 
 
@@ -40,7 +46,7 @@ def move_optimizer_state(module: torch.nn.Module) -> int:
         The number of state tensors moved.
     """
     moved = 0
-    for optimizer in module_optimizers(module):
+    for optimizer in module_optimizers(module).values():
         for param, state in optimizer.state.items():
             if not isinstance(param, torch.Tensor):
                 continue
