@@ -59,3 +59,17 @@ def test_seed_is_applied_to_torch_numpy_python(tmp_path):
     te.Estimator(TinyRegressor, model_dir=str(tmp_path / "b"), config=te.RunConfig(tf_random_seed=11))
     b = (torch.rand(1).item(), np.random.rand(), random.random())
     assert a == b
+
+
+def test_tf_config_is_read_once_and_model_dir_taken_from_it(monkeypatch, tmp_path):
+    import json
+
+    cluster = {"chief": ["h0:2222"], "worker": ["h1:2222", "h2:2222"], "ps": ["h3:2222"]}
+    monkeypatch.setenv("TF_CONFIG", json.dumps({"cluster": cluster, "task": {"type": "worker", "index": 1}, "model_dir": str(tmp_path)}))
+    cfg = te.RunConfig()
+    monkeypatch.delenv("TF_CONFIG")
+    assert (cfg.task_type, cfg.task_id, cfg.is_chief, cfg.num_worker_replicas, cfg.num_ps_replicas) == ("worker", 1, False, 3, 1)
+    assert cfg.global_id_in_cluster == 2 and cfg.master == "grpc://h2:2222" and cfg.model_dir == str(tmp_path)
+    monkeypatch.setenv("TF_CONFIG", json.dumps({"cluster": cluster, "task": {"type": "chief", "index": 0}, "model_dir": "/a"}))
+    with pytest.raises(InvalidArgumentError, match="model_dir in TF_CONFIG"):
+        te.RunConfig(model_dir="/b")

@@ -232,8 +232,8 @@ def test_evaluator_follows_new_checkpoints_skips_unchanged_and_stops_at_max_step
 
 
 def test_ps_and_local_task_types(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _set_tf_config(monkeypatch, "ps")  # RunConfig reads TF_CONFIG when it is made, as TF's does
     est = _estimator(tmp_path, save_checkpoints_steps=5)
-    _set_tf_config(monkeypatch, "ps")
     assert train_and_evaluate(est, TrainSpec(train_input_fn, max_steps=3), EvalSpec(eval_input_fn)) == (
         None,
         None,
@@ -243,6 +243,7 @@ def test_ps_and_local_task_types(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
         "TF_CONFIG",
         json.dumps({"cluster": {"chief": ["a:1"], "local": ["b:1"]}, "task": {"type": "local", "index": 0}}),
     )
+    est = _estimator(tmp_path / "local", save_checkpoints_steps=5)
     with pytest.raises(InvalidArgumentError, match="cannot be `local`"):
         train_and_evaluate(est, TrainSpec(train_input_fn, max_steps=3), EvalSpec(eval_input_fn))
 

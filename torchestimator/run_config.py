@@ -64,8 +64,21 @@ class RunConfig:
     gradient_clip_norm: float | None = None  # clip the global grad norm before each optimizer step
     prefetch_batches: int = 2  # host batches prepared ahead of the step in a background thread
     progress_bar: bool | None = None  # None: a tqdm bar when stderr is a terminal, log lines otherwise
+    _cluster: Any = dataclasses.field(init=False, repr=False, compare=False, default=None)
 
     def __post_init__(self) -> None:
+        from torchestimator.parallel.tf_config import parse_tf_config
+
+        # TF_CONFIG is read once, when the config is made (and again by replace(), as TF does).
+        cluster = parse_tf_config(os.environ.get("TF_CONFIG"))
+        object.__setattr__(self, "_cluster", cluster)
+        if cluster.model_dir is not None:
+            if self.model_dir is not None and os.fspath(self.model_dir) != cluster.model_dir:
+                raise InvalidArgumentError(
+                    f"model_dir in TF_CONFIG ({cluster.model_dir!r}) and in RunConfig ({os.fspath(self.model_dir)!r}) "
+                    "differ; set one of them."
+                )
+            object.__setattr__(self, "model_dir", cluster.model_dir)
         steps, secs = self.save_checkpoints_steps, self.save_checkpoints_secs
         if steps is _UNSET and secs is _UNSET:
             steps, secs = None, _DEFAULT_SAVE_SECS
@@ -111,7 +124,7 @@ class RunConfig:
         Raises:
             InvalidArgumentError: an unknown field, or both cadences set to numbers.
         """
-        names = {f.name for f in dataclasses.fields(self)}
+        names = {f.name for f in dataclasses.fields(self) if f.init}
         unknown = sorted(set(changes) - names)
         if unknown:
             raise InvalidArgumentError(f"RunConfig.replace got unknown field(s) {unknown}; allowed: {sorted(names)}.")
@@ -126,12 +139,6 @@ class RunConfig:
         return bool(self.save_checkpoints_steps) or bool(self.save_checkpoints_secs)
 
     # --- cluster view (TF_CONFIG) ---
-    @property
-    def _cluster(self) -> Any:
-        from torchestimator.parallel.tf_config import parse_tf_config
-
-        return parse_tf_config(os.environ.get("TF_CONFIG"))
-
     @property
     def cluster_spec(self) -> dict[str, list[str]]:
         return self._cluster.cluster_spec
@@ -157,9 +164,17 @@ class RunConfig:
         return self._cluster.num_ps_replicas
 
     @property
-    def global_id_in_cluster(self) -> int:
+    def global_id_in_cluster(self) -> int | None:
         return self._cluster.global_id_in_cluster
 
     @property
     def master(self) -> str:
         return self._cluster.master
+
+    @property
+    def evaluation_master(self) -> str:
+        return self._cluster.evaluation_master
+
+    @property
+    def service(self) -> dict[str, Any] | None:
+        return self._cluster.service
