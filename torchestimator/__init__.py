@@ -25,15 +25,20 @@ from torchestimator.heads import (
     RegressionHead,
 )
 from torchestimator.hooks import CheckpointSaverListener
+from torchestimator.model_to_estimator import model_to_estimator
 from torchestimator.parallel import InputContext
 from torchestimator.run_config import RunConfig
 from torchestimator.spec import EstimatorSpec, ModeKeys
+from torchestimator.training import EvalSpec, TrainSpec, train_and_evaluate
+from torchestimator.vocab_remap import VocabInfo
+from torchestimator.warm_start import WarmStartSettings
 
 __all__ = [
     "BinaryClassHead",
     "CheckpointSaverListener",
     "Estimator",
     "EstimatorSpec",
+    "EvalSpec",
     "Head",
     "InputContext",
     "LogisticRegressionHead",
@@ -48,6 +53,9 @@ __all__ = [
     "PredictionKeys",
     "RegressionHead",
     "RunConfig",
+    "TrainSpec",
+    "VocabInfo",
+    "WarmStartSettings",
     "__version__",
     "checkpoint",
     "errors",
@@ -55,6 +63,8 @@ __all__ = [
     "hooks",
     "inputs",
     "metrics",
+    "model_to_estimator",
     "optimizers",
     "parallel",
+    "train_and_evaluate",
 ]
