@@ -100,7 +100,7 @@ class ServingModule(nn.Module):
 
     def spec(self, *wire: torch.Tensor) -> EstimatorSpec:
         """The model's PREDICT spec on wire tensors (eager or traced)."""
-        builder = GraphBuilder(dict(zip(self.input_names, wire)))
+        builder = GraphBuilder(dict(zip(self.input_names, wire)), self._plan.ids_names)
         features = build_layer_inputs(builder, self._plan.layers)
         self._bag_index.clear()
         self._bag_index.update(builder.bag_index)

@@ -237,6 +237,14 @@ def _write(
             shutil.copyfile(src, target)
 
 
+def _timestamp() -> int:
+    return int(time.time())
+
+
+def _sleep(seconds: float) -> None:
+    time.sleep(seconds)
+
+
 def _fsync_dir(path: str) -> None:
     try:
         fd = os.open(path, os.O_RDONLY)
@@ -292,12 +300,12 @@ def export_saved_model(
     base = os.fspath(export_dir_base)
     os.makedirs(base, exist_ok=True)
     for _attempt in range(10):
-        stamp = str(int(time.time()))
+        stamp = str(_timestamp())
         final = os.path.join(base, stamp)
         temp = os.path.join(base, f"temp-{stamp}")
         if not os.path.exists(final) and not os.path.exists(temp):
             break
-        time.sleep(1)
+        _sleep(1)
     else:
         raise ExportError(f"export directory {final!r} already exists after 10 attempts; try again later.")
     os.makedirs(temp)

@@ -101,6 +101,7 @@ class WirePlan:
     inputs: dict[str, WireInput] = dataclasses.field(default_factory=dict)
     lookups: dict[str, Lookup] = dataclasses.field(default_factory=dict)
     layers: list[ColumnLayer] = dataclasses.field(default_factory=list)
+    ids_names: dict[FeatureColumn, str] = dataclasses.field(default_factory=dict)
 
     def add(self, item: WireInput) -> str:
         old = self.inputs.get(item.name)
@@ -161,10 +162,8 @@ def _plan_column(plan: WirePlan, col: FeatureColumn) -> None:
         plan.add(WireInput(col.key, "dense", col.dtype, width=col.dense_width, key=col.key))
     elif isinstance(col, BucketizedColumn):
         _plan_column(plan, col.source_column)
-    elif (
-        isinstance(col, (IndicatorColumn, EmbeddingColumn))
-        or hasattr(col, "categorical_column")
-        and not isinstance(col, WeightedCategoricalColumn)
+    elif isinstance(col, (IndicatorColumn, EmbeddingColumn)) or (
+        hasattr(col, "categorical_column") and not isinstance(col, WeightedCategoricalColumn)
     ):
         _plan_categorical(plan, col.categorical_column)  # type: ignore[attr-defined]
     elif isinstance(col, CategoricalColumn):
@@ -192,9 +191,13 @@ def _plan_categorical(plan: WirePlan, col: CategoricalColumn, group: str | None 
             )
         )
     else:
-        name = plan.add(
-            WireInput(col.name + IDS_SUFFIX, "ids", "int64", column=_serialized(col), group=group)
-        )
+        name = plan.ids_names.get(col)
+        if name is None:
+            name = col.name + IDS_SUFFIX
+            if name in plan.ids_names.values():  # two columns, one name (vocabulary + hashed view of a key)
+                name = f"{col.name}__{type(col).__name__}{IDS_SUFFIX}"
+            plan.ids_names[col] = name
+        plan.add(WireInput(name, "ids", "int64", column=_serialized(col), group=group))
         is_vocab = isinstance(col, (VocabularyListCategoricalColumn, VocabularyFileCategoricalColumn))
         if is_vocab and col.num_oov_buckets == 0:  # type: ignore[union-attr]
             plan.lookups[name] = Lookup(name, col.key, col.dtype, _vocabulary(col), col.default_value)  # type: ignore[union-attr]
@@ -208,8 +211,9 @@ def _group_of(plan: WirePlan, col: CategoricalColumn) -> str:
 class GraphBuilder:
     """Turns wire tensors into each layer's reserved-key tensors, inside the traced graph."""
 
-    def __init__(self, wire: Wire) -> None:
+    def __init__(self, wire: Wire, ids_names: Mapping[FeatureColumn, str]) -> None:
         self.wire = wire
+        self.ids_names = ids_names
         self.bag_index: dict[int, torch.Tensor] = {}  # id(offsets) -> bag of every id
         first = next(iter(wire.values()))
         self.batch = first.shape[0]
@@ -238,7 +242,7 @@ class GraphBuilder:
         if isinstance(col, WeightedCategoricalColumn):
             ids, _ = self.categorical(col.categorical_column)
             return ids, self.wire[col.weight_feature_key].to(torch.float32)
-        return self.wire[col.name + IDS_SUFFIX], None
+        return self.wire[self.ids_names[col]], None
 
     def indicator(self, col: IndicatorColumn) -> torch.Tensor:
         ids, w = self.categorical(col.categorical_column)  # (B, L)
