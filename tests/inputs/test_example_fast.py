@@ -10,7 +10,7 @@ import pytest
 
 from torchestimator.inputs import example_fast
 from torchestimator.inputs.example_parsing import parse_example_slow
-from torchestimator.inputs.example_proto import Example, encode_example
+from torchestimator.inputs.example_proto import Example, decode_example, encode_example
 from torchestimator.parsing import FixedLenFeature, Ragged, VarLenFeature
 
 
@@ -134,3 +134,49 @@ def test_supports_fixed_and_varlen_only() -> None:
 
     assert example_fast.supports({"a": FixedLenFeature([], "string"), "b": VarLenFeature("int64")})
     assert not example_fast.supports({"a": FixedLenSequenceFeature([], "int64", allow_missing=True)})
+
+
+def test_corrupted_records_never_give_a_silently_different_answer() -> None:
+    """Flip one random byte: whenever the fast decoder answers, protobuf must decode the same values.
+
+    The records hold only spec'd features: TF's parser (and ours) skips the bytes of features outside the
+    spec without parsing them, where the protobuf runtime parses everything; that difference is intended.
+    """
+    from torchestimator.errors import InputError
+
+    rng = np.random.default_rng(5)
+    base = []
+    for record in _random_examples(rng, 40):
+        decoded = decode_example(record)
+        base.append(
+            encode_example(
+                {k: np.asarray(v[1], dtype=_KIND_DTYPE[v[0]]) for k, v in decoded.items() if k in SPEC}
+            )
+        )
+    answered = rejected_by_both = 0
+    for _ in range(400):
+        records = list(base[:8])
+        i = int(rng.integers(len(records)))
+        record = bytearray(records[i])
+        record[int(rng.integers(len(record)))] = int(rng.integers(256))
+        records[i] = bytes(record)
+        fast = example_fast.parse_records(*_join(records), SPEC)
+        try:
+            slow = parse_example_slow(records, SPEC)
+        except InputError:
+            assert fast is None, f"fast path accepted a record protobuf rejects: {records[i].hex()}"
+            rejected_by_both += 1
+            continue
+        if fast is None:
+            continue
+        answered += 1
+        for key in SPEC:
+            a, b = fast[key], slow[key]
+            if isinstance(b, Ragged):
+                assert a.row_splits.tolist() == b.row_splits.tolist(), key
+                a, b = a.values, b.values
+            np.testing.assert_array_equal(a, b, err_msg=key)
+    assert answered > 20 and rejected_by_both > 5
+
+
+_KIND_DTYPE = {"float": np.float32, "int64": np.int64, "bytes": object}

@@ -12,6 +12,10 @@ This module decodes *all records of a batch at once* with numpy, level by level:
 Keys are matched to the spec by a 64-bit hash of their bytes, then checked byte for byte. Varints of
 all int64 lists are decoded in one pass (terminator bytes ``< 0x80`` delimit the values).
 
+Like TF's own fast parser, the bytes of features that are not in the spec are skipped, not parsed, so
+damage inside them goes unnoticed (the protobuf runtime would reject the whole record); map keys are
+compared as bytes (protobuf would reject a key that is not UTF-8).
+
 Anything outside this common shape (unpacked lists, unknown fields, duplicate keys, a missing required
 feature, a type or count mismatch) makes :func:`parse_records` return ``None``; the caller then uses the
 protobuf path, which gives TF's result or TF's error for it.

@@ -79,9 +79,10 @@ def _build_classes() -> dict[str, type[Message]]:
 
     # Wire-identical twins that spell each map as a repeated (key, value) entry: iterating a repeated
     # field is several times faster than a map's items() in the upb runtime, so decoding uses these.
+    # Their keys are bytes, as in TF's C++ parser (a proto3 string key must be valid UTF-8 for protobuf).
     for name, value_type in (("Feature", ".tensorflow.Feature"), ("FeatureList", ".tensorflow.FeatureList")):
         entry = fdp.message_type.add(name=f"_{name}Entry")
-        _field(entry, "key", 1, _F.TYPE_STRING)
+        _field(entry, "key", 1, _F.TYPE_BYTES)
         _field(entry, "value", 2, _F.TYPE_MESSAGE, type_name=value_type)
     features_entries = fdp.message_type.add(name="_FeaturesEntries")
     _field(
@@ -141,10 +142,11 @@ def _decode_features(features_msg: Any) -> DecodedFeatures:
     for entry in features_msg.feature:  # a repeated entry: a key seen twice keeps the last, as a map does
         feat = entry.value
         which = feat.WhichOneof("kind")
+        key = entry.key.decode("utf-8", "surrogateescape")
         if which is None:
-            out[entry.key] = (None, [])
+            out[key] = (None, [])
         else:
-            out[entry.key] = (_KINDS[which], list(getattr(feat, which).value))
+            out[key] = (_KINDS[which], list(getattr(feat, which).value))
     return out
 
 
@@ -189,7 +191,7 @@ def decode_sequence_example(
     context = _decode_features(msg.context)
     lists: dict[str, list[tuple[str | None, list[Any]]]] = {}
     for entry in msg.feature_lists.feature_list:
-        key = entry.key
+        key = entry.key.decode("utf-8", "surrogateescape")
         steps: list[tuple[str | None, list[Any]]] = []
         for feat in entry.value.feature:
             which = feat.WhichOneof("kind")
