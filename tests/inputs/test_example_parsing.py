@@ -214,3 +214,20 @@ def test_string_fixed_len_defaults_are_bytes() -> None:
         [encode_example({"a": 1})], {"s": FixedLenFeature([], "string", default_value="none")}
     )
     assert got["s"].tolist() == [b"none"]
+
+
+def test_fixed_len_sequence_fast_padding_equals_protobuf_path() -> None:
+    rng = np.random.default_rng(0)
+    records = [
+        encode_example({"seq": rng.standard_normal(2 * int(rng.integers(0, 4))).astype(np.float32), "id": i})
+        for i in range(30)
+    ]
+    spec = {"seq": FixedLenSequenceFeature([2], "float32", allow_missing=True, default_value=-1.0)}
+    fast = parse_example(records, spec)["seq"]
+    slow = parse_example_slow(records, spec)["seq"]
+    assert fast.shape == slow.shape and fast.shape[2] == 2
+    np.testing.assert_array_equal(fast, slow)
+    with pytest.raises(
+        InputError, match=r"'seq' of example 0: 3 values do not split into steps of shape \[2\]"
+    ):
+        parse_example([encode_example({"seq": [1.0, 2.0, 3.0]})], spec)

@@ -15,9 +15,9 @@ Semantics follow TF 2.15 (checked against fixtures it wrote): a ``Feature`` with
 missing; an *empty* list for a ``FixedLenFeature`` is an error even when a default exists; a list
 of the wrong type is an error even when empty.
 
-Batches of Examples whose spec is numeric (``float32`` / ``int64``, fixed or variable length) go through
-a vectorised wire-format decoder (:mod:`torchestimator.inputs.example_fast`), which falls back to the
-protobuf runtime for anything unusual.
+Batches of Examples go through a vectorised wire-format decoder (:mod:`torchestimator.inputs.example_fast`;
+a ``FixedLenSequenceFeature`` is decoded as variable-length and padded), which hands anything unusual,
+and every error, to the protobuf runtime so TF's result or TF's error comes out.
 """
 
 from __future__ import annotations
@@ -218,17 +218,55 @@ def parse_example(serialized: Sequence[bytes] | np.ndarray, features: ParseSpec)
                 "(as in TF)."
             )
     records = _as_list(serialized)
+    lengths = np.fromiter((len(r) for r in records), dtype=np.int64, count=len(records))
+    starts = np.zeros(len(records), dtype=np.int64)
+    np.cumsum(lengths[:-1], out=starts[1:])
+    return parse_record_span(b"".join(records), starts, lengths, features)
+
+
+def parse_record_span(
+    raw: bytes, starts: np.ndarray, lengths: np.ndarray, features: ParseSpec
+) -> dict[str, Any]:
+    """:func:`parse_example` of the records ``raw[starts[i]:starts[i] + lengths[i]]`` (no bytes object per
+    record on the fast path): the vectorised decoder first, the protobuf runtime when it declines."""
     from torchestimator.inputs import example_fast
 
-    if example_fast.supports(features):
-        buf = b"".join(records)
-        lengths = np.fromiter((len(r) for r in records), dtype=np.int64, count=len(records))
-        starts = np.zeros(len(records), dtype=np.int64)
-        np.cumsum(lengths[:-1], out=starts[1:])
-        fast = example_fast.parse_records(buf, starts, lengths, features)
+    as_varlen = {
+        k: VarLenFeature(f.dtype) if isinstance(f, FixedLenSequenceFeature) else f
+        for k, f in features.items()
+    }
+    if example_fast.supports(as_varlen):
+        fast = example_fast.parse_records(raw, starts, lengths, as_varlen)
         if fast is not None:
-            return fast
+            for key, feature in features.items():
+                if isinstance(feature, FixedLenSequenceFeature):
+                    padded = _pad_sequence(key, feature, fast[key])
+                    if padded is None:
+                        break
+                    fast[key] = padded
+            else:
+                return fast
+    records = [raw[s : s + n] for s, n in zip(np.asarray(starts).tolist(), np.asarray(lengths).tolist())]
     return parse_example_slow(records, features)
+
+
+def _pad_sequence(key: str, feature: FixedLenSequenceFeature, ragged: Ragged) -> np.ndarray | None:
+    """``(B, T_max, *shape)`` from per-example flat values, padded; ``None`` if a row does not split into
+    whole steps (the protobuf path then raises the error)."""
+    step = _size(feature.shape)
+    lengths = ragged.row_lengths()
+    if step == 0 or np.any(lengths % step):
+        return None
+    steps = lengths // step
+    t_max = int(steps.max()) if steps.size else 0
+    _, np_dtype = _WIRE[feature.dtype]
+    pad = default_array(key, feature)
+    out = np.empty((ragged.nrows, t_max, *feature.shape), dtype=np_dtype)
+    out[...] = pad if pad is not None else (b"" if np_dtype is object else 0)
+    rows = np.repeat(np.arange(ragged.nrows), steps)
+    positions = np.arange(int(steps.sum())) - np.repeat(np.cumsum(steps) - steps, steps)
+    out[rows, positions] = ragged.values.reshape(-1, *feature.shape)
+    return out
 
 
 def parse_example_slow(records: Sequence[bytes], features: ParseSpec) -> dict[str, Any]:

@@ -16,8 +16,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from torchestimator.errors import InvalidArgumentError, did_you_mean
-from torchestimator.inputs import example_fast
-from torchestimator.inputs.example_parsing import ParseSpec, parse_example, parse_example_slow
+from torchestimator.inputs.example_parsing import ParseSpec, parse_record_span
 from torchestimator.inputs.pipeline import BatchedDataset, expand_file_pattern
 from torchestimator.inputs.tfrecord import RecordChunk, read_record_chunks, tfrecord_compression
 from torchestimator.parallel.input_context import InputContext
@@ -57,18 +56,9 @@ _PARSE_ROWS = 2048  # records parsed per call: amortises numpy call overhead, st
 
 def _parse_chunk(chunk: RecordChunk, features: ParseSpec) -> Iterator[dict[str, Any]]:
     """Parse a chunk's records in slices, straight from the chunk buffer (no bytes object per record)."""
-    fast = example_fast.supports(features)
     for start in range(0, len(chunk), _PARSE_ROWS):
         stop = min(start + _PARSE_ROWS, len(chunk))
-        parsed = None
-        if fast:
-            parsed = example_fast.parse_records(
-                chunk.buffer, chunk.starts[start:stop], chunk.lengths[start:stop], features
-            )
-        if parsed is None:
-            records = [chunk.record(i) for i in range(start, stop)]
-            parsed = parse_example_slow(records, features) if fast else parse_example(records, features)
-        yield parsed
+        yield parse_record_span(chunk.buffer, chunk.starts[start:stop], chunk.lengths[start:stop], features)
 
 
 def make_tfrecord_dataset(
