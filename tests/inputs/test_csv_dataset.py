@@ -218,3 +218,15 @@ def test_titanic_batches_train_a_torch_model_fn() -> None:
         positives += int(label.sum())
     baseline = max(positives, total - positives) / total
     assert correct / total > baseline + 0.1, (correct / total, baseline)
+
+
+def test_bad_value_line_number_in_a_later_batch(tmp_path: Path) -> None:
+    path = tmp_path / "late.csv"
+    rows = "".join(f"{i},{i}\n" for i in range(150_000))  # > pyarrow's 1 MiB block: several batches
+    path.write_text("a,b\n" + rows + "6,x\n")  # the bad int is on line 150002
+    with pytest.raises(InputError, match=r"'b' \(field 1\) in .* at line 150002: 'x' is not a valid int32"):
+        list(
+            make_csv_dataset(
+                str(path), 10, column_defaults=[0, 0], shuffle=False, num_epochs=1, ignore_errors=False
+            )
+        )

@@ -28,7 +28,7 @@ import io
 import logging
 import os
 import zlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -208,15 +208,24 @@ class _CsvReader:
 
         parse_options = pacsv.ParseOptions(invalid_row_handler=on_invalid, **self.parse_kwargs)
         skipped = 0
-        first_line = 2 if self.header else 1
+        emitted = 0  # data rows pyarrow has returned so far
+
+        def line_of(row: int) -> int:
+            """The file line of data row ``row`` (rows pyarrow skipped as malformed still occupy lines;
+            blank lines, which pyarrow ignores, are not counted)."""
+            line = (2 if self.header else 1) + row
+            for bad in sorted(r.number for r in bad_rows if r.number is not None):
+                if bad <= line:
+                    line += 1
+            return line
+
         try:
             reader = pacsv.open_csv(
                 self._stream(path), self.read_options, parse_options, self.convert_options
             )
             for batch in reader:
-                block, dropped = self._convert(batch, path, first_line)
-                # lines after a row skipped by ignore_errors may be reported a few lines early
-                first_line += batch.num_rows
+                block, dropped = self._convert(batch, path, lambda j, base=emitted: line_of(base + j))
+                emitted += batch.num_rows
                 skipped += dropped
                 if len(next(iter(block.values()))):
                     yield block
@@ -235,7 +244,7 @@ class _CsvReader:
             )
 
     def _convert(
-        self, batch: pa.RecordBatch, path: str, first_line: int
+        self, batch: pa.RecordBatch, path: str, line_of: Callable[[int], int]
     ) -> tuple[dict[str, np.ndarray], int]:
         n = batch.num_rows
         keep = np.ones(n, dtype=bool)
@@ -252,7 +261,7 @@ class _CsvReader:
                 if row >= 0 and not self.ignore_errors:
                     raise InputError(
                         f"CSV column {name!r} (field {col_index}) is required but missing in {path!r} at line "
-                        f"{first_line + row}. Give it a default in column_defaults or fix the data."
+                        f"{line_of(row)}. Give it a default in column_defaults or fix the data."
                     )
                 keep &= ~missing_np
             if dtype == "string":
@@ -269,7 +278,7 @@ class _CsvReader:
                 if not self.ignore_errors:
                     row = int(np.flatnonzero(bad)[0])
                     raise InputError(
-                        f"CSV column {name!r} (field {col_index}) in {path!r} at line {first_line + row}: "
+                        f"CSV column {name!r} (field {col_index}) in {path!r} at line {line_of(row)}: "
                         f"{text[row].as_py()!r} is not a valid {dtype}. Fix the value, set column_defaults to a "
                         "string for this column, or pass ignore_errors=True to skip such rows."
                     ) from None
