@@ -23,6 +23,7 @@ are skipped and counted in one log line per file.
 from __future__ import annotations
 
 import csv
+import functools
 import gzip
 import io
 import logging
@@ -224,7 +225,7 @@ class _CsvReader:
                 self._stream(path), self.read_options, parse_options, self.convert_options
             )
             for batch in reader:
-                block, dropped = self._convert(batch, path, lambda j, base=emitted: line_of(base + j))
+                block, dropped = self._convert(batch, path, functools.partial(_shifted, line_of, emitted))
                 emitted += batch.num_rows
                 skipped += dropped
                 if len(next(iter(block.values()))):
@@ -305,6 +306,10 @@ class _CsvReader:
             except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
                 out[i] = True
         return out
+
+
+def _shifted(line_of: Callable[[int], int], offset: int, row: int) -> int:
+    return line_of(offset + row)
 
 
 def _select(column_names: list[str], select_columns: Sequence[str | int] | None) -> list[int]:
