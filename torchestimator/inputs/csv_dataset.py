@@ -30,12 +30,9 @@ import logging
 import os
 import zlib
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pyarrow as pa
-import pyarrow.compute as pc
-import pyarrow.csv as pacsv
 
 from torchestimator.errors import InputError, InvalidArgumentError, did_you_mean
 from torchestimator.inputs.pipeline import BatchedDataset, expand_file_pattern
@@ -45,7 +42,16 @@ __all__ = ["make_csv_dataset"]
 
 _log = logging.getLogger(__name__)
 _TYPE_ORDER = ("int32", "int64", "float32", "float64", "string")
-_ARROW = {"int32": pa.int32(), "int64": pa.int64(), "float32": pa.float32(), "float64": pa.float64()}
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+
+def _arrow_type(dtype: str) -> pa.DataType:
+    import pyarrow as pa  # imported on first use: pyarrow.compute alone costs ~0.1 s at import
+
+    return getattr(pa, dtype)()
+
+
 _NUMPY = {"int32": np.int32, "int64": np.int64, "float32": np.float32, "float64": np.float64}
 _REQUIRED = object()  # marker: the column has no default
 
@@ -166,6 +172,9 @@ class _CsvReader:
         compression: str,
         ignore_errors: bool,
     ) -> None:
+        import pyarrow as pa
+        import pyarrow.csv as pacsv
+
         self.column_names = column_names
         self.selected = selected
         self.dtypes = dtypes
@@ -193,6 +202,8 @@ class _CsvReader:
         )
 
     def _stream(self, path: str) -> Any:
+        import pyarrow as pa
+
         if self.compression == "GZIP":
             return pa.input_stream(path, compression="gzip")
         if self.compression == "ZLIB":
@@ -201,6 +212,9 @@ class _CsvReader:
         return pa.input_stream(path, compression=None)
 
     def __call__(self, path: str) -> Iterator[dict[str, np.ndarray]]:
+        import pyarrow as pa
+        import pyarrow.csv as pacsv
+
         bad_rows: list[Any] = []
 
         def on_invalid(row: Any) -> str:
@@ -247,6 +261,9 @@ class _CsvReader:
     def _convert(
         self, batch: pa.RecordBatch, path: str, line_of: Callable[[int], int]
     ) -> tuple[dict[str, np.ndarray], int]:
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
         n = batch.num_rows
         keep = np.ones(n, dtype=bool)
         columns: dict[str, np.ndarray] = {}
@@ -273,7 +290,7 @@ class _CsvReader:
                 continue
             filled = pc.if_else(missing, "0", text)
             try:
-                values = pc.cast(filled, _ARROW[dtype]).to_numpy(zero_copy_only=False)
+                values = pc.cast(filled, _arrow_type(dtype)).to_numpy(zero_copy_only=False)
             except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
                 bad = self._bad_values(filled, dtype)
                 if not self.ignore_errors:
@@ -284,7 +301,7 @@ class _CsvReader:
                         "string for this column, or pass ignore_errors=True to skip such rows."
                     ) from None
                 keep &= ~bad
-                values = pc.cast(pc.if_else(pa.array(bad), "0", filled), _ARROW[dtype]).to_numpy(
+                values = pc.cast(pc.if_else(pa.array(bad), "0", filled), _arrow_type(dtype)).to_numpy(
                     zero_copy_only=False
                 )
             values = np.array(values, dtype=_NUMPY[dtype])  # a writable copy
@@ -299,10 +316,13 @@ class _CsvReader:
     @staticmethod
     def _bad_values(text: pa.Array, dtype: str) -> np.ndarray:
         """Which values do not parse as ``dtype`` (only called once a vectorised cast has failed)."""
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
         out = np.zeros(len(text), dtype=bool)
         for i, value in enumerate(text.to_pylist()):
             try:
-                pc.cast(pa.array([value]), _ARROW[dtype])
+                pc.cast(pa.array([value]), _arrow_type(dtype))
             except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
                 out[i] = True
         return out
