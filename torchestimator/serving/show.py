@@ -1,0 +1,65 @@
+"""``show``: print an export's signatures like ``saved_model_cli show --dir <dir> --all``."""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+from torchestimator.errors import ExportError
+
+__all__ = ["format_export", "show"]
+
+
+def _tensor_line(key: str, info: dict[str, Any], indent: str) -> list[str]:
+    shape = ", ".join(str(s) for s in info["shape"])
+    name = info.get("source", key)
+    return [
+        f"{indent}outputs['{key}'] tensor_info:"
+        if "source" in info
+        else f"{indent}inputs['{key}'] tensor_info:",
+        f"{indent}    dtype: {info['dtype']}",
+        f"{indent}    shape: ({shape})",
+        f"{indent}    name: {name}",
+    ]
+
+
+def format_export(export_dir: str) -> str:
+    """The ``show --all`` text of an export directory.
+
+    Raises:
+        ExportError: ``export_dir`` has no ``saved_model.json``.
+    """
+    path = os.path.join(export_dir, "saved_model.json")
+    if not os.path.isfile(path):
+        raise ExportError(f"{export_dir!r} is not a torchestimator export ({path!r} is missing).")
+    with open(path, encoding="utf-8") as fh:
+        manifest = json.load(fh)
+    lines = [
+        f"MetaGraphDef with tag-set: '{','.join(manifest['tags'])}' contains the following SignatureDefs:",
+        "",
+    ]
+    for name in sorted(manifest["signatures"]):
+        sig = manifest["signatures"][name]
+        lines += [
+            f"signature_def['{name}']:",
+            "  The given SavedModel SignatureDef contains the following input(s):",
+        ]
+        for key, info in sig["inputs"].items():
+            lines += _tensor_line(key, info, "    ")
+        lines.append("  The given SavedModel SignatureDef contains the following output(s):")
+        for key, info in sig["outputs"].items():
+            lines += _tensor_line(key, info, "    ")
+        lines += [f"  Method name is: {sig['method_name']}", ""]
+    graph_inputs = ", ".join(f"{i['name']}:{i['dtype']}" for i in manifest["onnx"]["inputs"])
+    lines.append(f"model.onnx inputs: {graph_inputs}")
+    host = [i["name"] for i in manifest["onnx"]["inputs"] if i["kind"] == "ids"]
+    lines.append(f"host step (hashing / crossing before model.onnx): {', '.join(host) if host else 'none'}")
+    lines.append(f"global_step: {manifest['global_step']}")
+    return "\n".join(lines)
+
+
+def show(export_dir: str) -> int:
+    """Print :func:`format_export`; returns the exit status."""
+    print(format_export(export_dir))
+    return 0
