@@ -1,6 +1,6 @@
 """Files torchestimator writes are read back by TensorFlow 2.15 (a ``tf``-marked test: it runs TF in its own
 venv through ``scripts/fixtures/gen_input_fixtures.py --verify``; set TORCHESTIMATOR_TF_PYTHON to that venv's
-python, default /work/tf215/bin/python)."""
+python; tests/conftest.py defaults it to .tfvenv, made by scripts/setup_tf_venv.sh)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ import pytest
 from torchestimator.inputs import TFRecordWriter, encode_example
 
 ROOT = Path(__file__).resolve().parents[2]
-TF_PYTHON = os.environ.get("TORCHESTIMATOR_TF_PYTHON", "/work/tf215/bin/python")
+TF_PYTHON = os.environ.get("TORCHESTIMATOR_TF_PYTHON", "")
 
 ROWS = [
     {"f": [1.5, -2.0], "i": [7], "s": [b"abc"], "v": [1, 2, 3]},
@@ -53,8 +53,9 @@ def _write(out_dir: str) -> None:
 
 @pytest.mark.tf
 def test_tensorflow_reads_our_files(tmp_path: Path) -> None:
-    if not os.path.exists(TF_PYTHON):
-        pytest.skip(f"TensorFlow venv not found at {TF_PYTHON} (set TORCHESTIMATOR_TF_PYTHON)")
+    from tf_support import require_tf_python
+
+    require_tf_python()
     _write(str(tmp_path))
     script = ROOT / "scripts" / "fixtures" / "gen_input_fixtures.py"
     result = subprocess.run(
