@@ -342,6 +342,13 @@ def _pad(rows: Ragged, dtype: str, length: int | None = None) -> np.ndarray:
     """Ragged -> (B, L) padded with -1 / 0.0 / '' (L >= 1)."""
     lengths = rows.row_lengths()
     width = max(int(lengths.max()) if lengths.size else 0, 1, length or 0)
+    if width == 1 and rows.values.size == rows.nrows:  # one value per row: no padding needed
+        if dtype != "string":
+            return np.ascontiguousarray(rows.values, dtype=_NP_DTYPES[dtype]).reshape(-1, 1)
+        values = rows.values
+        if values.size and isinstance(values[0], bytes):
+            values = np.array([v.decode("utf-8") for v in values], dtype=object)
+        return values.astype(object, copy=False).reshape(-1, 1)
     if dtype == "string":
         out = np.full((rows.nrows, width), "", dtype=object)
         values = np.array(

@@ -24,6 +24,7 @@ from torchestimator.errors import ExportError, FeatureError, InvalidArgumentErro
 __all__ = ["BACKENDS", "Predictor", "Signature", "load"]
 
 BACKENDS = ("onnxruntime", "torch")
+_SMALL_BATCH = 16
 
 
 def _resolve_vocab_paths(node: Any, root: str) -> None:
@@ -133,10 +134,13 @@ class Predictor:
         """
         from torchestimator.errors import InputError
         from torchestimator.inputs import parse_example
+        from torchestimator.inputs.example_parsing import parse_example_slow
 
         if isinstance(serialized, (bytes, bytearray)):
             serialized = [bytes(serialized)]
         try:
+            if len(serialized) <= _SMALL_BATCH:  # the vectorised parser's fixed cost dominates here
+                return parse_example_slow([bytes(r) for r in serialized], self.parse_spec)
             return parse_example(serialized, self.parse_spec)
         except InputError as err:
             raise FeatureError(str(err)) from err

@@ -1,0 +1,87 @@
+"""Serving latency of the exported Titanic full-feature LinearClassifier through ``serving.load`` (ONNX Runtime).
+
+Trains briefly, exports with the parsing receiver, then times the ``predict`` signature on one serialized
+tf.Example and on a batch of 264, against TF 2.15's SavedModel numbers quoted in issue 6 for the same
+model on this machine (0.96 ms for one example, 21 us per example at batch 264). Target: <= 0.5x TF.
+
+    .venv/bin/python scripts/bench_serving.py [--repeats 300]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+import warnings
+from collections.abc import Callable
+
+import numpy as np
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests", "export"))
+
+TF_SINGLE_MS = 0.96
+TF_BATCH_US_PER_EXAMPLE = 21.0
+
+
+def _median_ms(fn: Callable[[], object], repeats: int) -> float:
+    for _ in range(20):
+        fn()
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return float(np.median(times) * 1e3)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--repeats", type=int, default=300)
+    args = parser.parse_args()
+    from export_cases import input_fn, titanic, titanic_columns, to_examples
+
+    from torchestimator import serving
+    from torchestimator.columns import make_parse_example_spec
+    from torchestimator.export import build_parsing_serving_input_receiver_fn
+    from torchestimator.premade import LinearClassifier
+
+    feats, labels = titanic()
+    seed, extra = titanic_columns(feats)
+    columns = seed + extra
+    with tempfile.TemporaryDirectory() as tmp, warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        est = LinearClassifier(columns, model_dir=tmp)
+        est.train(input_fn(feats, labels), steps=20)
+        path = est.export_saved_model(
+            os.path.join(tmp, "export"),
+            build_parsing_serving_input_receiver_fn(make_parse_example_spec(columns)),
+        )
+        predictor = serving.load(path)
+        predict = predictor.signatures["predict"]
+        examples = to_examples(feats, 264)
+        one = examples[:1]
+        single = _median_ms(lambda: predict(examples=one), args.repeats)
+        batch = _median_ms(lambda: predict(examples=examples), max(args.repeats // 3, 20))
+        parse = _median_ms(lambda: predictor.parse(examples), 50)
+        parsed = predictor.parse(examples)
+        host = _median_ms(lambda: predictor.host_step(parsed), 50)
+    per_example_us = batch / 264 * 1e3
+    print(
+        "titanic full-feature LinearClassifier, serving.load(onnxruntime), predict signature, median of runs"
+    )
+    print(
+        f"  one example : {single:.3f} ms      TF 2.15 SavedModel {TF_SINGLE_MS:.2f} ms   ratio {single / TF_SINGLE_MS:.2f}x (target <= 0.5x)"
+    )
+    print(
+        f"  batch of 264: {batch:.3f} ms = {per_example_us:.1f} us/example   TF {TF_BATCH_US_PER_EXAMPLE:.0f} us/example   "
+        f"ratio {per_example_us / TF_BATCH_US_PER_EXAMPLE:.2f}x (target <= 0.5x)"
+    )
+    print(
+        f"  (batch 264 breakdown: parse {parse:.3f} ms, host step {host:.3f} ms, rest = ONNX Runtime + outputs)"
+    )
+
+
+if __name__ == "__main__":
+    main()
