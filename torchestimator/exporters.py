@@ -74,13 +74,14 @@ class _SavedModelExporter(Exporter):
         return self._name
 
     def _export(self, estimator: Any, export_path: str, checkpoint_path: str | None) -> str:
-        return estimator.export_saved_model(  # type: ignore[no-any-return]
+        path: str = estimator.export_saved_model(
             export_path,
             self._receiver_fn,
             assets_extra=self._assets_extra,
             as_text=self._as_text,
             checkpoint_path=checkpoint_path,
         )
+        return path
 
 
 def _check_keep(exports_to_keep: int | None) -> int | None:

@@ -30,6 +30,7 @@ _ONNX_DTYPES = {"float32": 1, "int32": 6, "int64": 7, "string": 8, "float64": 11
 def _label_encoder(lookup: Lookup) -> Any:
     from onnx import helper
 
+    keys: list[Any]
     if lookup.dtype == "string":
         keys = [str(v) for v in lookup.vocabulary]
         pad: Any = ""
@@ -41,13 +42,14 @@ def _label_encoder(lookup: Lookup) -> Any:
     values = list(range(len(keys)))
     if pad not in keys:
         keys, values = [pad, *keys], [-1, *values]
+    attrs: dict[str, Any] = {attr: keys, "values_int64s": values, "default_int64": int(lookup.default_value)}
     return helper.make_node(
         "LabelEncoder",
         [lookup.key],
         [lookup.ids_name],
         domain="ai.onnx.ml",
         name=f"lookup/{lookup.ids_name}",
-        **{attr: keys, "values_int64s": values, "default_int64": int(lookup.default_value)},
+        **attrs,
     )
 
 

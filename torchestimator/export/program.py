@@ -104,7 +104,8 @@ class ServingModule(nn.Module):
         features = build_layer_inputs(builder, self._plan.layers)
         self._bag_index.clear()
         self._bag_index.update(builder.bag_index)
-        return self._caller(self.model, features, None, ModeKeys.PREDICT)  # type: ignore[no-any-return]
+        spec: EstimatorSpec = self._caller(self.model, features, None, ModeKeys.PREDICT)
+        return spec
 
     def forward(self, *wire: torch.Tensor) -> tuple[torch.Tensor, ...]:
         spec = self.spec(*wire)

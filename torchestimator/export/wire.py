@@ -165,7 +165,7 @@ def _plan_column(plan: WirePlan, col: FeatureColumn) -> None:
     elif isinstance(col, (IndicatorColumn, EmbeddingColumn)) or (
         hasattr(col, "categorical_column") and not isinstance(col, WeightedCategoricalColumn)
     ):
-        _plan_categorical(plan, col.categorical_column)  # type: ignore[attr-defined]
+        _plan_categorical(plan, col.categorical_column)
     elif isinstance(col, CategoricalColumn):
         _plan_categorical(plan, col)
     else:
@@ -198,9 +198,11 @@ def _plan_categorical(plan: WirePlan, col: CategoricalColumn, group: str | None 
                 name = f"{col.name}__{type(col).__name__}{IDS_SUFFIX}"
             plan.ids_names[col] = name
         plan.add(WireInput(name, "ids", "int64", column=_serialized(col), group=group))
-        is_vocab = isinstance(col, (VocabularyListCategoricalColumn, VocabularyFileCategoricalColumn))
-        if is_vocab and col.num_oov_buckets == 0:  # type: ignore[union-attr]
-            plan.lookups[name] = Lookup(name, col.key, col.dtype, _vocabulary(col), col.default_value)  # type: ignore[union-attr]
+        if (
+            isinstance(col, (VocabularyListCategoricalColumn, VocabularyFileCategoricalColumn))
+            and not col.num_oov_buckets
+        ):
+            plan.lookups[name] = Lookup(name, col.key, col.dtype, _vocabulary(col), col.default_value)
 
 
 def _group_of(plan: WirePlan, col: CategoricalColumn) -> str:
