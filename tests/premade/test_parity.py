@@ -27,9 +27,9 @@ import torchestimator as te
 from torchestimator.premade import LinearClassifier
 
 sys.path.insert(0, str(ROOT / "scripts"))
-import iris_dnn  # noqa: E402
-import titanic_full  # noqa: E402
-import titanic_linear  # noqa: E402
+import iris_dnn
+import titanic_full
+import titanic_linear
 
 SEEDS = (0, 1, 2)
 

@@ -91,7 +91,7 @@ class DNNModelFn(PremadeModel):
     def logits(self, features: Mapping[str, Any], mode: str = ModeKeys.PREDICT) -> torch.Tensor:
         """``(B, logits_dimension)``; dropout and batch statistics only in TRAIN."""
         inputs = self.input_layer(features)  # (B, D)
-        return self.tower(inputs, training=mode == ModeKeys.TRAIN)  # type: ignore[no-any-return]
+        return self.tower(inputs, training=mode == ModeKeys.TRAIN)
 
     def _optimizer_plan(self) -> list[OptimizerPlan]:
         params = trainable(self.input_layer) + trainable(self.tower)

@@ -122,7 +122,7 @@ class DNNLinearCombinedModelFn(PremadeModel):
         if self.dnn_input_layer is None or self.dnn_tower is None:
             return None
         inputs = self.dnn_input_layer(features)  # (B, D)
-        return self.dnn_tower(inputs, training=mode == ModeKeys.TRAIN)  # type: ignore[no-any-return]
+        return self.dnn_tower(inputs, training=mode == ModeKeys.TRAIN)
 
     def linear_logits(self, features: Mapping[str, Any]) -> torch.Tensor | None:
         """The wide part's logits ``(B, logits_dimension)``, or None without linear columns."""

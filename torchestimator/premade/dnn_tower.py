@@ -69,7 +69,7 @@ def resolve_activation(activation_fn: Any, owner: str) -> Callable[[torch.Tensor
         module: Callable[[torch.Tensor], torch.Tensor] = activation_fn()
         return module
     if callable(activation_fn):
-        return activation_fn  # type: ignore[no-any-return]
+        return activation_fn
     raise InvalidArgumentError(
         f"{owner}: activation_fn must be a callable (e.g. torch.relu) or a name in {sorted(ACTIVATIONS)}; "
         f"received {type(activation_fn).__name__}."
@@ -208,4 +208,4 @@ class DNNTower(nn.Module):
                 net = F.dropout(net, self.dropout, training=True)
             if self.batch_norms is not None:
                 net = self.batch_norms[i](net, training=training)
-        return self.logits(net)  # type: ignore[no-any-return]  # (B, logits_dimension)
+        return self.logits(net)  # (B, logits_dimension)

@@ -87,7 +87,7 @@ class LinearModelFn(PremadeModel):
 
     def logits(self, features: Mapping[str, Any], mode: str = ModeKeys.PREDICT) -> torch.Tensor:
         """``(B, logits_dimension)``: the linear combination of the columns plus the bias."""
-        return self.linear_model(features)  # type: ignore[no-any-return]  # (B, units)
+        return self.linear_model(features)  # (B, units)
 
     def _optimizer_plan(self) -> list[OptimizerPlan]:
         n = len(self.linear_model.feature_columns)
