@@ -30,6 +30,7 @@ import torch
 
 import torchestimator as te
 from torchestimator import feature_column as fc
+from torchestimator.export import build_parsing_serving_input_receiver_fn
 from torchestimator.inputs import make_csv_dataset
 from torchestimator.premade import LinearClassifier
 
@@ -101,6 +102,11 @@ def main() -> None:
             f"survived {int(labels[i])}  P(survived) {float(pred['probabilities'][1]):.3f}  "
             f"class_ids {pred['class_ids'].tolist()} classes {pred['classes'].tolist()}"
         )
+
+    # export for serving: the model plus its feature-column preprocessing, fed serialized tf.Examples
+    receiver_fn = build_parsing_serving_input_receiver_fn(fc.make_parse_example_spec(feature_columns()))
+    export_dir = estimator.export_saved_model(str(Path(model_dir) / "export"), receiver_fn)
+    print("exported to", export_dir)
 
 
 if __name__ == "__main__":
