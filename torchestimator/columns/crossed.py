@@ -26,12 +26,16 @@ __all__ = ["CrossedColumn", "crossed_column"]
 
 
 def _leaf_fingerprints(values: np.ndarray) -> np.ndarray:
-    """Fingerprint64 of strings; the raw integer (as uint64) of ints."""
+    """Fingerprint64 of strings; the raw integer (as uint64) of ints.
+
+    Non-string inputs are cast to int64 first, as TF's SparseCross does: a float 22.5 crosses as 22
+    (truncation toward zero, like ``tf.cast``), so float and int features of the same value collide.
+    """
     if values.size and is_string_kind(values):
         return fingerprint64(values)
-    if values.dtype.kind not in "iub" and values.size:
+    if values.dtype.kind not in "iubf" and values.size:
         raise FeatureError(
-            f"crossed_column inputs must be strings or integers; received dtype {values.dtype}."
+            f"crossed_column inputs must be strings or numbers; received dtype {values.dtype}."
         )
     return values.astype(np.int64, copy=False).view(np.uint64)
 
