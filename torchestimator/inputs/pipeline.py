@@ -12,9 +12,12 @@ file and keeps the rows whose global index is ``i`` mod ``n``. Either way the ``
 data exactly.
 
 The shuffle buffer behaves like ``tf.data``'s: each emitted row is drawn uniformly from a buffer of
-``shuffle_buffer_size`` rows, which carries over epoch boundaries (TF's ``shuffle_and_repeat``). A seed
-makes the whole stream reproducible: every ``iter()`` replays the same order, while successive epochs
-within one iteration differ.
+``shuffle_buffer_size`` rows. As in TF's readers (``make_csv_dataset`` and
+``make_batched_features_dataset`` call ``dataset.shuffle(...)`` and then ``.repeat(num_epochs)``), the
+buffer is drained at the end of every epoch, so rows of two epochs never mix and every epoch is a
+fresh permutation (with a buffer at least as large as the data). Batches still run across epoch
+boundaries, as TF batches after repeating. A seed makes the whole stream reproducible: every
+``iter()`` replays the same order, while successive epochs within one iteration differ.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ from torchestimator.parsing import Ragged
 __all__ = ["BatchedDataset", "expand_file_pattern", "shard_plan"]
 
 Block = dict[str, Any]  # column name -> np.ndarray (rows on axis 0) or Ragged
+_EPOCH_END: Any = None  # marks the end of an epoch in the block stream
 
 
 def _ragged_take(column: Ragged, index: np.ndarray | slice) -> Ragged:
@@ -186,6 +190,7 @@ class BatchedDataset:
                     if _rows(block):
                         produced = True
                         yield block
+            yield _EPOCH_END
             if not produced and self.num_epochs is None:
                 return  # an empty shard repeated forever would spin
 
@@ -197,6 +202,13 @@ class BatchedDataset:
         pooled = 0
         buffer: Block | None = None
         for block in blocks:
+            if block is _EPOCH_END:  # drain: epochs never mix (shuffle, then repeat)
+                if buffer is not None:
+                    yield _take(buffer, rng.permutation(size))
+                elif pooled:
+                    yield _take(_concat(pool), rng.permutation(pooled))
+                buffer, pool, pooled = None, [], 0
+                continue
             if buffer is None:  # filling: the first `size` rows, in random order
                 pool.append(block)
                 pooled += _rows(block)
@@ -235,6 +247,8 @@ class BatchedDataset:
         blocks = self._blocks(rng)
         if rng is not None:
             blocks = self._shuffled(blocks, rng)
+        else:
+            blocks = (b for b in blocks if b is not _EPOCH_END)
         pending: list[Block] = []
         pending_rows = 0
         for block in blocks:
