@@ -7,10 +7,22 @@ and ``torchestimator.serving`` the export and serving side. Optional dependencie
 TensorFlow, torch-xla, torchvision) are imported only by the functions that need them.
 """
 
-from torchestimator import checkpoint, errors, feature_column, hooks, inputs, metrics, optimizers, parallel
+from torchestimator import (
+    checkpoint,
+    errors,
+    export,
+    feature_column,
+    hooks,
+    inputs,
+    metrics,
+    optimizers,
+    parallel,
+    premade,
+)
 from torchestimator._version import __version__
 from torchestimator.errors import NanLossDuringTrainingError
 from torchestimator.estimator import Estimator
+from torchestimator.exporters import BestExporter, Exporter, FinalExporter, LatestExporter
 from torchestimator.heads import (
     BinaryClassHead,
     Head,
@@ -27,6 +39,20 @@ from torchestimator.heads import (
 from torchestimator.hooks import CheckpointSaverListener
 from torchestimator.model_to_estimator import model_to_estimator
 from torchestimator.parallel import InputContext
+from torchestimator.premade import (
+    BaselineClassifier,
+    BaselineEstimator,
+    BaselineRegressor,
+    DNNClassifier,
+    DNNEstimator,
+    DNNLinearCombinedClassifier,
+    DNNLinearCombinedEstimator,
+    DNNLinearCombinedRegressor,
+    DNNRegressor,
+    LinearClassifier,
+    LinearEstimator,
+    LinearRegressor,
+)
 from torchestimator.run_config import RunConfig
 from torchestimator.spec import EstimatorSpec, ModeKeys
 from torchestimator.training import EvalSpec, TrainSpec, train_and_evaluate
@@ -34,13 +60,29 @@ from torchestimator.vocab_remap import VocabInfo
 from torchestimator.warm_start import WarmStartSettings
 
 __all__ = [
+    "BaselineClassifier",
+    "BaselineEstimator",
+    "BaselineRegressor",
+    "BestExporter",
     "BinaryClassHead",
     "CheckpointSaverListener",
+    "DNNClassifier",
+    "DNNEstimator",
+    "DNNLinearCombinedClassifier",
+    "DNNLinearCombinedEstimator",
+    "DNNLinearCombinedRegressor",
+    "DNNRegressor",
     "Estimator",
     "EstimatorSpec",
     "EvalSpec",
+    "Exporter",
+    "FinalExporter",
     "Head",
     "InputContext",
+    "LatestExporter",
+    "LinearClassifier",
+    "LinearEstimator",
+    "LinearRegressor",
     "LogisticRegressionHead",
     "LossReduction",
     "MetricKeys",
@@ -59,6 +101,7 @@ __all__ = [
     "__version__",
     "checkpoint",
     "errors",
+    "export",
     "feature_column",
     "hooks",
     "inputs",
@@ -66,5 +109,6 @@ __all__ = [
     "model_to_estimator",
     "optimizers",
     "parallel",
+    "premade",
     "train_and_evaluate",
 ]
