@@ -108,6 +108,19 @@ def main() -> None:
     export_dir = estimator.export_saved_model(str(Path(model_dir) / "export"), receiver_fn)
     print("exported to", export_dir)
 
+    # serve it as TF Serving would: serialized tf.Examples into the `classification` signature (ONNX Runtime)
+    from torchestimator import serving
+    from torchestimator.inputs import encode_example
+
+    examples = [
+        encode_example({key: features[key][i] for key in ("age", "class", "embark_town")}) for i in range(5)
+    ]
+    scores = serving.load(export_dir).signatures["classification"](inputs=examples)["scores"]
+    served = [float(s[1]) for s in scores]
+    predicted = [float(p["probabilities"][1]) for p in estimator.predict(lambda: features)]
+    print("served P(survived):", [f"{p:.3f}" for p in served])
+    print("max |served - Estimator.predict| =", f"{max(abs(a - b) for a, b in zip(served, predicted)):.2e}")
+
 
 if __name__ == "__main__":
     main()
