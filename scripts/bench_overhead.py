@@ -25,7 +25,11 @@ class MLP(torch.nn.Module):
         super().__init__()
         d = params["in_dim"]
         self.net = torch.nn.Sequential(
-            torch.nn.Linear(d, 256), torch.nn.ReLU(), torch.nn.Linear(256, 256), torch.nn.ReLU(), torch.nn.Linear(256, 1)
+            torch.nn.Linear(d, 256),
+            torch.nn.ReLU(),
+            torch.nn.Linear(256, 256),
+            torch.nn.ReLU(),
+            torch.nn.Linear(256, 1),
         )
         self.optimizer = torch.optim.Adam(self.parameters(), lr=1e-3)
 
@@ -61,7 +65,12 @@ def hand_loop(batches, params) -> tuple[float, torch.nn.Module]:
 
 def estimator_loop(batches, params) -> tuple[float, torch.nn.Module]:
     torch.manual_seed(0)
-    est = te.Estimator(MLP, model_dir=tempfile.mkdtemp(prefix="bench-overhead-"), params=params, config=te.RunConfig(progress_bar=False))
+    est = te.Estimator(
+        MLP,
+        model_dir=tempfile.mkdtemp(prefix="bench-overhead-"),
+        params=params,
+        config=te.RunConfig(progress_bar=False),
+    )
     t0 = time.perf_counter()
     est.train(lambda: batches)
     return time.perf_counter() - t0, est.model
@@ -88,8 +97,10 @@ def main() -> None:
     same = all(torch.equal(a, b) for a, b in zip(ref.state_dict().values(), model.state_dict().values()))
     n = args.steps * args.batch
     hand_eps, est_eps = n / min(hand_t), n / min(est_t)
-    print(f"MLP {args.dim}->256->256->1, Adam, batch {args.batch}, {args.steps} steps, torch {torch.__version__}, "
-          f"{torch.get_num_threads()} threads; best of {args.repeats}")
+    print(
+        f"MLP {args.dim}->256->256->1, Adam, batch {args.batch}, {args.steps} steps, torch {torch.__version__}, "
+        f"{torch.get_num_threads()} threads; best of {args.repeats}"
+    )
     print(f"hand-written loop : {hand_eps:12,.0f} examples/s")
     print(f"Estimator.train   : {est_eps:12,.0f} examples/s")
     print(f"ratio (Estimator / hand-written) = {est_eps / hand_eps:.3f}   (target >= 0.95)")

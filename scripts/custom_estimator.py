@@ -38,7 +38,12 @@ class NetModel(torch.nn.Module):
         self.net = Net()
         self.optimizer = torch.optim.Adam(self.net.parameters(), lr=0.1)
 
-    def forward(self, features: dict[str, torch.Tensor], labels: torch.Tensor | None = None, mode: str = te.ModeKeys.TRAIN) -> te.EstimatorSpec:
+    def forward(
+        self,
+        features: dict[str, torch.Tensor],
+        labels: torch.Tensor | None = None,
+        mode: str = te.ModeKeys.TRAIN,
+    ) -> te.EstimatorSpec:
         output = self.net(features["x"])
         if mode == te.ModeKeys.PREDICT:
             return te.EstimatorSpec(mode, predictions={"output": output})
@@ -67,7 +72,10 @@ def main(model_dir: str | None = None) -> dict[str, torch.Tensor]:
     step = int(est.get_variable_value("global_step"))
     print(f"restored global_step = {step}")  # 10
     print("l1.weight:", net_model.net.l1.weight.detach().flatten().tolist())
-    return {"global_step": torch.tensor(step), **{k: v.detach().clone() for k, v in net_model.state_dict().items()}}
+    return {
+        "global_step": torch.tensor(step),
+        **{k: v.detach().clone() for k, v in net_model.state_dict().items()},
+    }
 
 
 if __name__ == "__main__":

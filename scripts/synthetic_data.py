@@ -20,7 +20,7 @@ import numpy as np
 
 N_NUMERIC = 10
 N_CATEGORICAL = 10
-VOCAB_SIZES = [int(round(v)) for v in np.logspace(1, 5, N_CATEGORICAL)]  # 10 ... 100000
+VOCAB_SIZES = [round(v) for v in np.logspace(1, 5, N_CATEGORICAL)]  # 10 ... 100000
 EMBEDDING_DIM = 16
 HIDDEN_UNITS = [256, 128, 64]
 BATCH_SIZE = 512

@@ -21,4 +21,3 @@ from estimator_support import make_batches  # noqa: E402
 @pytest.fixture
 def batches() -> list[tuple[dict, torch.Tensor]]:
     return make_batches()
-

@@ -18,7 +18,9 @@ from torchestimator.errors import CheckpointMismatchError, CheckpointNotFoundErr
 def _train(tmp_path, batches, steps, **cfg):
     cfg.setdefault("save_checkpoints_steps", 2)
     torch.manual_seed(0)
-    est = te.Estimator(TinyRegressor, model_dir=str(tmp_path), config=te.RunConfig(**cfg), params={"optimizer": "adam"})
+    est = te.Estimator(
+        TinyRegressor, model_dir=str(tmp_path), config=te.RunConfig(**cfg), params={"optimizer": "adam"}
+    )
     est.train(lambda: batches * 10, steps=steps)
     return est
 
@@ -26,7 +28,11 @@ def _train(tmp_path, batches, steps, **cfg):
 def test_layout_is_safetensors_and_json_with_tf_index(tmp_path, batches):
     est = _train(tmp_path, batches, 4)
     path = tmp_path / "model.ckpt-4"
-    assert sorted(p.name for p in path.iterdir()) == ["meta.json", "model.safetensors", "optimizer.safetensors"]
+    assert sorted(p.name for p in path.iterdir()) == [
+        "meta.json",
+        "model.safetensors",
+        "optimizer.safetensors",
+    ]
     weights = load_file(str(path / "model.safetensors"))
     torch.testing.assert_close(weights["layer.weight"], est.model.layer.weight.detach())
     meta = json.loads((path / "meta.json").read_text())["content"]
@@ -51,7 +57,9 @@ def test_optimizer_state_roundtrips(tmp_path, batches):
     live = est.model.optimizer.state_dict()
     for idx, s in live["state"].items():
         for key, value in s.items():
-            torch.testing.assert_close(torch.as_tensor(state.optimizers["optimizer"]["state"][idx][key]), torch.as_tensor(value))
+            torch.testing.assert_close(
+                torch.as_tensor(state.optimizers["optimizer"]["state"][idx][key]), torch.as_tensor(value)
+            )
     assert state.optimizers["optimizer"]["param_groups"][0]["lr"] == live["param_groups"][0]["lr"]
 
 
@@ -157,7 +165,11 @@ def test_json_extra_state_roundtrips(tmp_path):
 
 def test_checkpointing_disabled(tmp_path, batches):
     torch.manual_seed(0)
-    est = te.Estimator(TinyRegressor, model_dir=str(tmp_path), config=te.RunConfig(save_checkpoints_steps=None, save_checkpoints_secs=None))
+    est = te.Estimator(
+        TinyRegressor,
+        model_dir=str(tmp_path),
+        config=te.RunConfig(save_checkpoints_steps=None, save_checkpoints_secs=None),
+    )
     est.train(lambda: batches, steps=3)
     assert ck.list_checkpoints(tmp_path) == []
     assert est.evaluate(lambda: batches)["global_step"] == 3  # the resident model is used

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import torch
-
 import custom_estimator as ex
+import torch
 
 
 def test_custom_estimator_example_matches_hand_loop(tmp_path):

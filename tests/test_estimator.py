@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from estimator_support import TinyRegressor, make_batches
+from estimator_support import TinyRegressor
 
 import torchestimator as te
 from torchestimator.errors import InputError, InvalidArgumentError
@@ -90,7 +90,7 @@ def test_predict_single_examples_keys_and_batches(tmp_path, batches):
     assert set(only_y) == {"y"}
     whole = next(est.predict(lambda: batches[:1], yield_single_examples=False))
     assert whole["y"].shape == (4, 1)
-    with pytest.raises(InvalidArgumentError, match="predict_keys.*'z'.*available"):
+    with pytest.raises(InvalidArgumentError, match=r"predict_keys.*'z'.*available"):
         next(est.predict(lambda: batches[:1], predict_keys=["z"]))
 
 
@@ -101,7 +101,9 @@ def test_model_stays_resident_across_calls(tmp_path, batches, monkeypatch):
     calls = []
     import torchestimator.checkpoint as ck
 
-    monkeypatch.setattr(ck, "load_checkpoint", lambda *a, **k: calls.append(a) or (_ for _ in ()).throw(AssertionError))
+    monkeypatch.setattr(
+        ck, "load_checkpoint", lambda *a, **k: calls.append(a) or (_ for _ in ()).throw(AssertionError)
+    )
     est.evaluate(lambda: batches)
     list(est.predict(lambda: batches[:1]))
     est.evaluate(lambda: batches)
@@ -165,7 +167,9 @@ def test_model_dir_that_is_a_file(tmp_path):
     with pytest.raises(InvalidArgumentError, match="exists and is a file"):
         te.Estimator(TinyRegressor, model_dir=str(f))
     with pytest.raises(InvalidArgumentError, match="different values"):
-        te.Estimator(TinyRegressor, model_dir=str(tmp_path / "a"), config=te.RunConfig(model_dir=str(tmp_path / "b")))
+        te.Estimator(
+            TinyRegressor, model_dir=str(tmp_path / "a"), config=te.RunConfig(model_dir=str(tmp_path / "b"))
+        )
 
 
 def test_model_fn_errors(tmp_path, batches):
@@ -187,13 +191,15 @@ def test_model_fn_errors(tmp_path, batches):
     with pytest.raises(InvalidArgumentError, match="no `labels` argument"):
         te.Estimator(NoLabels, model_dir=str(tmp_path / "b")).train(lambda: batches, steps=1)
 
-    with pytest.raises(InvalidArgumentError, match="must build an nn.Module"):
+    with pytest.raises(InvalidArgumentError, match=r"must build an nn.Module"):
         te.Estimator(lambda params: 3, model_dir=str(tmp_path / "c"))
 
 
 def test_random_seed_makes_runs_reproducible(tmp_path, batches):
     def run(d):
-        est = te.Estimator(TinyRegressor, model_dir=str(d), config=te.RunConfig(tf_random_seed=7), params={"dropout": 0.5})
+        est = te.Estimator(
+            TinyRegressor, model_dir=str(d), config=te.RunConfig(tf_random_seed=7), params={"dropout": 0.5}
+        )
         est.train(lambda: batches, steps=8)
         return est.model.layer.weight.detach().clone()
 

@@ -18,7 +18,13 @@ ENV = {**os.environ, "PYTHONPATH": str(Path(__file__).parent)}
 
 
 def _run(model_dir, max_steps=40, delay=0.0):
-    subprocess.run([sys.executable, CHILD, str(model_dir), str(max_steps), str(delay)], check=True, env=ENV, timeout=120, capture_output=True)
+    subprocess.run(
+        [sys.executable, CHILD, str(model_dir), str(max_steps), str(delay)],
+        check=True,
+        env=ENV,
+        timeout=120,
+        capture_output=True,
+    )
 
 
 @pytest.mark.slow
@@ -26,7 +32,9 @@ def _run(model_dir, max_steps=40, delay=0.0):
 def test_sigkill_and_restart_is_bit_identical(tmp_path, kill_after):
     _run(tmp_path / "ref")
     killed = tmp_path / "killed"
-    proc = subprocess.Popen([sys.executable, CHILD, str(killed), "40", "0.02"], stdout=subprocess.PIPE, text=True, env=ENV)
+    proc = subprocess.Popen(
+        [sys.executable, CHILD, str(killed), "40", "0.02"], stdout=subprocess.PIPE, text=True, env=ENV
+    )
     assert proc.stdout is not None
     for line in proc.stdout:
         if line.strip() == f"step {kill_after}":

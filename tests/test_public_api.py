@@ -9,9 +9,18 @@ import pytest
 
 import torchestimator as te
 
-PACKAGES = ["torchestimator", "torchestimator.feature_column", "torchestimator.columns", "torchestimator.heads",
-            "torchestimator.hooks", "torchestimator.inputs", "torchestimator.metrics", "torchestimator.optimizers",
-            "torchestimator.parallel", "torchestimator.errors"]
+PACKAGES = [
+    "torchestimator",
+    "torchestimator.feature_column",
+    "torchestimator.columns",
+    "torchestimator.heads",
+    "torchestimator.hooks",
+    "torchestimator.inputs",
+    "torchestimator.metrics",
+    "torchestimator.optimizers",
+    "torchestimator.parallel",
+    "torchestimator.errors",
+]
 
 
 @pytest.mark.parametrize("name", PACKAGES)
@@ -32,14 +41,31 @@ def test_import_pulls_in_no_optional_dependency():
         "if m in sys.modules]\n"
         "print(heavy)"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout.strip()
     assert out == "[]"
 
 
 def test_tf_names_are_exposed():
-    for name in ["Estimator", "EstimatorSpec", "ModeKeys", "RunConfig", "BinaryClassHead", "MultiClassHead", "RegressionHead"]:
+    for name in [
+        "Estimator",
+        "EstimatorSpec",
+        "ModeKeys",
+        "RunConfig",
+        "BinaryClassHead",
+        "MultiClassHead",
+        "RegressionHead",
+    ]:
         assert name in te.__all__
     fc = te.feature_column
-    for name in ["numeric_column", "bucketized_column", "categorical_column_with_hash_bucket", "crossed_column",
-                 "embedding_column", "indicator_column", "make_parse_example_spec"]:
+    for name in [
+        "numeric_column",
+        "bucketized_column",
+        "categorical_column_with_hash_bucket",
+        "crossed_column",
+        "embedding_column",
+        "indicator_column",
+        "make_parse_example_spec",
+    ]:
         assert callable(getattr(fc, name))

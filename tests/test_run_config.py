@@ -15,7 +15,12 @@ def test_tf_defaults():
     assert cfg.save_checkpoints_secs == 600 and cfg.save_checkpoints_steps is None
     assert (cfg.keep_checkpoint_max, cfg.save_summary_steps, cfg.log_step_count_steps) == (5, 100, 100)
     assert cfg.keep_checkpoint_every_n_hours == 10000 and cfg.session_creation_timeout_secs == 7200
-    assert cfg.tf_random_seed is None and cfg.is_chief and cfg.task_type == "worker" and cfg.num_worker_replicas == 1
+    assert (
+        cfg.tf_random_seed is None
+        and cfg.is_chief
+        and cfg.task_type == "worker"
+        and cfg.num_worker_replicas == 1
+    )
 
 
 def test_steps_and_secs_rules():
@@ -36,7 +41,7 @@ def test_frozen_and_validated():
     cfg = te.RunConfig()
     with pytest.raises(dataclasses.FrozenInstanceError):
         cfg.keep_checkpoint_max = 3  # type: ignore[misc]
-    with pytest.raises(InvalidArgumentError, match="unknown field.*'bogus'"):
+    with pytest.raises(InvalidArgumentError, match=r"unknown field.*'bogus'"):
         cfg.replace(bogus=1)
     with pytest.raises(InvalidArgumentError, match="log_step_count_steps must be > 0"):
         te.RunConfig(log_step_count_steps=0)
@@ -51,7 +56,6 @@ def test_seed_is_applied_to_torch_numpy_python(tmp_path):
 
     import numpy as np
     import torch
-
     from estimator_support import TinyRegressor
 
     te.Estimator(TinyRegressor, model_dir=str(tmp_path / "a"), config=te.RunConfig(tf_random_seed=11))
@@ -65,11 +69,23 @@ def test_tf_config_is_read_once_and_model_dir_taken_from_it(monkeypatch, tmp_pat
     import json
 
     cluster = {"chief": ["h0:2222"], "worker": ["h1:2222", "h2:2222"], "ps": ["h3:2222"]}
-    monkeypatch.setenv("TF_CONFIG", json.dumps({"cluster": cluster, "task": {"type": "worker", "index": 1}, "model_dir": str(tmp_path)}))
+    monkeypatch.setenv(
+        "TF_CONFIG",
+        json.dumps({"cluster": cluster, "task": {"type": "worker", "index": 1}, "model_dir": str(tmp_path)}),
+    )
     cfg = te.RunConfig()
     monkeypatch.delenv("TF_CONFIG")
-    assert (cfg.task_type, cfg.task_id, cfg.is_chief, cfg.num_worker_replicas, cfg.num_ps_replicas) == ("worker", 1, False, 3, 1)
+    assert (cfg.task_type, cfg.task_id, cfg.is_chief, cfg.num_worker_replicas, cfg.num_ps_replicas) == (
+        "worker",
+        1,
+        False,
+        3,
+        1,
+    )
     assert cfg.global_id_in_cluster == 2 and cfg.master == "grpc://h2:2222" and cfg.model_dir == str(tmp_path)
-    monkeypatch.setenv("TF_CONFIG", json.dumps({"cluster": cluster, "task": {"type": "chief", "index": 0}, "model_dir": "/a"}))
+    monkeypatch.setenv(
+        "TF_CONFIG",
+        json.dumps({"cluster": cluster, "task": {"type": "chief", "index": 0}, "model_dir": "/a"}),
+    )
     with pytest.raises(InvalidArgumentError, match="model_dir in TF_CONFIG"):
         te.RunConfig(model_dir="/b")

@@ -30,7 +30,7 @@ def test_required_fields_per_mode():
     te.EstimatorSpec("eval", loss=torch.ones(1))  # shape [1] is allowed, as in TF
     with pytest.raises(InvalidArgumentError, match="mode must be one of"):
         te.EstimatorSpec("predict", predictions={})
-    with pytest.raises(InvalidArgumentError, match="train_op.*containing \\['int'\\]"):
+    with pytest.raises(InvalidArgumentError, match=r"train_op.*containing \['int'\]"):
         te.EstimatorSpec("train", loss=loss, train_op=[3])
 
 
@@ -46,4 +46,7 @@ def test_optimizers_named():
     a, b = torch.optim.SGD([p], lr=1), torch.optim.Adam([p])
     loss = torch.tensor(0.0)
     assert te.EstimatorSpec("train", loss=loss, train_op=a).optimizers() == {"optimizer": a}
-    assert te.EstimatorSpec("train", loss=loss, train_op={"linear": a, "dnn": b}).optimizers() == {"linear": a, "dnn": b}
+    assert te.EstimatorSpec("train", loss=loss, train_op={"linear": a, "dnn": b}).optimizers() == {
+        "linear": a,
+        "dnn": b,
+    }

@@ -33,11 +33,13 @@ def test_train_and_eval_summaries(tmp_path, batches, caplog):
     assert any(m.startswith("global_step/sec: ") for m in lines)
 
     res = est.evaluate(lambda: batches, name="val")
-    ev, acc = _scalars(tmp_path / "eval_val")
+    ev, _ = _scalars(tmp_path / "eval_val")
     assert ev["loss"] == [(20, pytest.approx(res["loss"], rel=1e-6))]
     assert ev["mae"] == [(20, pytest.approx(res["mae"], rel=1e-6))]
     assert "global_step" not in ev  # TF does not write it
-    assert te.summaries.read_eval_results(str(tmp_path / "eval_val"))[20]["mae"] == pytest.approx(res["mae"], rel=1e-6)
+    assert te.summaries.read_eval_results(str(tmp_path / "eval_val"))[20]["mae"] == pytest.approx(
+        res["mae"], rel=1e-6
+    )
     # the loss summary equals the loss the step computed (oracle: recompute the 20th batch's loss is
     # not possible after the update, so check the first step against a fresh model instead)
     torch.manual_seed(0)

@@ -127,7 +127,7 @@ def _split_tensors(state: Mapping[str, Any], where: str) -> tuple[dict[str, torc
     """Tensors (deduplicated storage, contiguous, CPU) and JSON-able leftovers of a flat state dict."""
     tensors: dict[str, torch.Tensor] = {}
     extra: dict[str, Any] = {}
-    seen: set[tuple[int, int]] = set()
+    seen: set[tuple[int, Any]] = set()
     for key, value in state.items():
         if isinstance(value, torch.Tensor):
             if value.is_sparse:
@@ -163,10 +163,16 @@ def _rng_state() -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     if torch.cuda.is_available() and torch.cuda.is_initialized():
         for i, s in enumerate(torch.cuda.get_rng_state_all()):
             tensors[f"rng/cuda/{i}"] = s
-    kind, keys, pos, has_gauss, gauss = np.random.get_state()  # type: ignore[misc]
+    kind, keys, pos, has_gauss, gauss = np.random.get_state()
     version, pstate, pgauss = random.getstate()
     return tensors, {
-        "numpy": {"kind": kind, "keys": np.asarray(keys).tolist(), "pos": int(pos), "has_gauss": int(has_gauss), "gauss": float(gauss)},
+        "numpy": {
+            "kind": kind,
+            "keys": np.asarray(keys).tolist(),
+            "pos": int(pos),
+            "has_gauss": int(has_gauss),
+            "gauss": float(gauss),
+        },
         "python": {"version": version, "state": list(pstate), "gauss": pgauss},
     }
 
@@ -182,7 +188,9 @@ def restore_rng(rng: Mapping[str, Any]) -> None:
         torch.cuda.set_rng_state_all(cuda)
     if "numpy" in rng:
         n = rng["numpy"]
-        np.random.set_state((n["kind"], np.asarray(n["keys"], dtype=np.uint32), n["pos"], n["has_gauss"], n["gauss"]))
+        np.random.set_state(
+            (n["kind"], np.asarray(n["keys"], dtype=np.uint32), n["pos"], n["has_gauss"], n["gauss"])
+        )
     if "python" in rng:
         p = rng["python"]
         random.setstate((p["version"], tuple(p["state"]), p["gauss"]))
@@ -346,7 +354,9 @@ def _read_meta(path: Path) -> dict[str, Any]:
         raise CorruptCheckpointError(f"checkpoint {path}: {META_FILE} is unreadable ({e}).") from e
     actual = hashlib.sha256(_canonical(content)).hexdigest()
     if actual != expected:
-        raise CorruptCheckpointError(f"checkpoint {path}: {META_FILE} checksum mismatch (expected {expected[:12]}…, got {actual[:12]}…).")
+        raise CorruptCheckpointError(
+            f"checkpoint {path}: {META_FILE} checksum mismatch (expected {expected[:12]}…, got {actual[:12]}…)."
+        )
     for fname, digest in content["files"].items():
         fpath = path / fname
         if not fpath.exists():
@@ -382,9 +392,13 @@ def _resolve(path_or_dir: str | os.PathLike[str]) -> Path:
     if p.is_dir():
         latest = latest_checkpoint(p)
         if latest is None:
-            raise CheckpointNotFoundError(f"no valid checkpoint found in {p} (expected {PREFIX}<step>/ directories).")
+            raise CheckpointNotFoundError(
+                f"no valid checkpoint found in {p} (expected {PREFIX}<step>/ directories)."
+            )
         return Path(latest)
-    raise CheckpointNotFoundError(f"checkpoint path {p} does not exist; expected a model_dir or a {PREFIX}<step> directory.")
+    raise CheckpointNotFoundError(
+        f"checkpoint path {p} does not exist; expected a model_dir or a {PREFIX}<step> directory."
+    )
 
 
 def _read_tensors(path: Path) -> dict[str, torch.Tensor]:
@@ -407,7 +421,7 @@ def load_checkpoint(path_or_dir: str | os.PathLike[str]) -> CheckpointState:
     model = _read_tensors(path / MODEL_FILE)
     model.update(content.get("extra_state") or {})
     flat = _read_tensors(path / OPTIMIZER_FILE)
-    rng: dict[str, Any] = {k[len("rng/"):]: v for k, v in flat.items() if k.startswith("rng/")}
+    rng: dict[str, Any] = {k[len("rng/") :]: v for k, v in flat.items() if k.startswith("rng/")}
     rng.update(content.get("rng") or {})
     optimizers: dict[str, dict[str, Any]] = {}
     for opt_name, m in (content.get("optimizers") or {}).items():
@@ -417,7 +431,7 @@ def load_checkpoint(path_or_dir: str | os.PathLike[str]) -> CheckpointState:
         prefix = f"{opt_name}/"
         for key, value in flat.items():
             if key.startswith(prefix) and key.count("/") == opt_name.count("/") + 2:
-                idx, skey = key[len(prefix):].split("/", 1)
+                idx, skey = key[len(prefix) :].split("/", 1)
                 state.setdefault(int(idx), {})[skey] = value
         optimizers[opt_name] = {"state": state, "param_groups": m["param_groups"]}
     return CheckpointState(
@@ -444,7 +458,10 @@ def check_compatible(module: torch.nn.Module, state: Mapping[str, Any], source: 
     shapes = [
         f"{k}: checkpoint {list(state[k].shape)} vs model {list(own[k].shape)}"
         for k in own
-        if k in state and isinstance(own[k], torch.Tensor) and isinstance(state[k], torch.Tensor) and own[k].shape != state[k].shape
+        if k in state
+        and isinstance(own[k], torch.Tensor)
+        and isinstance(state[k], torch.Tensor)
+        and own[k].shape != state[k].shape
     ]
     if missing or unexpected or shapes:
         parts = []
@@ -455,6 +472,7 @@ def check_compatible(module: torch.nn.Module, state: Mapping[str, Any], source: 
         if shapes:
             parts.append("shape mismatch: " + "; ".join(shapes[:10]))
         raise CheckpointMismatchError(
-            f"checkpoint {source} does not match the model ({type(module).__name__}): " + " | ".join(parts)
+            f"checkpoint {source} does not match the model ({type(module).__name__}): "
+            + " | ".join(parts)
             + ". Was it written by a different model? Use a new model_dir or warm_start_from."
         )

@@ -71,7 +71,9 @@ def _resolve_model_dir(model_dir: Any, config: RunConfig) -> str:
     if resolved == "":
         raise InvalidArgumentError("model_dir must be a non-empty path; received ''.")
     if os.path.exists(resolved) and not os.path.isdir(resolved):
-        raise InvalidArgumentError(f"model_dir {resolved!r} exists and is a file; expected a directory (or a new path).")
+        raise InvalidArgumentError(
+            f"model_dir {resolved!r} exists and is a file; expected a directory (or a new path)."
+        )
     return resolved
 
 
@@ -82,7 +84,9 @@ def _seed_everything(seed: int) -> None:
 
 
 def _check_positive(name: str, value: Any) -> None:
-    if value is not None and (not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value <= 0):
+    if value is not None and (
+        not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value <= 0
+    ):
         raise InvalidArgumentError(f"Must specify {name} > 0, given: {value!r}")
 
 
@@ -127,11 +131,15 @@ class Estimator:
         self._caller = ModelCaller(self._module, self._params, self._config)
         self._transform = _find_host_transform(self._module)
         self._optimizers: dict[str, torch.optim.Optimizer] = module_optimizers(self._module)
-        move_optimizer_state(self._module)  # e.g. Adagrad accumulators built on the CPU before module.to(cuda)
+        move_optimizer_state(
+            self._module
+        )  # e.g. Adagrad accumulators built on the CPU before module.to(cuda)
         self._pending_optimizer_state: dict[str, Any] = {}
         self._registered_key: tuple[int, ...] = ()
         self._global_step = 0
-        self._resident_checkpoint: str | None = None  # the checkpoint the resident state came from / was saved to
+        self._resident_checkpoint: str | None = (
+            None  # the checkpoint the resident state came from / was saved to
+        )
         self._resume_input: dict[str, Any] | None = None
         self._resume_rng: dict[str, Any] | None = None
         self._warm_start_from = warm_start_from
@@ -170,7 +178,12 @@ class Estimator:
         state = self._load_latest_or_raise()
         names = [k for k, v in state.model.items() if isinstance(v, torch.Tensor)]
         for opt_name, opt in state.optimizers.items():
-            names += [f"{opt_name}/{i}/{k}" for i, s in opt["state"].items() for k, v in s.items() if isinstance(v, torch.Tensor)]
+            names += [
+                f"{opt_name}/{i}/{k}"
+                for i, s in opt["state"].items()
+                for k, v in s.items()
+                if isinstance(v, torch.Tensor)
+            ]
         return [*sorted(names), "global_step"]
 
     def get_variable_value(self, name: str) -> np.ndarray:
@@ -182,15 +195,23 @@ class Estimator:
             return state.model[name].numpy()
         parts = name.rsplit("/", 2)
         if len(parts) == 3 and parts[0] in state.optimizers:
-            value = state.optimizers[parts[0]]["state"].get(int(parts[1]), {}).get(parts[2]) if parts[1].isdigit() else None
+            value = (
+                state.optimizers[parts[0]]["state"].get(int(parts[1]), {}).get(parts[2])
+                if parts[1].isdigit()
+                else None
+            )
             if isinstance(value, torch.Tensor):
                 return value.numpy()
-        raise InvalidArgumentError(f"variable {name!r} not in checkpoint {state.path}{_suggest(name, self.get_variable_names())}.")
+        raise InvalidArgumentError(
+            f"variable {name!r} not in checkpoint {state.path}{_suggest(name, self.get_variable_names())}."
+        )
 
     def _load_latest_or_raise(self) -> ckpt_lib.CheckpointState:
         latest = self.latest_checkpoint()
         if latest is None:
-            raise CheckpointNotFoundError(f"Estimator has no checkpoint in model_dir {self._model_dir!r}; train it first.")
+            raise CheckpointNotFoundError(
+                f"Estimator has no checkpoint in model_dir {self._model_dir!r}; train it first."
+            )
         return ckpt_lib.load_checkpoint(latest)
 
     # ------------------------------------------------------------------ train / evaluate / predict
@@ -209,9 +230,13 @@ class Estimator:
                 listeners with checkpointing disabled, or a task type that does not train.
         """
         if self._config.task_type in ("evaluator", "ps"):
-            raise InvalidArgumentError(f"Train has been called with task_type {self._config.task_type!r}; it does not train.")
+            raise InvalidArgumentError(
+                f"Train has been called with task_type {self._config.task_type!r}; it does not train."
+            )
         if steps is not None and max_steps is not None:
-            raise InvalidArgumentError(f"Can not provide both steps and max_steps; received steps={steps}, max_steps={max_steps}.")
+            raise InvalidArgumentError(
+                f"Can not provide both steps and max_steps; received steps={steps}, max_steps={max_steps}."
+            )
         _check_positive("steps", steps)
         _check_positive("max_steps", max_steps)
         if saving_listeners and not self._config.checkpointing_enabled:
@@ -221,14 +246,22 @@ class Estimator:
             )
         self._restore_if_newer(for_training=True)
         if max_steps is not None and self._global_step >= max_steps:
-            logger.info("Skipping training since max_steps has already saved (global_step %d >= %d).", self._global_step, max_steps)
+            logger.info(
+                "Skipping training since max_steps has already saved (global_step %d >= %d).",
+                self._global_step,
+                max_steps,
+            )
             return self
-        last_step = max_steps if max_steps is not None else (self._global_step + steps if steps is not None else None)
+        last_step = (
+            max_steps if max_steps is not None else (self._global_step + steps if steps is not None else None)
+        )
         skip = 0
         if self._resume_input and last_step is not None and self._resume_input.get("last_step") == last_step:
             skip = int(self._resume_input.get("batches_consumed", 0))
         self._resume_input = None
-        run_training(self, input_fn, list(hooks or ()), last_step, list(saving_listeners or ()), skip_batches=skip)
+        run_training(
+            self, input_fn, list(hooks or ()), last_step, list(saving_listeners or ()), skip_batches=skip
+        )
         return self
 
     def evaluate(
@@ -242,9 +275,13 @@ class Estimator:
         """Evaluate on ``input_fn`` (to exhaustion unless ``steps``); returns metrics, ``loss``, ``global_step``."""
         _check_positive("steps", steps)
         self._use_checkpoint(checkpoint_path)
-        return run_evaluation(self, input_fn, steps, list(hooks or ()), name, checkpoint_path or self._resident_checkpoint)
+        return run_evaluation(
+            self, input_fn, steps, list(hooks or ()), name, checkpoint_path or self._resident_checkpoint
+        )
 
-    def _evaluate_resident(self, input_fn: Callable[..., Any], steps: int | None, hooks: Sequence[Hook] | None, name: str | None) -> dict[str, Any]:
+    def _evaluate_resident(
+        self, input_fn: Callable[..., Any], steps: int | None, hooks: Sequence[Hook] | None, name: str | None
+    ) -> dict[str, Any]:
         """Evaluate the in-memory model as it is (used by InMemoryEvaluatorHook during training)."""
         return run_evaluation(self, input_fn, steps, list(hooks or ()), name, None)
 
@@ -275,7 +312,7 @@ class Estimator:
         """Export the model with its preprocessing for serving; see :mod:`torchestimator.export`."""
         from torchestimator.export import export_saved_model
 
-        return export_saved_model(  # type: ignore[no-any-return]
+        return export_saved_model(
             self,
             export_dir_base,
             serving_input_receiver_fn,
@@ -294,12 +331,14 @@ class Estimator:
                 from torchestimator.inputs.prefetch import prefetch
             except ImportError:  # pragma: no cover - the inputs package is part of the library
                 return stream
-            return prefetch(stream, self._config.prefetch_batches)  # type: ignore[no-any-return]
+            return prefetch(stream, self._config.prefetch_batches)
         return stream
 
     def _batches(self, input_fn: Callable[..., Any], mode: str) -> Iterator[Batch]:
         ctx = self._strategy.input_context()
-        return self._host_stream(call_input_fn(input_fn, mode, params=self.params, config=self._config, input_context=ctx))
+        return self._host_stream(
+            call_input_fn(input_fn, mode, params=self.params, config=self._config, input_context=ctx)
+        )
 
     def _to_device(self, value: Any) -> Any:
         return to_device(value, self._strategy.device)
@@ -399,7 +438,7 @@ def _find_host_transform(module: torch.nn.Module) -> Callable[[Mapping[str, Any]
         from torchestimator.columns import find_host_transform
     except ImportError:
         return None
-    return find_host_transform(module)  # type: ignore[no-any-return]
+    return find_host_transform(module)
 
 
 @contextlib.contextmanager

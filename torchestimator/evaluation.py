@@ -60,16 +60,20 @@ def run_evaluation(
                     for h in spec.evaluation_hooks:
                         h.begin(ctx)
                     hooks.extend(spec.evaluation_hooks)
-                loss_sum += spec.loss.detach().reshape(()).double()
+                loss_sum += spec.loss_tensor.detach().reshape(()).double()
                 n_batches += 1
                 for key, value in (spec.eval_metric_ops or {}).items():
                     if key in _RESERVED:
                         raise InvalidArgumentError(
                             f"eval_metric_ops may not use the reserved name {key!r} (the Estimator adds it); rename it."
                         )
-                    metric = value if isinstance(value, Metric) else Mean(torch.as_tensor(value).detach().reshape(-1).mean())
+                    metric = (
+                        value
+                        if isinstance(value, Metric)
+                        else Mean(torch.as_tensor(value).detach().reshape(-1).mean())
+                    )
                     totals[key] = metric if key not in totals else totals[key].merge(metric)
-                ctx.loss, ctx.spec = spec.loss.detach(), spec
+                ctx.loss, ctx.spec = spec.loss_tensor.detach(), spec
                 for h in hooks:
                     h.after_step(ctx)
                 if ctx.stop_requested or (steps is not None and n_batches >= steps):
@@ -95,7 +99,10 @@ def run_evaluation(
     results["global_step"] = est._global_step
     if est._strategy.is_chief:
         writer = est._writer(est.eval_dir(name))
-        writer.scalars({k: v for k, v in results.items() if k != "global_step" and isinstance(v, (int, float))}, est._global_step)
+        writer.scalars(
+            {k: v for k, v in results.items() if k != "global_step" and isinstance(v, (int, float))},
+            est._global_step,
+        )
         if checkpoint_path:
             writer.text("checkpoint_path", str(checkpoint_path), est._global_step)
         writer.flush()

@@ -87,7 +87,11 @@ def _checked(it: Iterator[Any]) -> Iterator[Batch]:
     for i, element in enumerate(it):
         batch = _as_single_batch(element)
         if batch is None:
-            if isinstance(element, (list, tuple)) and len(element) == 2 and isinstance(element[0], (list, tuple)):
+            if (
+                isinstance(element, (list, tuple))
+                and len(element) == 2
+                and isinstance(element[0], (list, tuple))
+            ):
                 # DataLoader default collation of (dict, labels) pairs gives a list
                 batch = _as_single_batch(tuple(element))
             if batch is None:
@@ -106,7 +110,11 @@ def _to_host_tensor(value: Any) -> Any:
         if value.dtype.kind in "biuf":
             return torch.from_numpy(np.ascontiguousarray(value))
         return value  # strings / objects stay on the host
-    if isinstance(value, (list, tuple)) and value and all(isinstance(v, (int, float, bool, np.number)) for v in value):
+    if (
+        isinstance(value, (list, tuple))
+        and value
+        and all(isinstance(v, (int, float, bool, np.number)) for v in value)
+    ):
         return torch.as_tensor(np.asarray(value))
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         return torch.as_tensor(value)

@@ -45,7 +45,11 @@ def build_module(model_fn: Any, params: dict[str, Any], config: Any) -> torch.nn
             f"model_fn must be an nn.Module subclass, a factory params -> nn.Module, or a module; received "
             f"{type(model_fn).__name__}."
         )
-    if isinstance(model_fn, type) and model_fn.__init__ is torch.nn.Module.__init__:
+    names: set[str]
+    if (
+        isinstance(model_fn, type)
+        and next(c for c in model_fn.__mro__ if "__init__" in vars(c)) is torch.nn.Module
+    ):
         names, var_kw = set(), False  # nn.Module's own (*args, **kwargs) takes nothing
     else:
         names, var_kw = _named_args(model_fn)

@@ -103,13 +103,21 @@ class RunConfig:
         self._check_non_negative("save_checkpoints_secs", secs)
         self._check_non_negative("keep_checkpoint_max", self.keep_checkpoint_max)
         if self.log_step_count_steps is not None and self.log_step_count_steps <= 0:
-            raise InvalidArgumentError(f"log_step_count_steps must be > 0 or None; received {self.log_step_count_steps}.")
+            raise InvalidArgumentError(
+                f"log_step_count_steps must be > 0 or None; received {self.log_step_count_steps}."
+            )
         if self.tf_random_seed is not None and not isinstance(self.tf_random_seed, int):
-            raise InvalidArgumentError(f"tf_random_seed must be an int or None; received {self.tf_random_seed!r}.")
+            raise InvalidArgumentError(
+                f"tf_random_seed must be an int or None; received {self.tf_random_seed!r}."
+            )
         if self.precision not in _PRECISIONS:
-            raise InvalidArgumentError(f"precision must be one of {list(_PRECISIONS)}; received {self.precision!r}.")
+            raise InvalidArgumentError(
+                f"precision must be one of {list(_PRECISIONS)}; received {self.precision!r}."
+            )
         if self.gradient_clip_norm is not None and self.gradient_clip_norm <= 0:
-            raise InvalidArgumentError(f"gradient_clip_norm must be > 0 or None; received {self.gradient_clip_norm}.")
+            raise InvalidArgumentError(
+                f"gradient_clip_norm must be > 0 or None; received {self.gradient_clip_norm}."
+            )
         if self.prefetch_batches < 0:
             raise InvalidArgumentError(f"prefetch_batches must be >= 0; received {self.prefetch_batches}.")
 
@@ -127,7 +135,9 @@ class RunConfig:
         names = {f.name for f in dataclasses.fields(self) if f.init}
         unknown = sorted(set(changes) - names)
         if unknown:
-            raise InvalidArgumentError(f"RunConfig.replace got unknown field(s) {unknown}; allowed: {sorted(names)}.")
+            raise InvalidArgumentError(
+                f"RunConfig.replace got unknown field(s) {unknown}; allowed: {sorted(names)}."
+            )
         if changes.get("save_checkpoints_steps") is not None and "save_checkpoints_secs" not in changes:
             changes["save_checkpoints_secs"] = None
         if changes.get("save_checkpoints_secs") is not None and "save_checkpoints_steps" not in changes:

@@ -49,7 +49,7 @@ class ModeKeys:
         return mode
 
 
-TrainOp = Union[
+TrainOp = Union[  # noqa: UP007 - a runtime alias; `X | Y` of typing generics needs 3.10+ at runtime anyway
     torch.optim.Optimizer,
     Sequence[torch.optim.Optimizer],
     Mapping[str, torch.optim.Optimizer],
@@ -135,6 +135,13 @@ class EstimatorSpec:
                 f"EstimatorSpec.replace cannot change mode (from {self.mode!r} to {changes['mode']!r})."
             )
         return dataclasses.replace(self, **changes)
+
+    @property
+    def loss_tensor(self) -> torch.Tensor:
+        """``loss``, typed as present (validation guarantees it in TRAIN and EVAL)."""
+        if self.loss is None:
+            raise InvalidArgumentError(f"EstimatorSpec in mode {self.mode!r} has no loss.")
+        return self.loss
 
     def optimizers(self) -> dict[str, torch.optim.Optimizer]:
         """The optimizers named by ``train_op``, keyed by name (``{}`` for a callable train_op)."""

@@ -68,7 +68,13 @@ def _builtin_hooks(est: Estimator, user_hooks: Sequence[Hook], last_step: int | 
 class _Checkpointer:
     """Decides when to save (steps or secs cadence) and fires the save events around it."""
 
-    def __init__(self, est: Estimator, hooks: list[Hook], listeners: Sequence[CheckpointSaverListener], last_step: int | None) -> None:
+    def __init__(
+        self,
+        est: Estimator,
+        hooks: list[Hook],
+        listeners: Sequence[CheckpointSaverListener],
+        last_step: int | None,
+    ) -> None:
         self.est, self.hooks, self.listeners, self.last_step = est, hooks, listeners, last_step
         cfg = est.config
         self.enabled = cfg.checkpointing_enabled and est._strategy.is_chief
@@ -90,7 +96,9 @@ class _Checkpointer:
             return
         for listener in self.listeners:
             listener.before_save(ctx.global_step)
-        input_state = None if completed else {"last_step": self.last_step, "batches_consumed": batches_consumed}
+        input_state = (
+            None if completed else {"last_step": self.last_step, "batches_consumed": batches_consumed}
+        )
         path = self.est._save(input_state)
         self.last_saved_step, self.last_time = ctx.global_step, time.monotonic()
         for listener in self.listeners:
@@ -161,7 +169,7 @@ def run_training(
             _apply_train_op(est, spec, scaler)
             est._global_step += 1
             steps_made += 1
-            ctx.global_step, ctx.loss, ctx.spec = est._global_step, spec.loss.detach(), spec
+            ctx.global_step, ctx.loss, ctx.spec = est._global_step, spec.loss_tensor.detach(), spec
             strategy.step_boundary()
             for h in hooks:
                 h.after_step(ctx)
@@ -200,7 +208,13 @@ def _apply_train_op(est: Estimator, spec: Any, scaler: Any) -> None:
         loss.backward()
     clip = est.config.gradient_clip_norm
     if clip is not None:
-        params = [p for opt in optimizers.values() for g in opt.param_groups for p in g["params"] if p.grad is not None]
+        params = [
+            p
+            for opt in optimizers.values()
+            for g in opt.param_groups
+            for p in g["params"]
+            if p.grad is not None
+        ]
         if any(p.grad.is_sparse for p in params):
             raise InvalidArgumentError(
                 "gradient_clip_norm cannot clip sparse gradients (sparse embedding tables); unset it or use dense "

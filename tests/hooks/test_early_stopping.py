@@ -25,7 +25,9 @@ def test_stop_if_no_decrease_stops_when_eval_loss_stops_improving(tmp_path, batc
     torch.manual_seed(0)
     est = te.Estimator(Diverging, model_dir=str(tmp_path), params={"lr": 0.5})
     evaluator = te.hooks.InMemoryEvaluatorHook(est, lambda: batches, every_n_iter=2)
-    stopper = te.hooks.stop_if_no_decrease_hook(est, "loss", max_steps_without_decrease=4, run_every_steps=1, run_every_secs=None)
+    stopper = te.hooks.stop_if_no_decrease_hook(
+        est, "loss", max_steps_without_decrease=4, run_every_steps=1, run_every_secs=None
+    )
     est.train(lambda: batches * 100, hooks=[evaluator, stopper])
     results = te.summaries.read_eval_results(est.eval_dir())
     steps = sorted(results)
@@ -84,5 +86,5 @@ def test_min_steps_and_unknown_metric(tmp_path):
     bad = te.hooks.stop_if_lower_hook(est, "auc", 0.9, run_every_steps=1, run_every_secs=None)
     bad.begin(ctx)
     ctx.global_step = 3
-    with pytest.raises(te.errors.InvalidArgumentError, match="'auc' not found.*available: \\['loss'\\]"):
+    with pytest.raises(te.errors.InvalidArgumentError, match=r"'auc' not found.*available: \['loss'\]"):
         bad.after_step(ctx)

@@ -30,7 +30,9 @@ class Recorder(Hook):
         self.log.append(f"{self.name}.after_save@{ctx.global_step}:{path.rsplit('-', 1)[-1]}")
 
     def end(self, ctx):
-        self.log.append(f"{self.name}.end@{ctx.global_step}" + (f":{sorted(ctx.results)}" if ctx.results else ""))
+        self.log.append(
+            f"{self.name}.end@{ctx.global_step}" + (f":{sorted(ctx.results)}" if ctx.results else "")
+        )
 
 
 class Listener(CheckpointSaverListener):
@@ -57,7 +59,9 @@ class WithSpecHook(TinyRegressor):
 
     def forward(self, features, labels=None, mode="train"):
         spec = super().forward(features, labels, mode)
-        return spec.replace(training_hooks=[Recorder(self.log, "spec")], evaluation_hooks=[Recorder(self.log, "evalspec")])
+        return spec.replace(
+            training_hooks=[Recorder(self.log, "spec")], evaluation_hooks=[Recorder(self.log, "evalspec")]
+        )
 
 
 def test_train_firing_order(tmp_path, batches):
@@ -68,15 +72,36 @@ def test_train_firing_order(tmp_path, batches):
     assert log == [
         "hook.begin@0",
         "listener.begin",
-        "hook.before_save@0", "listener.before_save@0", "listener.after_save@0", "hook.after_save@0:0",
-        "hook.before_step@0", "spec.begin@0", "hook.after_step@1", "spec.after_step@1",
-        "hook.before_step@1", "spec.before_step@1", "hook.after_step@2", "spec.after_step@2",
-        "hook.before_save@2", "spec.before_save@2", "listener.before_save@2", "listener.after_save@2",
-        "hook.after_save@2:2", "spec.after_save@2:2",
-        "hook.before_step@2", "spec.before_step@2", "hook.after_step@3", "spec.after_step@3",
-        "hook.before_save@3", "spec.before_save@3", "listener.before_save@3", "listener.after_save@3",
-        "hook.after_save@3:3", "spec.after_save@3:3",
-        "hook.end@3", "spec.end@3",
+        "hook.before_save@0",
+        "listener.before_save@0",
+        "listener.after_save@0",
+        "hook.after_save@0:0",
+        "hook.before_step@0",
+        "spec.begin@0",
+        "hook.after_step@1",
+        "spec.after_step@1",
+        "hook.before_step@1",
+        "spec.before_step@1",
+        "hook.after_step@2",
+        "spec.after_step@2",
+        "hook.before_save@2",
+        "spec.before_save@2",
+        "listener.before_save@2",
+        "listener.after_save@2",
+        "hook.after_save@2:2",
+        "spec.after_save@2:2",
+        "hook.before_step@2",
+        "spec.before_step@2",
+        "hook.after_step@3",
+        "spec.after_step@3",
+        "hook.before_save@3",
+        "spec.before_save@3",
+        "listener.before_save@3",
+        "listener.after_save@3",
+        "hook.after_save@3:3",
+        "spec.after_save@3:3",
+        "hook.end@3",
+        "spec.end@3",
         "listener.end@3",
     ]
 
@@ -88,9 +113,16 @@ def test_evaluate_firing_order(tmp_path, batches):
     est.evaluate(lambda: batches[:2], hooks=[Recorder(log)])
     assert log == [
         "hook.begin@0",
-        "hook.before_step@0", "evalspec.begin@0", "hook.after_step@0", "evalspec.after_step@0",
-        "hook.before_step@0", "evalspec.before_step@0", "hook.after_step@0", "evalspec.after_step@0",
-        "hook.end@0:['global_step', 'loss', 'mae']", "evalspec.end@0:['global_step', 'loss', 'mae']",
+        "hook.before_step@0",
+        "evalspec.begin@0",
+        "hook.after_step@0",
+        "evalspec.after_step@0",
+        "hook.before_step@0",
+        "evalspec.before_step@0",
+        "hook.after_step@0",
+        "evalspec.after_step@0",
+        "hook.end@0:['global_step', 'loss', 'mae']",
+        "evalspec.end@0:['global_step', 'loss', 'mae']",
     ]
 
 

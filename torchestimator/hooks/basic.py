@@ -84,7 +84,9 @@ class NanTensorHook(Hook):
             self._first_bad = torch.full((), -1, dtype=torch.int64, device=loss.device)
             self._every = self.every_n_steps or 100
         bad = ~torch.isfinite(loss).all()
-        self._first_bad = torch.where(bad & (self._first_bad < 0), torch.full_like(self._first_bad, ctx.global_step), self._first_bad)
+        self._first_bad = torch.where(
+            bad & (self._first_bad < 0), torch.full_like(self._first_bad, ctx.global_step), self._first_bad
+        )
         if ctx.global_step % self._every == 0:
             self._check(ctx)
 
@@ -101,7 +103,9 @@ class NanTensorHook(Hook):
         if step < 0:
             return
         if self.fail_on_nan_loss:
-            raise NanLossDuringTrainingError(step=step, loss=float(ctx.loss) if ctx.loss is not None else None)
+            raise NanLossDuringTrainingError(
+                step=step, loss=float(ctx.loss) if ctx.loss is not None else None
+            )
         logger.error("NaN loss during training at step %d; stopping without saving the NaN model.", step)
         ctx.request_stop()
         ctx.veto_save()
@@ -113,7 +117,9 @@ class LoggingHook(Hook):
     Also writes the ``global_step/sec`` summary when given a writer.
     """
 
-    def __init__(self, every_n_steps: int, writer: Any = None, log: Callable[[str], None] | None = None) -> None:
+    def __init__(
+        self, every_n_steps: int, writer: Any = None, log: Callable[[str], None] | None = None
+    ) -> None:
         self.every_n_steps = every_n_steps
         self.writer = writer
         self.log = log or logger.info
@@ -219,7 +225,9 @@ class InMemoryEvaluatorHook(Hook):
         self._last_eval_step = -1
 
     def _evaluate(self, step: int) -> None:
-        self.results[step] = self.estimator._evaluate_resident(self.input_fn, self.steps, self.hooks, self.name)
+        self.results[step] = self.estimator._evaluate_resident(
+            self.input_fn, self.steps, self.hooks, self.name
+        )
         self._last_eval_step = step
 
     def after_step(self, ctx: RunContext) -> None:

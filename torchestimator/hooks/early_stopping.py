@@ -28,7 +28,9 @@ __all__ = [
 
 
 class _EarlyStoppingHook(Hook):
-    def __init__(self, should_stop_fn: Callable[[], bool], run_every_secs: float | None, run_every_steps: int | None) -> None:
+    def __init__(
+        self, should_stop_fn: Callable[[], bool], run_every_secs: float | None, run_every_steps: int | None
+    ) -> None:
         if (run_every_secs is None) == (run_every_steps is None):
             raise InvalidArgumentError(
                 "exactly one of run_every_secs and run_every_steps must be set; received "
@@ -71,14 +73,24 @@ def _eval_results(estimator: Any, eval_dir: str | None) -> dict[int, dict[str, f
     return read_eval_results(eval_dir or estimator.eval_dir())
 
 
-def _threshold_hook(estimator: Any, metric_name: str, threshold: float, cmp: Callable[[float, float], bool],
-                    eval_dir: str | None, min_steps: int, run_every_secs: float | None, run_every_steps: int | None) -> Hook:
+def _threshold_hook(
+    estimator: Any,
+    metric_name: str,
+    threshold: float,
+    cmp: Callable[[float, float], bool],
+    eval_dir: str | None,
+    min_steps: int,
+    run_every_secs: float | None,
+    run_every_steps: int | None,
+) -> Hook:
     def should_stop() -> bool:
         for step, metrics in _eval_results(estimator, eval_dir).items():
             if step < min_steps:
                 continue
             if metric_name not in metrics:
-                raise InvalidArgumentError(f"metric {metric_name!r} not found in eval results at step {step}; available: {sorted(metrics)}.")
+                raise InvalidArgumentError(
+                    f"metric {metric_name!r} not found in eval results at step {step}; available: {sorted(metrics)}."
+                )
             if cmp(metrics[metric_name], threshold):
                 return True
         return False
@@ -86,9 +98,16 @@ def _threshold_hook(estimator: Any, metric_name: str, threshold: float, cmp: Cal
     return make_early_stopping_hook(estimator, should_stop, run_every_secs, run_every_steps)
 
 
-def _no_improvement_hook(estimator: Any, metric_name: str, max_steps_without_improvement: int,
-                         better: Callable[[float, float], bool], eval_dir: str | None, min_steps: int,
-                         run_every_secs: float | None, run_every_steps: int | None) -> Hook:
+def _no_improvement_hook(
+    estimator: Any,
+    metric_name: str,
+    max_steps_without_improvement: int,
+    better: Callable[[float, float], bool],
+    eval_dir: str | None,
+    min_steps: int,
+    run_every_secs: float | None,
+    run_every_steps: int | None,
+) -> Hook:
     def should_stop() -> bool:
         best_val: float | None = None
         best_step = 0
@@ -96,7 +115,9 @@ def _no_improvement_hook(estimator: Any, metric_name: str, max_steps_without_imp
             if step < min_steps:
                 continue
             if metric_name not in metrics:
-                raise InvalidArgumentError(f"metric {metric_name!r} not found in eval results at step {step}; available: {sorted(metrics)}.")
+                raise InvalidArgumentError(
+                    f"metric {metric_name!r} not found in eval results at step {step}; available: {sorted(metrics)}."
+                )
             val = metrics[metric_name]
             if best_val is None or better(val, best_val):
                 best_val, best_step = val, step
@@ -107,27 +128,75 @@ def _no_improvement_hook(estimator: Any, metric_name: str, max_steps_without_imp
     return make_early_stopping_hook(estimator, should_stop, run_every_secs, run_every_steps)
 
 
-def stop_if_higher_hook(estimator: Any, metric_name: str, threshold: float, eval_dir: str | None = None,
-                        min_steps: int = 0, run_every_secs: float | None = 60, run_every_steps: int | None = None) -> Hook:
+def stop_if_higher_hook(
+    estimator: Any,
+    metric_name: str,
+    threshold: float,
+    eval_dir: str | None = None,
+    min_steps: int = 0,
+    run_every_secs: float | None = 60,
+    run_every_steps: int | None = None,
+) -> Hook:
     """Stop once ``metric_name`` is higher than ``threshold`` in some evaluation at step ≥ ``min_steps``."""
-    return _threshold_hook(estimator, metric_name, threshold, operator.gt, eval_dir, min_steps, run_every_secs, run_every_steps)
+    return _threshold_hook(
+        estimator, metric_name, threshold, operator.gt, eval_dir, min_steps, run_every_secs, run_every_steps
+    )
 
 
-def stop_if_lower_hook(estimator: Any, metric_name: str, threshold: float, eval_dir: str | None = None,
-                       min_steps: int = 0, run_every_secs: float | None = 60, run_every_steps: int | None = None) -> Hook:
+def stop_if_lower_hook(
+    estimator: Any,
+    metric_name: str,
+    threshold: float,
+    eval_dir: str | None = None,
+    min_steps: int = 0,
+    run_every_secs: float | None = 60,
+    run_every_steps: int | None = None,
+) -> Hook:
     """Stop once ``metric_name`` is lower than ``threshold``."""
-    return _threshold_hook(estimator, metric_name, threshold, operator.lt, eval_dir, min_steps, run_every_secs, run_every_steps)
+    return _threshold_hook(
+        estimator, metric_name, threshold, operator.lt, eval_dir, min_steps, run_every_secs, run_every_steps
+    )
 
 
-def stop_if_no_increase_hook(estimator: Any, metric_name: str, max_steps_without_increase: int, eval_dir: str | None = None,
-                             min_steps: int = 0, run_every_secs: float | None = 60, run_every_steps: int | None = None) -> Hook:
+def stop_if_no_increase_hook(
+    estimator: Any,
+    metric_name: str,
+    max_steps_without_increase: int,
+    eval_dir: str | None = None,
+    min_steps: int = 0,
+    run_every_secs: float | None = 60,
+    run_every_steps: int | None = None,
+) -> Hook:
     """Stop when ``metric_name`` has not increased for ``max_steps_without_increase`` steps."""
-    return _no_improvement_hook(estimator, metric_name, max_steps_without_increase, operator.gt, eval_dir, min_steps,
-                                run_every_secs, run_every_steps)
+    return _no_improvement_hook(
+        estimator,
+        metric_name,
+        max_steps_without_increase,
+        operator.gt,
+        eval_dir,
+        min_steps,
+        run_every_secs,
+        run_every_steps,
+    )
 
 
-def stop_if_no_decrease_hook(estimator: Any, metric_name: str, max_steps_without_decrease: int, eval_dir: str | None = None,
-                             min_steps: int = 0, run_every_secs: float | None = 60, run_every_steps: int | None = None) -> Hook:
+def stop_if_no_decrease_hook(
+    estimator: Any,
+    metric_name: str,
+    max_steps_without_decrease: int,
+    eval_dir: str | None = None,
+    min_steps: int = 0,
+    run_every_secs: float | None = 60,
+    run_every_steps: int | None = None,
+) -> Hook:
     """Stop when ``metric_name`` has not decreased for ``max_steps_without_decrease`` steps."""
-    return _no_improvement_hook(estimator, metric_name, max_steps_without_decrease, operator.lt, eval_dir, min_steps,
-                                run_every_secs, run_every_steps)
+    return _no_improvement_hook(
+        estimator,
+        metric_name,
+        max_steps_without_decrease,
+        operator.lt,
+        eval_dir,
+        min_steps,
+        run_every_secs,
+        run_every_steps,
+    )

@@ -2,7 +2,7 @@
 
 Mirrors ``tf.distribute.InputContext``: each process runs one input pipeline and should read its own
 shard (``input_pipeline_id`` of ``num_input_pipelines``) and yield per-replica batches; the global
-batch is ``per-replica batch × num_replicas_in_sync``.
+batch is ``per-replica batch * num_replicas_in_sync``.
 """
 
 from __future__ import annotations
@@ -34,13 +34,17 @@ class InputContext:
 
     def __post_init__(self) -> None:
         if self.num_input_pipelines < 1:
-            raise InvalidArgumentError(f"num_input_pipelines must be >= 1; received {self.num_input_pipelines}.")
+            raise InvalidArgumentError(
+                f"num_input_pipelines must be >= 1; received {self.num_input_pipelines}."
+            )
         if not 0 <= self.input_pipeline_id < self.num_input_pipelines:
             raise InvalidArgumentError(
                 f"input_pipeline_id must be in [0, {self.num_input_pipelines}); received {self.input_pipeline_id}."
             )
         if self.num_replicas_in_sync < 1:
-            raise InvalidArgumentError(f"num_replicas_in_sync must be >= 1; received {self.num_replicas_in_sync}.")
+            raise InvalidArgumentError(
+                f"num_replicas_in_sync must be >= 1; received {self.num_replicas_in_sync}."
+            )
 
     def get_per_replica_batch_size(self, global_batch_size: int) -> int:
         """``global_batch_size / num_replicas_in_sync``; it must divide evenly (as in TF)."""
