@@ -89,7 +89,8 @@ class CheckpointState:
 # saving
 
 
-def _fsync_dir(path: Path) -> None:
+def fsync_dir(path: str | os.PathLike[str]) -> None:
+    """fsync a directory so a rename inside it survives a crash (a no-op where directories can't be opened)."""
     try:
         fd = os.open(path, os.O_RDONLY)
     except OSError:
@@ -262,7 +263,7 @@ def save_checkpoint(
         for fname in (MODEL_FILE, OPTIMIZER_FILE):
             with open(tmp / fname, "rb") as f:
                 os.fsync(f.fileno())
-        _fsync_dir(tmp)
+        fsync_dir(tmp)
         final = model_dir / name
         if final.exists():  # re-saving a step (e.g. after a restart): move the old one out of the way first
             trash = model_dir / f".old-{name}-{os.getpid()}"
@@ -271,7 +272,7 @@ def save_checkpoint(
             shutil.rmtree(trash, ignore_errors=True)
         else:
             os.replace(tmp, final)
-        _fsync_dir(model_dir)
+        fsync_dir(model_dir)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

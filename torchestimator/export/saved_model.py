@@ -27,6 +27,7 @@ from typing import Any
 
 import torch
 
+from torchestimator.checkpoint import fsync_dir
 from torchestimator.errors import (
     CheckpointNotFoundError,
     ExportError,
@@ -245,17 +246,6 @@ def _sleep(seconds: float) -> None:
     time.sleep(seconds)
 
 
-def _fsync_dir(path: str) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def export_saved_model(
     estimator: Any,
     export_dir_base: str | os.PathLike[str],
@@ -311,9 +301,9 @@ def export_saved_model(
     os.makedirs(temp)
     try:
         _write(estimator, temp, receiver, assets_extra)
-        _fsync_dir(temp)
+        fsync_dir(temp)
         os.rename(temp, final)
-        _fsync_dir(base)
+        fsync_dir(base)
     except BaseException:
         shutil.rmtree(temp, ignore_errors=True)
         raise
