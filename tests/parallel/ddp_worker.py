@@ -126,8 +126,40 @@ class FileExporter:
         return export_path
 
 
+def dnn_columns() -> list[Any]:
+    """Numeric columns and a hashed embedding: the embedding table gets sparse gradients through DDP."""
+    from torchestimator import feature_column as fc
+
+    cat = fc.categorical_column_with_hash_bucket("cat", 50, dtype="int64")
+    return [fc.numeric_column("x", shape=(4,)), fc.embedding_column(cat, 4)]
+
+
+def dnn_estimator(model_dir: str, config: te.RunConfig) -> te.Estimator:
+    return te.DNNClassifier(
+        hidden_units=[8, 4], feature_columns=dnn_columns(), model_dir=model_dir, config=config
+    )
+
+
+def dnn_global_batches(seed: int = 1) -> list[tuple[dict[str, Any], torch.Tensor]]:
+    g = torch.Generator().manual_seed(seed)
+    out = []
+    for _ in range(N_BATCHES):
+        x = torch.randn(GLOBAL_BATCH, 4, generator=g)  # (B, 4)
+        cat = torch.randint(0, 30, (GLOBAL_BATCH,), generator=g)  # (B,)
+        out.append(({"x": x.numpy(), "cat": cat.numpy()}, ((x[:, 0] + (cat % 3 == 0)) > 0.5).long().numpy()))
+    return out
+
+
+def dnn_sharded_input_fn(input_context: Any = None) -> Any:
+    n = input_context.num_input_pipelines if input_context else 1
+    i = input_context.input_pipeline_id if input_context else 0
+    per = GLOBAL_BATCH // n
+    for features, y in dnn_global_batches():
+        yield {k: v[i * per : (i + 1) * per] for k, v in features.items()}, y[i * per : (i + 1) * per]
+
+
 def params_of(module: torch.nn.Module) -> dict[str, list[Any]]:
-    return {k: v.tolist() for k, v in module.state_dict().items()}
+    return {k: v.tolist() for k, v in module.state_dict().items() if isinstance(v, torch.Tensor)}
 
 
 def rank_and_sum(value: float) -> tuple[int, float]:
@@ -165,6 +197,14 @@ def main() -> None:
         log_step_count_steps=None,
         save_summary_steps=None,
     )
+    if mode == "dnn":
+        est = dnn_estimator(model_dir, cfg)
+        est.train(dnn_sharded_input_fn, max_steps=20)
+        result["params"] = params_of(est.model)
+        result["global_step"] = est.global_step
+        result["eval"] = est.evaluate(dnn_sharded_input_fn, steps=5)
+        (out_dir / f"{mode}_rank{rank}.json").write_text(json.dumps(result))
+        return
     est = te.Estimator(MLP, model_dir=model_dir, config=cfg)
     if mode == "parity":
         record = RecordRandom()

@@ -50,6 +50,8 @@ def _oracle(tmp: Path, steps: int) -> te.Estimator:
 
 def _assert_params_equal(got: dict[str, list[Any]], module: torch.nn.Module) -> None:
     for name, value in module.state_dict().items():
+        if not isinstance(value, torch.Tensor):
+            continue  # feature-column specs (JSON extra state)
         torch.testing.assert_close(torch.tensor(got[name]), value, rtol=1e-5, atol=1e-6, msg=name)
 
 
@@ -86,6 +88,33 @@ def test_two_process_ddp_matches_single_process(tmp_path: Path) -> None:
         {k: v.tolist() for k, v in load_checkpoint(str(tmp_path / "m" / "model.ckpt-12")).model.items()},
         oracle.model,
     )
+
+
+def test_two_process_ddp_premade_dnn_classifier_matches_single_process(tmp_path: Path) -> None:
+    """The issue's check: a pre-made DNNClassifier (sparse embedding gradients, Adagrad) under 2-process DDP ends
+    with the parameters of a single process fed the same global batches."""
+    out = tmp_path / "out"
+    out.mkdir()
+    proc = _run(
+        [*TORCHRUN, "--standalone", "--nproc-per-node=2", WORKER, "dnn", str(tmp_path / "m"), str(out)]
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    cfg = te.RunConfig(
+        tf_random_seed=7,
+        save_checkpoints_steps=None,
+        save_checkpoints_secs=None,
+        log_step_count_steps=None,
+        save_summary_steps=None,
+    )
+    oracle = ddp_worker.dnn_estimator(str(tmp_path / "oracle"), cfg)
+    oracle.train(lambda: iter(ddp_worker.dnn_global_batches()), max_steps=20)
+    expected = oracle.evaluate(lambda: iter(ddp_worker.dnn_global_batches()), steps=5)
+    for rank in (0, 1):
+        r = _read(out, f"dnn_rank{rank}")
+        assert r["world_size"] == 2 and r["global_step"] == 20
+        _assert_params_equal(r["params"], oracle.model)
+        assert r["eval"]["accuracy"] == pytest.approx(expected["accuracy"], abs=1e-6)
+        assert r["eval"]["loss"] == pytest.approx(expected["loss"], rel=1e-5)
 
 
 def test_two_nodes_c10d_rendezvous_on_loopback(tmp_path: Path) -> None:
