@@ -324,13 +324,14 @@ class Estimator:
 
     # ------------------------------------------------------------------ internals used by the loops
     def _host_stream(self, batches: Iterator[Batch]) -> Iterator[Batch]:
-        """The host stage (tensors, column transforms), prefetched in a background thread."""
+        """The host stage (tensors, column transforms), prefetched in a background thread when the model
+        has feature-column transforms to run. Without them the host stage is a few dict lookups, and a
+        thread competing with torch's intra-op threads for the cores costs more than it saves (measured
+        with scripts/bench_overhead.py); torchestimator's readers prefetch their own batches."""
         stream = host_batches(batches, self._transform)
-        if self._config.prefetch_batches > 0:
-            try:
-                from torchestimator.inputs.prefetch import prefetch
-            except ImportError:  # pragma: no cover - the inputs package is part of the library
-                return stream
+        if self._config.prefetch_batches > 0 and self._transform is not None:
+            from torchestimator.inputs.prefetch import prefetch
+
             return prefetch(stream, self._config.prefetch_batches)
         return stream
 
