@@ -17,8 +17,10 @@ Subclasses set ``logits_dimension`` and implement ``_processed_labels``, ``_defa
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import inspect
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -37,9 +39,41 @@ __all__ = [
     "check_label_range",
     "check_prediction_keys",
     "class_strings",
+    "numeric_predictions_only",
+    "string_predictions_enabled",
 ]
 
 LossFn = Callable[..., torch.Tensor]
+
+_NUMERIC_ONLY: contextvars.ContextVar[bool] = contextvars.ContextVar(
+    "torchestimator_numeric_predictions_only", default=False
+)
+
+
+@contextlib.contextmanager
+def numeric_predictions_only() -> Iterator[None]:
+    """Within this block heads emit numeric predictions only (used while tracing for export).
+
+    The string predictions ``classes`` / ``all_classes`` (and a ClassificationOutput's ``classes``)
+    are host copies (numpy ``bytes``) that no traced graph can carry: inside this block
+    :func:`class_strings` and :func:`all_classes` return ``None`` instead of touching the host, and
+    the exporter builds those outputs itself from the class names (``classes[i] = names[class_ids[i]]``).
+
+    Example:
+        >>> with numeric_predictions_only():
+        ...     all_classes(torch.zeros(2, 3), 3, None) is None
+        True
+    """
+    token = _NUMERIC_ONLY.set(True)
+    try:
+        yield
+    finally:
+        _NUMERIC_ONLY.reset(token)
+
+
+def string_predictions_enabled() -> bool:
+    """False inside :func:`numeric_predictions_only`."""
+    return not _NUMERIC_ONLY.get()
 
 
 def _validate_loss_fn(loss_fn: LossFn) -> None:
@@ -62,8 +96,15 @@ def all_class_ids(logits: torch.Tensor, n_classes: int) -> torch.Tensor:
     return ids.expand(*logits.shape[:-1], n_classes).clone()  # (B, n)
 
 
-def all_classes(logits: torch.Tensor, n_classes: int, label_vocabulary: Sequence[str] | None) -> np.ndarray:
-    """Class names as a numpy object array of ``bytes`` ``[B, n]`` (TF's ``all_classes``)."""
+def all_classes(
+    logits: torch.Tensor, n_classes: int, label_vocabulary: Sequence[str] | None
+) -> np.ndarray | None:
+    """Class names as a numpy object array of ``bytes`` ``[B, n]`` (TF's ``all_classes``).
+
+    ``None`` inside :func:`numeric_predictions_only`.
+    """
+    if _NUMERIC_ONLY.get():
+        return None
     names = _class_names_bytes(n_classes, label_vocabulary)
     return np.tile(names, (*logits.shape[:-1], 1))
 
@@ -80,8 +121,13 @@ def _class_names_bytes(n_classes: int, label_vocabulary: Sequence[str] | None) -
 
 def class_strings(
     class_ids: torch.Tensor, n_classes: int, label_vocabulary: Sequence[str] | None
-) -> np.ndarray:
-    """Map int class ids ``[B, 1]`` to their names: numpy object array of ``bytes`` (host copy)."""
+) -> np.ndarray | None:
+    """Map int class ids ``[B, 1]`` to their names: numpy object array of ``bytes`` (host copy).
+
+    ``None`` inside :func:`numeric_predictions_only`.
+    """
+    if _NUMERIC_ONLY.get():
+        return None
     names = _class_names_bytes(n_classes, label_vocabulary)
     return names[class_ids.detach().cpu().numpy()]
 
