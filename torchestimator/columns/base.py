@@ -173,6 +173,10 @@ class TransformCache:
             self._done[column] = out
         return out
 
+    def put(self, column: FeatureColumn, value: Any) -> None:
+        """Record ``column``'s transform for this batch, computed elsewhere (a batched fast path)."""
+        self._done.setdefault(column, value)
+
     def batch_size(self, key: str, column_name: str) -> int:
         raw = self.raw(key, column_name)
         return raw.nrows if not isinstance(raw, np.ndarray) else int(raw.shape[0])

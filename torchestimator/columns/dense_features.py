@@ -28,11 +28,13 @@ from torch import nn
 
 from torchestimator.columns.base import (
     CategoricalColumn,
+    CategoricalIds,
     DenseColumn,
     FeatureColumn,
     SequenceCategoricalColumn,
     TransformCache,
 )
+from torchestimator.columns.batched_transform import stacked_hash_ids, stacked_numeric
 from torchestimator.columns.embedding import EmbeddingColumn, IndicatorColumn
 from torchestimator.columns.fused_bag import pack_bags
 from torchestimator.columns.layer_base import ColumnLayer
@@ -206,36 +208,61 @@ class DenseFeatures(ColumnLayer):
             return counts.astype(np.float32).reshape(ids.nrows, nb)
         raise InvalidArgumentError(f"DenseFeatures: column type {type(col).__name__} is not supported.")
 
+    def _host_block(self, block: list[DenseColumn], cache: TransformCache) -> np.ndarray:
+        """float32 ``(B, d)`` of one run of host columns; plain numerics in one vectorised pass."""
+        plain = stacked_numeric(block, cache.features) or {}
+        parts = [
+            plain[i].reshape(-1, 1) if i in plain else self._host_dense(col, cache)
+            for i, col in enumerate(block)
+        ]
+        batch = parts[0].shape[0]
+        for col, part in zip(block, parts):
+            if part.shape[0] != batch:
+                raise FeatureError(
+                    f"column {col.name!r} has batch size {part.shape[0]} but others have {batch}."
+                )
+        dense = parts[0] if len(parts) == 1 else np.concatenate(parts, axis=1)
+        return np.ascontiguousarray(dense, dtype=np.float32)  # (B, d)
+
+    def _group_ids(self, g: _Group, cache: TransformCache) -> list[CategoricalIds]:
+        """Each slot's ids; single-valued int hash columns hashed together in one pass."""
+        cats = [c.categorical_column for c in g.columns]
+        fast = stacked_hash_ids(cats, cache.features)
+        ids: dict[int, CategoricalIds] = {}
+        if fast is not None:
+            positions, matrix = fast  # (B, len(positions))
+            splits = np.arange(matrix.shape[0] + 1, dtype=np.int64)
+            for j, pos in enumerate(positions):
+                ids[pos] = CategoricalIds(matrix[:, j], splits)
+                cache.put(cats[pos], ids[pos])  # other layers reading the column reuse it
+        return [ids[i] if i in ids else cache.get(c) for i, c in enumerate(cats)]
+
     def host_tensors(self, cache: TransformCache) -> dict[str, Any]:
-        """Reserved-key CPU tensors: host blocks ``/dense<i>``, fused bags ``/<group>/{ids,offsets,weights,bags}``."""
+        """Reserved-key CPU tensors: host blocks ``/dense<i>``, fused bags ``/<group>/{ids,offsets,weights,bags}``.
+
+        Bags are example-major (bag ``b * k + c``; see :mod:`torchestimator.columns.fused_bag`).
+
+        Raises:
+            FeatureError: columns disagree on the batch size, or an id is out of range.
+        """
         out = super().host_tensors(cache)
         p = self.key_prefix
         batch: int | None = None
         for i, block in enumerate(self._host_blocks):
-            parts = [self._host_dense(col, cache) for col in block]
-            for col, part in zip(block, parts):
-                if batch is not None and part.shape[0] != batch:
-                    raise FeatureError(
-                        f"column {col.name!r} has batch size {part.shape[0]} but others have {batch}."
-                    )
-                batch = part.shape[0]
-            dense = parts[0] if len(parts) == 1 else np.concatenate(parts, axis=1)
-            out[f"{p}/dense{i}"] = torch.from_numpy(np.ascontiguousarray(dense, dtype=np.float32))  # (B, d)
+            dense = self._host_block(block, cache)  # (B, d)
+            if batch is not None and dense.shape[0] != batch:
+                raise FeatureError(
+                    f"column {block[0].name!r} has batch size {dense.shape[0]} but others have {batch}."
+                )
+            batch = dense.shape[0]
+            out[f"{p}/dense{i}"] = torch.from_numpy(dense)
         for g in self._groups.values():
             start_of = {name: start for name, (start, _, _) in g.tables.items()}
-            packed = pack_bags(
-                [
-                    (
-                        c.name,
-                        cache.get(c),
-                        start_of[c.table_name],
-                        c.categorical_column.num_buckets,
-                        c.combiner,
-                    )
-                    for c in g.columns
-                ],
-                with_bag_index=g.max_norm is not None,
-            )
+            slots = [
+                (c.name, ids, start_of[c.table_name], c.categorical_column.num_buckets, c.combiner)
+                for c, ids in zip(g.columns, self._group_ids(g, cache))
+            ]
+            packed = pack_bags(slots, with_bag_index=g.max_norm is not None, example_major=True)
             n = packed.offsets.size // len(g.columns)
             if batch is not None and n != batch:
                 raise FeatureError(
@@ -257,16 +284,16 @@ class DenseFeatures(ColumnLayer):
         ids, offsets, weights = t[f"{p}/ids"], t[f"{p}/offsets"], t.get(f"{p}/weights")
         k = len(g.columns)
         if g.max_norm is None:
-            out = bag(ids, offsets, per_sample_weights=weights)  # (k*B, D)
+            out = bag(ids, offsets, per_sample_weights=weights)  # (B*k, D)
         else:
             rows = F.embedding(ids, bag.weight, sparse=True)  # (N, D)
             norms = rows.norm(dim=1, keepdim=True)  # (N, 1)
             rows = rows * (g.max_norm / torch.clamp(norms, min=g.max_norm))  # TF clip_by_norm
             if weights is not None:
                 rows = rows * weights.unsqueeze(1)
-            out = rows.new_zeros(offsets.numel(), g.dimension).index_add_(0, t[f"{p}/bags"], rows)  # (k*B, D)
-        # (k*B, D) column-major -> (B, k*D), so a run of consecutive columns is one slice
-        return out.view(k, -1, g.dimension).transpose(0, 1).reshape(-1, k * g.dimension)  # (B, k*D)
+            out = rows.new_zeros(offsets.numel(), g.dimension).index_add_(0, t[f"{p}/bags"], rows)  # (B*k, D)
+        # example-major bags: (B*k, D) is already [col 0 | col 1 | ...] per example, a view, no copy
+        return out.view(-1, k * g.dimension)  # (B, k*D)
 
     def forward(self, features: Mapping[str, Any]) -> torch.Tensor:
         """``(B, output_dim)`` float32 from transformed (or raw) features."""

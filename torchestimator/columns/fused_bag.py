@@ -1,13 +1,22 @@
 """Host packing of several categorical columns into one fused ``EmbeddingBag`` call.
 
 Columns ``c = 0..k-1`` with ids ``ids_c`` (values + row_splits) and row offsets ``o_c`` become one
-bag per (column, example), column-major, so the host only concatenates::
+bag per (column, example). Two bag orders:
+
+* column-major (``LinearModel``, which sums the columns): the host only concatenates::
 
     ids:      [ids_0 + o_0 | ids_1 + o_1 | ...]                      int64 (N,)
     offsets:  [splits_0[:-1] | splits_1[:-1] + N_0 | ...]           int64 (k * B,)
-    weights:  per-sample weights with the combiner folded in        float32 (N,) or absent
+    EmbeddingBag(mode='sum')(ids, offsets, weights).view(k, B, D)[c] is column c
 
-and ``EmbeddingBag(mode='sum')(ids, offsets, weights).view(k, B, D)[c]`` is column ``c``'s output.
+* example-major (``DenseFeatures``, which concatenates them): bag ``b * k + c`` holds example
+  ``b``'s ids of column ``c``, so the output is already the concatenated layout, a view, no copy::
+
+    ids:      [ex 0: col 0 ids, col 1 ids, ... | ex 1: ... ]         int64 (N,)
+    offsets:  exclusive cumsum of the (B, k) bag lengths, flattened  int64 (B * k,)
+    EmbeddingBag(mode='sum')(ids, offsets, weights).view(B, k * D)  is [col 0 | col 1 | ...]
+
+``weights``: per-sample weights with the combiner folded in, float32 (N,), or absent when all 1.
 Combiners: ``sum`` = w, ``mean`` = w / Σw, ``sqrtn`` = w / sqrt(Σw²) per (column, example).
 """
 
@@ -60,17 +69,25 @@ def pack_bags(
     *,
     drop_nonpositive_weights: bool = True,
     with_bag_index: bool = False,
+    example_major: bool = False,
 ) -> PackedBags:
-    """Pack columns ``(name, ids, row_offset, num_buckets, combiner)`` column-major.
+    """Pack columns ``(name, ids, row_offset, num_buckets, combiner)`` into one bag set.
+
+    Args:
+        columns: one entry per column, in slot order.
+        drop_nonpositive_weights: drop ids whose weight is <= 0 (``safe_embedding_lookup_sparse``).
+        with_bag_index: also return the bag of every id (for the max-norm gather + scatter path).
+        example_major: bag ``b * k + c`` (DenseFeatures) instead of ``c * B + b`` (see module docstring).
+
+    Returns:
+        The packed ids, offsets, optional weights and optional bag index.
 
     Raises:
-        FeatureError: an id >= num_buckets (never a silent wrong row).
+        FeatureError: a column with another batch size, or an id >= num_buckets (never a silent wrong row).
     """
-    ids_parts, off_parts, w_parts, bag_parts = [], [], [], []
-    any_weights = False
-    base = 0
     batch = columns[0][1].nrows
-    for slot, (name, raw_ids, row_offset, num_buckets, combiner) in enumerate(columns):
+    slots: list[tuple[np.ndarray, np.ndarray, np.ndarray | None]] = []
+    for name, raw_ids, row_offset, num_buckets, combiner in columns:
         if raw_ids.nrows != batch:
             raise FeatureError(
                 f"column {name!r} has batch size {raw_ids.nrows} but other columns have {batch}."
@@ -81,20 +98,66 @@ def pack_bags(
                 f"column {name!r} produced id {int(ids.values.max())} >= num_buckets {num_buckets}; "
                 "check default_value / vocabulary settings."
             )
-        weights = combiner_weights(ids, combiner)
-        ids_parts.append(ids.values + row_offset)
-        off_parts.append(ids.row_splits[:-1] + base)
-        w_parts.append(weights)
-        any_weights |= weights is not None
+        slots.append((ids.values + row_offset, ids.row_splits, combiner_weights(ids, combiner)))
+    if example_major:
+        return _pack_example_major(slots, batch, with_bag_index)
+    ids_parts, off_parts, bag_parts = [], [], []
+    base = 0
+    for slot, (values, splits, _) in enumerate(slots):
+        ids_parts.append(values)
+        off_parts.append(splits[:-1] + base)
         if with_bag_index:
-            bag_parts.append(ids.row_ids() + slot * batch)
-        base += len(ids.values)
-    flat_ids = np.concatenate(ids_parts)
-    offsets = np.concatenate(off_parts)
-    flat_w = None
-    if any_weights:
-        flat_w = np.concatenate(
-            [w if w is not None else np.ones(len(i), np.float32) for w, i in zip(w_parts, ids_parts)]
-        ).astype(np.float32, copy=False)
+            bag_parts.append(_row_ids(splits) + slot * batch)
+        base += len(values)
     bags = np.concatenate(bag_parts) if with_bag_index else None
+    return PackedBags(np.concatenate(ids_parts), np.concatenate(off_parts), _flat_weights(slots), bags)
+
+
+def _row_ids(splits: np.ndarray) -> np.ndarray:
+    return np.repeat(np.arange(len(splits) - 1, dtype=np.int64), np.diff(splits))
+
+
+def _flat_weights(slots: list[tuple[np.ndarray, np.ndarray, np.ndarray | None]]) -> np.ndarray | None:
+    """Column-major weights (ones for columns without), or None when no column has any."""
+    if all(w is None for _, _, w in slots):
+        return None
+    return np.concatenate([w if w is not None else np.ones(len(v), np.float32) for v, _, w in slots]).astype(
+        np.float32, copy=False
+    )
+
+
+def _pack_example_major(
+    slots: list[tuple[np.ndarray, np.ndarray, np.ndarray | None]], batch: int, with_bag_index: bool
+) -> PackedBags:
+    k = len(slots)
+    any_weights = any(w is not None for _, _, w in slots)
+    if all(len(v) == batch for v, _, _ in slots) and all(
+        np.array_equal(s, np.arange(batch + 1)) for _, s, _ in slots
+    ):  # one id per (example, column): a (B, k) matrix, no scatter needed
+        flat_ids = np.stack([v for v, _, _ in slots], axis=1).reshape(-1)  # (B*k,)
+        offsets = np.arange(batch * k, dtype=np.int64)
+        flat_w = None
+        if any_weights:
+            flat_w = (
+                np.stack([w if w is not None else np.ones(batch, np.float32) for _, _, w in slots], axis=1)
+                .reshape(-1)
+                .astype(np.float32, copy=False)
+            )
+        return PackedBags(flat_ids, offsets, flat_w, offsets.copy() if with_bag_index else None)
+    lengths = np.stack([np.diff(s) for _, s, _ in slots], axis=1).reshape(-1)  # (B*k,) bag b*k+c
+    offsets = np.zeros(batch * k, dtype=np.int64)
+    np.cumsum(lengths[:-1], out=offsets[1:])
+    total = int(lengths.sum())
+    flat_ids = np.empty(total, dtype=np.int64)
+    flat_w = np.ones(total, dtype=np.float32) if any_weights else None
+    bags = np.empty(total, dtype=np.int64) if with_bag_index else None
+    for c, (values, splits, weights) in enumerate(slots):
+        rows = _row_ids(splits)  # (n_c,)
+        bag = rows * k + c
+        dest = offsets[bag] + (np.arange(len(values), dtype=np.int64) - splits[rows])  # (n_c,)
+        flat_ids[dest] = values
+        if flat_w is not None and weights is not None:
+            flat_w[dest] = weights
+        if bags is not None:
+            bags[dest] = bag
     return PackedBags(flat_ids, offsets, flat_w, bags)

@@ -60,7 +60,9 @@ class _IntMemo:
         missing = ~self.known[v]
         if missing.any():
             new = np.unique(v[missing])
-            self.fp[new] = np.fromiter((farmhash.fingerprint64(str(x)) for x in new.tolist()), dtype=np.uint64, count=new.size)
+            self.fp[new] = np.fromiter(
+                (farmhash.fingerprint64(str(x)) for x in new.tolist()), dtype=np.uint64, count=new.size
+            )
             self.known[new] = True
         return self.fp[v]
 

@@ -265,9 +265,17 @@ class GraphBuilder:
         raise ExportError(f"column {col.name!r} ({type(col).__name__}) cannot be exported.")
 
     def bags(
-        self, columns: list[tuple[CategoricalColumn, int, str]], drop_nonpositive_weights: bool = True
+        self,
+        columns: list[tuple[CategoricalColumn, int, str]],
+        drop_nonpositive_weights: bool = True,
+        example_major: bool = False,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Fused-bag ``ids, offsets, weights, bag index`` for ``(column, row offset, combiner)`` slots."""
+        """Fused-bag ``ids, offsets, weights, bag index`` for ``(column, row offset, combiner)`` slots.
+
+        The bag index says which bag each id sums into: ``c * B + b`` (column-major, LinearModel) or
+        ``b * k + c`` (``example_major``, DenseFeatures); ``bag_forward`` reads only it and the bag
+        count ``offsets.shape[0]``.
+        """
         ids_parts, off_parts, w_parts, bag_parts = [], [], [], []
         base: Any = 0
         for slot, (col, row_offset, combiner) in enumerate(columns):
@@ -287,7 +295,9 @@ class GraphBuilder:
             w_parts.append(weight.reshape(-1).to(torch.float32))
             off_parts.append(torch.arange(batch, dtype=torch.int64) * length + base)
             rows = torch.arange(batch, dtype=torch.int64).unsqueeze(1).expand(batch, length)  # (B, L)
-            bag_parts.append(rows.reshape(-1) + slot * batch)
+            bag_parts.append(
+                rows.reshape(-1) * len(columns) + slot if example_major else rows.reshape(-1) + slot * batch
+            )
             base = base + batch * length
         offsets = torch.cat(off_parts)
         bags = torch.cat(bag_parts)
@@ -308,7 +318,7 @@ def build_layer_inputs(builder: GraphBuilder, layers: list[ColumnLayer]) -> dict
             for g in layer._groups.values():
                 start_of = {name: start for name, (start, _, _) in g.tables.items()}
                 slots = [(c.categorical_column, start_of[c.table_name], c.combiner) for c in g.columns]
-                ids, offsets, weights, bags = builder.bags(slots)
+                ids, offsets, weights, bags = builder.bags(slots, example_major=True)
                 out.update({f"{p}/{g.key}/ids": ids, f"{p}/{g.key}/offsets": offsets})
                 out.update({f"{p}/{g.key}/weights": weights, f"{p}/{g.key}/bags": bags})
         elif isinstance(layer, LinearModel) and layer._sparse:
