@@ -59,7 +59,7 @@ def stacked_numeric(columns: Sequence[Any], features: Mapping[str, Any]) -> dict
     """
     out: dict[int, np.ndarray] = {}
     for i, col in enumerate(columns):
-        if type(col) is NumericColumn and col.normalizer_fn is None and col.dense_width == 1:
+        if type(col) is NumericColumn and col.normalizer_fn is None and col.shape == (1,):
             raw = single_valued(features, col.key, "fiub")
             if raw is not None:
                 out[i] = raw.astype(np.float32, copy=False)

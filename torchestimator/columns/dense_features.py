@@ -36,7 +36,7 @@ from torchestimator.columns.base import (
 )
 from torchestimator.columns.batched_transform import stacked_hash_ids, stacked_numeric
 from torchestimator.columns.embedding import EmbeddingColumn, IndicatorColumn
-from torchestimator.columns.fused_bag import pack_bags
+from torchestimator.columns.fused_bag import PackedBags, pack_bags
 from torchestimator.columns.layer_base import ColumnLayer
 from torchestimator.columns.numeric import BucketizedColumn, NumericColumn
 from torchestimator.errors import FeatureError, InvalidArgumentError
@@ -54,6 +54,7 @@ class _Group:
         self.max_norm = max_norm
         self.columns: list[EmbeddingColumn] = []
         self.tables: dict[str, tuple[int, int, EmbeddingColumn]] = {}
+        self.slot_starts: list[int] = []  # first table row of each slot's column
         self.rows = 0
 
     def add(self, column: EmbeddingColumn) -> int:
@@ -62,6 +63,7 @@ class _Group:
             self.tables[column.table_name] = (self.rows, nb, column)
             self.rows += nb
         self.columns.append(column)
+        self.slot_starts.append(self.tables[column.table_name][0])
         return len(self.columns) - 1
 
 
@@ -224,8 +226,8 @@ class DenseFeatures(ColumnLayer):
         dense = parts[0] if len(parts) == 1 else np.concatenate(parts, axis=1)
         return np.ascontiguousarray(dense, dtype=np.float32)  # (B, d)
 
-    def _group_ids(self, g: _Group, cache: TransformCache) -> list[CategoricalIds]:
-        """Each slot's ids; single-valued int hash columns hashed together in one pass."""
+    def _group_bags(self, g: _Group, cache: TransformCache) -> PackedBags:
+        """One group's example-major bags; single-valued int hash columns hashed together in one pass."""
         cats = [c.categorical_column for c in g.columns]
         fast = stacked_hash_ids(cats, cache.features)
         ids: dict[int, CategoricalIds] = {}
@@ -235,7 +237,15 @@ class DenseFeatures(ColumnLayer):
             for j, pos in enumerate(positions):
                 ids[pos] = CategoricalIds(matrix[:, j], splits)
                 cache.put(cats[pos], ids[pos])  # other layers reading the column reuse it
-        return [ids[i] if i in ids else cache.get(c) for i, c in enumerate(cats)]
+            if len(positions) == len(cats):  # one id per bag, all in range: no filtering, no weights
+                flat = (matrix + np.asarray(g.slot_starts, dtype=np.int64)).reshape(-1)  # (B*k,)
+                offsets = np.arange(flat.size, dtype=np.int64)
+                return PackedBags(flat, offsets, None, offsets if g.max_norm is not None else None)
+        slots = [
+            (col.name, ids[i] if i in ids else cache.get(cat), start, cat.num_buckets, col.combiner)
+            for i, (col, cat, start) in enumerate(zip(g.columns, cats, g.slot_starts))
+        ]
+        return pack_bags(slots, with_bag_index=g.max_norm is not None, example_major=True)
 
     def host_tensors(self, cache: TransformCache) -> dict[str, Any]:
         """Reserved-key CPU tensors: host blocks ``/dense<i>``, fused bags ``/<group>/{ids,offsets,weights,bags}``.
@@ -257,12 +267,7 @@ class DenseFeatures(ColumnLayer):
             batch = dense.shape[0]
             out[f"{p}/dense{i}"] = torch.from_numpy(dense)
         for g in self._groups.values():
-            start_of = {name: start for name, (start, _, _) in g.tables.items()}
-            slots = [
-                (c.name, ids, start_of[c.table_name], c.categorical_column.num_buckets, c.combiner)
-                for c, ids in zip(g.columns, self._group_ids(g, cache))
-            ]
-            packed = pack_bags(slots, with_bag_index=g.max_norm is not None, example_major=True)
+            packed = self._group_bags(g, cache)
             n = packed.offsets.size // len(g.columns)
             if batch is not None and n != batch:
                 raise FeatureError(
