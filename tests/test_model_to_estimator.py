@@ -116,12 +116,6 @@ def test_step0_checkpoint_is_the_module_and_frozen_params_stay(trained):
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="pending in torchestimator.export: plan_wire only plans feature-column inputs, so a raw tensor "
-    "feature (an image) gives an empty graph input list (StopIteration in GraphBuilder); flips to a pass, "
-    "and strict xfail then fails, once export takes raw receiver tensors",
-)
 def test_onnx_export_predicts_like_estimator(trained, tmp_path):
     from torchestimator.export import build_raw_serving_input_receiver_fn
     from torchestimator.serving import load

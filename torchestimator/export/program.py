@@ -1,17 +1,21 @@
 """The exportable program: wire tensors -> the model's PREDICT-mode numeric outputs.
 
 :class:`ServingModule` wraps the resident model_fn module. Its ``forward(*wire)`` rebuilds the
-column layers' inputs in-graph (:func:`~torchestimator.export.wire.build_layer_inputs`), calls the
-model in PREDICT mode and returns the numeric predictions as a tuple, in :attr:`output_names`
-order. String predictions (``classes``, ``all_classes``) are host copies in eager torch; they are
-rebuilt from the class-name table found by an eager probe (ONNX: a ``Gather`` on a string constant;
-torch backend: on the host), and left out of the traced graph.
+column layers' inputs in-graph (:func:`~torchestimator.export.wire.build_layer_inputs`), adds the
+pass-through ``tensor`` features (raw receiver features the model reads itself), calls the model in
+PREDICT mode and returns the numeric predictions as a tuple, in :attr:`output_names` order.
+
+String predictions (``classes``, ``all_classes``) are host copies in eager torch. The eager probe
+reads the class names from them; the trace runs under
+:func:`~torchestimator.heads.base.numeric_predictions_only`, so heads leave them out, and the export
+rebuilds them from the class-name table (ONNX: a ``Gather`` on a string constant; torch backend: on
+the host).
 """
 
 from __future__ import annotations
 
 import contextlib
-import sys
+import logging
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
@@ -21,10 +25,12 @@ from torch import nn
 
 from torchestimator.errors import ExportError
 from torchestimator.export.wire import GraphBuilder, WireInput, WirePlan, bag_forward, build_layer_inputs
+from torchestimator.heads.base import numeric_predictions_only
 from torchestimator.spec import EstimatorSpec, ModeKeys
 
 __all__ = ["ProbeResult", "ServingModule", "example_wire", "export_program"]
 
+logger = logging.getLogger("torchestimator")
 STRING_SOURCES = {"classes": "class_ids", "all_classes": "all_class_ids"}
 
 
@@ -85,27 +91,97 @@ class ProbeResult:
         return self.numeric + self.extra
 
 
-class ServingModule(nn.Module):
-    """``forward(*wire tensors) -> tuple of numeric outputs`` for one model (see module docstring)."""
+class _ReadTracker(dict):
+    """The features dict of the eager probe: records which pass-through features the model reads."""
 
-    def __init__(self, model: nn.Module, caller: Any, plan: WirePlan) -> None:
+    def __init__(self, data: Mapping[str, Any], tracked: set[str], strings: Sequence[str]) -> None:
+        super().__init__(data)
+        self.read: set[str] = set()
+        self._tracked = tracked
+        self._strings = set(strings)
+
+    def _note(self, key: Any) -> None:
+        if key in self._strings:
+            raise ExportError(
+                f"the model reads the string feature {key!r} directly; strings cannot enter the exported graph. "
+                "Read it through a feature column (e.g. categorical_column_with_vocabulary_list) or leave it out "
+                "of the serving receiver."
+            )
+        if key in self._tracked:
+            self.read.add(key)
+
+    def __getitem__(self, key: Any) -> Any:
+        self._note(key)
+        return super().__getitem__(key)
+
+    def get(self, key: Any, default: Any = None) -> Any:
+        self._note(key)
+        return super().get(key, default)
+
+    def _all(self) -> None:
+        self.read |= self._tracked & set(super().keys())
+
+    def __iter__(self) -> Iterator[Any]:
+        self._all()
+        return super().__iter__()
+
+    def values(self) -> Any:
+        self._all()
+        return super().values()
+
+    def items(self) -> Any:
+        self._all()
+        return super().items()
+
+
+class ServingModule(nn.Module):
+    """``forward(*wire tensors) -> tuple of numeric outputs`` for one model (see module docstring).
+
+    Args:
+        model: the resident model_fn module.
+        caller: the Estimator's model caller (``caller(model, features, labels, mode)``).
+        plan: the wire plan (column inputs and pass-through ``tensor`` inputs).
+        string_features: receiver features left out of the graph (strings); reading one is an error.
+    """
+
+    def __init__(
+        self, model: nn.Module, caller: Any, plan: WirePlan, string_features: Sequence[str] = ()
+    ) -> None:
         super().__init__()
         self.model = model
         self._caller = caller
         self._plan = plan
+        self._string_features = list(string_features)
         self.input_names = list(plan.inputs)
         self.output_names: list[str] = []
-        self._signature_extra: list[str] = []
-        self._bag_index: dict[int, torch.Tensor] = {}
+
+    def features(self, wire: Sequence[torch.Tensor]) -> dict[str, torch.Tensor]:
+        """The model's features: the column layers' reserved keys plus the pass-through tensors."""
+        named = dict(zip(self.input_names, wire))
+        builder = GraphBuilder(named, self._plan.ids_names)
+        features = build_layer_inputs(builder, self._plan.layers)
+        for name, item in self._plan.inputs.items():
+            if item.kind == "tensor" and name in named:
+                features[str(item.key)] = named[name]
+        return features
 
     def spec(self, *wire: torch.Tensor) -> EstimatorSpec:
         """The model's PREDICT spec on wire tensors (eager or traced)."""
-        builder = GraphBuilder(dict(zip(self.input_names, wire)), self._plan.ids_names)
-        features = build_layer_inputs(builder, self._plan.layers)
-        self._bag_index.clear()
-        self._bag_index.update(builder.bag_index)
-        spec: EstimatorSpec = self._caller(self.model, features, None, ModeKeys.PREDICT)
+        spec: EstimatorSpec = self._caller(self.model, self.features(wire), None, ModeKeys.PREDICT)
         return spec
+
+    def probe(self, *wire: torch.Tensor) -> tuple[EstimatorSpec, set[str]]:
+        """One eager PREDICT call; returns the spec and the pass-through features the model read."""
+        tensors = {str(i.key) for i in self._plan.inputs.values() if i.kind == "tensor"}
+        features = _ReadTracker(self.features(wire), tensors, self._string_features)
+        spec: EstimatorSpec = self._caller(self.model, features, None, ModeKeys.PREDICT)
+        return spec, features.read
+
+    def drop_inputs(self, names: Sequence[str]) -> None:
+        """Remove unread pass-through inputs from the plan and the graph's inputs."""
+        for name in names:
+            del self._plan.inputs[name]
+        self.input_names = list(self._plan.inputs)
 
     def forward(self, *wire: torch.Tensor) -> tuple[torch.Tensor, ...]:
         spec = self.spec(*wire)
@@ -122,28 +198,19 @@ class ServingModule(nn.Module):
 
 @contextlib.contextmanager
 def export_patches(module: ServingModule) -> Iterator[None]:
-    """Loop-free EmbeddingBags, and string predictions stubbed out (they cannot be traced)."""
+    """Loop-free EmbeddingBags and numeric-only head predictions (string ones cannot be traced)."""
     bags = [m for m in module.model.modules() if isinstance(m, nn.EmbeddingBag)]
-    patched: list[tuple[Any, str, Any]] = []
-    for name, mod in list(sys.modules.items()):
-        if not name.startswith("torchestimator.") or mod is None:
-            continue
-        for attr in ("class_strings", "all_classes"):
-            fn = getattr(mod, attr, None)
-            if callable(fn) and getattr(fn, "__module__", "") == "torchestimator.heads.base":
-                patched.append((mod, attr, fn))
-                setattr(mod, attr, lambda *a, **k: None)
     for bag in bags:
         if bag.mode != "sum":
             raise ExportError(f"EmbeddingBag mode {bag.mode!r} cannot be exported; columns use mode='sum'.")
-        bag.forward = bag_forward(bag, module._bag_index)  # type: ignore[method-assign]
+    for bag in bags:
+        bag.forward = bag_forward(bag)  # type: ignore[method-assign]
     try:
-        yield
+        with numeric_predictions_only():
+            yield
     finally:
         for bag in bags:
             del bag.forward
-        for mod, attr, fn in patched:
-            setattr(mod, attr, fn)
 
 
 def example_wire(inputs: Mapping[str, WireInput], batch: int = 3, length: int = 2) -> list[torch.Tensor]:
@@ -152,6 +219,9 @@ def example_wire(inputs: Mapping[str, WireInput], batch: int = 3, length: int = 
     for item in inputs.values():
         if item.kind == "dense":
             out.append(torch.zeros(batch, int(item.width or 1), dtype=getattr(torch, item.dtype)))
+        elif item.kind == "tensor":
+            dims = [length if d == -1 else d for d in (item.shape or (-1,))[1:]]
+            out.append(torch.zeros(batch, *dims, dtype=getattr(torch, item.dtype)))
         elif item.dtype == "float32":
             out.append(torch.ones(batch, length, dtype=torch.float32))
         else:
@@ -164,10 +234,18 @@ def example_wire(inputs: Mapping[str, WireInput], batch: int = 3, length: int = 
 def _dynamic_shapes(inputs: Mapping[str, WireInput]) -> tuple[dict[int, Any], ...]:
     batch = torch.export.Dim("batch")
     groups: dict[str, Any] = {}
-    shapes = []
+    shapes: list[dict[int, Any]] = []
     for i, item in enumerate(inputs.values()):
         if item.kind == "dense":
             shapes.append({0: batch})
+        elif item.kind == "tensor":
+            dims = (item.shape or (-1,))[1:]
+            shapes.append(
+                {
+                    0: batch,
+                    **{d + 1: torch.export.Dim(f"dim{i}_{d + 1}") for d, w in enumerate(dims) if w == -1},
+                }
+            )
         else:
             group = item.group or item.name
             if group not in groups:
@@ -176,22 +254,41 @@ def _dynamic_shapes(inputs: Mapping[str, WireInput]) -> tuple[dict[int, Any], ..
     return tuple(shapes)
 
 
-def export_program(module: ServingModule, probe_args: Sequence[torch.Tensor]) -> tuple[Any, ProbeResult]:
-    """Probe eagerly, then ``torch.export`` the module with a dynamic batch and lengths.
+def export_program(module: ServingModule) -> tuple[Any, ProbeResult, list[torch.Tensor]]:
+    """Probe eagerly, drop unread pass-through inputs, then ``torch.export`` with a dynamic batch and lengths.
 
     Returns:
-        ``(ExportedProgram, ProbeResult)``.
+        ``(ExportedProgram, ProbeResult, example wire tensors)``; the program carries no example
+        inputs (``torch.export.save`` would pickle them).
 
     Raises:
-        ExportError: the model cannot be traced (the cause is chained).
+        ExportError: the model reads nothing, reads a string feature, or cannot be traced (the
+            cause is chained).
     """
+    plan = module._plan
+    args = example_wire(plan.inputs)
     with torch.no_grad():
-        probe = ProbeResult(module.spec(*probe_args))
+        spec, read = module.probe(*args)
+    unread = [n for n, i in plan.inputs.items() if i.kind == "tensor" and i.key not in read]
+    if unread:
+        logger.info("Receiver features %s are not read by the model; left out of the exported graph.", unread)
+        module.drop_inputs(unread)
+        if not plan.inputs:
+            raise ExportError(
+                f"the model reads none of the serving receiver's features ({sorted(unread)}); nothing to export."
+            )
+        args = example_wire(plan.inputs)
+        with torch.no_grad():
+            spec = module.spec(*args)
+    probe = ProbeResult(spec)
     module.output_names = probe.output_names
-    dynamic = _dynamic_shapes(module._plan.inputs)
+    dynamic = _dynamic_shapes(plan.inputs)
     try:
         with export_patches(module), torch.no_grad():
-            program = torch.export.export(module, tuple(probe_args), dynamic_shapes=(dynamic,), strict=False)
+            program = torch.export.export(module, tuple(args), dynamic_shapes=(dynamic,), strict=False)
+    except ExportError:
+        raise
     except Exception as err:  # torch raises many types here; report them as one export failure
         raise ExportError(f"torch.export could not trace the model for serving: {err}") from err
-    return program, probe
+    program._example_inputs = None  # torch.export.save pickles example inputs (sample_inputs/model.pt)
+    return program, probe, args

@@ -143,11 +143,10 @@ def _write(
 ) -> None:
     from safetensors.torch import save_file
 
-    from torchestimator.columns.parse_spec import make_parse_example_spec
     from torchestimator.columns.serialization import serialize_column
     from torchestimator.export.onnx_graph import write_onnx
-    from torchestimator.export.program import ServingModule, example_wire, export_program
-    from torchestimator.export.wire import plan_wire
+    from torchestimator.export.program import ServingModule, export_program
+    from torchestimator.export.wire import plan_tensors, plan_wire
 
     model = est.model
     plan = plan_wire(model)
@@ -159,12 +158,13 @@ def _write(
             f"the serving receiver's features do not cover the model's columns: missing {missing} "
             f"(receiver has {sorted(receiver.features)}){did_you_mean(missing[0], list(receiver.features))}."
         )
+    passthrough = {k: v for k, v in receiver.features.items() if k not in needed}
+    strings = plan_tensors(plan, passthrough)
     was_training = model.training
     model.eval()
     try:
-        module = ServingModule(model, est._caller, plan)
-        args = example_wire(plan.inputs)
-        program, probe = export_program(module, args)
+        module = ServingModule(model, est._caller, plan, strings)
+        program, probe, args = export_program(module)
         os.makedirs(os.path.join(export_dir, "variables"))
         os.makedirs(os.path.join(export_dir, "assets"))
         torch.export.save(program, os.path.join(export_dir, "model.pt2"))
@@ -215,7 +215,7 @@ def _write(
     )
     with open(os.path.join(export_dir, "assets", "columns.json"), "w", encoding="utf-8") as fh:
         json.dump(serialized, fh, indent=1, sort_keys=True)
-    parse_spec = receiver.parse_spec if receiver.parse_spec is not None else make_parse_example_spec(columns)
+    parse_spec = receiver.parse_spec if receiver.parse_spec is not None else _raw_parse_spec(columns, plan)
     manifest = {
         "format": FORMAT,
         "global_step": int(est.global_step),
@@ -236,6 +236,19 @@ def _write(
             target = os.path.join(export_dir, "assets.extra", dest)
             os.makedirs(os.path.dirname(target), exist_ok=True)
             shutil.copyfile(src, target)
+
+
+def _raw_parse_spec(columns: list[Any], plan: Any) -> dict[str, Any]:
+    """The parse spec serialized Examples need for a raw receiver: the columns' plus fixed-shape tensors."""
+    from torchestimator.columns.parse_spec import make_parse_example_spec
+    from torchestimator.parsing import FixedLenFeature
+
+    spec = dict(make_parse_example_spec(columns)) if columns else {}
+    for item in plan.inputs.values():
+        shape = tuple(item.shape or ())[1:]
+        if item.kind == "tensor" and item.dtype in ("float32", "int64") and -1 not in shape:
+            spec.setdefault(item.key, FixedLenFeature(shape, item.dtype))
+    return spec
 
 
 def _timestamp() -> int:

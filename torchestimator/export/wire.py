@@ -9,6 +9,11 @@ can express travels with the model::
     <key>           (dense)       (B, D)       the column's dtype    -         numeric / bucketized
     <key>           (padded)      (B, L)       int64 / float32       -1 / 0    identity, weights
     <column>__ids   (host ids)    (B, L)       int64                 -1        hash, cross, vocabulary
+    <key>           (tensor)      (B, ...)     the receiver's dtype  -         the model itself (raw)
+
+A ``tensor`` input is a receiver feature no column reads (an image for a plain ``nn.Module``
+wrapped by ``model_to_estimator``, a numeric side input beside the columns): it is passed
+straight through to the model as ``features[key]``.
 
 In the graph (:func:`build_layer_inputs`): numeric values (+ ``normalizer_fn``), bucketize (float64
 comparison, as the host does), identity range / default, indicator counts, combiner weights and the
@@ -44,10 +49,10 @@ from torchestimator.columns.inputs import dense_to_sparse, normalize_raw
 from torchestimator.columns.layer_base import ColumnLayer
 from torchestimator.columns.linear_model import LinearModel
 from torchestimator.columns.numeric import BucketizedColumn, NumericColumn
-from torchestimator.errors import ExportError, FeatureError
+from torchestimator.errors import ExportError, FeatureError, did_you_mean
 from torchestimator.parsing import Ragged
 
-__all__ = ["HostStep", "WireInput", "WirePlan", "build_layer_inputs", "plan_wire"]
+__all__ = ["HostStep", "WireInput", "WirePlan", "build_layer_inputs", "plan_tensors", "plan_wire"]
 
 IDS_SUFFIX = "__ids"
 Wire = Mapping[str, torch.Tensor]
@@ -65,6 +70,9 @@ class WireInput:
         key: the raw feature key (dense / padded).
         column: the serialised column whose host transform gives the ids (``ids`` kind).
         group: inputs of one length group share their L (a weighted column's ids and weights).
+        shape: the receiver's shape of a ``tensor`` input (``-1`` = any size; dim 0 is the batch).
+        num_buckets: identity ids of a ``padded`` input must be below this (a column without
+            ``default_value``); the host step raises as training does.
     """
 
     name: str
@@ -74,13 +82,18 @@ class WireInput:
     key: str | None = None
     column: dict[str, Any] | None = None
     group: str | None = None
+    shape: tuple[int, ...] | None = None
+    num_buckets: int | None = None
 
     def to_json(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> WireInput:
-        return cls(**dict(data))
+        fields = dict(data)
+        if fields.get("shape") is not None:
+            fields["shape"] = tuple(fields["shape"])
+        return cls(**fields)
 
 
 @dataclasses.dataclass
@@ -177,7 +190,13 @@ def _plan_categorical(plan: WirePlan, col: CategoricalColumn, group: str | None 
     if isinstance(col, BucketizedColumn):
         _plan_column(plan, col.source_column)
     elif isinstance(col, IdentityCategoricalColumn):
-        plan.add(WireInput(col.key, "padded", "int64", key=col.key, group=col.key))
+        limit = col.number_buckets if col.default_value is None else None
+        old = plan.inputs.get(col.key)
+        if old is not None and old.kind == "padded" and old.dtype == "int64" and old.num_buckets != limit:
+            limits = [n for n in (old.num_buckets, limit) if n is not None]  # the strictest column wins
+            plan.inputs[col.key] = dataclasses.replace(old, num_buckets=min(limits))
+        else:
+            plan.add(WireInput(col.key, "padded", "int64", key=col.key, group=col.key, num_buckets=limit))
     elif isinstance(col, WeightedCategoricalColumn):
         inner = col.categorical_column
         _plan_categorical(plan, inner, group=_group_of(plan, inner))
@@ -205,6 +224,30 @@ def _plan_categorical(plan: WirePlan, col: CategoricalColumn, group: str | None 
             plan.lookups[name] = Lookup(name, col.key, col.dtype, _vocabulary(col), col.default_value)
 
 
+def plan_tensors(plan: WirePlan, specs: Mapping[str, Any]) -> list[str]:
+    """Add a pass-through ``tensor`` input for every numeric receiver feature in ``specs``.
+
+    Args:
+        plan: the columns' plan (extended in place).
+        specs: ``{key: TensorSpec}`` of receiver features no column reads.
+
+    Returns:
+        The string features left out (a graph cannot take them raw; the model must not read them).
+    """
+    strings = []
+    for key, spec in specs.items():
+        if spec.dtype == "string":
+            strings.append(key)
+            continue
+        if len(spec.shape) < 1:
+            raise ExportError(
+                f"receiver feature {key!r} needs a batch dimension; received shape {spec.shape}."
+            )
+        shape = (-1, *(-1 if d is None else int(d) for d in spec.shape[1:]))
+        plan.add(WireInput(key, "tensor", spec.dtype, key=key, shape=shape))
+    return strings
+
+
 def _group_of(plan: WirePlan, col: CategoricalColumn) -> str:
     return col.key if isinstance(col, IdentityCategoricalColumn) else col.name
 
@@ -216,7 +259,8 @@ class GraphBuilder:
     def __init__(self, wire: Wire, ids_names: Mapping[FeatureColumn, str]) -> None:
         self.wire = wire
         self.ids_names = ids_names
-        self.bag_index: dict[int, torch.Tensor] = {}  # id(offsets) -> bag of every id
+        if not wire:
+            raise ExportError("the exported model reads no features: the wire plan has no inputs.")
         first = next(iter(wire.values()))
         self.batch = first.shape[0]
 
@@ -299,10 +343,7 @@ class GraphBuilder:
                 rows.reshape(-1) * len(columns) + slot if example_major else rows.reshape(-1) + slot * batch
             )
             base = base + batch * length
-        offsets = torch.cat(off_parts)
-        bags = torch.cat(bag_parts)
-        self.bag_index[id(offsets)] = bags
-        return torch.cat(ids_parts), offsets, torch.cat(w_parts), bags
+        return torch.cat(ids_parts), torch.cat(off_parts), torch.cat(w_parts), torch.cat(bag_parts)
 
 
 def build_layer_inputs(builder: GraphBuilder, layers: list[ColumnLayer]) -> dict[str, torch.Tensor]:
@@ -328,20 +369,30 @@ def build_layer_inputs(builder: GraphBuilder, layers: list[ColumnLayer]) -> dict
     return out
 
 
-def bag_forward(bag: nn.EmbeddingBag, bag_index: Mapping[int, torch.Tensor]) -> Callable[..., torch.Tensor]:
-    """An export-friendly ``EmbeddingBag(mode='sum')`` forward: gather + one scatter-add (no loop)."""
+def bag_forward(bag: nn.EmbeddingBag) -> Callable[..., torch.Tensor]:
+    """An export-friendly ``EmbeddingBag(mode='sum')`` forward: gather + one scatter-add (no loop).
+
+    The bag of every id comes from ``offsets`` alone (``offsets[0] == 0``): id ``j`` belongs to bag
+    ``#{k: offsets[k] <= j} - 1``, a cumulative sum of marks at the offsets (an empty bag adds a second
+    mark at the same place; trailing empty bags mark position N, which is cut off). No tensor is kept
+    between calls, so nothing is assigned to a module while tracing.
+    """
 
     def forward(
         input: torch.Tensor,
         offsets: torch.Tensor | None = None,
         per_sample_weights: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        if offsets is None or id(offsets) not in bag_index:
-            raise ExportError("internal: an EmbeddingBag was called with offsets the export did not build.")
+        if offsets is None or input.dim() != 1:
+            raise ExportError("EmbeddingBag in an exported model must be called with 1-D ids and offsets.")
+        n = input.shape[0]
+        marks = torch.zeros(n + 1, dtype=torch.int64)  # (N + 1,)
+        marks = marks.index_add(0, offsets, torch.ones_like(offsets))
+        bags = marks[:n].cumsum(0) - 1  # (N,); slicing offsets[1:] instead would specialise the batch
         rows = F.embedding(input, bag.weight)  # (N, D)
         if per_sample_weights is not None:
             rows = rows * per_sample_weights.unsqueeze(1)
-        return rows.new_zeros(offsets.shape[0], bag.embedding_dim).index_add(0, bag_index[id(offsets)], rows)
+        return rows.new_zeros(offsets.shape[0], bag.embedding_dim).index_add(0, bags, rows)  # (nbags, D)
 
     return forward
 
@@ -411,9 +462,14 @@ class HostStep:
         for name, item in self.inputs.items():
             if item.kind == "dense":
                 out[name] = self._dense(cache, item)
+            elif item.kind == "tensor":
+                out[name] = self._tensor(features, item)
             elif item.kind == "padded":
                 raw = cache.raw(str(item.key), str(item.key))
-                ragged[name] = (self._sparse(raw, item), item.dtype, item.group)
+                rows = self._sparse(raw, item)
+                if item.num_buckets is not None:
+                    _check_identity_range(rows, str(item.key), item.num_buckets)
+                ragged[name] = (rows, item.dtype, item.group)
             else:
                 ids = self._columns[name].transform(cache)
                 ragged[name] = (_ids_to_ragged(ids), "int64", item.group)
@@ -424,6 +480,31 @@ class HostStep:
         for name, (rows, dtype, group) in ragged.items():
             out[name] = _pad(rows, dtype, longest[group] if group is not None else None)
         return out
+
+    @staticmethod
+    def _tensor(features: Mapping[str, Any], item: WireInput) -> np.ndarray:
+        """A pass-through feature as a contiguous array of the graph's dtype and shape."""
+        key = str(item.key)
+        if key not in features:
+            raise FeatureError(
+                f"feature {key!r} is missing{did_you_mean(key, list(features))}; the model reads it "
+                f"(shape {list(item.shape or ())}, {item.dtype}). Received features {sorted(features)}."
+            )
+        value = features[key]
+        arr = value.detach().cpu().numpy() if isinstance(value, torch.Tensor) else np.asarray(value)
+        shape = tuple(item.shape or ())
+        fixed = all(w == -1 or w == d for w, d in zip(shape[1:], arr.shape[1:]))
+        if arr.ndim != len(shape) or not fixed:
+            raise FeatureError(
+                f"feature {key!r} must have shape {[None if d == -1 else d for d in shape]} (None = any size); "
+                f"received shape {list(arr.shape)}."
+            )
+        if arr.dtype.kind not in "fiub":
+            raise FeatureError(
+                f"feature {key!r} must be numeric ({item.dtype}); received dtype {arr.dtype} "
+                f"(values {arr.ravel()[:3].tolist()})."
+            )
+        return np.ascontiguousarray(arr, dtype=np.dtype(item.dtype))
 
     @staticmethod
     def _dense(cache: TransformCache, item: WireInput) -> np.ndarray:
@@ -464,6 +545,22 @@ class HostStep:
                     f"(values {values[:3].tolist()})."
                 )
         return sparse
+
+
+def _check_identity_range(rows: Ragged, key: str, num_buckets: int) -> None:
+    """Raise as ``categorical_column_with_identity`` does in training for an id >= num_buckets.
+
+    Raises:
+        FeatureError: an id out of range (the column has no ``default_value``).
+    """
+    values = np.asarray(rows.values)
+    if values.size and values.dtype.kind in "iu":
+        high = values >= num_buckets
+        if high.any():
+            raise FeatureError(
+                f"categorical_column_with_identity {key!r}: id {int(values[high][0])} is out of range "
+                f"[0, {num_buckets}); raise num_buckets or set default_value."
+            )
 
 
 def normalize_features(features: Mapping[str, Any]) -> dict[str, Any]:
