@@ -142,21 +142,31 @@ class ServingModule(nn.Module):
         caller: the Estimator's model caller (``caller(model, features, labels, mode)``).
         plan: the wire plan (column inputs and pass-through ``tensor`` inputs).
         string_features: receiver features left out of the graph (strings); reading one is an error.
+        bare_tensor: pass the single ``tensor`` input itself as the model's features, not a dict
+            (a :class:`~torchestimator.export.TensorServingInputReceiver`, as TF does).
     """
 
     def __init__(
-        self, model: nn.Module, caller: Any, plan: WirePlan, string_features: Sequence[str] = ()
+        self,
+        model: nn.Module,
+        caller: Any,
+        plan: WirePlan,
+        string_features: Sequence[str] = (),
+        bare_tensor: bool = False,
     ) -> None:
         super().__init__()
         self.model = model
         self._caller = caller
         self._plan = plan
         self._string_features = list(string_features)
+        self._bare_tensor = bare_tensor
         self.input_names = list(plan.inputs)
         self.output_names: list[str] = []
 
-    def features(self, wire: Sequence[torch.Tensor]) -> dict[str, torch.Tensor]:
+    def features(self, wire: Sequence[torch.Tensor]) -> Any:
         """The model's features: the column layers' reserved keys plus the pass-through tensors."""
+        if self._bare_tensor:
+            return wire[0]
         named = dict(zip(self.input_names, wire))
         builder = GraphBuilder(named, self._plan.ids_names)
         features = build_layer_inputs(builder, self._plan.layers)
@@ -173,6 +183,8 @@ class ServingModule(nn.Module):
     def probe(self, *wire: torch.Tensor) -> tuple[EstimatorSpec, set[str]]:
         """One eager PREDICT call; returns the spec and the pass-through features the model read."""
         tensors = {str(i.key) for i in self._plan.inputs.values() if i.kind == "tensor"}
+        if self._bare_tensor:
+            return self.spec(*wire), tensors
         features = _ReadTracker(self.features(wire), tensors, self._string_features)
         spec: EstimatorSpec = self._caller(self.model, features, None, ModeKeys.PREDICT)
         return spec, features.read

@@ -35,7 +35,7 @@ from torchestimator.errors import (
     InvalidArgumentError,
     did_you_mean,
 )
-from torchestimator.export.receivers import ServingInputReceiver
+from torchestimator.export.receivers import ServingInputReceiver, TensorServingInputReceiver
 from torchestimator.spec import ModeKeys
 
 __all__ = ["FORMAT", "export_saved_model", "parse_spec_from_json", "parse_spec_to_json"]
@@ -108,7 +108,7 @@ def _signatures(
                 logger.info("Signature %r excluded: %s needs serialized tf.Example inputs.", name, method)
                 continue
             inputs = {"inputs": {"dtype": "string", "shape": [-1]}}
-        elif receiver.is_parsing:
+        elif receiver.is_parsing or isinstance(receiver, TensorServingInputReceiver):
             inputs = {k: v.to_json() for k, v in receiver.receiver_tensors.items()}
         else:
             inputs = {k: v.to_json() for k, v in receiver.features.items()}
@@ -158,12 +158,22 @@ def _write(
             f"the serving receiver's features do not cover the model's columns: missing {missing} "
             f"(receiver has {sorted(receiver.features)}){did_you_mean(missing[0], list(receiver.features))}."
         )
-    passthrough = {k: v for k, v in receiver.features.items() if k not in needed}
+    bare = isinstance(receiver, TensorServingInputReceiver)
+    if bare:
+        if plan.layers or len(receiver.receiver_tensors) != 1:
+            raise ExportError(
+                "a TensorServingInputReceiver passes one tensor to the model: it needs exactly one receiver "
+                f"tensor (received {sorted(receiver.receiver_tensors)}) and a model without feature columns "
+                f"(this model has {len(plan.layers)} column layer(s)); use build_raw_serving_input_receiver_fn."
+            )
+        passthrough = dict(receiver.receiver_tensors)  # served under the receiver tensor's key
+    else:
+        passthrough = {k: v for k, v in receiver.features.items() if k not in needed}
     strings = plan_tensors(plan, passthrough)
     was_training = model.training
     model.eval()
     try:
-        module = ServingModule(model, est._caller, plan, strings)
+        module = ServingModule(model, est._caller, plan, strings, bare_tensor=bare)
         program, probe, args = export_program(module)
         os.makedirs(os.path.join(export_dir, "variables"))
         os.makedirs(os.path.join(export_dir, "assets"))

@@ -487,8 +487,8 @@ class HostStep:
         key = str(item.key)
         if key not in features:
             raise FeatureError(
-                f"feature {key!r} is missing{did_you_mean(key, list(features))}; the model reads it "
-                f"(shape {list(item.shape or ())}, {item.dtype}). Received features {sorted(features)}."
+                f"feature {key!r} is missing: the model reads it (shape {list(item.shape or ())}, {item.dtype}); "
+                f"received features {sorted(features)}{did_you_mean(key, list(features))}."
             )
         value = features[key]
         arr = value.detach().cpu().numpy() if isinstance(value, torch.Tensor) else np.asarray(value)
