@@ -29,6 +29,7 @@ import torch
 from torchestimator.errors import InputError, InvalidArgumentError
 from torchestimator.heads import labels as label_utils
 from torchestimator.heads.keys import LossReduction, MetricKeys
+from torchestimator.heads.lazy_predictions import LazyPredictions
 from torchestimator.metrics.base import Mean, Metric, accumulate
 from torchestimator.spec import EstimatorSpec, ModeKeys
 
@@ -313,7 +314,8 @@ class Head:
         the loop; or ``train_op_fn``: a callable taking the loss, given to the loop as the train op).
         EVAL: ``loss`` and ``eval_metric_ops`` (the Estimator adds ``loss`` and ``global_step``).
         PREDICT: ``predictions`` and ``export_outputs``. In TRAIN/EVAL the string-valued prediction
-        keys (``classes``, ``all_classes``) are left out so no step copies class ids to the host.
+        keys (``classes``, ``all_classes``) are left out so no step copies class ids to the host; in
+        TRAIN the predictions are a :class:`LazyPredictions`, computed only if something reads them.
 
         Raises:
             InvalidArgumentError: in TRAIN, both or neither of ``optimizer`` and ``train_op_fn``.
@@ -325,13 +327,15 @@ class Head:
                 mode, predictions=predictions, export_outputs=self._export_outputs(predictions)
             )
         device_keys = [k for k in self._prediction_keys() if k not in self._host_prediction_keys]
-        predictions = self.predictions(logits, device_keys)
         loss = self.loss(labels, logits, features, mode, regularization_losses)
         if mode == ModeKeys.EVAL:
+            predictions = self.predictions(logits, device_keys)
             eval_metric_ops = self.metrics(features, logits, labels, regularization_losses)
             return EstimatorSpec(mode, predictions=predictions, loss=loss, eval_metric_ops=eval_metric_ops)
+        # TRAIN: computed only if a hook reads them (TF runs prediction ops only when fetched)
+        lazy = LazyPredictions(device_keys, lambda: self.predictions(logits, device_keys))
         return EstimatorSpec(
-            mode, predictions=predictions, loss=loss, train_op=_train_op(optimizer, train_op_fn)
+            mode, predictions=lazy, loss=loss, train_op=_train_op(optimizer, train_op_fn)
         )
 
     def _prediction_keys(self) -> list[str]:

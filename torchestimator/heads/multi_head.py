@@ -11,6 +11,7 @@ from torchestimator.errors import InputError, InvalidArgumentError
 from torchestimator.heads.base import Head, _add_n, _train_op
 from torchestimator.heads.export_output import PredictOutput
 from torchestimator.heads.keys import DEFAULT_SERVING_KEY, PREDICT_SERVING_KEY, MetricKeys
+from torchestimator.heads.lazy_predictions import LazyPredictions
 from torchestimator.metrics import Mean, Metric
 from torchestimator.spec import EstimatorSpec, ModeKeys
 
@@ -176,14 +177,24 @@ class MultiHead(Head):
                 mode, predictions=self.predictions(logits), export_outputs=self._merge_exports(head_specs)
             )
         split = self._split_logits(logits)
-        predictions: dict[Any, Any] = {}
-        for h in self._heads:
-            keys = [k for k in h._prediction_keys() if k not in h._host_prediction_keys]
-            predictions.update({(h.name, k): v for k, v in h.predictions(split[str(h.name)], keys).items()})
+        head_keys = {
+            str(h.name): [k for k in h._prediction_keys() if k not in h._host_prediction_keys]
+            for h in self._heads
+        }
+
+        def device_predictions() -> dict[Any, Any]:
+            out: dict[Any, Any] = {}
+            for h in self._heads:
+                name = str(h.name)
+                out.update({(h.name, k): v for k, v in h.predictions(split[name], head_keys[name]).items()})
+            return out
+
         loss = self.loss(labels, logits, features, mode, regularization_losses)
         if mode == ModeKeys.EVAL:
             metrics = self.metrics(features, logits, labels, regularization_losses)
-            return EstimatorSpec(mode, predictions=predictions, loss=loss, eval_metric_ops=metrics)
+            return EstimatorSpec(mode, predictions=device_predictions(), loss=loss, eval_metric_ops=metrics)
+        keys = [(h.name, k) for h in self._heads for k in head_keys[str(h.name)]]
+        predictions = LazyPredictions(keys, device_predictions)  # computed only if a hook reads them
         return EstimatorSpec(
             mode, predictions=predictions, loss=loss, train_op=_train_op(optimizer, train_op_fn)
         )
