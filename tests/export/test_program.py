@@ -37,6 +37,7 @@ RNG = np.random.default_rng(0)
 FEATURES = {
     "x": RNG.normal(size=(N, 2)).astype(np.float32),
     "slot": RNG.integers(0, 6, size=(N, 1)).astype(np.int64),
+    "tags": np.where(RNG.random((N, 3)) < 0.3, -1, RNG.integers(0, 4, size=(N, 3))).astype(np.int64),
     "side": RNG.normal(size=(N, 3)).astype(np.float32),
     "name": np.array([f"row{i}" for i in range(N)], dtype=object),
 }
@@ -44,7 +45,7 @@ LABELS = RNG.normal(size=(N, 1)).astype(np.float32)
 
 
 class SideInputModel(nn.Module):
-    """Columns (numeric + identity embedding) -> linear, plus a raw side input added to the logits."""
+    """Columns (numeric + two dim-3 embeddings: one fused group of k=2) -> linear, plus a raw side input."""
 
     read_name = False  # set to make the model read the raw string feature 'name'
 
@@ -52,8 +53,15 @@ class SideInputModel(nn.Module):
         super().__init__()
         torch.manual_seed(0)
         slot = categorical_column_with_identity("slot", 6)
-        self.dense = DenseFeatures([numeric_column("x", shape=(2,)), embedding_column(slot, 3)])
-        self.linear = nn.Linear(5, 1)
+        tags = categorical_column_with_identity("tags", 4)  # multi-valued, -1 = missing
+        self.dense = DenseFeatures(
+            [
+                numeric_column("x", shape=(2,)),
+                embedding_column(slot, 3),
+                embedding_column(tags, 3, combiner="sum"),
+            ]
+        )
+        self.linear = nn.Linear(8, 1)
         self.head = RegressionHead()
         self.optimizer = torch.optim.SGD(self.parameters(), lr=0.05)
 
@@ -90,7 +98,12 @@ def _manifest(path: str) -> dict[str, Any]:
 def test_raw_side_input_beside_columns(side_export: Any, backend: str) -> None:
     est, path, _ = side_export
     inputs = {i["name"]: i["kind"] for i in _manifest(path)["torch"]["inputs"]}
-    assert inputs == {"x": "dense", "slot": "padded", "side": "tensor"}  # 'name' is never read: left out
+    assert inputs == {
+        "x": "dense",
+        "slot": "padded",
+        "tags": "padded",
+        "side": "tensor",
+    }  # 'name' is never read: left out
     predictor = serving.load(path, backend=backend)
     sample = {k: v[:7] for k, v in FEATURES.items()}
     ref = next(est.predict(lambda: sample, yield_single_examples=False))
