@@ -316,15 +316,13 @@ class GraphBuilder:
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         """Fused-bag ``ids, offsets, weights, bag index`` for ``(column, row offset, combiner)`` slots.
 
-        The bag index says which bag each id sums into: ``c * B + b`` (column-major, LinearModel) or
-        ``b * k + c`` (``example_major``, DenseFeatures); ``bag_forward`` reads only it and the bag
-        count ``offsets.shape[0]``.
+        Bags are ``c * B + b`` (column-major, LinearModel) or ``b * k + c`` (``example_major``,
+        DenseFeatures: ids laid out example by example, see :mod:`torchestimator.columns.fused_bag`);
+        padded positions carry weight 0. The bag index agrees with ``offsets``.
         """
-        ids_parts, off_parts, w_parts, bag_parts = [], [], [], []
-        base: Any = 0
-        for slot, (col, row_offset, combiner) in enumerate(columns):
+        id_parts, w_parts = [], []
+        for col, row_offset, combiner in columns:
             ids, w = self.categorical(col)  # (B, L)
-            batch, length = ids.shape
             keep = ids >= 0
             if w is not None and drop_nonpositive_weights:
                 keep = keep & (w > 0)
@@ -335,15 +333,33 @@ class GraphBuilder:
             elif combiner == "sqrtn":
                 norm = (weight * weight).sum(1, keepdim=True).sqrt()  # (B, 1)
                 weight = weight / torch.where(norm == 0, 1.0, norm)
-            ids_parts.append((torch.where(keep, ids, 0) + row_offset).reshape(-1))
-            w_parts.append(weight.reshape(-1).to(torch.float32))
+            id_parts.append(torch.where(keep, ids, 0) + row_offset)  # (B, L)
+            w_parts.append(weight.to(torch.float32))  # (B, L)
+        batch = id_parts[0].shape[0]
+        lengths = [part.shape[1] for part in id_parts]
+        k = len(columns)
+        if example_major:  # example b: [col 0 ids | col 1 ids | ...], bag b * k + c
+            starts = torch.tensor([sum(lengths[:c]) for c in range(k)], dtype=torch.int64)  # (k,)
+            total = sum(lengths)
+            offsets = (torch.arange(batch, dtype=torch.int64).unsqueeze(1) * total + starts).reshape(
+                -1
+            )  # (B*k,)
+            slot_of = torch.cat(
+                [torch.full((n,), c, dtype=torch.int64) for c, n in enumerate(lengths)]
+            )  # (total,)
+            bags = torch.arange(batch, dtype=torch.int64).unsqueeze(1) * k + slot_of  # (B, total)
+            flat_ids = torch.cat(id_parts, dim=1).reshape(-1)
+            return flat_ids, offsets, torch.cat(w_parts, dim=1).reshape(-1), bags.reshape(-1)
+        off_parts, bag_parts = [], []
+        base: Any = 0
+        for slot, length in enumerate(lengths):
             off_parts.append(torch.arange(batch, dtype=torch.int64) * length + base)
             rows = torch.arange(batch, dtype=torch.int64).unsqueeze(1).expand(batch, length)  # (B, L)
-            bag_parts.append(
-                rows.reshape(-1) * len(columns) + slot if example_major else rows.reshape(-1) + slot * batch
-            )
+            bag_parts.append(rows.reshape(-1) + slot * batch)
             base = base + batch * length
-        return torch.cat(ids_parts), torch.cat(off_parts), torch.cat(w_parts), torch.cat(bag_parts)
+        flat_ids = torch.cat([part.reshape(-1) for part in id_parts])
+        flat_w = torch.cat([part.reshape(-1) for part in w_parts])
+        return flat_ids, torch.cat(off_parts), flat_w, torch.cat(bag_parts)
 
 
 def build_layer_inputs(builder: GraphBuilder, layers: list[ColumnLayer]) -> dict[str, torch.Tensor]:
