@@ -165,18 +165,21 @@ def tf_column(spec: Mapping[str, Any], export_dir: str) -> Any:
         )
     if kind == "VocabularyFileCategoricalColumn":
         path = c["vocabulary_file"]
+        default = None if c["default_value"] in (None, -1) else c["default_value"]  # TF: None = "-1 / OOV"
         path = path if os.path.isabs(path) else os.path.join(export_dir, path)
         return fc.categorical_column_with_vocabulary_file(
             c["key"],
             path,
-            c["vocabulary_size"],
-            c["num_oov_buckets"],
-            c["default_value"],
-            tf.dtypes.as_dtype(c["dtype"]),
+            vocabulary_size=c["vocabulary_size"],
+            dtype=tf.dtypes.as_dtype(c["dtype"]),
+            default_value=default,
+            num_oov_buckets=c["num_oov_buckets"],
             file_format=c.get("file_format"),
         )
     if kind == "IdentityCategoricalColumn":
-        return fc.categorical_column_with_identity(c["key"], c["number_buckets"], c["default_value"])
+        return fc.categorical_column_with_identity(
+            c["key"], num_buckets=c["number_buckets"], default_value=c["default_value"]
+        )
     if kind == "WeightedCategoricalColumn":
         return fc.weighted_categorical_column(
             tf_column(c["categorical_column"], export_dir),
@@ -667,7 +670,7 @@ def main(argv: list[str] | None = None) -> int:
     tf.get_logger().setLevel("ERROR")  # tf.feature_column deprecation notices
     try:
         path = build(args.export_dir, args.output, args.dnn_activation, args.sparse_combiner)
-    except BridgeError as err:
+    except (BridgeError, ValueError) as err:  # ValueError: TF refused a rebuilt column's settings
         print(f"error: {err}", file=sys.stderr)
         return 2
     print(path)
