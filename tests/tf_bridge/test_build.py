@@ -67,7 +67,8 @@ def _iris_dnn(tmp: str) -> tuple[Any, list[Any], dict, np.ndarray]:
 
 
 def _wide_deep(tmp: str) -> tuple[Any, list[Any], dict, np.ndarray]:
-    """A wide & deep regressor over every supported column kind (vocabulary file, identity, cross, ...)."""
+    """A wide & deep regressor over every supported column kind (vocabulary file, identity, cross, ...),
+    with a non-default activation and sparse combiner."""
     from torchestimator.premade import DNNLinearCombinedRegressor
 
     feats, _ = titanic()
@@ -97,8 +98,15 @@ def _wide_deep(tmp: str) -> tuple[Any, list[Any], dict, np.ndarray]:
         embedding_column(town, 3, combiner="sqrtn"),
         embedding_column(siblings, 2, combiner="sum"),
     ]
+    # tanh and the 'mean' combiner are not TF's defaults: the bridge must take them from the export's manifest
+    # (the vocabulary file's rewritten path defeats the column-state digest, so 'mean' is only there)
     est = DNNLinearCombinedRegressor(
-        model_dir=tmp, linear_feature_columns=wide, dnn_feature_columns=deep, dnn_hidden_units=[8, 4]
+        model_dir=tmp,
+        linear_feature_columns=wide,
+        dnn_feature_columns=deep,
+        dnn_hidden_units=[8, 4],
+        dnn_activation_fn="tanh",
+        linear_sparse_combiner="mean",
     )
     return est, wide + deep, feats, labels
 

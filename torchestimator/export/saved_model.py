@@ -238,6 +238,7 @@ def _write(
         "onnx": {"file": "model.onnx", "inputs": onnx_inputs, "outputs": onnx_outputs},
         "torch": {"file": "model.pt2", "inputs": torch_inputs, "outputs": module.output_names},
         "signatures": _signatures(probe, receiver, outputs),
+        "model": _model_settings(est.model),
     }
     with open(os.path.join(export_dir, "saved_model.json"), "w", encoding="utf-8") as fh:
         json.dump(manifest, fh, indent=1, sort_keys=True)
@@ -267,6 +268,22 @@ def _timestamp() -> int:
 
 def _sleep(seconds: float) -> None:
     time.sleep(seconds)
+
+
+def _model_settings(module: torch.nn.Module) -> dict[str, Any]:
+    """Settings a rebuild needs beyond the weights (read by the TF bridge): the DNN hidden activation by
+    name (``None`` for a custom callable) and each LinearModel's ``sparse_combiner``."""
+    from torchestimator.columns import LinearModel
+    from torchestimator.premade.dnn_tower import ACTIVATIONS, DNNTower
+
+    settings: dict[str, Any] = {}
+    for sub in module.modules():
+        if isinstance(sub, DNNTower):
+            names = [n for n, fn in ACTIVATIONS.items() if fn is sub.activation_fn]
+            settings["dnn_activation"] = names[0] if names else None
+        elif isinstance(sub, LinearModel):
+            settings["sparse_combiner"] = sub.sparse_combiner
+    return settings
 
 
 def export_saved_model(

@@ -33,7 +33,7 @@ def export_tf_saved_model(
     export_dir: str | os.PathLike[str],
     output_dir: str | os.PathLike[str] | None = None,
     tf_python: str | os.PathLike[str] | None = None,
-    dnn_activation: str = "relu",
+    dnn_activation: str | None = None,
     sparse_combiner: str | None = None,
     timeout: float = 600.0,
 ) -> str:
@@ -43,8 +43,9 @@ def export_tf_saved_model(
         export_dir: a directory written by ``Estimator.export_saved_model`` with a parsing receiver.
         output_dir: where to write the SavedModel; default ``<export_dir>/tf_saved_model``. Must not exist.
         tf_python: the python of a venv with TensorFlow 2.15 and safetensors; default ``$TORCHESTIMATOR_TF_PYTHON``.
-        dnn_activation: the hidden-layer activation name of a DNN tower (exports do not record it).
-        sparse_combiner: the LinearModel's combiner; None reads it from the export (falling back to 'sum').
+        dnn_activation: override the DNN hidden activation the export records (needed only when the
+            model used a custom activation callable that equals a named one).
+        sparse_combiner: override the LinearModel ``sparse_combiner`` the export records.
         timeout: seconds to wait for the builder.
 
     Returns:
@@ -68,7 +69,9 @@ def export_tf_saved_model(
     source = os.fspath(export_dir)
     if not os.path.isdir(source):
         raise InvalidArgumentError(f"export_tf_saved_model: export_dir {source!r} is not a directory.")
-    command = [python, BUILDER, source, "--dnn-activation", dnn_activation]
+    command = [python, BUILDER, source]
+    if dnn_activation is not None:
+        command += ["--dnn-activation", dnn_activation]
     if output_dir is not None:
         command += ["--output", os.fspath(output_dir)]
     if sparse_combiner is not None:

@@ -512,7 +512,7 @@ def _model_parts(layers: list[dict[str, Any]], weights: Mapping[str, np.ndarray]
 
 
 def build_module(
-    export_dir: str, activation: str = "relu", sparse_combiner: str | None = None
+    export_dir: str, activation: str | None = None, sparse_combiner: str | None = None
 ) -> tuple[Any, dict[str, Any]]:
     """A ``tf.Module`` whose signature functions serve the export, and the manifest.
 
@@ -523,6 +523,16 @@ def build_module(
     from tensorflow.python.feature_column import feature_column_v2 as fc_v2
 
     manifest, layers, weights = read_export(export_dir)
+    recorded = manifest.get("model", {})
+    sparse_combiner = sparse_combiner or recorded.get("sparse_combiner")
+    if activation is None:
+        activation = recorded.get("dnn_activation")
+        if activation is None and "dnn_activation" in recorded:
+            raise BridgeError(
+                "the export's DNN uses a custom activation callable, which the bridge cannot rebuild by name; "
+                f"pass --dnn-activation with one of {list(ACTIVATIONS)} if it is equivalent to one of them."
+            )
+        activation = activation or "relu"  # exports written before the "model" section: TF's default
     parts = _model_parts(layers, weights)
     linear = dense = tower = None
     if parts["linear"] is not None:
@@ -617,7 +627,10 @@ def set_method_names(saved_model_dir: str, manifest: Mapping[str, Any]) -> None:
 
 
 def build(
-    export_dir: str, output: str | None = None, activation: str = "relu", sparse_combiner: str | None = None
+    export_dir: str,
+    output: str | None = None,
+    activation: str | None = None,
+    sparse_combiner: str | None = None,
 ) -> str:
     """Write the TF SavedModel for ``export_dir`` and return its path (default ``<export_dir>/tf_saved_model``).
 
@@ -646,15 +659,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--output", default=None, help="default: <export_dir>/tf_saved_model")
     parser.add_argument(
         "--dnn-activation",
-        default="relu",
+        default=None,
         choices=ACTIVATIONS,
-        help="the DNN hidden activation (not recorded in exports)",
+        help="override the DNN hidden activation recorded in the export",
     )
     parser.add_argument(
         "--sparse-combiner",
         default=None,
         choices=("sum", "mean", "sqrtn"),
-        help="LinearModel sparse_combiner (default: read from the export, else sum)",
+        help="override the LinearModel sparse_combiner recorded in the export",
     )
     args = parser.parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
