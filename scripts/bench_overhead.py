@@ -6,7 +6,7 @@ difference is the Estimator's per-step machinery (input_fn iteration, hooks, NaN
 validation) plus the checkpoints written at the start and the end of ``train`` and the summaries and
 log lines at their default cadence (every 100 steps).
 
-Usage: python scripts/bench_overhead.py [--steps 1000] [--batch 512] [--repeats 3]
+Usage: python scripts/bench_overhead.py [--steps 1000] [--batch 512] [--repeats 3] [--threads 1]
 """
 
 from __future__ import annotations
@@ -83,7 +83,10 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=512)
     ap.add_argument("--dim", type=int, default=64)
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     args = ap.parse_args()
+    if args.threads:  # 1 gives stable numbers on a shared machine (no intra-op spin-waiting)
+        torch.set_num_threads(args.threads)
     logging.basicConfig(level=logging.WARNING)
     params = {"in_dim": args.dim}
     batches = make_batches(args.steps, args.batch, args.dim)
