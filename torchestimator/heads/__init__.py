@@ -1,6 +1,6 @@
 """Heads: loss, predictions, metrics and EstimatorSpec per label type (tf.estimator heads)."""
 
-from torchestimator.heads.base import Head
+from torchestimator.heads.base import Head, numeric_predictions_only
 from torchestimator.heads.binary_class import BinaryClassHead
 from torchestimator.heads.export_output import (
     ClassificationOutput,
@@ -30,4 +30,5 @@ __all__ = [
     "PredictionKeys",
     "RegressionHead",
     "RegressionOutput",
+    "numeric_predictions_only",
 ]
