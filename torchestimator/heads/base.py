@@ -334,9 +334,7 @@ class Head:
             return EstimatorSpec(mode, predictions=predictions, loss=loss, eval_metric_ops=eval_metric_ops)
         # TRAIN: computed only if a hook reads them (TF runs prediction ops only when fetched)
         lazy = LazyPredictions(device_keys, lambda: self.predictions(logits, device_keys))
-        return EstimatorSpec(
-            mode, predictions=lazy, loss=loss, train_op=_train_op(optimizer, train_op_fn)
-        )
+        return EstimatorSpec(mode, predictions=lazy, loss=loss, train_op=_train_op(optimizer, train_op_fn))
 
     def _prediction_keys(self) -> list[str]:
         """The prediction keys this head produces (TF's ``valid_keys``)."""
