@@ -106,8 +106,7 @@ def test_argument_errors() -> None:
 
 
 def _titanic() -> str:
-    local = ROOT / "data" / "titanic" / "train.csv"
-    return str(local) if local.exists() else "/work/shared/data/titanic/train.csv"
+    return str(ROOT / "data" / "titanic" / "train.csv")
 
 
 def test_titanic_input_fn_like_the_seed() -> None:
