@@ -39,7 +39,6 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
@@ -51,6 +50,7 @@ from torchestimator.errors import (
     CheckpointNotFoundError,
     CorruptCheckpointError,
 )
+from torchestimator.rng import rng_state
 
 __all__ = [
     "CheckpointState",
@@ -157,46 +157,6 @@ def _flatten_optimizer(name: str, state: Mapping[str, Any]) -> tuple[dict[str, t
     return tensors, {"scalars": scalars, "param_groups": groups}
 
 
-def _rng_state() -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
-    import random
-
-    tensors = {"rng/torch": torch.get_rng_state()}
-    if torch.cuda.is_available() and torch.cuda.is_initialized():
-        for i, s in enumerate(torch.cuda.get_rng_state_all()):
-            tensors[f"rng/cuda/{i}"] = s
-    kind, keys, pos, has_gauss, gauss = np.random.get_state()
-    version, pstate, pgauss = random.getstate()
-    return tensors, {
-        "numpy": {
-            "kind": kind,
-            "keys": np.asarray(keys).tolist(),
-            "pos": int(pos),
-            "has_gauss": int(has_gauss),
-            "gauss": float(gauss),
-        },
-        "python": {"version": version, "state": list(pstate), "gauss": pgauss},
-    }
-
-
-def restore_rng(rng: Mapping[str, Any]) -> None:
-    """Restore torch / CUDA / numpy / python RNG states saved by :func:`save_checkpoint`."""
-    import random
-
-    if "torch" in rng:
-        torch.set_rng_state(rng["torch"])
-    cuda = [rng[k] for k in sorted(k for k in rng if k.startswith("cuda/"))]
-    if cuda and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(cuda)
-    if "numpy" in rng:
-        n = rng["numpy"]
-        np.random.set_state(
-            (n["kind"], np.asarray(n["keys"], dtype=np.uint32), n["pos"], n["has_gauss"], n["gauss"])
-        )
-    if "python" in rng:
-        p = rng["python"]
-        random.setstate((p["version"], tuple(p["state"]), p["gauss"]))
-
-
 def save_checkpoint(
     model_dir: str | os.PathLike[str],
     global_step: int,
@@ -240,7 +200,7 @@ def save_checkpoint(
             opt_meta[opt_name] = m
         rng_meta: dict[str, Any] = {}
         if save_rng:
-            rng_tensors, rng_meta = _rng_state()
+            rng_tensors, rng_meta = rng_state()
             opt_tensors.update(rng_tensors)
         save_file(tensors, str(tmp / MODEL_FILE), metadata={"format": "pt"})
         save_file(opt_tensors, str(tmp / OPTIMIZER_FILE), metadata={"format": "pt"})

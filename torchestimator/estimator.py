@@ -31,7 +31,6 @@ import contextlib
 import copy
 import logging
 import os
-import random
 import tempfile
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
@@ -48,6 +47,7 @@ from torchestimator.input_fn import Batch, call_input_fn, host_batches, to_devic
 from torchestimator.model_fn import ModelCaller, build_module
 from torchestimator.parallel.placement import module_optimizers, move_optimizer_state
 from torchestimator.parallel.resolve import resolve_strategy
+from torchestimator.rng import seed_everything
 from torchestimator.run_config import RunConfig
 from torchestimator.spec import ModeKeys
 from torchestimator.summaries import SummaryWriter
@@ -75,12 +75,6 @@ def _resolve_model_dir(model_dir: Any, config: RunConfig) -> str:
             f"model_dir {resolved!r} exists and is a file; expected a directory (or a new path)."
         )
     return resolved
-
-
-def _seed_everything(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
 
 
 def _check_positive(name: str, value: Any) -> None:
@@ -122,7 +116,7 @@ class Estimator:
         self._config = config.replace(model_dir=self._model_dir)
         self._params = copy.deepcopy(dict(params or {}))
         if self._config.tf_random_seed is not None:
-            _seed_everything(self._config.tf_random_seed)
+            seed_everything(self._config.tf_random_seed)
         self._strategy = resolve_strategy(
             self._config.train_distribute, self._config.device, self._config.session_creation_timeout_secs
         )

@@ -18,7 +18,6 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from torchestimator.checkpoint import restore_rng
 from torchestimator.errors import InvalidArgumentError
 from torchestimator.hooks.base import CheckpointSaverListener, Hook, RunContext
 from torchestimator.hooks.basic import (
@@ -29,6 +28,7 @@ from torchestimator.hooks.basic import (
     SummarySaverHook,
 )
 from torchestimator.input_fn import Batch, call_input_fn, to_device
+from torchestimator.rng import restore_rng
 from torchestimator.spec import ModeKeys
 
 if TYPE_CHECKING:
