@@ -1,4 +1,4 @@
-"""export.wire: the loop-free EmbeddingBag and the host step's checks.
+"""export.graph_inputs + export.host_step: the loop-free EmbeddingBag and the host step's checks.
 
 Oracles: torch's own ``nn.functional.embedding_bag`` (the op the export replaces) and the training
 columns' transform (the error training raises for the same input).
@@ -13,7 +13,9 @@ import torch
 from torchestimator.columns import categorical_column_with_identity
 from torchestimator.columns.base import TransformCache
 from torchestimator.errors import FeatureError
-from torchestimator.export.wire import HostStep, WireInput, bag_forward
+from torchestimator.export.graph_inputs import bag_forward
+from torchestimator.export.host_step import HostStep
+from torchestimator.export.wire_plan import WireInput
 
 
 @pytest.mark.parametrize("weighted", [False, True])

@@ -1,4 +1,4 @@
-"""export.wire GraphBuilder.bags: the in-graph fused bags give DenseFeatures' (example-major) and
+"""export.graph_inputs GraphBuilder.bags: the in-graph fused bags give DenseFeatures' (example-major) and
 LinearModel's (column-major) layouts. Oracle: numpy per-(example, column) combiner sums."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from torchestimator import feature_column as fc
-from torchestimator.export.wire import GraphBuilder, bag_forward
+from torchestimator.export.graph_inputs import GraphBuilder, bag_forward
 
 IDS_A = np.array([[1, 3, -1], [-1, -1, -1], [0, 0, 2], [4, -1, -1]])  # (B, 3), -1 = padding
 IDS_B = np.array([[2], [0], [-1], [1]])  # (B, 1)

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from torchestimator.errors import ExportError
-from torchestimator.export.wire import Lookup, WireInput
+from torchestimator.export.wire_plan import Lookup, WireInput
 
 __all__ = ["write_onnx"]
 

@@ -1,7 +1,7 @@
 """The exportable program: wire tensors -> the model's PREDICT-mode numeric outputs.
 
 :class:`ServingModule` wraps the resident model_fn module. Its ``forward(*wire)`` rebuilds the
-column layers' inputs in-graph (:func:`~torchestimator.export.wire.build_layer_inputs`), adds the
+column layers' inputs in-graph (:func:`~torchestimator.export.graph_inputs.build_layer_inputs`), adds the
 pass-through ``tensor`` features (raw receiver features the model reads itself), calls the model in
 PREDICT mode and returns the numeric predictions as a tuple, in :attr:`output_names` order.
 
@@ -24,7 +24,8 @@ import torch
 from torch import nn
 
 from torchestimator.errors import ExportError
-from torchestimator.export.wire import GraphBuilder, WireInput, WirePlan, bag_forward, build_layer_inputs
+from torchestimator.export.graph_inputs import GraphBuilder, bag_forward, build_layer_inputs
+from torchestimator.export.wire_plan import WireInput, WirePlan
 from torchestimator.heads.base import numeric_predictions_only
 from torchestimator.spec import EstimatorSpec, ModeKeys
 

@@ -146,7 +146,7 @@ def _write(
     from torchestimator.columns.serialization import serialize_column
     from torchestimator.export.onnx_graph import write_onnx
     from torchestimator.export.program import ServingModule, export_program
-    from torchestimator.export.wire import plan_tensors, plan_wire
+    from torchestimator.export.wire_plan import plan_tensors, plan_wire
 
     model = est.model
     plan = plan_wire(model)

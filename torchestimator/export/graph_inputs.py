@@ -1,0 +1,191 @@
+"""Rebuilding the column layers' inputs inside the exported graph, from padded wire tensors.
+
+:class:`GraphBuilder` turns the wire tensors planned by :mod:`torchestimator.export.wire_plan` into
+what each column layer's host packing would give: numeric values (+ ``normalizer_fn``), bucketize
+(float64 comparison, as the host does), identity range / default, indicator counts, combiner weights
+and the fused-bag ids / offsets / bag index. :func:`build_layer_inputs` assembles every layer's
+reserved-key tensors from it; :func:`bag_forward` is a loop-free ``EmbeddingBag(mode='sum')`` forward
+that traces and exports cleanly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from torchestimator.columns.base import CategoricalColumn, FeatureColumn
+from torchestimator.columns.categorical import IdentityCategoricalColumn, WeightedCategoricalColumn
+from torchestimator.columns.dense_features import DenseFeatures
+from torchestimator.columns.embedding import IndicatorColumn
+from torchestimator.columns.layer_base import ColumnLayer
+from torchestimator.columns.linear_model import LinearModel
+from torchestimator.columns.numeric import BucketizedColumn, NumericColumn
+from torchestimator.errors import ExportError
+
+__all__ = ["GraphBuilder", "Wire", "bag_forward", "build_layer_inputs"]
+
+Wire = Mapping[str, torch.Tensor]
+
+
+class GraphBuilder:
+    """Turns wire tensors into each layer's reserved-key tensors, inside the traced graph."""
+
+    def __init__(self, wire: Wire, ids_names: Mapping[FeatureColumn, str]) -> None:
+        self.wire = wire
+        self.ids_names = ids_names
+        if not wire:
+            raise ExportError("the exported model reads no features: the wire plan has no inputs.")
+        first = next(iter(wire.values()))
+        self.batch = first.shape[0]
+
+    def numeric(self, col: NumericColumn) -> torch.Tensor:
+        x = self.wire[col.key].reshape(self.batch, col.dense_width)  # (B, D)
+        if col.normalizer_fn is not None:
+            x = torch.as_tensor(col.normalizer_fn(x))
+        return x.to(torch.float32)  # (B, D)
+
+    def buckets(self, col: BucketizedColumn) -> torch.Tensor:
+        values = self.numeric(col.source_column).to(torch.float64)  # (B, D), as numpy's searchsorted sees it
+        bounds = torch.tensor(col.boundaries, dtype=torch.float64)  # (K,)
+        return (values.unsqueeze(-1) >= bounds).sum(-1).to(torch.int64)  # (B, D)
+
+    def categorical(self, col: CategoricalColumn) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """``(ids (B, L) int64 with -1 = missing, weights (B, L) float32 or None)``."""
+        if isinstance(col, BucketizedColumn):
+            b = self.buckets(col)  # (B, D)
+            return b + torch.arange(b.shape[1], dtype=torch.int64) * col.buckets_per_element, None
+        if isinstance(col, IdentityCategoricalColumn):
+            x = self.wire[col.key].to(torch.int64)  # (B, L)
+            bad = (x < 0) | (x >= col.number_buckets)
+            fill = torch.full_like(x, -1 if col.default_value is None else col.default_value)
+            return torch.where(x == -1, -1, torch.where(bad, fill, x)), None
+        if isinstance(col, WeightedCategoricalColumn):
+            ids, _ = self.categorical(col.categorical_column)
+            return ids, self.wire[col.weight_feature_key].to(torch.float32)
+        return self.wire[self.ids_names[col]], None
+
+    def indicator(self, col: IndicatorColumn) -> torch.Tensor:
+        ids, w = self.categorical(col.categorical_column)  # (B, L)
+        nb = col.categorical_column.num_buckets
+        keep = ids >= 0
+        value = torch.where(keep, w if w is not None else torch.ones_like(ids, dtype=torch.float32), 0.0)
+        counts = torch.zeros(ids.shape[0], nb, dtype=torch.float32)  # (B, nb)
+        return counts.scatter_add(1, torch.where(keep, ids, 0), value.to(torch.float32))
+
+    def dense(self, col: Any) -> torch.Tensor:
+        if isinstance(col, NumericColumn):
+            return self.numeric(col)
+        if isinstance(col, BucketizedColumn):
+            b = self.buckets(col)  # (B, D)
+            return F.one_hot(b, col.buckets_per_element).reshape(b.shape[0], -1).to(torch.float32)
+        if isinstance(col, IndicatorColumn):
+            return self.indicator(col)
+        raise ExportError(f"column {col.name!r} ({type(col).__name__}) cannot be exported.")
+
+    def bags(
+        self,
+        columns: list[tuple[CategoricalColumn, int, str]],
+        drop_nonpositive_weights: bool = True,
+        example_major: bool = False,
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Fused-bag ``ids, offsets, weights, bag index`` for ``(column, row offset, combiner)`` slots.
+
+        Bags are ``c * B + b`` (column-major, LinearModel) or ``b * k + c`` (``example_major``,
+        DenseFeatures: ids laid out example by example, see :mod:`torchestimator.columns.fused_bag`);
+        padded positions carry weight 0. The bag index agrees with ``offsets``.
+        """
+        id_parts, w_parts = [], []
+        for col, row_offset, combiner in columns:
+            ids, w = self.categorical(col)  # (B, L)
+            keep = ids >= 0
+            if w is not None and drop_nonpositive_weights:
+                keep = keep & (w > 0)
+            weight = torch.where(keep, w if w is not None else torch.ones_like(ids, dtype=torch.float32), 0.0)
+            if combiner == "mean":
+                norm = weight.sum(1, keepdim=True)  # (B, 1)
+                weight = weight / torch.where(norm == 0, 1.0, norm)
+            elif combiner == "sqrtn":
+                norm = (weight * weight).sum(1, keepdim=True).sqrt()  # (B, 1)
+                weight = weight / torch.where(norm == 0, 1.0, norm)
+            id_parts.append(torch.where(keep, ids, 0) + row_offset)  # (B, L)
+            w_parts.append(weight.to(torch.float32))  # (B, L)
+        batch = id_parts[0].shape[0]
+        lengths = [part.shape[1] for part in id_parts]
+        k = len(columns)
+        if example_major:  # example b: [col 0 ids | col 1 ids | ...], bag b * k + c
+            starts = torch.tensor([sum(lengths[:c]) for c in range(k)], dtype=torch.int64)  # (k,)
+            total = sum(lengths)
+            offsets = (torch.arange(batch, dtype=torch.int64).unsqueeze(1) * total + starts).reshape(
+                -1
+            )  # (B*k,)
+            slot_of = torch.cat(
+                [torch.full((n,), c, dtype=torch.int64) for c, n in enumerate(lengths)]
+            )  # (total,)
+            bags = torch.arange(batch, dtype=torch.int64).unsqueeze(1) * k + slot_of  # (B, total)
+            flat_ids = torch.cat(id_parts, dim=1).reshape(-1)
+            return flat_ids, offsets, torch.cat(w_parts, dim=1).reshape(-1), bags.reshape(-1)
+        off_parts, bag_parts = [], []
+        base: Any = 0
+        for slot, length in enumerate(lengths):
+            off_parts.append(torch.arange(batch, dtype=torch.int64) * length + base)
+            rows = torch.arange(batch, dtype=torch.int64).unsqueeze(1).expand(batch, length)  # (B, L)
+            bag_parts.append(rows.reshape(-1) + slot * batch)
+            base = base + batch * length
+        flat_ids = torch.cat([part.reshape(-1) for part in id_parts])
+        flat_w = torch.cat([part.reshape(-1) for part in w_parts])
+        return flat_ids, torch.cat(off_parts), flat_w, torch.cat(bag_parts)
+
+
+def build_layer_inputs(builder: GraphBuilder, layers: list[ColumnLayer]) -> dict[str, torch.Tensor]:
+    """Every layer's reserved-key tensors (what ``host_tensors`` would give) from wire tensors."""
+    out: dict[str, torch.Tensor] = {}
+    for layer in layers:
+        p = layer.key_prefix
+        out[layer.ready_key] = torch.zeros(())
+        if isinstance(layer, DenseFeatures):
+            for i, block in enumerate(layer._host_blocks):
+                parts = [builder.dense(col) for col in block]
+                out[f"{p}/dense{i}"] = parts[0] if len(parts) == 1 else torch.cat(parts, dim=1)
+            for g in layer._groups.values():
+                start_of = {name: start for name, (start, _, _) in g.tables.items()}
+                slots = [(c.categorical_column, start_of[c.table_name], c.combiner) for c in g.columns]
+                ids, offsets, weights, bags = builder.bags(slots, example_major=True)
+                out.update({f"{p}/{g.key}/ids": ids, f"{p}/{g.key}/offsets": offsets})
+                out.update({f"{p}/{g.key}/weights": weights, f"{p}/{g.key}/bags": bags})
+        elif isinstance(layer, LinearModel) and layer._sparse:
+            slots = [(c, layer._rows[c.name][0], layer.sparse_combiner) for c in layer._sparse]
+            ids, offsets, weights, _ = builder.bags(slots)
+            out.update({f"{p}/ids": ids, f"{p}/offsets": offsets, f"{p}/weights": weights})
+    return out
+
+
+def bag_forward(bag: nn.EmbeddingBag) -> Callable[..., torch.Tensor]:
+    """An export-friendly ``EmbeddingBag(mode='sum')`` forward: gather + one scatter-add (no loop).
+
+    The bag of every id comes from ``offsets`` alone (``offsets[0] == 0``): id ``j`` belongs to bag
+    ``#{k: offsets[k] <= j} - 1``, a cumulative sum of marks at the offsets (an empty bag adds a second
+    mark at the same place; trailing empty bags mark position N, which is cut off). No tensor is kept
+    between calls, so nothing is assigned to a module while tracing.
+    """
+
+    def forward(
+        input: torch.Tensor,
+        offsets: torch.Tensor | None = None,
+        per_sample_weights: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        if offsets is None or input.dim() != 1:
+            raise ExportError("EmbeddingBag in an exported model must be called with 1-D ids and offsets.")
+        n = input.shape[0]
+        marks = torch.zeros(n + 1, dtype=torch.int64)  # (N + 1,)
+        marks = marks.index_add(0, offsets, torch.ones_like(offsets))
+        bags = marks[:n].cumsum(0) - 1  # (N,); slicing offsets[1:] instead would specialise the batch
+        rows = F.embedding(input, bag.weight)  # (N, D)
+        if per_sample_weights is not None:
+            rows = rows * per_sample_weights.unsqueeze(1)
+        return rows.new_zeros(offsets.shape[0], bag.embedding_dim).index_add(0, bags, rows)  # (nbags, D)
+
+    return forward

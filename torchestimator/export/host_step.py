@@ -1,0 +1,194 @@
+"""The host step of an exported model: raw features -> the graph's padded numpy inputs.
+
+:class:`HostStep` computes, outside the graph, what tensors cannot express: FarmHash Fingerprint64
+hashing (hashed, crossed, OOV buckets) and vocabulary lookups, through the very column code the
+Estimator trains with, so ids are bit-identical. It also checks and pads the raw features the graph
+reads (dense, padded, pass-through tensors), raising :class:`~torchestimator.errors.FeatureError`
+naming the feature on a missing feature, a wrong dtype or shape, or an identity id out of range.
+Its inputs are the :class:`~torchestimator.export.wire_plan.WireInput` s of a plan.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import torch
+
+from torchestimator.columns.base import CategoricalIds, TransformCache
+from torchestimator.columns.inputs import dense_to_sparse, normalize_raw
+from torchestimator.errors import FeatureError, did_you_mean
+from torchestimator.export.wire_plan import WireInput
+from torchestimator.parsing import Ragged
+
+__all__ = ["HostStep", "normalize_features"]
+
+_NP_DTYPES = {"float32": np.float32, "float64": np.float64, "int32": np.int32, "int64": np.int64}
+
+
+def _pad(rows: Ragged, dtype: str, length: int | None = None) -> np.ndarray:
+    """Ragged -> (B, L) padded with -1 / 0.0 / '' (L >= 1)."""
+    lengths = rows.row_lengths()
+    width = max(int(lengths.max()) if lengths.size else 0, 1, length or 0)
+    if width == 1 and rows.values.size == rows.nrows:  # one value per row: no padding needed
+        if dtype != "string":
+            return np.ascontiguousarray(rows.values, dtype=_NP_DTYPES[dtype]).reshape(-1, 1)
+        values = rows.values
+        if values.size and isinstance(values[0], bytes):
+            values = np.array([v.decode("utf-8") for v in values], dtype=object)
+        return values.astype(object, copy=False).reshape(-1, 1)
+    if dtype == "string":
+        out = np.full((rows.nrows, width), "", dtype=object)
+        values = np.array(
+            [v.decode("utf-8") if isinstance(v, bytes) else str(v) for v in rows.values], dtype=object
+        )
+    else:
+        out = np.full((rows.nrows, width), -1 if dtype.startswith("int") else 0, dtype=_NP_DTYPES[dtype])
+        values = rows.values
+    if values.size:
+        col = np.arange(values.size, dtype=np.int64) - np.repeat(rows.row_splits[:-1], lengths)
+        out[rows.row_ids(), col] = values
+    return out
+
+
+def _ids_to_ragged(ids: CategoricalIds) -> Ragged:
+    return Ragged(ids.values.astype(np.int64, copy=False), ids.row_splits)
+
+
+class HostStep:
+    """Raw features -> the graph's numpy inputs, with the training columns' host code.
+
+    Args:
+        inputs: the graph's inputs (:meth:`WirePlan.onnx_inputs` or ``WirePlan.inputs``).
+        custom_objects: callables for deserialising columns (a crossed column's normalizer_fn).
+    """
+
+    def __init__(
+        self, inputs: Mapping[str, WireInput], custom_objects: Mapping[str, Any] | None = None
+    ) -> None:
+        from torchestimator.columns.serialization import deserialize_column
+
+        self.inputs = dict(inputs)
+        self._columns = {
+            name: deserialize_column(item.column, custom_objects)
+            for name, item in self.inputs.items()
+            if item.kind == "ids" and item.column is not None
+        }
+
+    def __call__(self, features: Mapping[str, Any]) -> dict[str, np.ndarray]:
+        """Return ``{input name: array}``.
+
+        Raises:
+            FeatureError: a missing feature, a wrong dtype or shape (the error names the feature).
+        """
+        cache = TransformCache(features)
+        ragged: dict[str, tuple[Ragged, str, str | None]] = {}
+        out: dict[str, np.ndarray] = {}
+        for name, item in self.inputs.items():
+            if item.kind == "dense":
+                out[name] = self._dense(cache, item)
+            elif item.kind == "tensor":
+                out[name] = self._tensor(features, item)
+            elif item.kind == "padded":
+                raw = cache.raw(str(item.key), str(item.key))
+                rows = self._sparse(raw, item)
+                if item.num_buckets is not None:
+                    _check_identity_range(rows, str(item.key), item.num_buckets)
+                ragged[name] = (rows, item.dtype, item.group)
+            else:
+                ids = self._columns[name].transform(cache)
+                ragged[name] = (_ids_to_ragged(ids), "int64", item.group)
+        longest: dict[str | None, int] = {}
+        for rows, _, group in ragged.values():
+            n = int(rows.row_lengths().max()) if rows.nrows else 0
+            longest[group] = max(longest.get(group, 0), n)
+        for name, (rows, dtype, group) in ragged.items():
+            out[name] = _pad(rows, dtype, longest[group] if group is not None else None)
+        return out
+
+    @staticmethod
+    def _tensor(features: Mapping[str, Any], item: WireInput) -> np.ndarray:
+        """A pass-through feature as a contiguous array of the graph's dtype and shape."""
+        key = str(item.key)
+        if key not in features:
+            raise FeatureError(
+                f"feature {key!r} is missing: the model reads it (shape {list(item.shape or ())}, {item.dtype}); "
+                f"received features {sorted(features)}{did_you_mean(key, list(features))}."
+            )
+        value = features[key]
+        arr = value.detach().cpu().numpy() if isinstance(value, torch.Tensor) else np.asarray(value)
+        shape = tuple(item.shape or ())
+        fixed = all(w == -1 or w == d for w, d in zip(shape[1:], arr.shape[1:]))
+        if arr.ndim != len(shape) or not fixed:
+            raise FeatureError(
+                f"feature {key!r} must have shape {[None if d == -1 else d for d in shape]} (None = any size); "
+                f"received shape {list(arr.shape)}."
+            )
+        if arr.dtype.kind not in "fiub":
+            raise FeatureError(
+                f"feature {key!r} must be numeric ({item.dtype}); received dtype {arr.dtype} "
+                f"(values {arr.ravel()[:3].tolist()})."
+            )
+        return np.ascontiguousarray(arr, dtype=np.dtype(item.dtype))
+
+    @staticmethod
+    def _dense(cache: TransformCache, item: WireInput) -> np.ndarray:
+        key = str(item.key)
+        raw = cache.raw(key, key)
+        if isinstance(raw, Ragged):
+            raise FeatureError(
+                f"feature {key!r} must be dense with {item.width} value(s) per example; received variable-length values."
+            )
+        if raw.dtype.kind not in "fiub":
+            raise FeatureError(
+                f"feature {key!r} must be numeric ({item.dtype}); received dtype {raw.dtype} (values {raw.ravel()[:3].tolist()})."
+            )
+        if int(np.prod(raw.shape[1:])) != item.width:
+            raise FeatureError(
+                f"feature {key!r} must have {item.width} value(s) per example; received shape {tuple(raw.shape)}."
+            )
+        return np.ascontiguousarray(raw.reshape(raw.shape[0], -1), dtype=_NP_DTYPES[item.dtype])
+
+    @staticmethod
+    def _sparse(raw: Any, item: WireInput) -> Ragged:
+        key = str(item.key)
+        if item.dtype == "float32":  # weights: zeros are padding, as weighted_categorical_column drops them
+            if isinstance(raw, Ragged):
+                return raw
+            rows = raw.reshape(raw.shape[0], -1)
+            keep = rows != 0
+            splits = np.zeros(rows.shape[0] + 1, dtype=np.int64)
+            np.cumsum(keep.sum(axis=1), out=splits[1:])
+            return Ragged(rows[keep], splits)
+        sparse = raw if isinstance(raw, Ragged) else dense_to_sparse(raw, key)
+        values = sparse.values
+        if values.size:
+            is_str = values.dtype.kind in "OUS"
+            if (item.dtype == "string") != is_str or (not is_str and values.dtype.kind not in "iub"):
+                raise FeatureError(
+                    f"feature {key!r} must hold {item.dtype} values; received dtype {values.dtype} "
+                    f"(values {values[:3].tolist()})."
+                )
+        return sparse
+
+
+def _check_identity_range(rows: Ragged, key: str, num_buckets: int) -> None:
+    """Raise as ``categorical_column_with_identity`` does in training for an id >= num_buckets.
+
+    Raises:
+        FeatureError: an id out of range (the column has no ``default_value``).
+    """
+    values = np.asarray(rows.values)
+    if values.size and values.dtype.kind in "iu":
+        high = values >= num_buckets
+        if high.any():
+            raise FeatureError(
+                f"categorical_column_with_identity {key!r}: id {int(values[high][0])} is out of range "
+                f"[0, {num_buckets}); raise num_buckets or set default_value."
+            )
+
+
+def normalize_features(features: Mapping[str, Any]) -> dict[str, Any]:
+    """Raw features with each value normalised once (dense (B, ...) arrays or Ragged)."""
+    return {k: normalize_raw(v, k) for k, v in features.items()}

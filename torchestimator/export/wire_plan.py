@@ -1,0 +1,231 @@
+"""Planning the exported graph's inputs: which raw features go in-graph and which as host ids.
+
+:func:`plan_wire` walks a model's column layers (``DenseFeatures``, ``LinearModel``) and records one
+:class:`WireInput` per graph input in a :class:`WirePlan`: a ``dense`` (B, D) input for numeric and
+bucketized columns, a ``padded`` (B, L) input for identity ids and combiner weights, and an ``ids``
+(B, L) input for columns whose ids only the host can compute (hash, cross, vocabulary), carrying the
+serialised column. Vocabulary columns without OOV buckets are also recorded as :class:`Lookup` s, which
+the ONNX graph does itself (:meth:`WirePlan.onnx_inputs`). :func:`plan_tensors` adds pass-through
+``tensor`` inputs for receiver features no column reads. The format as a whole is described in
+:mod:`torchestimator.export.wire`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from typing import Any
+
+from torch import nn
+
+from torchestimator.columns.base import CategoricalColumn, FeatureColumn
+from torchestimator.columns.categorical import (
+    IdentityCategoricalColumn,
+    VocabularyFileCategoricalColumn,
+    VocabularyListCategoricalColumn,
+    WeightedCategoricalColumn,
+)
+from torchestimator.columns.dense_features import DenseFeatures
+from torchestimator.columns.embedding import EmbeddingColumn, IndicatorColumn
+from torchestimator.columns.layer_base import ColumnLayer
+from torchestimator.columns.linear_model import LinearModel
+from torchestimator.columns.numeric import BucketizedColumn, NumericColumn
+from torchestimator.errors import ExportError
+
+__all__ = ["IDS_SUFFIX", "Lookup", "WireInput", "WirePlan", "plan_tensors", "plan_wire"]
+
+IDS_SUFFIX = "__ids"
+
+
+@dataclasses.dataclass(frozen=True)
+class WireInput:
+    """One graph input.
+
+    Attributes:
+        name: the graph input name.
+        kind: ``dense`` (B, width), ``padded`` (B, L) raw values, or ``ids`` (B, L) host-computed ids.
+        dtype: float32 / float64 / int32 / int64 / string.
+        width: D of a dense input (None for padded / ids).
+        key: the raw feature key (dense / padded).
+        column: the serialised column whose host transform gives the ids (``ids`` kind).
+        group: inputs of one length group share their L (a weighted column's ids and weights).
+        shape: the receiver's shape of a ``tensor`` input (``-1`` = any size; dim 0 is the batch).
+        num_buckets: identity ids of a ``padded`` input must be below this (a column without
+            ``default_value``); the host step raises as training does.
+    """
+
+    name: str
+    kind: str
+    dtype: str
+    width: int | None = None
+    key: str | None = None
+    column: dict[str, Any] | None = None
+    group: str | None = None
+    shape: tuple[int, ...] | None = None
+    num_buckets: int | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> WireInput:
+        fields = dict(data)
+        if fields.get("shape") is not None:
+            fields["shape"] = tuple(fields["shape"])
+        return cls(**fields)
+
+
+@dataclasses.dataclass
+class Lookup:
+    """A vocabulary column the ONNX graph looks up itself: raw ``key`` -> ``ids_name``."""
+
+    ids_name: str
+    key: str
+    dtype: str
+    vocabulary: list[Any]
+    default_value: int
+
+
+@dataclasses.dataclass
+class WirePlan:
+    """Inputs of the torch graph (``inputs``) and the vocabulary lookups ONNX does in-graph."""
+
+    inputs: dict[str, WireInput] = dataclasses.field(default_factory=dict)
+    lookups: dict[str, Lookup] = dataclasses.field(default_factory=dict)
+    layers: list[ColumnLayer] = dataclasses.field(default_factory=list)
+    ids_names: dict[FeatureColumn, str] = dataclasses.field(default_factory=dict)
+
+    def add(self, item: WireInput) -> str:
+        old = self.inputs.get(item.name)
+        if old is not None and old != item:
+            raise ExportError(
+                f"feature {item.key or item.name!r} is read two incompatible ways by the model's columns "
+                f"({old.kind} {old.dtype} vs {item.kind} {item.dtype}); export needs one representation per "
+                "feature. Use separate feature keys for the two columns."
+            )
+        self.inputs[item.name] = item
+        return item.name
+
+    def onnx_inputs(self) -> dict[str, WireInput]:
+        """The ONNX graph's inputs: lookup ids replaced by their raw (padded) features."""
+        out: dict[str, WireInput] = {}
+        for name, item in self.inputs.items():
+            lookup = self.lookups.get(name)
+            if lookup is None:
+                out[name] = item
+            elif lookup.key not in out:
+                out[lookup.key] = WireInput(
+                    lookup.key, "padded", lookup.dtype, key=lookup.key, group=item.group
+                )
+        return out
+
+
+def _serialized(column: FeatureColumn) -> dict[str, Any]:
+    from torchestimator.columns.serialization import serialize_column
+
+    return serialize_column(column)
+
+
+def _vocabulary(column: Any) -> list[Any]:
+    table = column._table()
+    return [k for k, _ in sorted(table.items(), key=lambda kv: kv[1])]
+
+
+def plan_wire(module: nn.Module) -> WirePlan:
+    """Walk the model's column layers and decide every graph input.
+
+    Raises:
+        ExportError: a model without column layers, a sequence layer, or an unsupported column.
+    """
+    plan = WirePlan()
+    plan.layers = [m for m in module.modules() if isinstance(m, ColumnLayer)]
+    for layer in plan.layers:
+        if not isinstance(layer, (DenseFeatures, LinearModel)):
+            raise ExportError(
+                f"export supports DenseFeatures and LinearModel column layers; the model has {type(layer).__name__}."
+            )
+        for col in layer.feature_columns:
+            _plan_column(plan, col)
+    return plan
+
+
+def _plan_column(plan: WirePlan, col: FeatureColumn) -> None:
+    if isinstance(col, NumericColumn):
+        plan.add(WireInput(col.key, "dense", col.dtype, width=col.dense_width, key=col.key))
+    elif isinstance(col, BucketizedColumn):
+        _plan_column(plan, col.source_column)
+    elif isinstance(col, (IndicatorColumn, EmbeddingColumn)) or (
+        hasattr(col, "categorical_column") and not isinstance(col, WeightedCategoricalColumn)
+    ):
+        _plan_categorical(plan, col.categorical_column)
+    elif isinstance(col, CategoricalColumn):
+        _plan_categorical(plan, col)
+    else:
+        raise ExportError(f"column {col.name!r} ({type(col).__name__}) cannot be exported.")
+
+
+def _plan_categorical(plan: WirePlan, col: CategoricalColumn, group: str | None = None) -> None:
+    group = group or col.name
+    if isinstance(col, BucketizedColumn):
+        _plan_column(plan, col.source_column)
+    elif isinstance(col, IdentityCategoricalColumn):
+        limit = col.number_buckets if col.default_value is None else None
+        old = plan.inputs.get(col.key)
+        if old is not None and old.kind == "padded" and old.dtype == "int64" and old.num_buckets != limit:
+            limits = [n for n in (old.num_buckets, limit) if n is not None]  # the strictest column wins
+            plan.inputs[col.key] = dataclasses.replace(old, num_buckets=min(limits))
+        else:
+            plan.add(WireInput(col.key, "padded", "int64", key=col.key, group=col.key, num_buckets=limit))
+    elif isinstance(col, WeightedCategoricalColumn):
+        inner = col.categorical_column
+        _plan_categorical(plan, inner, group=_group_of(plan, inner))
+        plan.add(
+            WireInput(
+                col.weight_feature_key,
+                "padded",
+                "float32",
+                key=col.weight_feature_key,
+                group=_group_of(plan, inner),
+            )
+        )
+    else:
+        name = plan.ids_names.get(col)
+        if name is None:
+            name = col.name + IDS_SUFFIX
+            if name in plan.ids_names.values():  # two columns, one name (vocabulary + hashed view of a key)
+                name = f"{col.name}__{type(col).__name__}{IDS_SUFFIX}"
+            plan.ids_names[col] = name
+        plan.add(WireInput(name, "ids", "int64", column=_serialized(col), group=group))
+        if (
+            isinstance(col, (VocabularyListCategoricalColumn, VocabularyFileCategoricalColumn))
+            and not col.num_oov_buckets
+        ):
+            plan.lookups[name] = Lookup(name, col.key, col.dtype, _vocabulary(col), col.default_value)
+
+
+def plan_tensors(plan: WirePlan, specs: Mapping[str, Any]) -> list[str]:
+    """Add a pass-through ``tensor`` input for every numeric receiver feature in ``specs``.
+
+    Args:
+        plan: the columns' plan (extended in place).
+        specs: ``{key: TensorSpec}`` of receiver features no column reads.
+
+    Returns:
+        The string features left out (a graph cannot take them raw; the model must not read them).
+    """
+    strings = []
+    for key, spec in specs.items():
+        if spec.dtype == "string":
+            strings.append(key)
+            continue
+        if len(spec.shape) < 1:
+            raise ExportError(
+                f"receiver feature {key!r} needs a batch dimension; received shape {spec.shape}."
+            )
+        shape = (-1, *(-1 if d is None else int(d) for d in spec.shape[1:]))
+        plan.add(WireInput(key, "tensor", spec.dtype, key=key, shape=shape))
+    return strings
+
+
+def _group_of(plan: WirePlan, col: CategoricalColumn) -> str:
+    return col.key if isinstance(col, IdentityCategoricalColumn) else col.name
