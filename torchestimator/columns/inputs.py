@@ -21,7 +21,15 @@ import torch
 from torchestimator.errors import FeatureError, did_you_mean
 from torchestimator.parsing import Ragged
 
-__all__ = ["RawInput", "dense_to_sparse", "get_raw", "is_string_kind", "normalize_raw"]
+__all__ = [
+    "RawInput",
+    "dense_to_sparse",
+    "dtype_name",
+    "get_raw",
+    "is_numeric_kind",
+    "is_string_kind",
+    "normalize_raw",
+]
 
 RawInput = np.ndarray | Ragged
 
@@ -51,6 +59,19 @@ def is_string_kind(values: np.ndarray) -> bool:
         flat = values.ravel()
         return flat.size == 0 or isinstance(flat[0], (str, bytes))
     return False
+
+
+def is_numeric_kind(values: np.ndarray) -> bool:
+    """True for a numpy array of floats, ints or bools (not str / bytes, not other objects)."""
+    return not is_string_kind(values) and values.dtype.kind in "fiub"
+
+
+def dtype_name(dtype: Any) -> str:
+    """The bare name of a str / numpy / torch / tf dtype: ``torch.int64`` and ``tf.int64`` -> ``"int64"``."""
+    if isinstance(dtype, torch.dtype):
+        return str(dtype).replace("torch.", "")
+    name = getattr(dtype, "name", None) or str(dtype)
+    return name.replace("tf.", "")
 
 
 def _as_numpy(value: Any, key: str) -> np.ndarray:

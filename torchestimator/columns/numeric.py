@@ -11,20 +11,13 @@ import numpy as np
 import torch
 
 from torchestimator.columns.base import CategoricalColumn, CategoricalIds, DenseColumn, TransformCache
-from torchestimator.columns.inputs import is_string_kind
+from torchestimator.columns.inputs import dtype_name, is_string_kind
 from torchestimator.errors import FeatureError, InvalidArgumentError
 from torchestimator.parsing import FixedLenFeature, Ragged
 
 __all__ = ["BucketizedColumn", "NumericColumn", "bucketized_column", "numeric_column"]
 
 _NUMERIC_DTYPES = ("float32", "float64", "int32", "int64")
-
-
-def _dtype_name(dtype: Any) -> str:
-    if isinstance(dtype, torch.dtype):
-        return str(dtype).replace("torch.", "")
-    name = getattr(dtype, "name", None) or str(dtype)
-    return name.replace("tf.", "")
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -116,7 +109,7 @@ def numeric_column(
         raise InvalidArgumentError(
             f"numeric_column {key!r}: shape must be positive ints; received {shape!r}."
         )
-    dtype_s = _dtype_name(dtype)
+    dtype_s = dtype_name(dtype)
     if dtype_s not in _NUMERIC_DTYPES:
         raise InvalidArgumentError(
             f"numeric_column {key!r}: dtype must be one of {list(_NUMERIC_DTYPES)}; received {dtype!r}."

@@ -37,9 +37,9 @@ from torchestimator.columns.categorical import (
 )
 from torchestimator.columns.dense_features import init_table_rows
 from torchestimator.columns.embedding import EmbeddingColumn, IndicatorColumn
-from torchestimator.columns.inputs import is_string_kind
+from torchestimator.columns.inputs import dtype_name, is_string_kind
 from torchestimator.columns.layer_base import ColumnLayer
-from torchestimator.columns.numeric import _NUMERIC_DTYPES, _dtype_name
+from torchestimator.columns.numeric import _NUMERIC_DTYPES
 from torchestimator.columns.serialization import register_column_type
 from torchestimator.errors import FeatureError, InvalidArgumentError
 from torchestimator.parsing import Ragged, VarLenFeature
@@ -195,7 +195,7 @@ def sequence_numeric_column(
         raise InvalidArgumentError(
             f"sequence_numeric_column {key!r}: shape must be positive ints; received {shape!r}."
         )
-    d = _dtype_name(dtype)
+    d = dtype_name(dtype)
     if d not in _NUMERIC_DTYPES:
         raise InvalidArgumentError(
             f"sequence_numeric_column {key!r}: dtype must be one of {list(_NUMERIC_DTYPES)}."
