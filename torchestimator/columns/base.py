@@ -25,9 +25,11 @@ from torchestimator.errors import FeatureError
 
 __all__ = [
     "CategoricalColumn",
+    "CategoricalColumnView",
     "CategoricalIds",
     "DenseColumn",
     "FeatureColumn",
+    "KeyedColumn",
     "SequenceCategoricalColumn",
     "SequenceDenseColumn",
     "TransformCache",
@@ -111,6 +113,20 @@ class FeatureColumn:
         return self.name < other.name
 
 
+class KeyedColumn(FeatureColumn):
+    """A column that reads one raw feature and is named after it (``name == key``)."""
+
+    key: str
+
+    @property
+    def name(self) -> str:
+        return self.key
+
+    @property
+    def parents(self) -> tuple[Any, ...]:
+        return (self.key,)
+
+
 class DenseColumn(FeatureColumn):
     """A column with a dense ``(B, variable_shape)`` representation (DenseFeatures input)."""
 
@@ -135,6 +151,23 @@ class CategoricalColumn(FeatureColumn):
         out = cache.get(self)
         assert isinstance(out, CategoricalIds)  # internal invariant, not user input
         return out
+
+
+class CategoricalColumnView(FeatureColumn):
+    """A column over ``categorical_column`` whose host transform is that column's ids (indicator, embedding)."""
+
+    categorical_column: CategoricalColumn
+
+    @property
+    def parents(self) -> tuple[Any, ...]:
+        return (self.categorical_column,)
+
+    @property
+    def parse_example_spec(self) -> dict[str, Any]:
+        return self.categorical_column.parse_example_spec
+
+    def transform(self, cache: TransformCache) -> CategoricalIds:
+        return self.categorical_column.ids(cache)
 
 
 class SequenceCategoricalColumn(CategoricalColumn):

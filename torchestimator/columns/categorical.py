@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from torchestimator.columns.base import CategoricalColumn, CategoricalIds, TransformCache
+from torchestimator.columns.base import CategoricalColumn, CategoricalIds, KeyedColumn, TransformCache
 from torchestimator.columns.categorical_input import normalize_categorical_dtype, raw_sparse
 from torchestimator.columns.hashing import hash_bucket
 from torchestimator.columns.inputs import dtype_name, is_string_kind
@@ -41,20 +41,12 @@ __all__ = [
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
-class HashedCategoricalColumn(CategoricalColumn):
+class HashedCategoricalColumn(KeyedColumn, CategoricalColumn):
     """``Fingerprint64(value) mod hash_bucket_size``; ints hashed as their decimal text."""
 
     key: str
     hash_bucket_size: int
     dtype: str = "string"
-
-    @property
-    def name(self) -> str:
-        return self.key
-
-    @property
-    def parents(self) -> tuple[Any, ...]:
-        return (self.key,)
 
     @property
     def num_buckets(self) -> int:
@@ -89,20 +81,12 @@ def categorical_column_with_hash_bucket(
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
-class IdentityCategoricalColumn(CategoricalColumn):
+class IdentityCategoricalColumn(KeyedColumn, CategoricalColumn):
     """Id = the integer value; out of range -> ``default_value`` or an error."""
 
     key: str
     number_buckets: int
     default_value: int | None = None
-
-    @property
-    def name(self) -> str:
-        return self.key
-
-    @property
-    def parents(self) -> tuple[Any, ...]:
-        return (self.key,)
 
     @property
     def num_buckets(self) -> int:

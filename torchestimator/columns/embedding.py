@@ -11,7 +11,7 @@ import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from torchestimator.columns.base import CategoricalColumn, CategoricalIds, DenseColumn, TransformCache
+from torchestimator.columns.base import CategoricalColumn, CategoricalColumnView, DenseColumn
 from torchestimator.errors import InvalidArgumentError
 
 __all__ = [
@@ -28,7 +28,7 @@ COMBINERS = ("mean", "sqrtn", "sum")
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
-class IndicatorColumn(DenseColumn):
+class IndicatorColumn(CategoricalColumnView, DenseColumn):
     """Multi-hot counts (weighted: summed weights) of a categorical column, width ``num_buckets``."""
 
     categorical_column: CategoricalColumn
@@ -38,19 +38,8 @@ class IndicatorColumn(DenseColumn):
         return f"{self.categorical_column.name}_indicator"
 
     @property
-    def parents(self) -> tuple[Any, ...]:
-        return (self.categorical_column,)
-
-    @property
     def variable_shape(self) -> tuple[int, ...]:
         return (self.categorical_column.num_buckets,)
-
-    @property
-    def parse_example_spec(self) -> dict[str, Any]:
-        return self.categorical_column.parse_example_spec
-
-    def transform(self, cache: TransformCache) -> CategoricalIds:
-        return self.categorical_column.ids(cache)
 
 
 def indicator_column(categorical_column: CategoricalColumn) -> IndicatorColumn:
@@ -86,7 +75,7 @@ def _check_embedding_args(
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
-class EmbeddingColumn(DenseColumn):
+class EmbeddingColumn(CategoricalColumnView, DenseColumn):
     """A learned ``(num_buckets, dimension)`` table combined per example (mean / sqrtn / sum).
 
     ``initializer`` is TF-style: ``initializer(shape) -> array``; None = truncated normal with
@@ -114,23 +103,12 @@ class EmbeddingColumn(DenseColumn):
         return self.name
 
     @property
-    def parents(self) -> tuple[Any, ...]:
-        return (self.categorical_column,)
-
-    @property
     def variable_shape(self) -> tuple[int, ...]:
         return (self.dimension,)
 
     @property
-    def parse_example_spec(self) -> dict[str, Any]:
-        return self.categorical_column.parse_example_spec
-
-    @property
     def init_std(self) -> float:
         return 1.0 / math.sqrt(self.dimension)
-
-    def transform(self, cache: TransformCache) -> CategoricalIds:
-        return self.categorical_column.ids(cache)
 
 
 def embedding_column(

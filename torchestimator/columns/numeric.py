@@ -10,7 +10,13 @@ from typing import Any
 import numpy as np
 import torch
 
-from torchestimator.columns.base import CategoricalColumn, CategoricalIds, DenseColumn, TransformCache
+from torchestimator.columns.base import (
+    CategoricalColumn,
+    CategoricalIds,
+    DenseColumn,
+    KeyedColumn,
+    TransformCache,
+)
 from torchestimator.columns.inputs import dtype_name, is_string_kind
 from torchestimator.errors import FeatureError, InvalidArgumentError
 from torchestimator.parsing import FixedLenFeature, Ragged
@@ -21,7 +27,7 @@ _NUMERIC_DTYPES = ("float32", "float64", "int32", "int64")
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
-class NumericColumn(DenseColumn):
+class NumericColumn(KeyedColumn, DenseColumn):
     """A dense real-valued feature (tf.feature_column.numeric_column). Output: float32 ``(B, prod(shape))``."""
 
     key: str
@@ -29,14 +35,6 @@ class NumericColumn(DenseColumn):
     default_value: tuple[float, ...] | None = None
     dtype: str = "float32"
     normalizer_fn: Callable[[torch.Tensor], torch.Tensor] | None = None
-
-    @property
-    def name(self) -> str:
-        return self.key
-
-    @property
-    def parents(self) -> tuple[Any, ...]:
-        return (self.key,)
 
     @property
     def variable_shape(self) -> tuple[int, ...]:

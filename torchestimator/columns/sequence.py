@@ -23,8 +23,9 @@ from torch import nn
 
 from torchestimator.columns.base import (
     CategoricalColumn,
-    CategoricalIds,
+    CategoricalColumnView,
     FeatureColumn,
+    KeyedColumn,
     SequenceDenseColumn,
     TransformCache,
 )
@@ -58,7 +59,7 @@ __all__ = [
 
 @register_column_type
 @dataclasses.dataclass(frozen=True, eq=False)
-class SequenceCategoricalColumn(_SequenceCategoricalBase):
+class SequenceCategoricalColumn(CategoricalColumnView, _SequenceCategoricalBase):
     """A categorical column read as a sequence of ids (one per step)."""
 
     categorical_column: CategoricalColumn
@@ -68,19 +69,8 @@ class SequenceCategoricalColumn(_SequenceCategoricalBase):
         return self.categorical_column.name
 
     @property
-    def parents(self) -> tuple[Any, ...]:
-        return (self.categorical_column,)
-
-    @property
     def num_buckets(self) -> int:
         return self.categorical_column.num_buckets
-
-    @property
-    def parse_example_spec(self) -> dict[str, Any]:
-        return self.categorical_column.parse_example_spec
-
-    def transform(self, cache: TransformCache) -> CategoricalIds:
-        return self.categorical_column.ids(cache)
 
 
 def sequence_categorical_column_with_identity(
@@ -128,7 +118,7 @@ def sequence_categorical_column_with_vocabulary_file(
 
 @register_column_type
 @dataclasses.dataclass(frozen=True, eq=False)
-class SequenceNumericColumn(SequenceDenseColumn):
+class SequenceNumericColumn(KeyedColumn, SequenceDenseColumn):
     """Real-valued steps of shape ``shape``; ``default_value`` pads short sequences."""
 
     key: str
@@ -136,14 +126,6 @@ class SequenceNumericColumn(SequenceDenseColumn):
     default_value: float = 0.0
     dtype: str = "float32"
     normalizer_fn: Callable[[torch.Tensor], torch.Tensor] | None = None
-
-    @property
-    def name(self) -> str:
-        return self.key
-
-    @property
-    def parents(self) -> tuple[Any, ...]:
-        return (self.key,)
 
     @property
     def step_width(self) -> int:

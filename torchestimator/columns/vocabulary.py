@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from torchestimator.columns.base import CategoricalColumn, CategoricalIds, TransformCache
+from torchestimator.columns.base import CategoricalColumn, CategoricalIds, KeyedColumn, TransformCache
 from torchestimator.columns.categorical_input import normalize_categorical_dtype, raw_sparse
 from torchestimator.columns.hashing import fingerprint64
 from torchestimator.errors import InvalidArgumentError
@@ -89,10 +89,6 @@ class _VocabularyMixin:
         return self.vocabulary_size_ + self.num_oov_buckets
 
     @property
-    def parents(self) -> tuple[Any, ...]:
-        return (self.key,)
-
-    @property
     def parse_example_spec(self) -> dict[str, Any]:
         return {self.key: VarLenFeature(self.dtype)}
 
@@ -115,7 +111,7 @@ def _check_oov(name: str, default_value: int | None, num_oov_buckets: int) -> in
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
-class VocabularyListCategoricalColumn(_VocabularyMixin, CategoricalColumn):
+class VocabularyListCategoricalColumn(_VocabularyMixin, KeyedColumn, CategoricalColumn):
     """Id = index in an in-memory vocabulary; OOV -> ``default_value`` or a hash bucket."""
 
     key: str
@@ -123,10 +119,6 @@ class VocabularyListCategoricalColumn(_VocabularyMixin, CategoricalColumn):
     dtype: str
     default_value: int = -1
     num_oov_buckets: int = 0
-
-    @property
-    def name(self) -> str:
-        return self.key
 
     def _table(self) -> dict[Any, int]:
         table = self.__dict__.get("_table_cache")
@@ -215,7 +207,7 @@ def load_vocabulary_file(path: str, vocabulary_size: int | None, dtype: str) -> 
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
-class VocabularyFileCategoricalColumn(_VocabularyMixin, CategoricalColumn):
+class VocabularyFileCategoricalColumn(_VocabularyMixin, KeyedColumn, CategoricalColumn):
     """Id = line number in a vocabulary file; OOV -> ``default_value`` or a hash bucket."""
 
     key: str
@@ -225,10 +217,6 @@ class VocabularyFileCategoricalColumn(_VocabularyMixin, CategoricalColumn):
     default_value: int = -1
     num_oov_buckets: int = 0
     file_format: str | None = None
-
-    @property
-    def name(self) -> str:
-        return self.key
 
     def _table(self) -> dict[Any, int]:
         return load_vocabulary_file(self.vocabulary_file, self.vocabulary_size, self.dtype)[0]
