@@ -55,9 +55,18 @@ def indicator_column(categorical_column: CategoricalColumn) -> IndicatorColumn:
     return IndicatorColumn(categorical_column)
 
 
-def _check_embedding_args(
-    name: str, dimension: int, combiner: str, max_norm: float | None, ckpt: Any, tensor: Any
-) -> None:
+def _embedding_fields(
+    name: str,
+    dimension: int,
+    combiner: str,
+    initializer: Callable[..., Any] | None,
+    ckpt: str | None,
+    tensor: str | None,
+    max_norm: float | None,
+    trainable: bool,
+    use_safe_embedding_lookup: bool,
+) -> dict[str, Any]:
+    """Validate the embedding arguments -> the :class:`EmbeddingColumn` fields other than ``categorical_column``."""
     if int(dimension) < 1:
         raise InvalidArgumentError(
             f"embedding column {name!r}: dimension must be >= 1; received {dimension!r}."
@@ -72,6 +81,16 @@ def _check_embedding_args(
         raise InvalidArgumentError(
             f"embedding column {name!r}: ckpt_to_load_from and tensor_name_in_ckpt must be given together."
         )
+    return {
+        "dimension": int(dimension),
+        "combiner": combiner,
+        "initializer": initializer,
+        "ckpt_to_load_from": ckpt,
+        "tensor_name_in_ckpt": tensor,
+        "max_norm": None if max_norm is None else float(max_norm),
+        "trainable": bool(trainable),
+        "use_safe_embedding_lookup": bool(use_safe_embedding_lookup),
+    }
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -136,20 +155,18 @@ def embedding_column(
         raise InvalidArgumentError(
             f"embedding_column needs a categorical column; received {categorical_column!r}."
         )
-    _check_embedding_args(
-        categorical_column.name, dimension, combiner, max_norm, ckpt_to_load_from, tensor_name_in_ckpt
-    )
-    return EmbeddingColumn(
-        categorical_column,
-        int(dimension),
+    fields = _embedding_fields(
+        categorical_column.name,
+        dimension,
         combiner,
         initializer,
         ckpt_to_load_from,
         tensor_name_in_ckpt,
-        None if max_norm is None else float(max_norm),
-        bool(trainable),
-        bool(use_safe_embedding_lookup),
+        max_norm,
+        trainable,
+        use_safe_embedding_lookup,
     )
+    return EmbeddingColumn(categorical_column, **fields)
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -200,19 +217,15 @@ def shared_embeddings(
             f"{[(c.name, type(c).__name__, c.num_buckets) for c in cols]}."
         )
     name = shared_embedding_collection_name or "_".join(sorted(c.name for c in cols)) + "_shared_embedding"
-    _check_embedding_args(name, dimension, combiner, max_norm, ckpt_to_load_from, tensor_name_in_ckpt)
-    return [
-        SharedEmbeddingColumn(
-            col,
-            int(dimension),
-            combiner,
-            initializer,
-            ckpt_to_load_from,
-            tensor_name_in_ckpt,
-            None if max_norm is None else float(max_norm),
-            bool(trainable),
-            bool(use_safe_embedding_lookup),
-            name,
-        )
-        for col in cols
-    ]
+    fields = _embedding_fields(
+        name,
+        dimension,
+        combiner,
+        initializer,
+        ckpt_to_load_from,
+        tensor_name_in_ckpt,
+        max_norm,
+        trainable,
+        use_safe_embedding_lookup,
+    )
+    return [SharedEmbeddingColumn(col, **fields, shared_embedding_collection_name=name) for col in cols]

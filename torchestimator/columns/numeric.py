@@ -26,6 +26,34 @@ __all__ = ["BucketizedColumn", "NumericColumn", "bucketized_column", "numeric_co
 _NUMERIC_DTYPES = ("float32", "float64", "int32", "int64")
 
 
+def numeric_shape_and_dtype(
+    function: str, key: str, shape: int | Sequence[int], dtype: Any
+) -> tuple[tuple[int, ...], str]:
+    """Validate the ``shape`` and ``dtype`` arguments of a numeric column factory.
+
+    Args:
+        function: the factory's name (for the error message), e.g. ``"numeric_column"``.
+        key: the feature name.
+        shape: an int or a sequence of ints, all >= 1.
+        dtype: float32, float64, int32 or int64 (any str / numpy / torch / tf spelling).
+
+    Returns:
+        ``(shape as a tuple of ints, dtype name)``.
+
+    Raises:
+        InvalidArgumentError: an empty or non-positive shape, or a non-numeric dtype.
+    """
+    shape_t = (int(shape),) if isinstance(shape, int) else tuple(int(s) for s in shape)
+    if not shape_t or any(s < 1 for s in shape_t):
+        raise InvalidArgumentError(f"{function} {key!r}: shape must be positive ints; received {shape!r}.")
+    dtype_s = dtype_name(dtype)
+    if dtype_s not in _NUMERIC_DTYPES:
+        raise InvalidArgumentError(
+            f"{function} {key!r}: dtype must be one of {list(_NUMERIC_DTYPES)}; received {dtype!r}."
+        )
+    return shape_t, dtype_s
+
+
 @dataclasses.dataclass(frozen=True, eq=False)
 class NumericColumn(KeyedColumn, DenseColumn):
     """A dense real-valued feature (tf.feature_column.numeric_column). Output: float32 ``(B, prod(shape))``."""
@@ -102,16 +130,7 @@ def numeric_column(
         >>> numeric_column("age").name
         'age'
     """
-    shape_t = (int(shape),) if isinstance(shape, int) else tuple(int(s) for s in shape)
-    if not shape_t or any(s < 1 for s in shape_t):
-        raise InvalidArgumentError(
-            f"numeric_column {key!r}: shape must be positive ints; received {shape!r}."
-        )
-    dtype_s = dtype_name(dtype)
-    if dtype_s not in _NUMERIC_DTYPES:
-        raise InvalidArgumentError(
-            f"numeric_column {key!r}: dtype must be one of {list(_NUMERIC_DTYPES)}; received {dtype!r}."
-        )
+    shape_t, dtype_s = numeric_shape_and_dtype("numeric_column", key, shape, dtype)
     default_t: tuple[float, ...] | None = None
     if default_value is not None:
         flat = np.asarray(default_value, dtype=np.float64).ravel()

@@ -38,9 +38,9 @@ from torchestimator.columns.categorical import (
 )
 from torchestimator.columns.dense_features import init_table_rows
 from torchestimator.columns.embedding import EmbeddingColumn, IndicatorColumn
-from torchestimator.columns.inputs import dtype_name, is_string_kind
+from torchestimator.columns.inputs import is_string_kind
 from torchestimator.columns.layer_base import ColumnLayer
-from torchestimator.columns.numeric import _NUMERIC_DTYPES
+from torchestimator.columns.numeric import numeric_shape_and_dtype
 from torchestimator.columns.serialization import register_column_type
 from torchestimator.errors import FeatureError, InvalidArgumentError
 from torchestimator.parsing import Ragged, VarLenFeature
@@ -172,16 +172,7 @@ def sequence_numeric_column(
     Raises:
         InvalidArgumentError: a bad shape or dtype.
     """
-    shape_t = (int(shape),) if isinstance(shape, int) else tuple(int(s) for s in shape)
-    if not shape_t or any(s < 1 for s in shape_t):
-        raise InvalidArgumentError(
-            f"sequence_numeric_column {key!r}: shape must be positive ints; received {shape!r}."
-        )
-    d = dtype_name(dtype)
-    if d not in _NUMERIC_DTYPES:
-        raise InvalidArgumentError(
-            f"sequence_numeric_column {key!r}: dtype must be one of {list(_NUMERIC_DTYPES)}."
-        )
+    shape_t, d = numeric_shape_and_dtype("sequence_numeric_column", key, shape, dtype)
     return SequenceNumericColumn(key, shape_t, float(default_value), d, normalizer_fn)
 
 
