@@ -14,7 +14,7 @@ import numpy as np
 from torchestimator.columns.base import CategoricalColumn, CategoricalIds, KeyedColumn, TransformCache
 from torchestimator.columns.categorical_input import normalize_categorical_dtype, raw_sparse
 from torchestimator.columns.hashing import hash_bucket
-from torchestimator.columns.inputs import dtype_name, is_string_kind
+from torchestimator.columns.inputs import dtype_name, is_numeric_kind
 from torchestimator.columns.vocabulary import (
     VocabularyFileCategoricalColumn,
     VocabularyListCategoricalColumn,
@@ -172,9 +172,7 @@ class WeightedCategoricalColumn(CategoricalColumn):
             splits = np.zeros(rows.shape[0] + 1, dtype=np.int64)
             np.cumsum(keep.sum(axis=1), out=splits[1:])
             weights = Ragged(rows[keep], splits)
-        if weights.values.size and (
-            is_string_kind(weights.values) or weights.values.dtype.kind not in "fiub"
-        ):
+        if weights.values.size and not is_numeric_kind(weights.values):
             raise FeatureError(
                 f"weighted_categorical_column {self.name!r}: weight feature {self.weight_feature_key!r} must be "
                 f"numeric; received dtype {weights.values.dtype}."

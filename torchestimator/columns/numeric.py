@@ -17,7 +17,7 @@ from torchestimator.columns.base import (
     KeyedColumn,
     TransformCache,
 )
-from torchestimator.columns.inputs import dtype_name, is_string_kind
+from torchestimator.columns.inputs import dtype_name, is_numeric_kind
 from torchestimator.errors import FeatureError, InvalidArgumentError
 from torchestimator.parsing import FixedLenFeature, Ragged
 
@@ -85,7 +85,7 @@ class NumericColumn(KeyedColumn, DenseColumn):
                 f"numeric_column {self.name!r} received variable-length (sparse) input; it needs a dense "
                 f"array of shape (B, {', '.join(map(str, self.shape))}). Use sequence_numeric_column for sequences."
             )
-        if is_string_kind(raw) or raw.dtype.kind not in "fiub":
+        if not is_numeric_kind(raw):
             sample = raw.ravel()[:3].tolist()
             raise FeatureError(
                 f"numeric_column {self.name!r} needs numbers but feature {self.key!r} has dtype {raw.dtype} "

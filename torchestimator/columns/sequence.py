@@ -38,7 +38,7 @@ from torchestimator.columns.categorical import (
 )
 from torchestimator.columns.dense_features import init_table_rows
 from torchestimator.columns.embedding import EmbeddingColumn, IndicatorColumn
-from torchestimator.columns.inputs import is_string_kind
+from torchestimator.columns.inputs import is_numeric_kind
 from torchestimator.columns.layer_base import ColumnLayer
 from torchestimator.columns.numeric import numeric_shape_and_dtype
 from torchestimator.columns.serialization import register_column_type
@@ -144,7 +144,7 @@ class SequenceNumericColumn(KeyedColumn, SequenceDenseColumn):
             rows = raw.reshape(raw.shape[0], -1)
             values = rows.reshape(-1)
             splits = np.arange(rows.shape[0] + 1, dtype=np.int64) * rows.shape[1]
-        if values.size and (is_string_kind(values) or values.dtype.kind not in "fiub"):
+        if values.size and not is_numeric_kind(values):
             raise FeatureError(
                 f"sequence_numeric_column {self.name!r} needs numbers; feature {self.key!r} has dtype {values.dtype}."
             )
