@@ -135,6 +135,9 @@ def main() -> None:
     parser.add_argument(
         "--repeats", type=int, default=3, help="interleaved timings; the best of each is kept"
     )
+    parser.add_argument(
+        "--prefetch", type=int, default=None, help="RunConfig.prefetch_batches (default: RunConfig's default)"
+    )
     args = parser.parse_args()
     logging.disable(logging.WARNING)
     if args.threads:
@@ -144,6 +147,8 @@ def main() -> None:
     config = te.RunConfig(
         progress_bar=False, save_checkpoints_steps=10**9, save_summary_steps=0, log_step_count_steps=None
     )
+    if args.prefetch is not None:
+        config = config.replace(prefetch_batches=args.prefetch)
 
     input_fn = batches_fn(feats, labels, n_batches)
     torch.manual_seed(0)
