@@ -319,11 +319,13 @@ class Estimator:
     # ------------------------------------------------------------------ internals used by the loops
     def _host_stream(self, batches: Iterator[Batch]) -> Iterator[Batch]:
         """The host stage (tensors, column transforms), prefetched in a background thread when the model
-        has feature-column transforms to run. Without them the host stage is a few dict lookups, and a
-        thread competing with torch's intra-op threads for the cores costs more than it saves (measured
-        with scripts/bench_overhead.py); torchestimator's readers prefetch their own batches."""
+        has feature-column transforms and trains on an accelerator, where host work overlaps device work.
+        On CPU the two share the cores: a thread beside torch's intra-op threads cost 3-6% in
+        scripts/bench_overhead.py and scripts/bench_columns.py. torchestimator's readers prefetch their
+        own batches either way."""
         stream = host_batches(batches, self._transform)
-        if self._config.prefetch_batches > 0 and self._transform is not None:
+        on_accelerator = self._strategy.device.type != "cpu"
+        if self._config.prefetch_batches > 0 and self._transform is not None and on_accelerator:
             from torchestimator.inputs.prefetch import prefetch
 
             return prefetch(stream, self._config.prefetch_batches)

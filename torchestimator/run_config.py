@@ -62,7 +62,7 @@ class RunConfig:
     device: str | None = None  # None: the strategy's device (cuda:<local_rank> if available, else cpu)
     precision: str = "32"  # '32', 'bf16' (autocast) or 'fp16' (autocast + GradScaler on CUDA)
     gradient_clip_norm: float | None = None  # clip the global grad norm before each optimizer step
-    prefetch_batches: int = 2  # feature-column transforms run this many batches ahead in a background thread
+    prefetch_batches: int = 2  # on accelerators, column transforms run this many batches ahead in a thread
     progress_bar: bool | None = None  # None: a tqdm bar when stderr is a terminal, log lines otherwise
     _cluster: Any = dataclasses.field(init=False, repr=False, compare=False, default=None)
 
