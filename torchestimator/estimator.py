@@ -27,7 +27,6 @@ Example:
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import logging
 import os
@@ -40,7 +39,8 @@ import numpy as np
 import torch
 
 from torchestimator import checkpoint as ckpt_lib
-from torchestimator.errors import CheckpointNotFoundError, InvalidArgumentError
+from torchestimator.columns import find_host_transform
+from torchestimator.errors import CheckpointNotFoundError, InvalidArgumentError, did_you_mean
 from torchestimator.evaluation import run_evaluation
 from torchestimator.hooks.base import CheckpointSaverListener, Hook
 from torchestimator.input_fn import Batch, call_input_fn, host_batches, to_device
@@ -123,7 +123,7 @@ class Estimator:
         self._strategy.setup()
         self._module = build_module(model_fn, self._params, self._config).to(self._strategy.device)
         self._caller = ModelCaller(self._module, self._params, self._config)
-        self._transform = _find_host_transform(self._module)
+        self._transform = find_host_transform(self._module)
         self._optimizers: dict[str, torch.optim.Optimizer] = module_optimizers(self._module)
         move_optimizer_state(
             self._module
@@ -197,7 +197,7 @@ class Estimator:
             if isinstance(value, torch.Tensor):
                 return value.numpy()
         raise InvalidArgumentError(
-            f"variable {name!r} not in checkpoint {state.path}{_suggest(name, self.get_variable_names())}."
+            f"variable {name!r} not in checkpoint {state.path}{did_you_mean(name, self.get_variable_names())}."
         )
 
     def _load_latest_or_raise(self) -> ckpt_lib.CheckpointState:
@@ -422,29 +422,3 @@ class Estimator:
             self._resume_rng = state.rng
             self._resume_input = state.input
         logger.info("Restored %s (global_step %d).", state.path, state.global_step)
-
-
-def _suggest(name: str, candidates: Sequence[str]) -> str:
-    from torchestimator.errors import did_you_mean
-
-    return did_you_mean(name, candidates)
-
-
-def _find_host_transform(module: torch.nn.Module) -> Callable[[Mapping[str, Any]], dict[str, Any]] | None:
-    try:
-        from torchestimator.columns import find_host_transform
-    except ImportError:
-        return None
-    return find_host_transform(module)
-
-
-@contextlib.contextmanager
-def eval_mode(module: torch.nn.Module) -> Iterator[None]:
-    """Run a block with ``module.eval()`` and ``torch.no_grad()``, restoring the previous mode after."""
-    was_training = module.training
-    module.eval()
-    try:
-        with torch.no_grad():
-            yield
-    finally:
-        module.train(was_training)

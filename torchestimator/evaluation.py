@@ -17,6 +17,7 @@ import torch
 from torchestimator.errors import InvalidArgumentError
 from torchestimator.hooks.base import Hook, RunContext
 from torchestimator.metrics.base import Mean, Metric
+from torchestimator.model_fn import eval_mode
 from torchestimator.spec import ModeKeys
 
 if TYPE_CHECKING:
@@ -35,8 +36,6 @@ def run_evaluation(
     name: str | None,
     checkpoint_path: str | None,
 ) -> dict[str, Any]:
-    from torchestimator.estimator import eval_mode
-
     module = est._module
     ctx = RunContext(estimator=est, mode=ModeKeys.EVAL, global_step=est._global_step)
     hooks = list(hooks)

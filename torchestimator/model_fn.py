@@ -7,8 +7,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import inspect
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import torch
@@ -16,7 +17,7 @@ import torch
 from torchestimator.errors import InvalidArgumentError
 from torchestimator.spec import EstimatorSpec
 
-__all__ = ["ModelCaller", "build_module"]
+__all__ = ["ModelCaller", "build_module", "eval_mode"]
 
 _FORWARD_ARGS = ("labels", "mode", "params", "config")
 
@@ -101,3 +102,15 @@ class ModelCaller:
                 f"{self._name}.forward returned an EstimatorSpec for mode {spec.mode!r} when called with mode {mode!r}."
             )
         return spec
+
+
+@contextlib.contextmanager
+def eval_mode(module: torch.nn.Module) -> Iterator[None]:
+    """Run a block with ``module.eval()`` and ``torch.no_grad()``, restoring the previous mode after."""
+    was_training = module.training
+    module.eval()
+    try:
+        with torch.no_grad():
+            yield
+    finally:
+        module.train(was_training)

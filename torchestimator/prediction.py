@@ -10,6 +10,7 @@ import torch
 
 from torchestimator.errors import InvalidArgumentError
 from torchestimator.hooks.base import Hook, RunContext
+from torchestimator.model_fn import eval_mode
 from torchestimator.spec import ModeKeys
 
 if TYPE_CHECKING:
@@ -33,8 +34,6 @@ def run_prediction(
     hooks: Sequence[Hook],
     yield_single_examples: bool,
 ) -> Iterator[Any]:
-    from torchestimator.estimator import eval_mode
-
     module = est._module
     ctx = RunContext(estimator=est, mode=ModeKeys.PREDICT, global_step=est._global_step)
     hooks = list(hooks)
