@@ -4,8 +4,12 @@ The top level mirrors ``tf.estimator``: ``Estimator``, ``EstimatorSpec``, ``Mode
 pre-made estimators and heads; ``torchestimator.feature_column`` mirrors ``tf.feature_column``;
 ``torchestimator.inputs`` holds the CSV / TFRecord / numpy input pipelines; ``torchestimator.export``
 and ``torchestimator.serving`` the export and serving side. Optional dependencies (onnxruntime,
-TensorFlow, torch-xla, torchvision) are imported only by the functions that need them.
+TensorFlow, torch-xla, torchvision) are imported only by the functions that need them; the subpackages that
+exist to reach them (``serving``, ``tf_bridge``) are imported on first attribute access.
 """
+
+import importlib
+from typing import Any
 
 from torchestimator import (
     checkpoint,
@@ -110,5 +114,22 @@ __all__ = [
     "optimizers",
     "parallel",
     "premade",
+    "serving",
+    "tf_bridge",
     "train_and_evaluate",
 ]
+
+_LAZY_SUBPACKAGES = frozenset({"serving", "tf_bridge"})
+
+
+def __getattr__(name: str) -> Any:
+    """Import the lazily loaded subpackages (``te.serving``, ``te.tf_bridge``) on first access."""
+    if name in _LAZY_SUBPACKAGES:
+        module = importlib.import_module(f"{__name__}.{name}")
+        globals()[name] = module
+        return module
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | _LAZY_SUBPACKAGES)

@@ -13,6 +13,7 @@
      │    └── CheckpointMismatchError             tensor names / shapes differ from the model's
      ├── NanLossDuringTrainingError (RuntimeError) the training loss became NaN or inf
      ├── ExportError               (RuntimeError) a model cannot be exported or served
+     ├── MissingDependencyError    (ImportError)  an optional dependency is missing; names the pip extra
      └── DistributedError          (RuntimeError) a collective failed or timed out, a bad cluster spec
 
 Errors name the argument / feature / file, what was expected and what was received, and suggest a fix
@@ -36,6 +37,7 @@ __all__ = [
     "FeatureError",
     "InputError",
     "InvalidArgumentError",
+    "MissingDependencyError",
     "NanLossDuringTrainingError",
     "TorchEstimatorError",
     "did_you_mean",
@@ -90,6 +92,10 @@ class NanLossDuringTrainingError(TorchEstimatorError, RuntimeError):
 
 class ExportError(TorchEstimatorError, RuntimeError):
     """A model cannot be exported, or an export cannot be served."""
+
+
+class MissingDependencyError(TorchEstimatorError, ImportError):
+    """An optional dependency is not installed; the message names the pip extra that installs it."""
 
 
 class DistributedError(TorchEstimatorError, RuntimeError):

@@ -86,20 +86,16 @@ def call_input_fn(input_fn: Callable[..., Any], mode: str, **available: Any) -> 
 def _checked(it: Iterator[Any]) -> Iterator[Batch]:
     for i, element in enumerate(it):
         batch = _as_single_batch(element)
+        if batch is None and isinstance(element, list) and 1 <= len(element) <= 2:
+            # torch.utils.data default collation turns (features, labels) samples into a list:
+            # [dict of tensors, labels] for dict samples, [x, y] / [x] for a TensorDataset
+            batch = _as_single_batch(tuple(element) if len(element) == 2 else element[0])
         if batch is None:
-            if (
-                isinstance(element, (list, tuple))
-                and len(element) == 2
-                and isinstance(element[0], (list, tuple))
-            ):
-                # DataLoader default collation of (dict, labels) pairs gives a list
-                batch = _as_single_batch(tuple(element))
-            if batch is None:
-                raise InputError(
-                    f"input_fn's iterable yielded {type(element).__name__} as batch {i}; each batch must be "
-                    "(features, labels) or features, where features is a dict of arrays/tensors, a tensor or "
-                    "an array."
-                )
+            raise InputError(
+                f"input_fn's iterable yielded {type(element).__name__} as batch {i}; each batch must be "
+                "(features, labels) or features, where features is a dict of arrays/tensors, a tensor or "
+                "an array."
+            )
         yield batch
 
 
@@ -108,6 +104,8 @@ def _to_host_tensor(value: Any) -> Any:
         return value
     if isinstance(value, np.ndarray):
         if value.dtype.kind in "biuf":
+            if not value.flags.writeable:  # read-only views (pandas 3 columns, np.broadcast_to) warn in torch
+                value = value.copy()
             return torch.from_numpy(np.ascontiguousarray(value))
         return value  # strings / objects stay on the host
     if (

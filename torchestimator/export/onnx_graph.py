@@ -69,9 +69,14 @@ def write_onnx(
     Raises:
         ExportError: the ONNX exporter failed (the cause is chained).
     """
-    import onnx
     import torch
-    from onnx import helper
+
+    from torchestimator.optional import import_optional
+
+    purpose = "export_saved_model (writing model.onnx)"
+    onnx = import_optional("onnx", extra="onnx", purpose=purpose)
+    import_optional("onnxscript", extra="onnx", purpose=purpose)  # torch.onnx's dynamo exporter needs it
+    helper = onnx.helper
 
     tmp = path + ".raw"
     try:

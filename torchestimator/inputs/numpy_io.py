@@ -192,8 +192,9 @@ def pandas_input_fn(
     Raises:
         InvalidArgumentError: ``x`` is not a DataFrame, indexes differ, a name clash, or ``shuffle`` not a bool.
     """
-    import pandas as pd
+    from torchestimator.optional import import_optional
 
+    pd = import_optional("pandas", extra="pandas", purpose="pandas_input_fn")
     _check_common(batch_size, num_epochs, shuffle)
     if not isinstance(x, pd.DataFrame):
         raise InvalidArgumentError(f"x must be a pandas.DataFrame; received {type(x).__name__}.")

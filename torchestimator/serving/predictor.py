@@ -113,7 +113,14 @@ class Predictor:
         )
         path = os.path.join(export_dir, graph["file"])
         if backend == "onnxruntime":
-            import onnxruntime as ort
+            from torchestimator.optional import import_optional
+
+            ort = import_optional(
+                "onnxruntime",
+                extra="onnx",
+                purpose="serving.load(backend='onnxruntime')",
+                alternative="Or run the export's torch.export program: serving.load(path, backend='torch').",
+            )
 
             options = ort.SessionOptions()
             options.log_severity_level = 3
