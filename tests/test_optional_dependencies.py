@@ -5,7 +5,6 @@ from __future__ import annotations
 import subprocess
 import sys
 
-import numpy as np
 import pytest
 
 import torchestimator as te
@@ -33,7 +32,9 @@ def test_existing_module_is_returned():
 
 def test_pandas_input_fn_without_pandas(monkeypatch):
     _hide(monkeypatch, "pandas")
-    with pytest.raises(MissingDependencyError, match=r"pandas_input_fn needs 'pandas'.*torchestimator\[pandas\]"):
+    with pytest.raises(
+        MissingDependencyError, match=r"pandas_input_fn needs 'pandas'.*torchestimator\[pandas\]"
+    ):
         te.inputs.pandas_input_fn(x=None)
 
 
@@ -61,5 +62,3 @@ def test_lazy_subpackages_are_attributes_after_plain_import():
 def test_unknown_attribute_still_raises():
     with pytest.raises(AttributeError, match="no attribute 'nope'"):
         te.nope  # noqa: B018
-
-
