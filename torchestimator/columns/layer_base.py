@@ -21,6 +21,7 @@ from torch import nn
 from torchestimator.columns.base import FeatureColumn, TransformCache
 from torchestimator.columns.serialization import serialize_column
 from torchestimator.errors import CheckpointMismatchError, InvalidArgumentError
+from torchestimator.quiet import consume_sparse_invariant_warning
 
 __all__ = ["RESERVED_PREFIX", "ColumnLayer", "sorted_columns"]
 
@@ -60,6 +61,7 @@ class ColumnLayer(nn.Module):
         self, feature_columns: Sequence[FeatureColumn], config: Mapping[str, Any] | None = None
     ) -> None:
         super().__init__()
+        consume_sparse_invariant_warning()  # every column layer's tables are sparse EmbeddingBags
         layer = type(self).__name__
         self.feature_columns: list[FeatureColumn] = sorted_columns(feature_columns, layer)
         self._config = dict(config or {})

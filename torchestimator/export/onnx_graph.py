@@ -72,6 +72,7 @@ def write_onnx(
     import torch
 
     from torchestimator.optional import import_optional
+    from torchestimator.quiet import quiet_onnx_export
 
     purpose = "export_saved_model (writing model.onnx)"
     onnx = import_optional("onnx", extra="onnx", purpose=purpose)
@@ -80,7 +81,7 @@ def write_onnx(
 
     tmp = path + ".raw"
     try:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), quiet_onnx_export():
             warnings.simplefilter("ignore")
             torch.onnx.export(
                 program,
