@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
+import torch
 
 import torchestimator as te
 from torchestimator.errors import InvalidArgumentError
@@ -89,3 +90,19 @@ def test_tf_config_is_read_once_and_model_dir_taken_from_it(monkeypatch, tmp_pat
     )
     with pytest.raises(InvalidArgumentError, match="model_dir in TF_CONFIG"):
         te.RunConfig(model_dir="/b")
+
+
+def test_device_name_is_checked_at_construction():
+    with pytest.raises(InvalidArgumentError, match=r"device must be a device such as 'cpu'.*'cdua'"):
+        te.RunConfig(device="cdua")
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the error on a machine without CUDA")
+def test_unavailable_cuda_is_a_named_error_not_an_assertion(tmp_path):
+    with pytest.raises(InvalidArgumentError, match=r"'cuda:0' but this machine has no usable CUDA device"):
+        est = te.LinearClassifier(
+            [te.feature_column.numeric_column("x")],
+            model_dir=str(tmp_path),
+            config=te.RunConfig(device="cuda:0"),
+        )
+        est.train(lambda: ({"x": [[1.0]]}, [1]), steps=1)

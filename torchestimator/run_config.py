@@ -22,6 +22,8 @@ import dataclasses
 import os
 from typing import Any
 
+import torch
+
 from torchestimator.errors import InvalidArgumentError
 
 __all__ = ["RunConfig"]
@@ -118,6 +120,14 @@ class RunConfig:
             raise InvalidArgumentError(
                 f"gradient_clip_norm must be > 0 or None; received {self.gradient_clip_norm}."
             )
+        if self.device is not None:
+            try:  # the name only: whether this machine has it is checked where the device is used
+                torch.device(self.device)
+            except (RuntimeError, TypeError, ValueError) as err:
+                raise InvalidArgumentError(
+                    f"device must be a device such as 'cpu', 'cuda', 'cuda:1' or None (automatic); "
+                    f"received {self.device!r}."
+                ) from err
         if self.prefetch_batches < 0:
             raise InvalidArgumentError(f"prefetch_batches must be >= 0; received {self.prefetch_batches}.")
 

@@ -49,7 +49,7 @@ from torch.nn.parallel import DistributedDataParallel
 
 from torchestimator.errors import DistributedError, InvalidArgumentError
 from torchestimator.parallel.placement import move_optimizer_state
-from torchestimator.parallel.strategy import Strategy
+from torchestimator.parallel.strategy import Strategy, available_device
 
 __all__ = ["DDPStrategy"]
 
@@ -156,7 +156,7 @@ class DDPStrategy(Strategy):
 
     def _pick_device(self, local_rank: int) -> torch.device:
         if self._requested_device is not None:
-            return torch.device(self._requested_device)
+            return available_device(self._requested_device)
         if torch.cuda.is_available():
             return torch.device("cuda", local_rank % max(torch.cuda.device_count(), 1))
         return torch.device("cpu")

@@ -23,14 +23,47 @@ from collections.abc import Sequence
 
 import torch
 
+from torchestimator.errors import InvalidArgumentError
 from torchestimator.parallel.input_context import InputContext
 
-__all__ = ["SingleDeviceStrategy", "Strategy", "default_device"]
+__all__ = ["SingleDeviceStrategy", "Strategy", "available_device", "default_device"]
 
 
 def default_device() -> torch.device:
     """``cuda`` when available, else ``cpu``."""
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def available_device(requested: str | torch.device) -> torch.device:
+    """``torch.device(requested)``, checked to exist on this machine (``RunConfig.device``).
+
+    Raises:
+        InvalidArgumentError: the name is not a device, or this machine has no such device (torch would
+            otherwise fail later with a bare ``AssertionError: Torch not compiled with CUDA enabled``).
+    """
+    try:
+        device = torch.device(requested)
+    except (RuntimeError, TypeError, ValueError) as err:
+        raise InvalidArgumentError(
+            f"RunConfig.device must be a device such as 'cpu', 'cuda', 'cuda:1' or None (automatic); "
+            f"received {requested!r}."
+        ) from err
+    if device.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0:
+            raise InvalidArgumentError(
+                f"RunConfig.device is {str(device)!r} but this machine has no usable CUDA device (torch "
+                f"{torch.__version__}, CUDA build {torch.version.cuda or 'none'}); use device='cpu', or "
+                "device=None to pick CUDA where it exists."
+            )
+        if device.index is not None and device.index >= count:
+            raise InvalidArgumentError(
+                f"RunConfig.device is {str(device)!r} but this machine has {count} CUDA device(s) "
+                f"(cuda:0 .. cuda:{count - 1})."
+            )
+    elif device.type == "mps" and not torch.backends.mps.is_available():
+        raise InvalidArgumentError("RunConfig.device is 'mps' but MPS is not available on this machine.")
+    return device
 
 
 class Strategy:
@@ -84,7 +117,7 @@ class SingleDeviceStrategy(Strategy):
     """
 
     def __init__(self, device: str | torch.device | None = None) -> None:
-        self._device = torch.device(device) if device is not None else default_device()
+        self._device = available_device(device) if device is not None else default_device()
 
     @property
     def device(self) -> torch.device:
