@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+import torch
 
 from torchestimator.errors import InvalidArgumentError
 
@@ -25,11 +26,37 @@ __all__ = ["FixedLenFeature", "FixedLenSequenceFeature", "Ragged", "VarLenFeatur
 _DTYPES = ("float32", "float64", "int64", "int32", "string")
 
 
-def _check_dtype(dtype: str) -> str:
-    dtype = str(dtype).replace("tf.", "")
-    if dtype not in _DTYPES:
-        raise InvalidArgumentError(f"dtype must be one of {list(_DTYPES)}; received {dtype!r}.")
-    return dtype
+_STRING_TYPES = (str, bytes, object, np.str_, np.bytes_, np.object_)
+
+
+def _dtype_name(dtype: Any) -> str | None:
+    """``'float32'`` for 'float32' / 'tf.float32' / tf.float32 / np.float32 / np.dtype / torch.float32;
+    ``'string'`` for 'string' / tf.string / str / bytes / object / numpy string dtypes; None when unknown."""
+    if isinstance(dtype, torch.dtype):
+        return str(dtype).replace("torch.", "")
+    if isinstance(dtype, str):
+        name = dtype.replace("tf.", "")
+        return "string" if name in ("str", "bytes", "object") else name
+    if any(dtype is t for t in _STRING_TYPES):
+        return "string"
+    tf_name = getattr(dtype, "name", None)  # a tf.DType, without importing TensorFlow
+    if type(dtype).__module__.startswith("tensorflow") and isinstance(tf_name, str):
+        return tf_name
+    try:
+        np_dtype = np.dtype(dtype)
+    except TypeError:
+        return None
+    return "string" if np_dtype.kind in "USO" else np_dtype.name
+
+
+def _check_dtype(dtype: Any) -> str:
+    name = _dtype_name(dtype)
+    if name not in _DTYPES:
+        raise InvalidArgumentError(
+            f"dtype must be one of {list(_DTYPES)} (as a string, a numpy or torch dtype, or str for strings); "
+            f"received {dtype!r}."
+        )
+    return name
 
 
 @dataclasses.dataclass(frozen=True)
