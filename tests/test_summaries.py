@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+import json
 import logging
+import re
+from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from estimator_support import TinyRegressor
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 import torchestimator as te
+
+TF = json.loads(
+    (Path(__file__).parent / "fixtures" / "summaries" / "tf_summary_steps.json").read_text()
+)  # TF 2.15's event files and log lines: scripts/fixtures/gen_summary_fixtures.py
 
 
 def _scalars(logdir):
@@ -25,11 +33,16 @@ def test_train_and_eval_summaries(tmp_path, batches, caplog):
     with caplog.at_level(logging.INFO, logger="torchestimator"):
         est.train(lambda: batches * 3, steps=20)
     scalars, _ = _scalars(tmp_path)
-    assert [s for s, _ in scalars["loss"]] == [1, 4, 8, 12, 16, 20]
-    assert [s for s, _ in scalars["global_step/sec"]] == [5, 10, 15, 20]
+    # the same cadence TF 2.15 wrote for save_summary_steps=4, log_step_count_steps=5, 20 steps
+    assert [s for s, _ in scalars["loss"]] == TF["custom"]["scalars"]["loss"]  # 1, 5, 9, 13, 17
+    assert [s for s, _ in scalars["global_step/sec"]] == TF["custom"]["scalars"]["global_step/sec"]
     assert all(v > 0 for _, v in scalars["global_step/sec"])
     lines = [r.message for r in caplog.records]
-    assert any(m.startswith("loss = ") and ", step = 5 (" in m and m.endswith(" sec)") for m in lines)
+    logged = [int(m) for line in lines for m in re.findall(r"^loss = [^,]+, step = (\d+)", line)]
+    assert logged == TF["custom"]["log_steps"]  # 0, 5, 10, 15: the step before, as TF prints it
+    assert all(
+        line.endswith(" sec)") for line in lines if line.startswith("loss = ") and "step = 0" not in line
+    )
     assert any(m.startswith("global_step/sec: ") for m in lines)
 
     res = est.evaluate(lambda: batches, name="val")
@@ -46,3 +59,52 @@ def test_train_and_eval_summaries(tmp_path, batches, caplog):
     fresh = TinyRegressor()
     f, y = batches[0]
     assert scalars["loss"][0][1] == pytest.approx(torch.mean((fresh.layer(f["x"]) - y) ** 2).item(), rel=1e-6)
+
+
+def _tags(logdir):
+    acc = EventAccumulator(str(logdir), size_guidance={"scalars": 0, "histograms": 0})
+    acc.Reload()
+    scalars = {t: [e.step for e in acc.Scalars(t)] for t in acc.Tags()["scalars"]}
+    histograms = {t: [e.step for e in acc.Histograms(t)] for t in acc.Tags()["histograms"]}
+    return scalars, histograms, acc
+
+
+def _xy_input_fn():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(200, 2)).astype(np.float32)
+    y = (x.sum(axis=1) > 0).astype(np.int64)
+
+    def fn():
+        i = 0
+        while True:
+            idx = np.arange(i, i + 8) % 200
+            yield {"x": x[idx]}, y[idx]
+            i += 8
+
+    return fn
+
+
+@pytest.mark.parametrize("kind", ["linear", "dnn"])
+def test_canned_summaries_have_tf_tags_at_tf_steps(tmp_path, kind):
+    cfg = te.RunConfig(save_summary_steps=4, log_step_count_steps=5, save_checkpoints_steps=10)
+    x = te.feature_column.numeric_column("x", shape=(2,))
+    if kind == "linear":
+        est = te.LinearClassifier([x], model_dir=str(tmp_path), config=cfg)
+    else:
+        est = te.DNNClassifier([4, 3], [x], model_dir=str(tmp_path), config=cfg)
+    est.train(_xy_input_fn(), steps=20)
+    scalars, histograms, acc = _tags(tmp_path)
+    assert scalars == TF[kind]["scalars"]  # every tag TF wrote, at TF's steps, and no other
+    assert histograms == TF[kind]["histograms"]
+    if kind == "linear":
+        # bias is the model's bias at the recorded step: the last one (17) is before 3 more updates, so check
+        # the first, taken after one step from zero, against a model trained one step the same way
+        first_bias = acc.Scalars("bias")[0].value
+        one = te.LinearClassifier([x], model_dir=str(tmp_path / "one"))
+        one.train(_xy_input_fn(), steps=1)
+        assert first_bias == pytest.approx(float(one.get_variable_value("linear_model.bias")[0]), abs=1e-6)
+        fractions = [e.value for e in acc.Scalars("fraction_of_zero_weights")]
+        assert all(0.0 <= f <= 1.0 for f in fractions)
+    else:
+        relu_zero = [e.value for e in acc.Scalars("dnn/hiddenlayer_0/fraction_of_zero_values")]
+        assert all(0.0 <= f <= 1.0 for f in relu_zero) and any(f > 0 for f in relu_zero)  # ReLU zeros some

@@ -22,6 +22,7 @@ from torchestimator import (
     optimizers,
     parallel,
     premade,
+    summary,
 )
 from torchestimator._version import __version__
 from torchestimator.errors import NanLossDuringTrainingError
@@ -115,6 +116,7 @@ __all__ = [
     "parallel",
     "premade",
     "serving",
+    "summary",
     "tf_bridge",
     "train_and_evaluate",
 ]

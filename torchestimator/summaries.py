@@ -1,7 +1,8 @@
 """TensorBoard event files: writing train / eval scalars and reading eval results back.
 
-Train summaries go to ``model_dir`` (``loss`` every ``save_summary_steps``, ``global_step/sec`` every
-``log_step_count_steps``); eval metrics to ``model_dir/eval[_name]`` at the evaluated global step,
+Train summaries go to ``model_dir`` at TF's steps (``loss`` and what the model records through
+:mod:`torchestimator.summary` on the first step and every ``save_summary_steps`` after it; ``global_step/sec``
+every ``log_step_count_steps``, see :class:`~torchestimator.hooks.timer.SecondOrStepTimer`); eval metrics to ``model_dir/eval[_name]`` at the evaluated global step,
 with the checkpoint path as a text summary. Only the chief writes (the Estimator gates it).
 ``read_eval_results`` is what early-stopping hooks and ``BestExporter`` read.
 """
@@ -38,6 +39,9 @@ class SummaryWriter:
         w = self._get()
         for tag, value in values.items():
             w.add_scalar(tag, float(value), int(step))
+
+    def histogram(self, tag: str, values: Any, step: int) -> None:
+        self._get().add_histogram(tag, values, int(step))
 
     def text(self, tag: str, value: str, step: int) -> None:
         self._get().add_text(tag, value, int(step))

@@ -16,6 +16,7 @@ from torchestimator.hooks.early_stopping import (
     stop_if_no_decrease_hook,
     stop_if_no_increase_hook,
 )
+from torchestimator.hooks.timer import SecondOrStepTimer
 
 __all__ = [
     "CheckpointSaverListener",
@@ -25,6 +26,7 @@ __all__ = [
     "NanTensorHook",
     "ProgressBarHook",
     "RunContext",
+    "SecondOrStepTimer",
     "StopAtStepHook",
     "SummarySaverHook",
     "make_early_stopping_hook",

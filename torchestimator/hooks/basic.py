@@ -11,8 +11,10 @@ from typing import Any
 
 import torch
 
+from torchestimator import summary
 from torchestimator.errors import InvalidArgumentError, NanLossDuringTrainingError
 from torchestimator.hooks.base import Hook, RunContext
+from torchestimator.hooks.timer import SecondOrStepTimer
 
 __all__ = [
     "InMemoryEvaluatorHook",
@@ -112,9 +114,12 @@ class NanTensorHook(Hook):
 
 
 class LoggingHook(Hook):
-    """``loss = X, step = N (T sec)`` and ``global_step/sec: R`` every ``every_n_steps`` (TF's log lines).
+    """TF's training log lines and the ``global_step/sec`` summary, at TF's steps.
 
-    Also writes the ``global_step/sec`` summary when given a writer.
+    ``loss = X, step = N (T sec)`` on the first step of the call and every ``every_n_steps`` steps after it,
+    where N is the global step *before* that step, as TF's ``LoggingTensorHook`` prints it (0, 100, 200, ...);
+    ``global_step/sec: R`` (and its summary, when given a writer) as TF's ``StepCounterHook``: at global steps
+    101, 201, ... for ``every_n_steps=100`` (the first trigger at step 1 only starts the clock).
     """
 
     def __init__(
@@ -123,47 +128,71 @@ class LoggingHook(Hook):
         self.every_n_steps = every_n_steps
         self.writer = writer
         self.log = log or logger.info
-        self._t0 = 0.0
-        self._step0 = 0
-        self._begin_step = 0
+        self._timer = SecondOrStepTimer(every_steps=every_n_steps)
+        self._iter = 0
+        self._t_log = 0.0
 
     def begin(self, ctx: RunContext) -> None:
-        self._t0, self._step0 = time.perf_counter(), ctx.global_step
-        self._begin_step = ctx.global_step
+        self._timer.reset()
+        self._iter = 0
+        self._t_log = time.perf_counter()
 
     def after_step(self, ctx: RunContext) -> None:
-        first = ctx.global_step == self._begin_step + 1
-        if not first and ctx.global_step % self.every_n_steps:
-            return
-        now = time.perf_counter()
-        elapsed = now - self._t0
-        loss = float(ctx.loss) if ctx.loss is not None else math.nan
-        self.log(f"loss = {loss:.7g}, step = {ctx.global_step} ({elapsed:.3f} sec)")
-        if not first:
-            rate = (ctx.global_step - self._step0) / elapsed if elapsed > 0 else math.inf
-            self.log(f"global_step/sec: {rate:.5g}")
-            if self.writer is not None:
-                self.writer.scalar("global_step/sec", rate, ctx.global_step)
-        self._t0, self._step0 = now, ctx.global_step
+        if self._iter % self.every_n_steps == 0:
+            now = time.perf_counter()
+            loss = float(ctx.loss) if ctx.loss is not None else math.nan
+            took = f" ({now - self._t_log:.3f} sec)" if self._iter else ""
+            self.log(f"loss = {loss:.7g}, step = {ctx.global_step - 1}{took}")
+            self._t_log = now
+        self._iter += 1
+        if self._timer.should_trigger_for_step(ctx.global_step):
+            secs, steps = self._timer.update_last_triggered_step(ctx.global_step)
+            if secs is not None and steps:
+                rate = steps / secs if secs > 0 else math.inf
+                self.log(f"global_step/sec: {rate:.5g}")
+                if self.writer is not None:
+                    self.writer.scalar("global_step/sec", rate, ctx.global_step)
 
 
 class SummarySaverHook(Hook):
-    """Writes the ``loss`` scalar on the first step and every ``save_steps`` steps."""
+    """Writes ``loss`` and what the model recorded (:mod:`torchestimator.summary`) at TF's summary steps.
+
+    A step is recorded when TF's ``SecondOrStepTimer`` says so: the first step of the call, then every
+    ``save_steps`` steps after the last recorded one (global steps 1, 101, 201, ... for 100). Model code calls
+    ``te.summary.scalar`` / ``histogram`` as it runs; only recorded steps keep the values.
+    """
 
     def __init__(self, save_steps: int, writer: Any) -> None:
         self.save_steps = save_steps
         self.writer = writer
-        self._first = True
+        self._timer = SecondOrStepTimer(every_steps=save_steps)
+        self._recording: summary.Recording | None = None
 
     def begin(self, ctx: RunContext) -> None:
-        self._first = True
+        self._timer.reset()
+
+    def before_step(self, ctx: RunContext) -> None:
+        if self._timer.should_trigger_for_step(ctx.global_step + 1):
+            self._recording = summary.start_recording()
 
     def after_step(self, ctx: RunContext) -> None:
-        if (self._first or ctx.global_step % self.save_steps == 0) and ctx.loss is not None:
-            self.writer.scalar("loss", float(ctx.loss), ctx.global_step)
-        self._first = False
+        if self._recording is None:
+            return
+        recorded, self._recording = self._recording, None
+        summary.stop_recording()
+        step = ctx.global_step
+        self._timer.update_last_triggered_step(step)
+        if ctx.loss is not None:
+            self.writer.scalar("loss", float(ctx.loss), step)
+        for tag, value in recorded.scalars.items():
+            self.writer.scalar(tag, float(value), step)
+        for tag, values in recorded.histograms.items():
+            self.writer.histogram(tag, values.float().cpu().numpy(), step)
 
     def end(self, ctx: RunContext) -> None:
+        if self._recording is not None:  # a step that raised: stop collecting
+            summary.stop_recording()
+            self._recording = None
         self.writer.flush()
 
 

@@ -23,6 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from torchestimator import summary
 from torchestimator.errors import InvalidArgumentError, did_you_mean
 
 __all__ = [
@@ -208,4 +209,14 @@ class DNNTower(nn.Module):
                 net = F.dropout(net, self.dropout, training=True)
             if self.batch_norms is not None:
                 net = self.batch_norms[i](net, training=training)
-        return self.logits(net)  # (B, logits_dimension)
+            _layer_summaries(f"dnn/hiddenlayer_{i}", net)
+        logits = self.logits(net)  # (B, logits_dimension)
+        _layer_summaries("dnn/logits", logits)
+        return logits
+
+
+def _layer_summaries(scope: str, value: torch.Tensor) -> None:
+    """TF's canned DNN summaries (``_add_hidden_layer_summary``), on the steps the summary hook records."""
+    if summary.is_recording():
+        summary.scalar(f"{scope}/fraction_of_zero_values", summary.zero_fraction(value))
+        summary.histogram(f"{scope}/activation", value)

@@ -27,6 +27,7 @@ from typing import Any
 
 import torch
 
+from torchestimator import summary
 from torchestimator.columns import LinearModel
 from torchestimator.estimator import Estimator
 from torchestimator.heads import LossReduction
@@ -54,6 +55,20 @@ def linear_optimizer_plan(
     if not optimizer:
         return name, params, "Ftrl", linear_default_learning_rate(num_columns)
     return name, params, optimizer, LINEAR_LEARNING_RATE
+
+
+def _linear_summaries(model: LinearModel) -> None:
+    """TF's canned linear summaries: ``bias`` (a scalar for one unit, else a histogram) and
+    ``fraction_of_zero_weights`` over every weight but the bias."""
+    bias = model.bias.detach()
+    if bias.numel() == 1:
+        summary.scalar("bias", bias)
+    else:
+        summary.histogram("bias", bias)
+    weights = [p.detach() for name, p in model.named_parameters() if name != "bias"]
+    total = sum(w.numel() for w in weights)
+    zeros = sum(int((w == 0).sum()) for w in weights)  # a recorded step only: one sync is fine
+    summary.scalar("fraction_of_zero_weights", zeros / total if total else 0.0)
 
 
 class LinearModelFn(PremadeModel):
@@ -87,7 +102,10 @@ class LinearModelFn(PremadeModel):
 
     def logits(self, features: Mapping[str, Any], mode: str = ModeKeys.PREDICT) -> torch.Tensor:
         """``(B, logits_dimension)``: the linear combination of the columns plus the bias."""
-        return self.linear_model(features)  # (B, units)
+        logits = self.linear_model(features)  # (B, units)
+        if summary.is_recording():
+            _linear_summaries(self.linear_model)
+        return logits
 
     def _optimizer_plan(self) -> list[OptimizerPlan]:
         n = len(self.linear_model.feature_columns)
