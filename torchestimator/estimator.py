@@ -43,10 +43,12 @@ from torchestimator.columns import find_host_transform
 from torchestimator.errors import CheckpointNotFoundError, InvalidArgumentError, did_you_mean
 from torchestimator.evaluation import run_evaluation
 from torchestimator.hooks.base import CheckpointSaverListener, Hook
+from torchestimator.hooks.basic import ProgressBarHook
 from torchestimator.input_fn import Batch, call_input_fn, host_batches, to_device
 from torchestimator.model_fn import ModelCaller, build_module
 from torchestimator.parallel.placement import module_optimizers, move_optimizer_state
 from torchestimator.parallel.resolve import resolve_strategy
+from torchestimator.progress import progress_wanted
 from torchestimator.rng import seed_everything
 from torchestimator.run_config import RunConfig
 from torchestimator.spec import ModeKeys
@@ -161,6 +163,14 @@ class Estimator:
     def global_step(self) -> int:
         return self._global_step
 
+    def __repr__(self) -> str:
+        model = type(self._module).__name__
+        params = sum(p.numel() for p in self._module.parameters())
+        return (
+            f"{type(self).__name__}(model={model} with {params:,} parameters, model_dir={self._model_dir!r}, "
+            f"global_step={self._global_step}, strategy={self._strategy!r})"
+        )
+
     def eval_dir(self, name: str | None = None) -> str:
         return os.path.join(self._model_dir, "eval" if not name else f"eval_{name}")
 
@@ -270,7 +280,12 @@ class Estimator:
         _check_positive("steps", steps)
         self._use_checkpoint(checkpoint_path)
         return run_evaluation(
-            self, input_fn, steps, list(hooks or ()), name, checkpoint_path or self._resident_checkpoint
+            self,
+            input_fn,
+            steps,
+            [*self._progress_hooks(steps), *(hooks or ())],
+            name,
+            checkpoint_path or self._resident_checkpoint,
         )
 
     def _evaluate_resident(
@@ -292,7 +307,14 @@ class Estimator:
 
         self._use_checkpoint(checkpoint_path)
         keys = [predict_keys] if isinstance(predict_keys, str) else predict_keys
-        return run_prediction(self, input_fn, keys, list(hooks or ()), yield_single_examples)
+        hooks = [*self._progress_hooks(None), *(hooks or ())]
+        return run_prediction(self, input_fn, keys, hooks, yield_single_examples)
+
+    def _progress_hooks(self, steps: int | None) -> list[Hook]:
+        """A progress bar for evaluate / predict where ``RunConfig.progress_bar`` wants one (chief only)."""
+        if self._strategy.is_chief and progress_wanted(self._config.progress_bar):
+            return [ProgressBarHook(total=steps)]
+        return []
 
     def export_saved_model(
         self,

@@ -9,6 +9,7 @@ results to ``eval_dir(name)`` at the global step.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -26,6 +27,12 @@ if TYPE_CHECKING:
 __all__ = ["run_evaluation"]
 
 _RESERVED = ("loss", "global_step")
+logger = logging.getLogger(__name__)
+
+
+def results_line(results: dict[str, Any]) -> str:
+    """TF's rendering of an eval dict: ``accuracy = 0.5, global_step = 20, loss = 0.69`` (sorted keys)."""
+    return ", ".join(f"{k} = {v}" for k, v in sorted(results.items()) if not isinstance(v, bytes))
 
 
 def run_evaluation(
@@ -105,6 +112,7 @@ def run_evaluation(
         if checkpoint_path:
             writer.text("checkpoint_path", str(checkpoint_path), est._global_step)
         writer.flush()
+        logger.info("Saving dict for global step %d: %s", est._global_step, results_line(results))
     ctx.results = results
     for h in hooks:
         h.end(ctx)

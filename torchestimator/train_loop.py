@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import sys
 import time
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
@@ -28,6 +27,7 @@ from torchestimator.hooks.basic import (
     SummarySaverHook,
 )
 from torchestimator.input_fn import Batch, call_input_fn, to_device
+from torchestimator.progress import progress_wanted
 from torchestimator.rng import restore_rng
 from torchestimator.spec import ModeKeys
 
@@ -55,8 +55,7 @@ def _builtin_hooks(est: Estimator, user_hooks: Sequence[Hook], last_step: int | 
     if last_step is not None:
         hooks.append(StopAtStepHook(last_step=last_step))
     if est._strategy.is_chief:
-        progress = cfg.progress_bar if cfg.progress_bar is not None else sys.stderr.isatty()
-        if progress:
+        if progress_wanted(cfg.progress_bar):
             hooks.append(ProgressBarHook(total=last_step))
         if cfg.log_step_count_steps:
             hooks.append(LoggingHook(cfg.log_step_count_steps, writer=est._train_writer()))

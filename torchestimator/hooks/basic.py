@@ -197,31 +197,43 @@ class SummarySaverHook(Hook):
 
 
 class ProgressBarHook(Hook):
-    """A tqdm progress bar (used when stderr is a terminal); updates every ``every_n_steps``."""
+    """A ``tqdm.auto`` progress bar (a widget in notebooks, text in terminals), redrawn every ``every_n_steps``.
+
+    TRAIN counts global steps towards ``total`` (the call's last step); EVAL and PREDICT count batches towards
+    ``total`` (``steps``), with no total when the input runs to its end.
+    """
 
     def __init__(self, total: int | None = None, every_n_steps: int = 10) -> None:
         self.total = total
         self.every_n_steps = every_n_steps
         self._bar: Any = None
         self._last = 0
+        self._done = 0
+
+    def _position(self, ctx: RunContext) -> int:
+        return ctx.global_step if ctx.mode == "train" else self._done
 
     def begin(self, ctx: RunContext) -> None:
         from tqdm.auto import tqdm
 
-        self._last = ctx.global_step
-        total = None if self.total is None else max(self.total - ctx.global_step, 0)
-        self._bar = tqdm(total=total, desc=ctx.mode, unit="step", file=sys.stderr, dynamic_ncols=True)
+        self._done = 0
+        self._last = self._position(ctx)
+        total = None if self.total is None else max(self.total - self._last, 0)
+        unit = "step" if ctx.mode == "train" else "batch"
+        self._bar = tqdm(total=total, desc=ctx.mode, unit=unit, file=sys.stderr, dynamic_ncols=True)
 
     def after_step(self, ctx: RunContext) -> None:
-        if self._bar is not None and ctx.global_step - self._last >= self.every_n_steps:
-            self._bar.update(ctx.global_step - self._last)
-            self._last = ctx.global_step
+        self._done += 1
+        position = self._position(ctx)
+        if self._bar is not None and position - self._last >= self.every_n_steps:
+            self._bar.update(position - self._last)
+            self._last = position
             if ctx.loss is not None:
                 self._bar.set_postfix(loss=f"{float(ctx.loss):.4g}", refresh=False)
 
     def end(self, ctx: RunContext) -> None:
         if self._bar is not None:
-            self._bar.update(ctx.global_step - self._last)
+            self._bar.update(self._position(ctx) - self._last)
             self._bar.close()
             self._bar = None
 

@@ -49,6 +49,7 @@ from torch.nn.parallel import DistributedDataParallel
 
 from torchestimator.errors import DistributedError, InvalidArgumentError
 from torchestimator.parallel.placement import move_optimizer_state
+from torchestimator.parallel.rank_logging import install_rank_prefix, uninstall_rank_prefix
 from torchestimator.parallel.strategy import Strategy, available_device
 
 __all__ = ["DDPStrategy"]
@@ -150,6 +151,7 @@ class DDPStrategy(Strategy):
         self.world_size = dist.get_world_size()
         self.num_replicas_in_sync = self.world_size
         self._setup_done = True
+        install_rank_prefix(self.rank, self.world_size)
         logger.info(
             "DDP: rank %d of %d on %s (%s).", self.rank, self.world_size, self._device, dist.get_backend()
         )
@@ -291,6 +293,7 @@ class DDPStrategy(Strategy):
         self._owns_group = False
         self._setup_done = False
         self._device = None
+        uninstall_rank_prefix()
 
     def _release_at_exit(self) -> None:
         # no barrier here: after an exception the other ranks may never reach one
