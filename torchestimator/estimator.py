@@ -45,6 +45,7 @@ from torchestimator.evaluation import run_evaluation
 from torchestimator.hooks.base import CheckpointSaverListener, Hook
 from torchestimator.hooks.basic import ProgressBarHook
 from torchestimator.input_fn import Batch, call_input_fn, host_batches, to_device
+from torchestimator.model_compile import compile_model, compile_options
 from torchestimator.model_fn import ModelCaller, build_module
 from torchestimator.parallel.placement import module_optimizers, move_optimizer_state
 from torchestimator.parallel.resolve import resolve_strategy
@@ -124,6 +125,7 @@ class Estimator:
         )
         self._strategy.setup()
         self._module = build_module(model_fn, self._params, self._config).to(self._strategy.device)
+        compile_model(self._module, compile_options(self._config.compile))
         self._caller = ModelCaller(self._module, self._params, self._config)
         self._transform = find_host_transform(self._module)
         self._optimizers: dict[str, torch.optim.Optimizer] = module_optimizers(self._module)

@@ -15,6 +15,7 @@ from typing import Any
 import torch
 
 from torchestimator.errors import InvalidArgumentError
+from torchestimator.model_compile import unwrap_compiled
 from torchestimator.spec import EstimatorSpec
 
 __all__ = ["ModelCaller", "build_module", "eval_mode"]
@@ -40,7 +41,7 @@ def build_module(model_fn: Any, params: dict[str, Any], config: Any) -> torch.nn
             does not return an ``nn.Module``.
     """
     if isinstance(model_fn, torch.nn.Module):
-        return model_fn
+        return unwrap_compiled(model_fn)
     if not callable(model_fn):
         raise InvalidArgumentError(
             f"model_fn must be an nn.Module subclass, a factory params -> nn.Module, or a module; received "
@@ -66,7 +67,7 @@ def build_module(model_fn: Any, params: dict[str, Any], config: Any) -> torch.nn
             f"{type(module).__name__}. (A TF-style model_fn(features, labels, mode) function is not supported: "
             "wrap its computation in an nn.Module whose forward returns an EstimatorSpec.)"
         )
-    return module
+    return unwrap_compiled(module)
 
 
 class ModelCaller:

@@ -45,6 +45,7 @@ from torchestimator.heads import (
 from torchestimator.heads.keys import DEFAULT_SERVING_KEY, PREDICT_SERVING_KEY
 from torchestimator.losses import KERAS_EPSILON, LossSpec, get_loss
 from torchestimator.metrics import AUC, Accuracy, Mean, Metric, Precision, Recall
+from torchestimator.model_compile import unwrap_compiled
 from torchestimator.optimizers import get_optimizer
 from torchestimator.run_config import RunConfig
 from torchestimator.spec import EstimatorSpec, ModeKeys
@@ -427,7 +428,7 @@ def model_to_estimator(
         InputError: (at a batch) labels whose shape does not fit the outputs.
     """
     compiled = CompiledModel(
-        module,
+        unwrap_compiled(module),  # torch.compile(m): keep its options, drop the `_orig_mod.` key prefix
         loss=loss,
         optimizer=optimizer,
         metrics=metrics,

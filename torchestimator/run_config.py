@@ -25,6 +25,7 @@ from typing import Any
 import torch
 
 from torchestimator.errors import InvalidArgumentError
+from torchestimator.model_compile import compile_options
 
 __all__ = ["RunConfig"]
 
@@ -65,7 +66,8 @@ class RunConfig:
     precision: str = "32"  # '32', 'bf16' (autocast) or 'fp16' (autocast + GradScaler on CUDA)
     gradient_clip_norm: float | None = None  # clip the global grad norm before each optimizer step
     prefetch_batches: int = 2  # on accelerators, column transforms run this many batches ahead in a thread
-    progress_bar: bool | None = None  # None: a tqdm bar when stderr is a terminal, log lines otherwise
+    progress_bar: bool | None = None  # None: a tqdm bar in terminals and notebooks, log lines otherwise
+    compile: bool | dict[str, Any] = False  # torch.compile the model in place (True, or torch.compile kwargs)
     _cluster: Any = dataclasses.field(init=False, repr=False, compare=False, default=None)
 
     def __post_init__(self) -> None:
@@ -128,6 +130,7 @@ class RunConfig:
                     f"device must be a device such as 'cpu', 'cuda', 'cuda:1' or None (automatic); "
                     f"received {self.device!r}."
                 ) from err
+        compile_options(self.compile)  # validates
         if self.prefetch_batches < 0:
             raise InvalidArgumentError(f"prefetch_batches must be >= 0; received {self.prefetch_batches}.")
 

@@ -163,6 +163,8 @@ def _glorot_dense(in_features: int, out_features: int) -> nn.Linear:
 class DNNTower(nn.Module):
     """Hidden layers and the logits layer of TF's canned DNN, on an already-dense input.
 
+    ``RunConfig(compile=True)`` compiles this tower (dense math), not the sparse column layers around it.
+
     Args:
         input_dim: width of the input ``(B, input_dim)``.
         hidden_units: sizes of the hidden layers (may be empty: logits straight from the input).
@@ -176,6 +178,8 @@ class DNNTower(nn.Module):
         >>> tower(torch.zeros(5, 4), training=False).shape
         torch.Size([5, 2])
     """
+
+    torchestimator_compile_target = True  # read by torchestimator.model_compile
 
     def __init__(
         self,
