@@ -163,6 +163,22 @@ class DenseFeatures(ColumnLayer):
             self.embedding_tables[g.key] = bag
         self.output_dim = sum(c.dense_width for c in self.feature_columns)  # type: ignore[attr-defined]
 
+    # ---- layout ---------------------------------------------------------------------------------
+    def output_slices(self) -> dict[str, slice]:
+        """Where each column's values lie in the ``(B, output_dim)`` output: columns in name order.
+
+        >>> from torchestimator.columns import numeric_column
+        >>> DenseFeatures([numeric_column("b", shape=(2,)), numeric_column("a")]).output_slices()
+        {'a': slice(0, 1, None), 'b': slice(1, 3, None)}
+        """
+        slices: dict[str, slice] = {}
+        start = 0
+        for col in self.feature_columns:
+            width = int(col.dense_width)  # type: ignore[attr-defined]
+            slices[col.name] = slice(start, start + width)
+            start += width
+        return slices
+
     # ---- weights by column ----------------------------------------------------------------------
     def table_rows(self, column_name: str) -> tuple[str, int, int]:
         """``(group key, first row, row count)`` of the table an embedding column reads.
