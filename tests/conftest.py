@@ -11,6 +11,7 @@ import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "scripts"))
+sys.path.insert(0, str(ROOT / "examples"))
 sys.path.insert(0, str(ROOT / "tests"))
 # TensorFlow 2.15 lives in its own venv (scripts/setup_tf_venv.sh); tests marked `tf` run it in a subprocess.
 os.environ.setdefault("TORCHESTIMATOR_TF_PYTHON", str(ROOT / ".tfvenv" / "bin" / "python"))

@@ -1,4 +1,4 @@
-"""The seed's custom-estimator example (scripts/custom_estimator.py) against a hand-written loop."""
+"""The seed's custom-estimator example (examples/custom_estimator.py) against a hand-written loop."""
 
 from __future__ import annotations
 

@@ -13,6 +13,7 @@ from typing import Any
 
 from torchestimator import (
     checkpoint,
+    datasets,
     errors,
     export,
     feature_column,
@@ -105,6 +106,7 @@ __all__ = [
     "WarmStartSettings",
     "__version__",
     "checkpoint",
+    "datasets",
     "errors",
     "export",
     "feature_column",

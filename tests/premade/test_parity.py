@@ -4,7 +4,7 @@ TF's figures (2-core CPU, median of 3 seeds): seed example accuracy 0.731 / AUC 
 0.792 / 0.872; + age x sex cross 0.826; Iris DNN 0.867. The deterministic, step-for-step comparisons
 with TF live in test_linear.py / test_dnn.py; these check the end-to-end numbers.
 
-* The seed example runs exactly as scripts/titanic_linear.py (``make_csv_dataset``).
+* The seed example runs exactly as examples/titanic_linear.py (``make_csv_dataset``).
 * The nine-feature runs feed TF's ``make_csv_dataset`` order (a fresh permutation per epoch, epochs
   never mixed; see ``oracle_data.shuffled_epochs``).
 * Iris: the median over seeds 0-10. Three seeds are too few for this model: its accuracy after 5000

@@ -10,7 +10,7 @@ TF's version::
 where ``input_fn`` shuffles (buffer 1000), repeats and batches 256 for training, and batches 256
 once for evaluation. Run::
 
-    python scripts/iris_dnn.py --seed 0
+    python examples/iris_dnn.py --seed 0
 """
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import tempfile
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -29,7 +28,7 @@ from torchestimator import feature_column as fc
 from torchestimator.inputs import make_csv_dataset
 from torchestimator.premade import DNNClassifier
 
-DATA = Path(__file__).resolve().parents[1] / "data" / "iris"
+IRIS = {"iris_training.csv": te.datasets.iris()["train"], "iris_test.csv": te.datasets.iris()["test"]}
 FEATURES = ["SepalLength", "SepalWidth", "PetalLength", "PetalWidth"]
 SPECIES = ["Setosa", "Versicolor", "Virginica"]
 
@@ -37,7 +36,7 @@ SPECIES = ["Setosa", "Versicolor", "Virginica"]
 def load(name: str) -> tuple[dict[str, np.ndarray], np.ndarray]:
     """All rows of one CSV: float32 features and int64 labels."""
     features, labels = next(
-        iter(make_csv_dataset(str(DATA / name), 10_000, label_name="Species", num_epochs=1, shuffle=False))
+        iter(make_csv_dataset(IRIS[name], 10_000, label_name="Species", num_epochs=1, shuffle=False))
     )
     return {k: np.asarray(features[k], np.float32) for k in FEATURES}, np.asarray(labels, np.int64)
 

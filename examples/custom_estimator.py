@@ -5,7 +5,7 @@ batches of 2, repeated) for 10 steps; then its weights are loaded into a fresh m
 the Estimator, straight from the checkpoint — TF's "object-based checkpoint" point, with
 safetensors instead of a TF checkpoint.
 
-Run: ``python scripts/custom_estimator.py [model_dir]``
+Run: ``python examples/custom_estimator.py [model_dir]``
 """
 
 from __future__ import annotations

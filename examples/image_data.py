@@ -9,7 +9,7 @@ bright colour at a random position. ``make_images(n, size, seed)`` returns ``(im
 ``preprocess`` resizes and normalises like the seed's Keras example (``tf.image.resize`` +
 ``mobilenet_v2.preprocess_input``: pixels scaled to [-1, 1]).
 
-Run ``python scripts/image_data.py`` to print the class counts and one image's checksum.
+Run ``python examples/image_data.py`` to print the class counts and one image's checksum.
 """
 
 from __future__ import annotations

@@ -8,14 +8,13 @@ hashing the cross). Batches of 32 from ``make_csv_dataset`` (shuffled, repeated)
 
 Run::
 
-    python scripts/titanic_full.py --seed 0 [--cross]
+    python examples/titanic_full.py --seed 0 [--cross]
 """
 
 from __future__ import annotations
 
 import argparse
 import tempfile
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -26,16 +25,14 @@ from torchestimator import feature_column as fc
 from torchestimator.inputs import make_csv_dataset
 from torchestimator.premade import LinearClassifier
 
-DATA = Path(__file__).resolve().parents[1] / "data" / "titanic"
+TITANIC = te.datasets.titanic()  # the bundled copy: runs from any install
 CATEGORICAL = ["sex", "n_siblings_spouses", "parch", "class", "deck", "embark_town", "alone"]
 NUMERIC = ["age", "fare"]
 
 
 def feature_columns(cross: bool = False) -> list[Any]:
     """The tutorial's nine base columns, plus the age x sex cross when ``cross``."""
-    features, _ = next(
-        iter(make_csv_dataset(str(DATA / "train.csv"), 1000, label_name="survived", num_epochs=1))
-    )
+    features, _ = next(iter(make_csv_dataset(TITANIC["train"], 1000, label_name="survived", num_epochs=1)))
     columns: list[Any] = []
     for name in CATEGORICAL:
         vocabulary = list(
@@ -55,7 +52,7 @@ def run(seed: int = 0, cross: bool = False, steps: int = 200, model_dir: str | N
         model_dir=model_dir or tempfile.mkdtemp(prefix="titanic_full-"),
         config=te.RunConfig(tf_random_seed=seed, progress_bar=False),
     )
-    train_csv, eval_csv = str(DATA / "train.csv"), str(DATA / "eval.csv")
+    train_csv, eval_csv = TITANIC["train"], TITANIC["eval"]
     estimator.train(
         lambda: make_csv_dataset(train_csv, 32, label_name="survived", shuffle_seed=seed), steps=steps
     )

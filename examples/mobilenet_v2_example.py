@@ -8,7 +8,7 @@ Keras (the seed)::
     est_mobilenet_v2 = tf.keras.estimator.model_to_estimator(keras_model=estimator_model)
 
 Here: torchvision ``mobilenet_v2(weights=None)`` (no downloads), frozen, + average pooling + a
-linear head, trained on the tiny deterministic image set of ``scripts/image_data.py`` through an
+linear head, trained on the tiny deterministic image set of ``examples/image_data.py`` through an
 ``input_fn`` that resizes and normalises like the seed's ``preprocess`` (pixels to [-1, 1]).
 
 Pretrained weights you already have (e.g. ``mobilenet_v2-b0353104.pth`` copied from a machine with
@@ -20,7 +20,7 @@ full torchvision ``mobilenet_v2`` state_dict; the backbone is its ``features``.
 torchvision is optional and never imported by torchestimator. Its PyPI wheels are CUDA builds that do
 not import next to a CPU-only torch; where it does not import this script says so and exits 0.
 
-Run: ``python scripts/mobilenet_v2_example.py [--size 160] [--steps 30] [--weights PATH]``.
+Run: ``python examples/mobilenet_v2_example.py [--size 160] [--steps 30] [--weights PATH]``.
 """
 
 from __future__ import annotations

@@ -15,7 +15,7 @@ bit-exact with TF), the same FTRL optimizer and learning rate, the same CSV read
 
 Run::
 
-    python scripts/titanic_linear.py --seed 0
+    python examples/titanic_linear.py --seed 0
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ from torchestimator.export import build_parsing_serving_input_receiver_fn
 from torchestimator.inputs import make_csv_dataset
 from torchestimator.premade import LinearClassifier
 
-DATA = Path(__file__).resolve().parents[1] / "data" / "titanic"
+TITANIC = te.datasets.titanic()  # the bundled copy: runs from any install
 
 
 def feature_columns() -> list[Any]:
@@ -48,13 +48,13 @@ def feature_columns() -> list[Any]:
 
 def train_input_fn(seed: int) -> Any:
     """Shuffled batches of 32 from train.csv, repeated forever (``train`` stops after ``steps``)."""
-    return make_csv_dataset(str(DATA / "train.csv"), batch_size=32, label_name="survived", shuffle_seed=seed)
+    return make_csv_dataset(TITANIC["train"], batch_size=32, label_name="survived", shuffle_seed=seed)
 
 
 def eval_input_fn() -> Any:
     """One ordered pass over eval.csv."""
     return make_csv_dataset(
-        str(DATA / "eval.csv"), batch_size=32, label_name="survived", num_epochs=1, shuffle=False
+        TITANIC["eval"], batch_size=32, label_name="survived", num_epochs=1, shuffle=False
     )
 
 
@@ -92,7 +92,7 @@ def main() -> None:
         feature_columns=feature_columns(), model_dir=model_dir
     )  # reloads the checkpoint
     first_rows = make_csv_dataset(
-        str(DATA / "eval.csv"), batch_size=5, label_name="survived", num_epochs=1, shuffle=False
+        TITANIC["eval"], batch_size=5, label_name="survived", num_epochs=1, shuffle=False
     )
     features, labels = next(iter(first_rows))
     predictions = estimator.predict(lambda: features)
