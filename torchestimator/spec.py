@@ -68,8 +68,10 @@ class EstimatorSpec:
         train_op: optimizer(s) to step, or a callable taking the loss (required in TRAIN).
         eval_metric_ops: name -> ``Metric`` or scalar tensor, read in EVAL.
         export_outputs: signature name -> ``ExportOutput`` (PREDICT; used by export).
-        training_hooks / training_chief_hooks / evaluation_hooks / prediction_hooks: hooks run
-            with the mode's loop; chief hooks only on the chief process.
+        training_hooks: hooks run by the training loop on every process.
+        training_chief_hooks: hooks run by the training loop on the chief process only.
+        evaluation_hooks: hooks run by the evaluation loop.
+        prediction_hooks: hooks run by the prediction loop.
 
     Raises:
         InvalidArgumentError: a field required by ``mode`` is missing, or ``loss`` is not scalar.

@@ -134,7 +134,7 @@ def numpy_input_fn(
         InvalidArgumentError: ``shuffle`` not a bool, an empty dict, mismatched lengths, or keys in both
             ``x`` and ``y``.
 
-    Example:
+    Examples:
         >>> fn = numpy_input_fn({"a": np.arange(5)}, np.arange(5) * 10, batch_size=2, shuffle=False)
         >>> [labels.tolist() for _, labels in fn()]
         [[0, 10], [20, 30], [40]]
@@ -183,7 +183,12 @@ def pandas_input_fn(
     Args:
         x: a ``pandas.DataFrame``; each column becomes a feature (the index is not).
         y: a ``Series`` (labels array) or ``DataFrame`` (dict of label arrays) with the same index as ``x``.
-        batch_size, num_epochs, shuffle, queue_capacity, num_threads, shuffle_seed: as :func:`numpy_input_fn`.
+        batch_size: as :func:`numpy_input_fn`.
+        num_epochs: as :func:`numpy_input_fn`.
+        shuffle: as :func:`numpy_input_fn`.
+        queue_capacity: as :func:`numpy_input_fn`.
+        num_threads: as :func:`numpy_input_fn`.
+        shuffle_seed: as :func:`numpy_input_fn`.
         target_column: must not be a column of ``x`` when ``y`` is a Series (TF's check).
 
     Returns:
