@@ -17,8 +17,9 @@ internet, or a ``.safetensors`` conversion of it) are loaded with ``--weights PA
 ``torch.load(PATH, weights_only=True)`` (tensors only, never an arbitrary pickle). The file holds the
 full torchvision ``mobilenet_v2`` state_dict; the backbone is its ``features``.
 
-torchvision is optional and never imported by torchestimator. Its PyPI wheels are CUDA builds that do
-not import next to a CPU-only torch; where it does not import this script says so and exits 0.
+torchvision is optional and never imported by torchestimator. Its PyPI wheels are CUDA builds whose C++ ops do
+not load next to a CPU-only torch; ``torchvision_shim.import_torchvision`` defines the two operator schemas its
+import needs, so the pure-Python model zoo works there too (see that file for why this is sound).
 
 Run: ``python examples/mobilenet_v2_example.py [--size 160] [--steps 30] [--weights PATH]``.
 """
@@ -38,6 +39,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from image_data import CLASS_NAMES, make_images, preprocess
+from torchvision_shim import import_torchvision
 
 from torchestimator.model_to_estimator import model_to_estimator
 from torchestimator.run_config import RunConfig
@@ -102,7 +104,7 @@ def export_onnx(est: Any, example: torch.Tensor, out_dir: str) -> str:
     return path
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None) -> dict[str, Any] | int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", type=int, default=160, help="input height/width (the seed uses 160)")
     parser.add_argument("--steps", type=int, default=30)
@@ -113,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model-dir", default=None)
     args = parser.parse_args(argv)
     try:
-        import torchvision
+        torchvision = import_torchvision()
     except Exception as err:
         print(
             f"torchvision does not import here ({type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}).\n"
@@ -134,6 +136,10 @@ def main(argv: list[str] | None = None) -> int:
         learning_rate=1e-3,
         metrics=["accuracy"],
         model_dir=model_dir,
+        # Without pretrained weights (no downloads here) the frozen backbone's BatchNorm layers hold their
+        # initial statistics (mean 0, variance 1), which leave its features near zero: batch statistics (and
+        # the running averages they update) keep them in range. With --weights, Keras' inference-mode BN.
+        frozen_batch_norm_inference=args.weights is not None,
         config=RunConfig(save_checkpoints_steps=1000, log_step_count_steps=10),
     )
     frozen = sum(p.numel() for p in est.model.model.parameters() if not p.requires_grad)
@@ -167,8 +173,8 @@ def main(argv: list[str] | None = None) -> int:
         print(
             "ONNX vs Estimator.predict logits, max abs diff:", float(np.abs(onnx_logits - est_logits).max())
         )
-    return 0
+    return metrics
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(0 if main() is not None else 1)
