@@ -108,3 +108,34 @@ def test_canned_summaries_have_tf_tags_at_tf_steps(tmp_path, kind):
     else:
         relu_zero = [e.value for e in acc.Scalars("dnn/hiddenlayer_0/fraction_of_zero_values")]
         assert all(0.0 <= f <= 1.0 for f in relu_zero) and any(f > 0 for f in relu_zero)  # ReLU zeros some
+
+
+def test_hparams_record_the_run_config_and_params(tmp_path):
+    from tensorboard.plugins.hparams import plugin_data_pb2
+
+    cfg = te.RunConfig(save_summary_steps=4, tf_random_seed=7)
+    est = te.Estimator(TinyRegressor, model_dir=str(tmp_path), config=cfg, params={"lr": 0.25, "skip": [1]})
+    est.train(_xy_input_fn_regression(), steps=3)
+    est.train(_xy_input_fn_regression(), steps=3)
+    assert est._train_writer()._hparams_written  # a second call shares the writer: no second record
+    acc = EventAccumulator(str(tmp_path), size_guidance={"tensors": 0})
+    acc.Reload()
+    content = acc.PluginTagToContent("hparams")
+    start = plugin_data_pb2.HParamsPluginData.FromString(content["_hparams_/session_start_info"])
+    hp = start.session_start_info.hparams
+    assert hp["config.tf_random_seed"].number_value == 7
+    assert hp["config.save_summary_steps"].number_value == 4
+    assert hp["params.lr"].number_value == 0.25 and "params.skip" not in hp
+    assert hp["model"].string_value == "TinyRegressor"
+    experiment = plugin_data_pb2.HParamsPluginData.FromString(content["_hparams_/experiment"])
+    assert [m.name.tag for m in experiment.experiment.metric_infos] == ["loss"]
+
+
+def _xy_input_fn_regression():
+    def fn():
+        g = torch.Generator().manual_seed(0)
+        while True:
+            x = torch.randn(4, 3, generator=g)
+            yield {"x": x}, x.sum(dim=1, keepdim=True)
+
+    return fn

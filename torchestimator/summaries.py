@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import glob
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 __all__ = ["SummaryWriter", "read_eval_results", "read_scalars"]
@@ -23,6 +23,7 @@ class SummaryWriter:
     def __init__(self, logdir: str) -> None:
         self.logdir = logdir
         self._writer: Any = None
+        self._hparams_written = False
 
     def _get(self) -> Any:
         if self._writer is None:
@@ -42,6 +43,20 @@ class SummaryWriter:
 
     def histogram(self, tag: str, values: Any, step: int) -> None:
         self._get().add_histogram(tag, values, int(step))
+
+    def hparams(self, values: Mapping[str, Any], metrics: Sequence[str]) -> None:
+        """TensorBoard's HParams record for this run: ``values`` as hyperparameters, ``metrics`` as the scalar
+        tags the HParams dashboard shows beside them (read from this run's own scalars)."""
+        from torch.utils.tensorboard.summary import hparams
+
+        if self._hparams_written:  # once per event file: every train() call shares the writer
+            return
+        self._hparams_written = True
+        clean = {k: v for k, v in values.items() if isinstance(v, (bool, int, float, str))}
+        experiment, start, end = hparams(clean, {m: 0.0 for m in metrics})
+        writer = self._get().file_writer
+        for record in (experiment, start, end):
+            writer.add_summary(record)
 
     def text(self, tag: str, value: str, step: int) -> None:
         self._get().add_text(tag, value, int(step))

@@ -20,6 +20,7 @@ import torch
 from torchestimator.errors import InvalidArgumentError
 from torchestimator.hooks.base import CheckpointSaverListener, Hook, RunContext
 from torchestimator.hooks.basic import (
+    HParamsHook,
     LoggingHook,
     NanTensorHook,
     ProgressBarHook,
@@ -61,6 +62,7 @@ def _builtin_hooks(est: Estimator, user_hooks: Sequence[Hook], last_step: int | 
             hooks.append(LoggingHook(cfg.log_step_count_steps, writer=est._train_writer()))
         if cfg.save_summary_steps:
             hooks.append(SummarySaverHook(cfg.save_summary_steps, est._train_writer()))
+            hooks.append(HParamsHook(est._train_writer()))
     return hooks
 
 

@@ -2,6 +2,7 @@
 
 from torchestimator.hooks.base import CheckpointSaverListener, Hook, RunContext
 from torchestimator.hooks.basic import (
+    HParamsHook,
     InMemoryEvaluatorHook,
     LoggingHook,
     NanTensorHook,
@@ -20,6 +21,7 @@ from torchestimator.hooks.timer import SecondOrStepTimer
 
 __all__ = [
     "CheckpointSaverListener",
+    "HParamsHook",
     "Hook",
     "InMemoryEvaluatorHook",
     "LoggingHook",

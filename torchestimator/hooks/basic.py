@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import sys
@@ -194,6 +195,29 @@ class SummarySaverHook(Hook):
             summary.stop_recording()
             self._recording = None
         self.writer.flush()
+
+
+class HParamsHook(Hook):
+    """Writes the run's hyperparameters (TensorBoard's HParams dashboard) once, when training begins.
+
+    The hyperparameters are ``RunConfig``'s scalar fields (``config.<name>``), the Estimator's scalar ``params``
+    (``params.<name>``) and the model class; the dashboard shows them beside the ``loss`` curve.
+    """
+
+    def __init__(self, writer: Any) -> None:
+        self.writer = writer
+
+    def begin(self, ctx: RunContext) -> None:
+        est = ctx.estimator
+        values: dict[str, Any] = {"model": type(est.model).__name__}
+        for field in dataclasses.fields(est.config):
+            value = getattr(est.config, field.name)
+            if field.init and isinstance(value, (bool, int, float, str)):
+                values[f"config.{field.name}"] = value
+        values.update(
+            {f"params.{k}": v for k, v in est.params.items() if isinstance(v, (bool, int, float, str))}
+        )
+        self.writer.hparams(values, metrics=["loss"])  # the writer records them once per event file
 
 
 class ProgressBarHook(Hook):
