@@ -4,8 +4,8 @@ The top level mirrors ``tf.estimator``: ``Estimator``, ``EstimatorSpec``, ``Mode
 pre-made estimators and heads; ``torchestimator.feature_column`` mirrors ``tf.feature_column``;
 ``torchestimator.inputs`` holds the CSV / TFRecord / numpy input pipelines; ``torchestimator.export``
 and ``torchestimator.serving`` the export and serving side. Optional dependencies (onnxruntime,
-TensorFlow, torch-xla, torchvision) are imported only by the functions that need them; the subpackages that
-exist to reach them (``serving``, ``tf_bridge``) are imported on first attribute access.
+TensorFlow, torch-xla, torchvision) are imported only by the functions that need them; the modules that
+exist to reach them (``plot``, ``serving``, ``tf_bridge``) are imported on first attribute access.
 """
 
 import importlib
@@ -116,6 +116,7 @@ __all__ = [
     "model_to_estimator",
     "optimizers",
     "parallel",
+    "plot",
     "premade",
     "serving",
     "summary",
@@ -123,7 +124,7 @@ __all__ = [
     "train_and_evaluate",
 ]
 
-_LAZY_SUBPACKAGES = frozenset({"serving", "tf_bridge"})
+_LAZY_SUBPACKAGES = frozenset({"plot", "serving", "tf_bridge"})
 
 
 def __getattr__(name: str) -> Any:
