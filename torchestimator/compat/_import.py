@@ -1,0 +1,399 @@
+"""``import_tf_checkpoint``: a TF checkpoint's weights and optimizer slots into a torchestimator model.
+
+::
+
+    TF model_dir / model.ckpt-N / SavedModel ──TFBundle──► {TF name: array}
+        │ bindings (pre-made: _tf_names; custom module: name_map)     kernels transposed, rows of fused tables
+        ▼
+    module tensors  +  optimizer state (Adagrad sum, FTRL accumulator/linear, Adam m/v/step, RMSProp rms...)
+        │ save_checkpoint(model_dir, global_step)
+        ▼
+    model_dir/model.ckpt-N/   (the Estimator resumes from it: train continues at step N as TF's would)
+
+Every binding is checked before anything is written: a TF variable that is missing, has another shape,
+or (for a pre-made) is not used by the model is listed by name with the TF shape and ours.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+import os
+import re
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import torch
+
+from torchestimator import checkpoint as ckpt_lib
+from torchestimator.compat._tf_bundle import TFBundle
+from torchestimator.compat._tf_names import (
+    Binding,
+    module_bindings,
+    name_map_bindings,
+    optimizer_slot_names,
+    tf_slot_candidates,
+)
+from torchestimator.errors import CheckpointError, CheckpointMismatchError, InvalidArgumentError
+
+__all__ = ["ImportReport", "import_tf_checkpoint", "resolve_bindings", "tf_model_variables"]
+
+logger = logging.getLogger("torchestimator")
+_TF1_OPTIMIZER_VARS = re.compile(r"^(beta1_power|beta2_power)(_\d+)?$")
+
+
+@dataclasses.dataclass
+class ImportReport:
+    """What an import loaded, and what it left at its initial value.
+
+    Attributes:
+        source: the TF checkpoint prefix read.
+        global_step: TF's ``global_step`` (0 when the checkpoint has none).
+        loaded: our tensor (``key`` or ``key[rows]``) -> the TF variable it came from.
+        slots_loaded: ``"<optimizer>:<our tensor>/<state key>"`` -> the TF slot variable(s).
+        left_initial: our tensors (or row ranges) no TF variable was written to.
+        slots_left_initial: optimizer slots that kept their initial value.
+        unused_tf: TF model variables (not slots, not optimizer hyper-parameters) nothing read.
+        checkpoint_path: the torchestimator checkpoint written, or None.
+    """
+
+    source: str
+    global_step: int
+    loaded: dict[str, str] = dataclasses.field(default_factory=dict)
+    slots_loaded: dict[str, str] = dataclasses.field(default_factory=dict)
+    left_initial: list[str] = dataclasses.field(default_factory=list)
+    slots_left_initial: list[str] = dataclasses.field(default_factory=list)
+    unused_tf: list[str] = dataclasses.field(default_factory=list)
+    checkpoint_path: str | None = None
+
+    def __str__(self) -> str:
+        lines = [
+            f"imported {self.source} (global_step {self.global_step})"
+            + (f" -> {self.checkpoint_path}" if self.checkpoint_path else ""),
+            f"  loaded {len(self.loaded)} tensors, {len(self.slots_loaded)} optimizer slots",
+        ]
+        lines += [f"    {ours} <- {tf}" for ours, tf in self.loaded.items()]
+        for title, items in (
+            ("left at their initial value", self.left_initial),
+            ("optimizer slots left at their initial value", self.slots_left_initial),
+            ("TF variables not used", self.unused_tf),
+        ):
+            if items:
+                lines.append(f"  {title}: {len(items)}")
+                lines += [f"    {item}" for item in items]
+        return "\n".join(lines)
+
+
+def tf_model_variables(bundle: TFBundle) -> list[str]:
+    """The TF checkpoint's model variables: not ``global_step``, not optimizer slots or hyper-parameters."""
+    names = bundle.names()
+    found = set(names)
+    out = []
+    for name in names:
+        if name == "global_step" or name.startswith("training/") or _TF1_OPTIMIZER_VARS.match(name):
+            continue
+        parts = name.split("/")
+        if any("/".join(parts[:i]) in found for i in range(1, len(parts))):
+            continue  # a TF 1 slot: "<variable>/Adagrad", "<variable>/t_0/Adagrad", ...
+        out.append(name)
+    return out
+
+
+def _oriented_shape(shape: tuple[int, ...], binding: Binding) -> tuple[int, ...]:
+    return tuple(reversed(shape)) if binding.transpose else shape
+
+
+def resolve_bindings(
+    bundle: TFBundle, module: torch.nn.Module, bindings: list[Binding], *, strict: bool, premade: bool
+) -> tuple[list[tuple[Binding, str]], list[str]]:
+    """Pair each binding with the TF variable present for it; list the problems.
+
+    Returns:
+        ``[(binding, TF name)]`` for the bindings that can be loaded, and the problems (missing TF
+        variables when ``strict``, shape mismatches always, unused TF model variables for a pre-made).
+    """
+    shapes = bundle.shapes()
+    own = module.state_dict(keep_vars=True)
+    resolved: list[tuple[Binding, str]] = []
+    problems: list[str] = []
+    for b in bindings:
+        want = tuple(b.view(own[b.key]).shape)
+        name = next((n for n in b.tf_names if n in shapes), None)
+        if name is None:
+            if strict:
+                problems.append(
+                    f"{b.tf_name}: missing from the TF checkpoint (ours: {b.our_name} {list(want)})"
+                )
+            continue
+        got = _oriented_shape(shapes[name], b)
+        if got != want:
+            problems.append(f"{name}: TF shape {list(shapes[name])} vs ours {list(want)} ({b.our_name})")
+            continue
+        resolved.append((b, name))
+    if premade:
+        used = {n for _, n in resolved} | {n for b in bindings for n in b.tf_names}
+        for name in tf_model_variables(bundle):
+            if name not in used:
+                problems.append(f"{name}: in the TF checkpoint {list(shapes[name])}, not in the model")
+    return resolved, problems
+
+
+def _mismatch(bundle: TFBundle, module: torch.nn.Module, problems: list[str]) -> CheckpointMismatchError:
+    listing = "\n".join(f"  - {p}" for p in problems)
+    return CheckpointMismatchError(
+        f"TF checkpoint {bundle.prefix} does not match the model ({type(module).__name__}); "
+        f"{len(problems)} variable(s) differ:\n{listing}\nBuild the estimator with the feature columns, "
+        "hidden_units, n_classes / label_dimension and batch_norm the TF model was trained with; for a "
+        "custom model pass name_map={TF name or regex: our state_dict key}; strict=False loads what matches."
+    )
+
+
+def _ensure_state(
+    kind: str, optimizer: torch.optim.Optimizer, param: torch.Tensor, group: dict[str, Any]
+) -> dict:
+    """The optimizer's state for ``param``, created with its initial slot values if it has none yet."""
+    state = optimizer.state[param]
+    if state:
+        return state
+    if kind == "Ftrl":
+        state["accumulator"] = torch.full_like(param, group["initial_accumulator_value"])
+        state["linear"] = torch.zeros_like(param)
+    elif kind == "Adam":
+        state["step"] = 0
+        state["m"], state["v"] = torch.zeros_like(param), torch.zeros_like(param)
+        if group.get("amsgrad"):
+            state["vhat"] = torch.zeros_like(param)
+    elif kind == "RMSProp":
+        state["rms"] = torch.zeros_like(param)
+        if group.get("momentum", 0) > 0:
+            state["momentum"] = torch.zeros_like(param)
+        if group.get("centered"):
+            state["mg"] = torch.zeros_like(param)
+    elif kind == "SGD" and group.get("momentum", 0) > 0:
+        state["momentum_buffer"] = torch.zeros_like(param)
+    return state
+
+
+def _adam_step(bundle: TFBundle, group: dict[str, Any], global_step: int) -> int:
+    """Adam's step count: Keras' ``iter`` if saved, TF 1's ``beta1_power``, else the global step.
+
+    (tf.estimator 2.x sets a Keras optimizer's ``iterations`` to ``global_step``, so it is not saved.)
+    """
+    names = bundle.names()
+    iters = [n for n in names if re.fullmatch(r"(.*/)?Adam(_\d+)?/iter", n)]
+    if len(iters) == 1:
+        return int(bundle.read(iters[0]))
+    if "beta1_power" in names and 0 < group["beta_1"] < 1:
+        power = float(bundle.read("beta1_power"))
+        return round(math.log(power) / math.log(group["beta_1"])) - 1  # TF 1 stores beta1 ** (t + 1)
+    return global_step
+
+
+def _read_slot(bundle: TFBundle, names: list[str]) -> np.ndarray:
+    if len(names) == 1:
+        return bundle.read(names[0])
+    out = np.zeros(bundle.shapes()[names[0]], dtype=np.float32)
+    for name in names:  # TF 1 per-partition slots: each stores its partition's rows
+        rows = bundle.covered_rows(name)
+        out[rows] = bundle.read(name)[rows]
+    return out
+
+
+def _load_slots(
+    bundle: TFBundle,
+    module: torch.nn.Module,
+    optimizers: Mapping[str, torch.optim.Optimizer],
+    resolved: list[tuple[Binding, str]],
+    report: ImportReport,
+) -> None:
+    params = dict(module.named_parameters())
+    names = bundle.names()
+    for opt_name, opt in optimizers.items():
+        info = optimizer_slot_names(opt)
+        group_of = {id(p): g for g in opt.param_groups for p in g["params"]}
+        for b, tf_var in resolved:
+            param = params.get(b.key)
+            if param is None or id(param) not in group_of:
+                continue
+            if info is None:
+                report.slots_left_initial.append(
+                    f"{opt_name}:{b.our_name} ({type(opt).__name__} has no TF slots)"
+                )
+                continue
+            kind, slots = info
+            group = group_of[id(param)]
+            state = _ensure_state(kind, opt, param, group)
+            for our_key, tf_slot in slots.items():
+                if our_key not in state:
+                    continue
+                found = tf_slot_candidates(tf_var, tf_slot, names)
+                label = f"{opt_name}:{b.our_name}/{our_key}"
+                if not found:
+                    report.slots_left_initial.append(label)
+                    continue
+                value = torch.from_numpy(_read_slot(bundle, found))
+                target = b.view(state[our_key])
+                with torch.no_grad():
+                    target.copy_((value.T if b.transpose else value).to(target.dtype))
+                report.slots_loaded[label] = ", ".join(found)
+            if kind == "Adam":
+                state["step"] = _adam_step(bundle, group, report.global_step)
+            elif kind == "Adagrad" and "step" in state:
+                state["step"] = torch.tensor(float(report.global_step))
+
+
+def _unwritten(own: Mapping[str, Any], written: Mapping[str, np.ndarray]) -> list[str]:
+    """Our tensors (or row ranges of them) that no TF variable was written to."""
+    out = []
+    for key, value in own.items():
+        if not isinstance(value, torch.Tensor):
+            continue
+        mask = written.get(key)
+        if mask is None:
+            out.append(key)
+        elif not mask.all():
+            rows = np.flatnonzero(~mask)
+            breaks = np.flatnonzero(np.diff(rows) > 1)
+            starts = [rows[0], *rows[breaks + 1]]
+            ends = [*rows[breaks], rows[-1]]
+            out += [f"{key}[{s}:{e + 1}]" for s, e in zip(starts, ends)]
+    return out
+
+
+def load_tf_weights(
+    bundle: TFBundle,
+    module: torch.nn.Module,
+    *,
+    name_map: Mapping[str, str] | None = None,
+    optimizers: Mapping[str, torch.optim.Optimizer] | None = None,
+    strict: bool = True,
+) -> ImportReport:
+    """Write a TF checkpoint's variables (and slots) into ``module`` / ``optimizers`` in place.
+
+    Raises:
+        InvalidArgumentError: a custom module without a ``name_map``, or a bad ``name_map``.
+        CheckpointMismatchError: missing / unused variables or shape mismatches (all listed).
+    """
+    own = module.state_dict(keep_vars=True)
+    bindings = module_bindings(module) if name_map is None else None
+    premade = bindings is not None
+    if bindings is None:
+        if name_map is None:
+            raise InvalidArgumentError(
+                f"import_tf_checkpoint: {type(module).__name__} is not a pre-made model, so the TF variable names "
+                "cannot be guessed; pass name_map={TF name or regex: our state_dict key}, e.g. "
+                "{'dense/kernel': 'fc.weight', r'layer_(\\d+)/bias': r'layers.\\1.bias'}. TF variables: "
+                f"{tf_model_variables(bundle)[:20]}."
+            )
+        tf_shapes = {n: bundle.shapes()[n] for n in tf_model_variables(bundle)}
+        tensors = {k: v for k, v in own.items() if isinstance(v, torch.Tensor)}
+        bindings = name_map_bindings(name_map, tf_shapes, tensors)
+    resolved, problems = resolve_bindings(bundle, module, bindings, strict=strict, premade=premade)
+    if problems and (strict or any("TF shape" in p for p in problems)):
+        raise _mismatch(bundle, module, problems)
+    step = int(bundle.read("global_step")) if "global_step" in bundle else 0
+    report = ImportReport(source=str(bundle.prefix), global_step=step)
+    written: dict[str, np.ndarray] = {}
+    with torch.no_grad():
+        for b, name in resolved:
+            target = b.view(own[b.key])
+            value = torch.from_numpy(bundle.read(name))
+            target.copy_((value.T if b.transpose else value).to(target.dtype))
+            rows = own[b.key].shape[0] if own[b.key].dim() else 1
+            mask = written.setdefault(b.key, np.zeros(rows, dtype=bool))
+            mask[b.start : b.start + (b.rows if b.rows is not None else rows)] = True
+            report.loaded[b.our_name] = name
+    report.left_initial = _unwritten(own, written)
+    used = {n for _, n in resolved}
+    report.unused_tf = [n for n in tf_model_variables(bundle) if n not in used]
+    if optimizers:
+        _load_slots(bundle, module, optimizers, resolved, report)
+    return report
+
+
+def _model_optimizers(module: torch.nn.Module) -> dict[str, torch.optim.Optimizer]:
+    """The optimizers the Estimator will checkpoint for ``module``, under the names it will use."""
+    from torchestimator.parallel.placement import module_optimizers
+    from torchestimator.premade.model_base import PremadeModel
+
+    if isinstance(module, PremadeModel):
+        op = module._train_op()  # what the model_fn returns as train_op, named as the loop names it
+        return {"optimizer": op} if isinstance(op, torch.optim.Optimizer) else dict(op)
+    return module_optimizers(module)
+
+
+def import_tf_checkpoint(
+    tf_checkpoint: str | os.PathLike[str],
+    target: Any,
+    *,
+    model_dir: str | os.PathLike[str] | None = None,
+    name_map: Mapping[str, str] | None = None,
+    optimizers: Mapping[str, torch.optim.Optimizer] | None = None,
+    include_optimizer: bool = True,
+    strict: bool = True,
+) -> ImportReport:
+    """Import a TF (tf.estimator 2.x / 1.x) checkpoint into an Estimator or a module.
+
+    Args:
+        tf_checkpoint: a TF model_dir (its newest checkpoint), a ``model.ckpt-N`` prefix, its ``.index``,
+            or a SavedModel directory (its ``variables/`` bundle).
+        target: an :class:`~torchestimator.Estimator` (its model is filled and a checkpoint is written to
+            its model_dir, which must not have one yet; it then resumes from it) or an ``nn.Module`` (filled
+            in place; a checkpoint is written only when ``model_dir`` is given).
+        model_dir: where to write the checkpoint (default: the Estimator's model_dir).
+        name_map: for custom modules: ``{TF name or regex: our state_dict key}`` (``re.fullmatch``; the key
+            may use ``\\1`` groups). Pre-made models need none.
+        optimizers: the optimizers whose slots to fill (default: the model's, under the names the
+            Estimator checkpoints them: ``optimizer``, or ``dnn`` / ``linear``).
+        include_optimizer: import the optimizer slots (FTRL, Adagrad, Adam, RMSProp, momentum).
+        strict: a pre-made's variable missing from the TF checkpoint, or a TF variable the model lacks, is
+            an error (False: load what matches and report the rest). Shape mismatches are always errors.
+
+    Returns:
+        An :class:`ImportReport` (``print(report)`` lists what was loaded and what was left initial).
+
+    Raises:
+        CheckpointNotFoundError: no TF checkpoint at ``tf_checkpoint``.
+        CorruptCheckpointError: a damaged TF checkpoint.
+        CheckpointMismatchError: the checkpoint is another model's (each variable listed, TF shape vs ours).
+        CheckpointError: ``model_dir`` already holds torchestimator checkpoints.
+        InvalidArgumentError: a custom module without ``name_map``, or a bad ``name_map``.
+
+    Example:
+        >>> est = LinearClassifier(columns, model_dir="/tmp/ported")  # doctest: +SKIP
+        >>> print(import_tf_checkpoint("/tf/model_dir", est))  # doctest: +SKIP
+    """
+    from torchestimator.estimator import Estimator
+
+    if isinstance(target, Estimator):
+        module = target.model
+        model_dir = model_dir if model_dir is not None else target.model_dir
+    elif isinstance(target, torch.nn.Module):
+        module = target
+    else:
+        raise InvalidArgumentError(
+            f"import_tf_checkpoint: target must be an Estimator or an nn.Module; received {type(target).__name__}."
+        )
+    if model_dir is not None and ckpt_lib.list_checkpoints(model_dir):
+        raise CheckpointError(
+            f"import_tf_checkpoint: model_dir {os.fspath(model_dir)!r} already holds torchestimator checkpoints "
+            f"(steps {ckpt_lib.list_checkpoints(model_dir)}), which would win over the import; import into a new, "
+            "empty model_dir."
+        )
+    bundle = TFBundle(tf_checkpoint)
+    if include_optimizer and optimizers is None:
+        optimizers = _model_optimizers(module)
+    report = load_tf_weights(
+        bundle, module, name_map=name_map, optimizers=optimizers if include_optimizer else None, strict=strict
+    )
+    if model_dir is not None:
+        states = (
+            {name: opt.state_dict() for name, opt in (optimizers or {}).items()} if include_optimizer else {}
+        )
+        report.checkpoint_path = ckpt_lib.save_checkpoint(
+            model_dir, report.global_step, module.state_dict(), states, save_rng=False
+        )
+    logger.info("%s", report)
+    return report
