@@ -175,8 +175,8 @@ def name_map_bindings(
 ) -> list[Binding]:
     """Bindings from a user's ``{TF name or regex: our state_dict key (may use \\1 groups)}``.
 
-    Each TF variable is matched (``re.fullmatch``) against the patterns in order; the first that
-    matches names our tensor. A 2-D TF ``.../kernel`` whose transpose has our tensor's shape is
+    A TF variable named literally in the map uses that entry; otherwise it is matched
+    (``re.fullmatch``) against the patterns in order, and the first that matches names our tensor. A 2-D TF ``.../kernel`` whose transpose has our tensor's shape is
     transposed (TF Dense ``(in, out)`` vs torch Linear ``(out, in)``).
 
     Raises:
@@ -191,7 +191,8 @@ def name_map_bindings(
     out: list[Binding] = []
     used: set[str] = set()
     for tf_name, shape in sorted(tf_shapes.items()):
-        for pattern, regex, target in compiled:
+        exact = [(p, r, t) for p, r, t in compiled if p == tf_name]  # a literal name beats any regex
+        for pattern, regex, target in exact or compiled:
             match = regex.fullmatch(tf_name)
             if match is None:
                 continue
