@@ -76,8 +76,8 @@ def test_slots_land_in_the_fused_rows_and_adam_counts_tfs_steps(tmp_path: Path) 
     model = est.model
     opt = model.optimizers()["optimizer"]
     table = model.input_layer.embedding_weights("d_embedding")
-    state = opt.state[model.input_layer.embedding_tables["dim2"].weight]
     key, start, rows = model.input_layer.table_rows("d_embedding")
+    state = opt.state[model.input_layer.embedding_tables[key].weight]
     emb = "dnn/input_from_feature_columns/input_layer/d_embedding/embedding_weights"
     np.testing.assert_array_equal(table.detach().numpy(), bundle.read(emb))
     np.testing.assert_array_equal(
