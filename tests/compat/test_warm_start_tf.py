@@ -89,6 +89,6 @@ def test_a_variable_the_tf_checkpoint_lacks_is_an_error(tmp_path: Path) -> None:
         [4, 3], [cols["x"], fc.embedding_column(cols["d"], 3)], model_dir=tmp_path, batch_norm=True
     )
     with pytest.raises(
-        CheckpointMismatchError, match="input_layer/d_embedding/embedding_weights.*is not in checkpoint"
+        CheckpointMismatchError, match=r"input_layer/d_embedding/embedding_weights.*is not in checkpoint"
     ):
         warm_start(est.model, str(FIXTURES / "dnn_adagrad"))
