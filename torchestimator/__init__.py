@@ -3,12 +3,14 @@
 The top level mirrors ``tf.estimator``: ``Estimator``, ``EstimatorSpec``, ``ModeKeys``, ``RunConfig``, the
 pre-made estimators and heads; ``torchestimator.feature_column`` mirrors ``tf.feature_column``;
 ``torchestimator.inputs`` holds the CSV / TFRecord / numpy input pipelines; ``torchestimator.export``
-and ``torchestimator.serving`` the export and serving side. Optional dependencies (onnxruntime,
+and ``torchestimator.serving`` the export and serving side; ``torchestimator.compat`` imports TF
+checkpoints and SavedModel variables (without TensorFlow). Optional dependencies (onnxruntime,
 TensorFlow, torch-xla, torchvision) are imported only by the functions that need them.
 """
 
 from torchestimator import (
     checkpoint,
+    compat,
     errors,
     export,
     feature_column,
@@ -100,6 +102,7 @@ __all__ = [
     "WarmStartSettings",
     "__version__",
     "checkpoint",
+    "compat",
     "errors",
     "export",
     "feature_column",

@@ -31,6 +31,7 @@ import os
 import struct
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -42,7 +43,7 @@ __all__ = ["TFBundle", "TFEntry", "find_tf_checkpoint", "is_tf_checkpoint"]
 _MAGIC = 0xDB4775248B80FB57
 _FOOTER = 48
 # tensorflow/core/framework/types.proto -> numpy (little-endian)
-_DTYPES = {
+_DTYPES: dict[int, np.dtype[Any]] = {
     1: np.dtype("<f4"),
     2: np.dtype("<f8"),
     3: np.dtype("<i4"),
