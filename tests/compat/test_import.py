@@ -232,3 +232,20 @@ def test_imported_module_outside_an_estimator(tmp_path: Path) -> None:
     want = expected_predictions(record["predictions"])["logits"][: len(logits)]
     np.testing.assert_allclose(logits, want, atol=1e-5)
     assert ckpt_lib.list_checkpoints(tmp_path / "out") == [30]
+
+
+def test_tf1_partitioned_checkpoint_and_per_partition_slots(tmp_path: Path) -> None:
+    """tf.compat.v1 DNNClassifier, input layer split by fixed_size_partitioner(2): the table and its
+    Adagrad slot (saved per partition as .../t_0/Adagrad, .../t_1/Adagrad) are reassembled, and 50
+    more steps of TF 1's Adagrad(0.05) land where TF's did."""
+    record = fixture()["partitioned_v1"]
+    est = build(
+        "partitioned_v1",
+        tmp_path,
+        optimizer=lambda params: torch.optim.Adagrad(params, lr=0.05, initial_accumulator_value=0.1, eps=1e-7),
+    )
+    report = import_tf_checkpoint(FIXTURES / "partitioned_v1", est)
+    table_slot = report.slots_loaded["optimizer:input_layer.embedding_tables.dim2.weight[0:7]/sum"]
+    assert table_slot.count("/t_") == 2 and not report.slots_left_initial
+    est.train(lambda: batches("train", "y2", True), steps=fixture()["more_steps"])
+    _assert_predictions(est, record, "continued", atol=1e-4)
