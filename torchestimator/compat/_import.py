@@ -75,6 +75,11 @@ class ImportReport:
             f"  loaded {len(self.loaded)} tensors, {len(self.slots_loaded)} optimizer slots",
         ]
         lines += [f"    {ours} <- {tf}" for ours, tf in self.loaded.items()]
+        if self.slots_left_initial:
+            lines.append(
+                "  note: a trainable variable without TF slots was probably not trained by TF (TF 2.x canned DNNs "
+                "never train shared embeddings); build it with trainable=False to continue exactly as TF did"
+            )
         for title, items in (
             ("left at their initial value", self.left_initial),
             ("optimizer slots left at their initial value", self.slots_left_initial),
