@@ -242,7 +242,9 @@ def test_tf1_partitioned_checkpoint_and_per_partition_slots(tmp_path: Path) -> N
     est = build(
         "partitioned_v1",
         tmp_path,
-        optimizer=lambda params: torch.optim.Adagrad(params, lr=0.05, initial_accumulator_value=0.1, eps=1e-7),
+        optimizer=lambda params: torch.optim.Adagrad(
+            params, lr=0.05, initial_accumulator_value=0.1, eps=1e-7
+        ),
     )
     report = import_tf_checkpoint(FIXTURES / "partitioned_v1", est)
     table_slot = report.slots_loaded["optimizer:input_layer.embedding_tables.dim2.weight[0:7]/sum"]

@@ -10,7 +10,7 @@ import pytest
 from tf_checkpoint_cases import CASES, FIXTURES, fixture
 
 from torchestimator.compat import TFBundle, find_tf_checkpoint, is_tf_checkpoint
-from torchestimator.compat._tf_bundle import _decode_slice_key, _read_ordered_signed
+from torchestimator.compat._bundle_format import decode_slice_key, read_ordered_signed
 from torchestimator.errors import CheckpointNotFoundError, CorruptCheckpointError
 
 
@@ -39,9 +39,9 @@ def test_partitioned_variable_is_reassembled_from_its_slices() -> None:
 def test_ordered_code_slice_keys() -> None:
     # OrderedCode(0) + "w" + rank 2 + (start 4, length 3) + (start 0, length -1 = full)
     key = b"\x00" + b"w\x00\x01" + b"\x01\x02" + bytes([0x84, 0x83, 0x80, 0x7F])
-    assert _decode_slice_key(key) == ("w", ((4, 3), (0, -1)))
-    assert _read_ordered_signed(bytes([0xC0, 0x80]), 0) == (128, 2)  # two-byte positive: 10xxxxxx xxxxxxxx
-    assert _read_ordered_signed(bytes([0x3F, 0x7F]), 0) == (-129, 2)
+    assert decode_slice_key(key) == ("w", ((4, 3), (0, -1)))
+    assert read_ordered_signed(bytes([0xC0, 0x80]), 0) == (128, 2)  # two-byte positive: 10xxxxxx xxxxxxxx
+    assert read_ordered_signed(bytes([0x3F, 0x7F]), 0) == (-129, 2)
 
 
 def test_locating_checkpoints(tmp_path: Path) -> None:

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import math
 import os
 import re
 from collections.abc import Mapping
@@ -28,14 +27,9 @@ import numpy as np
 import torch
 
 from torchestimator import checkpoint as ckpt_lib
+from torchestimator.compat._slots import load_slots
 from torchestimator.compat._tf_bundle import TFBundle
-from torchestimator.compat._tf_names import (
-    Binding,
-    module_bindings,
-    name_map_bindings,
-    optimizer_slot_names,
-    tf_slot_candidates,
-)
+from torchestimator.compat._tf_names import Binding, module_bindings, name_map_bindings
 from torchestimator.errors import CheckpointError, CheckpointMismatchError, InvalidArgumentError
 
 __all__ = ["ImportReport", "import_tf_checkpoint", "resolve_bindings", "tf_model_variables"]
@@ -155,100 +149,6 @@ def _mismatch(bundle: TFBundle, module: torch.nn.Module, problems: list[str]) ->
     )
 
 
-def _ensure_state(
-    kind: str, optimizer: torch.optim.Optimizer, param: torch.Tensor, group: dict[str, Any]
-) -> dict:
-    """The optimizer's state for ``param``, created with its initial slot values if it has none yet."""
-    state = optimizer.state[param]
-    if state:
-        return state
-    if kind == "Ftrl":
-        state["accumulator"] = torch.full_like(param, group["initial_accumulator_value"])
-        state["linear"] = torch.zeros_like(param)
-    elif kind == "Adam":
-        state["step"] = 0
-        state["m"], state["v"] = torch.zeros_like(param), torch.zeros_like(param)
-        if group.get("amsgrad"):
-            state["vhat"] = torch.zeros_like(param)
-    elif kind == "RMSProp":
-        state["rms"] = torch.zeros_like(param)
-        if group.get("momentum", 0) > 0:
-            state["momentum"] = torch.zeros_like(param)
-        if group.get("centered"):
-            state["mg"] = torch.zeros_like(param)
-    elif kind == "SGD" and group.get("momentum", 0) > 0:
-        state["momentum_buffer"] = torch.zeros_like(param)
-    return state
-
-
-def _adam_step(bundle: TFBundle, group: dict[str, Any], global_step: int) -> int:
-    """Adam's step count: Keras' ``iter`` if saved, TF 1's ``beta1_power``, else the global step.
-
-    (tf.estimator 2.x sets a Keras optimizer's ``iterations`` to ``global_step``, so it is not saved.)
-    """
-    names = bundle.names()
-    iters = [n for n in names if re.fullmatch(r"(.*/)?Adam(_\d+)?/iter", n)]
-    if len(iters) == 1:
-        return int(bundle.read(iters[0]))
-    if "beta1_power" in names and 0 < group["beta_1"] < 1:
-        power = float(bundle.read("beta1_power"))
-        return round(math.log(power) / math.log(group["beta_1"])) - 1  # TF 1 stores beta1 ** (t + 1)
-    return global_step
-
-
-def _read_slot(bundle: TFBundle, names: list[str]) -> np.ndarray:
-    if len(names) == 1:
-        return bundle.read(names[0])
-    out = np.zeros(bundle.shapes()[names[0]], dtype=np.float32)
-    for name in names:  # TF 1 per-partition slots: each stores its partition's rows
-        rows = bundle.covered_rows(name)
-        out[rows] = bundle.read(name)[rows]
-    return out
-
-
-def _load_slots(
-    bundle: TFBundle,
-    module: torch.nn.Module,
-    optimizers: Mapping[str, torch.optim.Optimizer],
-    resolved: list[tuple[Binding, str]],
-    report: ImportReport,
-) -> None:
-    params = dict(module.named_parameters())
-    names = bundle.names()
-    for opt_name, opt in optimizers.items():
-        info = optimizer_slot_names(opt)
-        group_of = {id(p): g for g in opt.param_groups for p in g["params"]}
-        for b, tf_var in resolved:
-            param = params.get(b.key)
-            if param is None or id(param) not in group_of:
-                continue
-            if info is None:
-                report.slots_left_initial.append(
-                    f"{opt_name}:{b.our_name} ({type(opt).__name__} has no TF slots)"
-                )
-                continue
-            kind, slots = info
-            group = group_of[id(param)]
-            state = _ensure_state(kind, opt, param, group)
-            for our_key, tf_slot in slots.items():
-                if our_key not in state:
-                    continue
-                found = tf_slot_candidates(tf_var, tf_slot, names)
-                label = f"{opt_name}:{b.our_name}/{our_key}"
-                if not found:
-                    report.slots_left_initial.append(label)
-                    continue
-                value = torch.from_numpy(_read_slot(bundle, found))
-                target = b.view(state[our_key])
-                with torch.no_grad():
-                    target.copy_((value.T if b.transpose else value).to(target.dtype))
-                report.slots_loaded[label] = ", ".join(found)
-            if kind == "Adam":
-                state["step"] = _adam_step(bundle, group, report.global_step)
-            elif kind == "Adagrad" and "step" in state:
-                state["step"] = torch.tensor(float(report.global_step))
-
-
 def _unwritten(own: Mapping[str, Any], written: Mapping[str, np.ndarray]) -> list[str]:
     """Our tensors (or row ranges of them) that no TF variable was written to."""
     out = []
@@ -314,7 +214,7 @@ def load_tf_weights(
     used = {n for _, n in resolved}
     report.unused_tf = [n for n in tf_model_variables(bundle) if n not in used]
     if optimizers:
-        _load_slots(bundle, module, optimizers, resolved, report)
+        load_slots(bundle, module, optimizers, resolved, report)
     return report
 
 
