@@ -38,6 +38,8 @@ CASES = [
     "dnn_regressor_adam",
     "linear_regressor_rmsprop",
     "baseline",
+    "v1_linear_ftrl",
+    "v1_dnn_adam",
 ]
 
 
@@ -141,6 +143,19 @@ def build(case: str, model_dir: Any, **kwargs: Any) -> Any:
         )
     if case == "baseline":
         return BaselineClassifier(model_dir=model_dir, n_classes=3, **kwargs)
+    if case == "v1_linear_ftrl":  # tf.compat.v1.estimator: loss reduction SUM, FTRL at 0.2
+        return LinearClassifier(
+            [cols["x"], cols["c"], cols["h"]], model_dir=model_dir, loss_reduction=LossReduction.SUM, **kwargs
+        )
+    if case == "v1_dnn_adam":  # v1 optimizer='Adam': tf.compat.v1.train.AdamOptimizer(0.05), epsilon 1e-8
+        return DNNRegressor(
+            [3],
+            [cols["x"], fc.embedding_column(cols["d"], 2)],
+            model_dir=model_dir,
+            optimizer=lambda params: Adam(params, learning_rate=0.05, epsilon=1e-8),
+            loss_reduction=LossReduction.SUM,
+            **kwargs,
+        )
     if case == "partitioned_v1":  # tf.compat.v1.estimator.DNNClassifier: v1 loss reduction SUM
         return DNNClassifier(
             [3],

@@ -35,7 +35,7 @@ from torchestimator.errors import CheckpointError, CheckpointMismatchError, Inva
 __all__ = ["ImportReport", "import_tf_checkpoint", "resolve_bindings", "tf_model_variables"]
 
 logger = logging.getLogger("torchestimator")
-_TF1_OPTIMIZER_VARS = re.compile(r"^(beta1_power|beta2_power)(_\d+)?$")
+_TF1_OPTIMIZER_VARS = re.compile(r"^(.*/)?(beta1_power|beta2_power)(_\d+)?$")  # TF 1 Adam's bias corrections
 
 
 @dataclasses.dataclass

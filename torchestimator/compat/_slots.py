@@ -60,8 +60,9 @@ def _adam_step(bundle: TFBundle, group: dict[str, Any], global_step: int) -> int
     iters = [n for n in names if re.fullmatch(r"(.*/)?Adam(_\d+)?/iter", n)]
     if len(iters) == 1:
         return int(bundle.read(iters[0]))
-    if "beta1_power" in names and 0 < group["beta_1"] < 1:
-        power = float(bundle.read("beta1_power"))
+    powers = [n for n in names if re.fullmatch(r"(.*/)?beta1_power", n)]  # e.g. "dnn/head/beta1_power"
+    if len(powers) == 1 and 0 < group["beta_1"] < 1:
+        power = float(bundle.read(powers[0]))
         return round(math.log(power) / math.log(group["beta_1"])) - 1  # TF 1 stores beta1 ** (t + 1)
     return global_step
 

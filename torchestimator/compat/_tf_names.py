@@ -25,8 +25,8 @@ variable ``V`` (Keras optimizers under tf.estimator 2.x, then TF 1.x ``tf.train`
     RMSProp   rms, momentum, mg     .../<Opt>/V/rms, /momentum, /mg   V/RMSProp, V/RMSProp_1
     SGD       momentum_buffer       .../<Opt>/V/momentum              V/Momentum
 
-TF 1.x slots of a partitioned variable may be saved per partition (``V/t_<k>/Adagrad``, each holding
-only its partition's rows); they are merged.
+TF 1.x slots of a partitioned variable are saved per partition (``V/t_<k>/Adagrad`` or
+``V/part_<k>/Ftrl``, each holding only its partition's rows); they are merged.
 """
 
 from __future__ import annotations
@@ -257,5 +257,5 @@ def tf_slot_candidates(tf_var: str, slot: tuple[str, str], names: list[str]) -> 
         return hits[:1]
     if f"{tf_var}/{v1}" in names:
         return [f"{tf_var}/{v1}"]
-    per_partition = re.compile(re.escape(tf_var) + r"/t_\d+/" + re.escape(v1))
+    per_partition = re.compile(re.escape(tf_var) + r"/(?:t|part)_\d+/" + re.escape(v1))
     return [n for n in names if per_partition.fullmatch(n)]
