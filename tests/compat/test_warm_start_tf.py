@@ -92,3 +92,25 @@ def test_a_variable_the_tf_checkpoint_lacks_is_an_error(tmp_path: Path) -> None:
         CheckpointMismatchError, match=r"input_layer/d_embedding/embedding_weights.*is not in checkpoint"
     ):
         warm_start(est.model, str(FIXTURES / "dnn_adagrad"))
+
+
+def test_embedding_column_ckpt_to_load_from_a_tf_checkpoint(tmp_path: Path) -> None:
+    """TF's own embedding_column(ckpt_to_load_from=..., tensor_name_in_ckpt=...) argument, on a TF model_dir."""
+    cols = columns()
+    emb = fc.embedding_column(
+        cols["c"], 3, ckpt_to_load_from=str(FIXTURES / "dnn_adagrad"), tensor_name_in_ckpt=EMB_C
+    )
+    est = DNNClassifier([2], [emb], model_dir=tmp_path)
+    np.testing.assert_array_equal(
+        est.model.input_layer.embedding_weights("c_embedding").detach().numpy(),
+        TFBundle(FIXTURES / "dnn_adagrad").read(EMB_C),
+    )
+    with pytest.raises(ValueError, match="cannot read 'nope'"):
+        DNNClassifier(
+            [2],
+            [
+                fc.embedding_column(
+                    cols["c"], 3, ckpt_to_load_from=str(FIXTURES / "dnn_adagrad"), tensor_name_in_ckpt="nope"
+                )
+            ],
+        )
