@@ -32,7 +32,7 @@ from torchestimator.compat._tf_bundle import TFBundle
 from torchestimator.compat._tf_names import Binding, module_bindings, name_map_bindings
 from torchestimator.errors import CheckpointError, CheckpointMismatchError, InvalidArgumentError
 
-__all__ = ["ImportReport", "import_tf_checkpoint", "resolve_bindings", "tf_model_variables"]
+__all__ = ["ImportReport", "Resolution", "import_tf_checkpoint", "resolve_bindings", "tf_model_variables"]
 
 logger = logging.getLogger("torchestimator")
 _TF1_OPTIMIZER_VARS = re.compile(r"^(.*/)?(beta1_power|beta2_power)(_\d+)?$")  # TF 1 Adam's bias corrections
@@ -104,39 +104,41 @@ def _oriented_shape(shape: tuple[int, ...], binding: Binding) -> tuple[int, ...]
     return tuple(reversed(shape)) if binding.transpose else shape
 
 
-def resolve_bindings(
-    bundle: TFBundle, module: torch.nn.Module, bindings: list[Binding], *, strict: bool, premade: bool
-) -> tuple[list[tuple[Binding, str]], list[str]]:
-    """Pair each binding with the TF variable present for it; list the problems.
+@dataclasses.dataclass
+class Resolution:
+    """Bindings paired with the TF variables present for them, and what did not pair."""
 
-    Returns:
-        ``[(binding, TF name)]`` for the bindings that can be loaded, and the problems (missing TF
-        variables when ``strict``, shape mismatches always, unused TF model variables for a pre-made).
-    """
+    resolved: list[tuple[Binding, str]] = dataclasses.field(default_factory=list)
+    missing: list[str] = dataclasses.field(default_factory=list)  # ours without a TF variable
+    mismatched: list[str] = dataclasses.field(default_factory=list)  # TF shape vs ours
+    extra: list[str] = dataclasses.field(default_factory=list)  # TF model variables no binding names
+
+
+def resolve_bindings(bundle: TFBundle, module: torch.nn.Module, bindings: list[Binding]) -> Resolution:
+    """Pair each binding with the TF variable present for it, and describe every mismatch by name."""
     shapes = bundle.shapes()
     own = module.state_dict(keep_vars=True)
-    resolved: list[tuple[Binding, str]] = []
-    problems: list[str] = []
+    out = Resolution()
     for b in bindings:
         want = tuple(b.view(own[b.key]).shape)
         name = next((n for n in b.tf_names if n in shapes), None)
         if name is None:
-            if strict:
-                problems.append(
-                    f"{b.tf_name}: missing from the TF checkpoint (ours: {b.our_name} {list(want)})"
-                )
-            continue
-        got = _oriented_shape(shapes[name], b)
-        if got != want:
-            problems.append(f"{name}: TF shape {list(shapes[name])} vs ours {list(want)} ({b.our_name})")
-            continue
-        resolved.append((b, name))
-    if premade:
-        used = {n for _, n in resolved} | {n for b in bindings for n in b.tf_names}
-        for name in tf_model_variables(bundle):
-            if name not in used:
-                problems.append(f"{name}: in the TF checkpoint {list(shapes[name])}, not in the model")
-    return resolved, problems
+            out.missing.append(
+                f"{b.tf_name}: missing from the TF checkpoint (ours: {b.our_name} {list(want)})"
+            )
+        elif _oriented_shape(shapes[name], b) != want:
+            out.mismatched.append(
+                f"{name}: TF shape {list(shapes[name])} vs ours {list(want)} ({b.our_name})"
+            )
+        else:
+            out.resolved.append((b, name))
+    named = {n for b in bindings for n in b.tf_names}
+    out.extra = [
+        f"{n}: in the TF checkpoint {list(shapes[n])}, not in the model"
+        for n in tf_model_variables(bundle)
+        if n not in named
+    ]
+    return out
 
 
 def _mismatch(bundle: TFBundle, module: torch.nn.Module, problems: list[str]) -> CheckpointMismatchError:
@@ -195,8 +197,10 @@ def load_tf_weights(
         tf_shapes = {n: bundle.shapes()[n] for n in tf_model_variables(bundle)}
         tensors = {k: v for k, v in own.items() if isinstance(v, torch.Tensor)}
         bindings = name_map_bindings(name_map, tf_shapes, tensors)
-    resolved, problems = resolve_bindings(bundle, module, bindings, strict=strict, premade=premade)
-    if problems and (strict or any("TF shape" in p for p in problems)):
+    resolution = resolve_bindings(bundle, module, bindings)
+    resolved = resolution.resolved
+    problems = resolution.missing + resolution.mismatched + (resolution.extra if premade else [])
+    if resolution.mismatched or (strict and problems):  # a wrong shape is never loaded silently
         raise _mismatch(bundle, module, problems)
     step = int(bundle.read("global_step")) if "global_step" in bundle else 0
     report = ImportReport(source=str(bundle.prefix), global_step=step)

@@ -141,11 +141,7 @@ def tower_bindings(tower: Any, path: str, scope: str) -> list[Binding]:
 
 
 def module_bindings(module: torch.nn.Module) -> list[Binding] | None:
-    """The bindings of a pre-made model_fn module, or None for any other module (use a name map).
-
-    Raises:
-        InvalidArgumentError: never for the pre-mades; kept for symmetry with :func:`name_map_bindings`.
-    """
+    """The bindings of a pre-made model_fn module, or None for any other module (which needs a name map)."""
     from torchestimator.premade.baseline import BaselineModelFn
     from torchestimator.premade.dnn import DNNModelFn
     from torchestimator.premade.dnn_linear_combined import DNNLinearCombinedModelFn
