@@ -114,3 +114,16 @@ def test_embedding_column_ckpt_to_load_from_a_tf_checkpoint(tmp_path: Path) -> N
                 )
             ],
         )
+
+
+def test_linear_warm_start_assembles_the_dense_kernel_from_tf_columns(tmp_path: Path) -> None:
+    """LinearModel keeps x and x2 in one dense_kernel; TF has one variable each: warm start joins them."""
+    record = fixture()["linear_ftrl"]
+    est = build("linear_ftrl", tmp_path, warm_start_from=str(FIXTURES / "linear_ftrl"))
+    got = predictions(est, "y2")
+    for name, want in expected_predictions(record["predictions"]).items():
+        np.testing.assert_allclose(got[name], want, atol=1e-5, err_msg=name)
+    bundle = TFBundle(FIXTURES / "linear_ftrl")
+    kernel = est.model.linear_model.dense_kernel.detach().numpy()  # rows: x, x2 (sorted names)
+    np.testing.assert_array_equal(kernel[0], bundle.read("linear/linear_model/x/weights")[0])
+    np.testing.assert_array_equal(kernel[1], bundle.read("linear/linear_model/x2/weights")[0])
