@@ -89,3 +89,14 @@ def test_missing_data_shard_is_named(tmp_path: Path) -> None:
     (model_dir / "model.ckpt-30.data-00000-of-00001").unlink()
     with pytest.raises(CorruptCheckpointError, match="data-00000-of-00001 is missing"):
         TFBundle(model_dir).read("baseline/bias")
+
+
+def test_the_state_file_is_read_by_file_name_inside_the_model_dir(tmp_path: Path) -> None:
+    model_dir = _copy("baseline", tmp_path)
+    (model_dir / "checkpoint").write_text('model_checkpoint_path: "/old/host/training/model.ckpt-30"\n')
+    assert find_tf_checkpoint(model_dir).name == "model.ckpt-30"  # a model_dir moved from another machine
+    outside = tmp_path / "elsewhere.index"
+    outside.write_bytes(b"")
+    (model_dir / "checkpoint").write_text('model_checkpoint_path: "../elsewhere"\n')
+    # never followed outside the folder: the newest model.ckpt-*.index inside it is used instead
+    assert find_tf_checkpoint(model_dir) == model_dir / "model.ckpt-30"

@@ -26,7 +26,8 @@ from typing import Any
 import numpy as np
 
 from torchestimator.compat._bundle_format import TFEntry, decode_slice_key, fields, read_table
-from torchestimator.errors import CheckpointNotFoundError, CorruptCheckpointError
+from torchestimator.errors import CheckpointNotFoundError, CorruptCheckpointError, TorchEstimatorError
+from torchestimator.file_policy import resolve_inside
 from torchestimator.inputs.tfrecord import masked_crc32c
 
 __all__ = ["TFBundle", "TFEntry", "find_tf_checkpoint", "is_tf_checkpoint"]
@@ -62,20 +63,25 @@ def is_tf_checkpoint(path: str | os.PathLike[str]) -> bool:
 
 
 def _latest_from_state_file(model_dir: Path) -> Path | None:
+    """The newest checkpoint named by ``model_dir/checkpoint``, looked up by file name inside model_dir.
+
+    Old TF wrote absolute paths there; only the file name is used, so a moved model_dir still works and
+    the state file never leads outside its folder.
+    """
     state = model_dir / "checkpoint"
     if not state.is_file():
         return None
     for line in state.read_text(errors="replace").splitlines():
         line = line.strip()
         if line.startswith("model_checkpoint_path:"):
-            value = line.split(":", 1)[1].strip().strip('"')
-            prefix = Path(value) if os.path.isabs(value) else model_dir / value
-            if Path(f"{prefix}.index").is_file():
-                return prefix
-            # a model_dir moved since it was written: look for the same file name next to the state file
-            local = model_dir / Path(value).name
-            if Path(f"{local}.index").is_file():
-                return local
+            name = line.split(":", 1)[1].strip().strip('"').replace("\\", "/").rsplit("/", 1)[-1]
+            if not name or name in (".", ".."):
+                return None
+            try:
+                index = resolve_inside(model_dir, f"{name}.index", what="TF checkpoint index")
+            except TorchEstimatorError:
+                return None
+            return index.with_name(name)
     return None
 
 
