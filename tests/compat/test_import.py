@@ -53,6 +53,7 @@ def test_training_continues_as_tfs_did(case: str, tmp_path: Path) -> None:
     est = _build(case, tmp_path)
     report = import_tf_checkpoint(FIXTURES / case, est)
     assert report.slots_loaded and not report.slots_left_initial
+    assert not report.hyperparameter_mismatches  # the learning rates, betas, FTRL settings TF saved are ours
     est.train(lambda: batches("train", record["label"], True), steps=fixture()["more_steps"])
     assert est.global_step == record["steps"] + fixture()["more_steps"]
     _assert_predictions(est, record, "continued", atol=1e-4)
@@ -263,3 +264,25 @@ def test_tf1_adam_step_comes_from_its_scoped_beta1_power(tmp_path: Path) -> None
     assert state["step"] == 30
     np.testing.assert_array_equal(state["v"].numpy(), bundle.read("dnn/logits/bias/t_0/Adam_1"))
     assert report.slots_loaded["optimizer:tower.logits.bias/m"] == "dnn/logits/bias/t_0/Adam"
+
+
+def test_an_optimizer_configured_unlike_tfs_is_reported(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from tf_checkpoint_cases import columns
+
+    from torchestimator import feature_column as fc
+    from torchestimator.premade import DNNClassifier
+
+    cols = columns()
+    est = DNNClassifier(  # the default Adagrad runs at 0.001; the TF model was trained at 0.05
+        [4, 3],
+        [cols["x"], fc.embedding_column(cols["c"], 3), fc.embedding_column(cols["h"], 2)],
+        model_dir=tmp_path,
+        batch_norm=True,
+    )
+    with caplog.at_level("WARNING", logger="torchestimator"):
+        report = import_tf_checkpoint(FIXTURES / "dnn_adagrad", est)
+    expected = "optimizer (Adagrad): learning_rate is 0.05 in TF (training/Adagrad/learning_rate), 0.001 here"
+    assert report.hyperparameter_mismatches == [expected]
+    assert expected in str(report) and expected in caplog.text

@@ -50,6 +50,8 @@ class ImportReport:
         left_initial: our tensors (or row ranges) no TF variable was written to.
         slots_left_initial: optimizer slots that kept their initial value.
         unused_tf: TF model variables (not slots, not optimizer hyper-parameters) nothing read.
+        hyperparameter_mismatches: optimizer settings TF saved (Keras optimizers: learning rate, betas,
+            FTRL's l1 / l2 ...) that differ from ours: training would continue differently from TF's.
         checkpoint_path: the torchestimator checkpoint written, or None.
     """
 
@@ -60,6 +62,7 @@ class ImportReport:
     left_initial: list[str] = dataclasses.field(default_factory=list)
     slots_left_initial: list[str] = dataclasses.field(default_factory=list)
     unused_tf: list[str] = dataclasses.field(default_factory=list)
+    hyperparameter_mismatches: list[str] = dataclasses.field(default_factory=list)
     checkpoint_path: str | None = None
 
     def __str__(self) -> str:
@@ -69,6 +72,8 @@ class ImportReport:
             f"  loaded {len(self.loaded)} tensors, {len(self.slots_loaded)} optimizer slots",
         ]
         lines += [f"    {ours} <- {tf}" for ours, tf in self.loaded.items()]
+        for warning in self.hyperparameter_mismatches:
+            lines.append(f"  warning: {warning}; continued training will differ from TF's")
         if self.slots_left_initial:
             lines.append(
                 "  note: a trainable variable without TF slots was probably not trained by TF (TF 2.x canned DNNs "
@@ -305,4 +310,6 @@ def import_tf_checkpoint(
             model_dir, report.global_step, module.state_dict(), states, save_rng=False
         )
     logger.info("%s", report)
+    for warning in report.hyperparameter_mismatches:
+        logger.warning("import_tf_checkpoint: %s; continued training will differ from TF's.", warning)
     return report

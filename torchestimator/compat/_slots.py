@@ -77,6 +77,59 @@ def _read_slot(bundle: TFBundle, names: list[str]) -> np.ndarray:
     return out
 
 
+# Keras hyper-parameter variable (saved beside the slots) -> our param_group key
+_HYPER: dict[str, dict[str, str]] = {
+    "Adagrad": {"learning_rate": "lr"},
+    "Ftrl": {
+        "learning_rate": "lr",
+        "learning_rate_power": "learning_rate_power",
+        "l1_regularization_strength": "l1",
+        "l2_regularization_strength": "l2",
+        "beta": "beta",
+    },
+    "Adam": {"learning_rate": "lr", "beta_1": "beta_1", "beta_2": "beta_2"},
+    "RMSProp": {"learning_rate": "lr", "rho": "rho", "momentum": "momentum"},
+    "SGD": {"learning_rate": "lr", "momentum": "momentum"},
+}
+
+
+def _keras_prefix(slot_name: str, tf_var: str) -> str | None:
+    """``training/Adagrad`` from ``training/Adagrad/<tf_var>/accumulator`` (None for TF 1 slot names)."""
+    marker = f"/{tf_var}/"
+    return (
+        slot_name[: slot_name.index(marker)]
+        if marker in slot_name and not slot_name.startswith(tf_var)
+        else None
+    )
+
+
+def check_hyperparameters(
+    bundle: TFBundle, opt_name: str, kind: str, prefixes: set[str], groups: list[dict[str, Any]]
+) -> list[str]:
+    """Where TF saved the optimizer's hyper-parameters (Keras optimizers do), those that differ from ours.
+
+    TF 1 optimizers keep them in the graph, not the checkpoint: nothing to compare then.
+    """
+    out = []
+    for prefix in sorted(prefixes):
+        decay = f"{prefix}/decay"
+        if decay in bundle and float(bundle.read(decay)) != 0.0:
+            out.append(
+                f"{opt_name} ({kind}): TF decays the learning rate ({decay} = {float(bundle.read(decay))})"
+            )
+        for tf_key, our_key in _HYPER[kind].items():
+            name = f"{prefix}/{tf_key}"
+            if name not in bundle:
+                continue
+            theirs = float(bundle.read(name))
+            for ours in {float(g[our_key]) for g in groups if our_key in g}:
+                if not math.isclose(theirs, ours, rel_tol=1e-6, abs_tol=1e-12):
+                    out.append(
+                        f"{opt_name} ({kind}): {tf_key} is {theirs:.6g} in TF ({name}), {ours:.6g} here"
+                    )
+    return out
+
+
 def load_slots(
     bundle: TFBundle,
     module: torch.nn.Module,
@@ -89,6 +142,8 @@ def load_slots(
     for opt_name, opt in optimizers.items():
         info = optimizer_slot_names(opt)
         group_of = {id(p): g for g in opt.param_groups for p in g["params"]}
+        prefixes: set[str] = set()
+        groups: list[dict[str, Any]] = []
         for b, tf_var in resolved:
             param = params.get(b.key)
             if param is None or id(param) not in group_of:
@@ -100,6 +155,8 @@ def load_slots(
                 continue
             kind, slots = info
             group = group_of[id(param)]
+            if all(group is not g for g in groups):
+                groups.append(group)
             state = _ensure_state(kind, opt, param, group)
             for our_key, tf_slot in slots.items():
                 if our_key not in state:
@@ -114,7 +171,12 @@ def load_slots(
                 with torch.no_grad():
                     target.copy_((value.T if b.transpose else value).to(target.dtype))
                 report.slots_loaded[label] = ", ".join(found)
+                prefixes.update(p for p in (_keras_prefix(n, tf_var) for n in found) if p is not None)
             if kind == "Adam":
                 state["step"] = _adam_step(bundle, group, report.global_step)
             elif kind == "Adagrad" and "step" in state:
                 state["step"] = torch.tensor(float(report.global_step))
+        if info is not None and groups:
+            report.hyperparameter_mismatches += check_hyperparameters(
+                bundle, opt_name, info[0], prefixes, groups
+            )
