@@ -34,6 +34,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="module:callable returning the Estimator to import into, called as callable(model_dir=DIR)",
     )
     imp.add_argument("--model-dir", help="the (new, empty) model_dir to write the imported checkpoint to")
+    imp.add_argument(
+        "--name-map",
+        help="a JSON file {TF name or regex: our state_dict key} for a custom (non pre-made) model",
+    )
     imp.add_argument("--no-optimizer", action="store_true", help="import the weights only, not the slots")
     imp.add_argument("--non-strict", action="store_true", help="load what matches, report the rest")
     args = parser.parse_args(argv)

@@ -9,3 +9,17 @@ from tf_checkpoint_cases import build
 
 def linear(model_dir: str) -> Any:
     return build("linear_ftrl", model_dir)
+
+
+def custom(model_dir: str) -> Any:
+    """A custom model_fn (not a pre-made): it needs --name-map."""
+    import torch
+
+    from torchestimator import Estimator
+
+    class Bias(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.logit_bias = torch.nn.Parameter(torch.zeros(3))
+
+    return Estimator(Bias, model_dir=model_dir)

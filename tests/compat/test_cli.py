@@ -10,6 +10,7 @@ from tf_checkpoint_cases import FIXTURES, build, expected_predictions, fixture, 
 
 from torchestimator import checkpoint as ckpt_lib
 from torchestimator.cli import main
+from torchestimator.compat import TFBundle
 
 
 def test_list_prints_every_variable_with_its_shape(capsys: pytest.CaptureFixture[str]) -> None:
@@ -43,3 +44,19 @@ def test_usage_errors_exit_2(capsys: pytest.CaptureFixture[str], tmp_path: Path)
         )
         == 2
     )
+
+
+def test_a_custom_model_with_a_name_map_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    name_map = tmp_path / "map.json"
+    name_map.write_text('{"baseline/(bias)": "logit_\\\\1"}')
+    argv = ["import-tf-checkpoint", str(FIXTURES / "baseline"), "--estimator", "cli_factories:custom"]
+    assert main([*argv, "--model-dir", str(tmp_path / "out"), "--name-map", str(name_map)]) == 0
+    out = capsys.readouterr().out
+    assert "logit_bias <- baseline/bias" in out and "no optimizer found on the model" in out
+    state = ckpt_lib.load_checkpoint(tmp_path / "out")
+    np.testing.assert_array_equal(
+        state.model["logit_bias"].numpy(), TFBundle(FIXTURES / "baseline").read("baseline/bias")
+    )
+    name_map.write_text("[1, 2]")
+    assert main([*argv, "--model-dir", str(tmp_path / "out2"), "--name-map", str(name_map)]) == 2
+    assert "must hold a JSON object of strings" in capsys.readouterr().err

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import json
 import sys
 
 from torchestimator.compat._import import import_tf_checkpoint
@@ -27,6 +28,22 @@ def _factory(spec: str) -> object:
     return target
 
 
+def _name_map(path: str) -> dict[str, str]:
+    """``--name-map``: a JSON object of strings (data only; nothing in it is executed)."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            value = json.load(f)
+    except (OSError, ValueError) as err:
+        raise ValueError(f"--name-map {path!r}: cannot read a JSON object from it ({err}).") from None
+    if not isinstance(value, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in value.items()
+    ):
+        raise ValueError(
+            f"--name-map {path!r} must hold a JSON object of strings {{TF name or regex: our key}}."
+        )
+    return value
+
+
 def run_import(args: argparse.Namespace) -> int:
     """Run the verb; returns the exit status (2 on a usage or checkpoint error)."""
     try:
@@ -46,6 +63,7 @@ def run_import(args: argparse.Namespace) -> int:
         report = import_tf_checkpoint(
             args.tf_checkpoint,
             estimator,
+            name_map=_name_map(args.name_map) if args.name_map else None,
             include_optimizer=not args.no_optimizer,
             strict=not args.non_strict,
         )

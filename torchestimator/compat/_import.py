@@ -224,6 +224,10 @@ def load_tf_weights(
     report.unused_tf = [n for n in tf_model_variables(bundle) if n not in used]
     if optimizers:
         load_slots(bundle, module, optimizers, resolved, report)
+    elif optimizers is not None:  # asked for slots, but the model keeps no optimizer where we can see it
+        report.slots_left_initial.append(
+            "(no optimizer found on the model: pass optimizers={name: optimizer} to import the slots)"
+        )
     return report
 
 
