@@ -156,22 +156,31 @@ def _mismatch(bundle: TFBundle, module: torch.nn.Module, problems: list[str]) ->
     )
 
 
-def _unwritten(own: Mapping[str, Any], written: Mapping[str, np.ndarray]) -> list[str]:
-    """Our tensors (or row ranges of them) that no TF variable was written to."""
+def _unwritten(
+    own: Mapping[str, Any], written: Mapping[str, np.ndarray], unloaded: list[Binding]
+) -> list[str]:
+    """Our tensors (or row ranges) no TF variable was written to: a column's rows by its binding."""
     out = []
+    marked = {key: mask.copy() for key, mask in written.items()}
+    for b in unloaded:  # e.g. one column's rows of a fused table: named as the binding names them
+        rows = own[b.key].shape[0] if own[b.key].dim() else 1
+        mask = marked.setdefault(b.key, np.zeros(rows, dtype=bool))
+        if not mask[b.start : b.start + (b.rows if b.rows is not None else rows)].any():
+            out.append(b.our_name)
+            mask[b.start : b.start + (b.rows if b.rows is not None else rows)] = True
     for key, value in own.items():
         if not isinstance(value, torch.Tensor):
             continue
-        mask = written.get(key)
-        if mask is None:
+        covered = marked.get(key)
+        if covered is None:
             out.append(key)
-        elif not mask.all():
-            rows = np.flatnonzero(~mask)
+        elif not covered.all():
+            rows = np.flatnonzero(~covered)
             breaks = np.flatnonzero(np.diff(rows) > 1)
             starts = [rows[0], *rows[breaks + 1]]
             ends = [*rows[breaks], rows[-1]]
             out += [f"{key}[{s}:{e + 1}]" for s, e in zip(starts, ends)]
-    return out
+    return sorted(out)
 
 
 def load_tf_weights(
@@ -219,7 +228,8 @@ def load_tf_weights(
             mask = written.setdefault(b.key, np.zeros(rows, dtype=bool))
             mask[b.start : b.start + (b.rows if b.rows is not None else rows)] = True
             report.loaded[b.our_name] = name
-    report.left_initial = _unwritten(own, written)
+    loaded = {id(b) for b, _ in resolved}
+    report.left_initial = _unwritten(own, written, [b for b in bindings if id(b) not in loaded])
     used = {n for _, n in resolved}
     report.unused_tf = [n for n in tf_model_variables(bundle) if n not in used]
     if optimizers:
