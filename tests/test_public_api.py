@@ -13,6 +13,7 @@ PACKAGES = [
     "torchestimator",
     "torchestimator.feature_column",
     "torchestimator.columns",
+    "torchestimator.compat",
     "torchestimator.heads",
     "torchestimator.hooks",
     "torchestimator.inputs",

@@ -3,7 +3,8 @@
 The top level mirrors ``tf.estimator``: ``Estimator``, ``EstimatorSpec``, ``ModeKeys``, ``RunConfig``, the
 pre-made estimators and heads; ``torchestimator.feature_column`` mirrors ``tf.feature_column``;
 ``torchestimator.inputs`` holds the CSV / TFRecord / numpy input pipelines; ``torchestimator.export``
-and ``torchestimator.serving`` the export and serving side. Optional dependencies (onnxruntime,
+and ``torchestimator.serving`` the export and serving side; ``torchestimator.compat`` imports TF
+checkpoints and SavedModel variables (without TensorFlow). Optional dependencies (onnxruntime,
 TensorFlow, torch-xla, torchvision) are imported only by the functions that need them; the modules that
 exist to reach them (``plot``, ``serving``, ``tf_bridge``) are imported on first attribute access.
 """
@@ -13,6 +14,7 @@ from typing import Any
 
 from torchestimator import (
     checkpoint,
+    compat,
     datasets,
     errors,
     export,
@@ -106,6 +108,7 @@ __all__ = [
     "WarmStartSettings",
     "__version__",
     "checkpoint",
+    "compat",
     "datasets",
     "errors",
     "export",

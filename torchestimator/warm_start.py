@@ -5,6 +5,11 @@ has a checkpoint of its own, that checkpoint wins. ``warm_start_from`` is:
 
 * a model_dir (its newest checkpoint) or a ``model.ckpt-<step>`` path: the same as
   ``WarmStartSettings(path)``, i.e. every trainable variable, by name;
+* a TF model_dir, TF checkpoint prefix (``model.ckpt-N``) or TF SavedModel directory (its
+  ``variables/`` bundle), read without TensorFlow (:mod:`torchestimator.compat`): a pre-made model's
+  variables are paired with TF's by :mod:`torchestimator.compat._tf_names` and keep our names here
+  (Dense kernels transposed; a ``VocabInfo`` remaps TF's rows); every TF variable is also reachable
+  by its TF name through ``var_name_to_prev_var_name``;
 * a :class:`WarmStartSettings`.
 
 Variables are named as in :mod:`torchestimator.warm_start_variables`: a plain tensor by its
@@ -70,7 +75,8 @@ class WarmStartSettings:
     """What to warm-start from where (tf.estimator.WarmStartSettings).
 
     Args:
-        ckpt_to_initialize_from: a model_dir (its newest checkpoint) or a ``model.ckpt-<step>`` path.
+        ckpt_to_initialize_from: a model_dir (its newest checkpoint) or a ``model.ckpt-<step>`` path, ours
+            or TF's, or a TF SavedModel directory.
         vars_to_warm_start: a regex (trainable variables only), a list of regexes (all variables,
             buffers included) or None (only ``var_name_to_vocab_info``'s); see the module docstring.
         var_name_to_vocab_info: variable name -> :class:`VocabInfo` for variables whose vocabulary changed.
@@ -172,6 +178,20 @@ def _select(variables: Mapping[str, WarmStartVariable], spec: VarsToWarmStart) -
     return sorted(selected)
 
 
+def _source(
+    path: str | os.PathLike[str], module: torch.nn.Module, new_vars: dict[str, WarmStartVariable]
+) -> tuple[Mapping[str, Any], dict[str, WarmStartVariable], str]:
+    """(tensors by key, variables by name, source path) of our checkpoint, or of a TF one / SavedModel."""
+    from torchestimator.compat._tf_bundle import is_tf_checkpoint
+
+    if is_tf_checkpoint(path):
+        from torchestimator.compat._warm_start import tf_warm_start_source
+
+        return tf_warm_start_source(path, module, new_vars)
+    state = ckpt_lib.load_checkpoint(path)
+    return state.model, checkpoint_variables(state.model, str(state.path)), str(state.path)
+
+
 def warm_start(module: torch.nn.Module, warm_start_from: Any) -> list[str]:
     """Initialise ``module``'s variables from a checkpoint; returns the names warm-started.
 
@@ -189,10 +209,8 @@ def warm_start(module: torch.nn.Module, warm_start_from: Any) -> list[str]:
         CheckpointMismatchError: a selected variable missing from the checkpoint, or of another shape.
     """
     settings = _settings(warm_start_from)
-    state = ckpt_lib.load_checkpoint(settings.ckpt_to_initialize_from)
-    source = str(state.path)
     new_vars = module_variables(module)
-    old_vars = checkpoint_variables(state.model, source)
+    old_state, old_vars, source = _source(settings.ckpt_to_initialize_from, module, new_vars)
     vocab_infos = dict(settings.var_name_to_vocab_info or {})
     renames = dict(settings.var_name_to_prev_var_name or {})
     selected = _select(new_vars, settings.vars_to_warm_start)
@@ -223,7 +241,7 @@ def warm_start(module: torch.nn.Module, warm_start_from: Any) -> list[str]:
                 "var_name_to_prev_var_name."
             )
         old_var = old_vars[old_name]
-        old = old_var.view(state.model[old_var.key])
+        old = old_var.view(old_state[old_var.key])
         new = var.view(live[var.key])
         if info is None and tuple(new.shape) != tuple(old.shape):
             raise CheckpointMismatchError(

@@ -67,17 +67,27 @@ class _Group:
         return len(self.columns) - 1
 
 
+def _table_from_checkpoint(path: str, tensor_name: str) -> torch.Tensor:
+    """``tensor_name`` from a safetensors file, or from a TF checkpoint / SavedModel (as TF's own argument)."""
+    from torchestimator.compat._tf_bundle import TFBundle, is_tf_checkpoint
+
+    if is_tf_checkpoint(path):
+        return torch.from_numpy(TFBundle(path).read(tensor_name))
+    return load_file(path)[tensor_name]
+
+
 def init_table_rows(weight: torch.Tensor, column: EmbeddingColumn, start: int, rows: int) -> None:
     """Initialise one table's rows: checkpoint tensor, custom initializer, or TF's truncated normal."""
     shape = (rows, column.dimension)
     with torch.no_grad():
         if column.ckpt_to_load_from is not None:
             try:
-                value = load_file(column.ckpt_to_load_from)[str(column.tensor_name_in_ckpt)]
+                value = _table_from_checkpoint(column.ckpt_to_load_from, str(column.tensor_name_in_ckpt))
             except (FileNotFoundError, KeyError) as err:
                 raise InvalidArgumentError(
                     f"embedding column {column.name!r}: cannot read {column.tensor_name_in_ckpt!r} from "
-                    f"ckpt_to_load_from={column.ckpt_to_load_from!r} (a safetensors file): {err}"
+                    f"ckpt_to_load_from={column.ckpt_to_load_from!r} (a safetensors file, or a TF checkpoint / "
+                    f"SavedModel): {err}"
                 ) from None
         elif column.initializer is not None:
             value = torch.as_tensor(np.asarray(column.initializer(shape)), dtype=torch.float32)

@@ -98,8 +98,9 @@ class EmbeddingColumn(CategoricalColumnView, DenseColumn):
     """A learned ``(num_buckets, dimension)`` table combined per example (mean / sqrtn / sum).
 
     ``initializer`` is TF-style: ``initializer(shape) -> array``; None = truncated normal with
-    std ``1/sqrt(dimension)`` cut at 2 std. ``ckpt_to_load_from`` is a safetensors file whose
-    ``tensor_name_in_ckpt`` entry initialises the table.
+    std ``1/sqrt(dimension)`` cut at 2 std. ``ckpt_to_load_from`` is a safetensors file, or a TF
+    checkpoint / model_dir / SavedModel (read without TensorFlow), whose ``tensor_name_in_ckpt`` entry
+    initialises the table.
     """
 
     categorical_column: CategoricalColumn
