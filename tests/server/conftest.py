@@ -27,7 +27,7 @@ N = 8  # rows sent per request
 
 
 @pytest.fixture(scope="session")
-def titanic(export_root: str) -> Case:
+def titanic(export_root: str) -> Case:  # noqa: F811
     return get_case("titanic_linear", export_root)
 
 
