@@ -20,6 +20,7 @@ PACKAGES = [
     "torchestimator.optimizers",
     "torchestimator.parallel",
     "torchestimator.errors",
+    "torchestimator.server",
 ]
 
 

@@ -84,7 +84,8 @@ class _Handlers:
             response.outputs[key].CopyFrom(make_tensor_proto(outputs[key]))
         return response
 
-    def _examples(self, request: Any, verb: str) -> tuple[Any, Any, Any, int]:
+    def _examples(self, request: Any, verb: str) -> tuple[ModelSpec, Any, Any, dict[str, Any], int]:
+        """Run a Classify / Regress; returns (spec, servable, signature, outputs, example count)."""
         spec = _spec(request.model_spec)
         kind = request.input.WhichOneof("kind")
         if kind == "example_list":
@@ -95,17 +96,17 @@ class _Handlers:
         else:
             examples = []
         servable, sig, future = self.service.examples_async(spec, examples, verb)
-        return spec, servable, sig, (self._wait(servable, future), len(examples))
+        return spec, servable, sig, self._wait(servable, future), len(examples)
 
     def classify(self, request: Any) -> Any:
-        spec, servable, sig, (outputs, n) = self._examples(request, "classify")
+        spec, servable, sig, outputs, n = self._examples(request, "classify")
         classes, scores = self.service.classification(outputs, n)
         response = pb.ClassificationResponse()
         _fill_spec(response.model_spec, spec.name, servable.version, sig.name)
-        ref = classes if classes is not None else scores
+        width = (classes if classes is not None else scores).shape[1]  # type: ignore[union-attr]
         for i in range(n):
             row = response.result.classifications.add()
-            for j in range(ref.shape[1]):
+            for j in range(width):
                 cls = row.classes.add()
                 if classes is not None:
                     label = classes[i, j]
@@ -115,7 +116,7 @@ class _Handlers:
         return response
 
     def regress(self, request: Any) -> Any:
-        spec, servable, sig, (outputs, n) = self._examples(request, "regress")
+        spec, servable, sig, outputs, n = self._examples(request, "regress")
         values = self.service.regression(outputs, n)
         response = pb.RegressionResponse()
         _fill_spec(response.model_spec, spec.name, servable.version, sig.name)

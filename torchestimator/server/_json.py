@@ -325,8 +325,8 @@ def dumps_tensors(outputs: Mapping[str, np.ndarray], fmt: str) -> str:
         ]
         body = "{" + ", ".join(parts) + "}" if many else parts[0]
         return '{\n    "outputs": ' + body + "\n}"
-    sizes = {np.asarray(v).shape[0] if np.asarray(v).ndim else None for v in outputs.values()}
-    if None in sizes or len(sizes) != 1:
+    sizes = {np.asarray(v).shape[0] if np.asarray(v).ndim else -1 for v in outputs.values()}
+    if -1 in sizes or len(sizes) != 1:
         raise _err("Tensor name: has inconsistent batch size or no shape information")
     rows = []
     for i in range(sizes.pop()):
