@@ -43,7 +43,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--rest_api_num_threads",
         type=int,
         default=0,
-        help="threads running requests (default 4 x CPUs, >= 16)",
+        help="threads running unbatched requests (default: the CPU count)",
     )
     add("--backend", default="onnxruntime", choices=["onnxruntime", "torch"], help="serving.load backend")
     add("--max_body_bytes", type=int, default=64 << 20, help="largest REST request body (413 above it)")

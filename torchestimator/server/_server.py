@@ -39,7 +39,9 @@ class ServerOptions:
         file_system_poll_wait_seconds: seconds between version scans; 0 scans once at start.
         enable_batching: merge concurrent requests (``batching`` parameters).
         batching: the batching parameters.
-        num_threads: threads running unbatched requests (and gRPC's handler pool).
+        num_threads: threads running unbatched requests (default: the CPU count; the predictor's own
+            intra-op threads use the cores, more callers only oversubscribe them). gRPC's handler pool,
+            whose threads mostly wait, has max(16, 4 x CPUs).
         backend: ``serving.load`` backend, ``"onnxruntime"`` or ``"torch"``.
         max_body_bytes: REST request bodies larger than this are refused with 413.
         grpc_max_message_bytes: largest gRPC request accepted (gRPC's default 4 MiB).
@@ -51,7 +53,7 @@ class ServerOptions:
     file_system_poll_wait_seconds: float = 1.0  # TF Serving's default is 1 s too
     enable_batching: bool = False
     batching: BatchingOptions = dataclasses.field(default_factory=BatchingOptions)
-    num_threads: int = 0  # 0 -> 4 x cpu count, at least 16
+    num_threads: int = 0  # 0 -> os.cpu_count()
     backend: str = "onnxruntime"
     max_body_bytes: int = 64 << 20
     grpc_max_message_bytes: int = 4 << 20
@@ -79,12 +81,12 @@ class ModelServer:
         self.registry = ModelRegistry(
             configs, poll_seconds=self.options.file_system_poll_wait_seconds, backend=self.options.backend
         )
-        threads = self.options.num_threads or max(16, 4 * (os.cpu_count() or 1))
+        threads = self.options.num_threads or os.cpu_count() or 1
         self.runner: Any = (
             Batcher(self.options.batching) if self.options.enable_batching else DirectRunner(threads)
         )
         self.service = PredictionService(self.registry, self.runner, self.metrics.observe_batch)
-        self._threads = threads
+        self._threads = max(16, 4 * (os.cpu_count() or 1))
         self._grpc: Any = None
         self._uvicorn: Any = None
         self._rest_thread: threading.Thread | None = None
@@ -121,9 +123,10 @@ class ModelServer:
         from torchestimator.server._rest import make_rest_app
 
         app = make_rest_app(self.service, self.metrics, self.options.max_body_bytes)
-        sock = socket.socket(
-            socket.AF_INET6 if ":" in self.options.host else socket.AF_INET, socket.SOCK_STREAM
-        )
+        family = socket.AF_INET6 if ":" in self.options.host else socket.AF_INET
+        # proto=IPPROTO_TCP: asyncio sets TCP_NODELAY on accepted sockets only then (else each response
+        # waits ~40 ms on Nagle + delayed ACK, as headers and body are written separately)
+        sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((self.options.host, self.options.rest_api_port))
         self.rest_port = sock.getsockname()[1]
