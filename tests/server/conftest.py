@@ -76,3 +76,34 @@ def json_examples(case: Case, n: int = N) -> list[dict[str, Any]]:
             row[key] = v.item() if hasattr(v, "item") else v
         rows.append(row)
     return rows
+
+
+@pytest.fixture(scope="session")
+def iris_raw(export_root: str, tmp_path_factory: pytest.TempPathFactory) -> tuple[Case, str]:  # noqa: F811
+    """The iris DNNClassifier exported with a raw receiver (one float input per feature): (case, base path)."""
+    import warnings
+
+    from torchestimator.export import build_raw_serving_input_receiver_fn
+
+    case = get_case("iris_dnn", export_root)
+    base = str(tmp_path_factory.mktemp("iris_raw"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        case.est.export_saved_model(
+            base, build_raw_serving_input_receiver_fn({k: v[:2] for k, v in case.feats.items()})
+        )
+    return case, base
+
+
+@pytest.fixture(scope="module")
+def two_models(
+    titanic: Case, iris_raw: tuple[Case, str], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ModelServer]:
+    base = str(tmp_path_factory.mktemp("titanic2"))
+    add_version(titanic, base, 5)
+    configs = [ModelConfig("titanic", base), ModelConfig("iris", iris_raw[1])]
+    srv = ModelServer(
+        configs, ServerOptions(port=0, rest_api_port=0, file_system_poll_wait_seconds=0)
+    ).start()
+    yield srv
+    srv.stop()
