@@ -44,7 +44,7 @@ def test_failed_load_keeps_the_old_version_and_reports_the_error(tmp_path):
     registry = ModelRegistry([ModelConfig("m", str(tmp_path), "all")], load=load, poll_seconds=0)
     registry.start()
     assert registry.resolve("m").version == 1
-    ((version, state, error),) = registry.status("m", 2)
+    ((_, state, error),) = registry.status("m", 2)
     assert state == "END" and "half-written export" in error
     registry.configs["m"] = ModelConfig("m", str(tmp_path))  # latest only: 2 is aspired but cannot load
     registry.poll_once()

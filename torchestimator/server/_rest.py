@@ -68,18 +68,20 @@ def _error(err: ServingError) -> Any:
     return _json_response('{ "error": ' + json.dumps(err.message) + " }", err.http_status)
 
 
+_DRAIN_BYTES = 256 << 20  # an oversized body up to this is read and dropped, so the client sees the 413
+
+
 async def _read_body(request: Any, limit: int) -> bytes:
-    length = request.headers.get("content-length")
-    if length is not None and length.isdigit() and int(length) > limit:
-        raise ServingError(
-            "RESOURCE_EXHAUSTED", f"Request body of {length} bytes exceeds the limit of {limit} bytes."
-        )
+    """The body, at most ``limit`` bytes; RESOURCE_EXHAUSTED past it (the rest is drained, not stored)."""
     chunks, size = [], 0
     async for chunk in request.stream():
         size += len(chunk)
-        if size > limit:
-            raise ServingError("RESOURCE_EXHAUSTED", f"Request body exceeds the limit of {limit} bytes.")
-        chunks.append(chunk)
+        if size <= limit:
+            chunks.append(chunk)
+        elif size > limit + _DRAIN_BYTES:
+            break  # give up draining: the connection closes after the 413
+    if size > limit:
+        raise ServingError("RESOURCE_EXHAUSTED", f"Request body exceeds the limit of {limit} bytes.")
     return b"".join(chunks)
 
 
