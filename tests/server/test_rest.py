@@ -104,3 +104,52 @@ def test_prometheus_metrics_and_health(server):
     assert ":tensorflow:serving:request_latency_bucket" in text
     assert ":tensorflow:serving:batching_session:processed_batch_size_count" in text
     assert http(server, "/healthz") == (200, {"status": "ok"})
+
+
+def test_torch_backend_serves_the_same_answers(titanic, tmp_path):
+    from conftest import add_version
+
+    from torchestimator.server import ModelConfig, ModelServer, ServerOptions
+
+    add_version(titanic, str(tmp_path), 1)
+    options = ServerOptions(port=-1, rest_api_port=0, file_system_poll_wait_seconds=0, backend="torch")
+    with ModelServer([ModelConfig("titanic", str(tmp_path))], options) as srv:
+        code, doc = http(srv, "/v1/models/titanic:classify", {"examples": json_examples(titanic)})
+    assert code == 200
+    np.testing.assert_allclose(
+        [[s for _, s in r] for r in doc["result"]], titanic.reference["probabilities"][:N], atol=1e-5
+    )
+    assert [[label for label, _ in r] for r in doc["result"]] == [["0", "1"]] * N
+
+
+def test_stop_lets_an_in_flight_request_finish(titanic, tmp_path):
+    import threading
+    import time
+
+    from conftest import add_version
+
+    from torchestimator.server import BatchingOptions, ModelConfig, ModelServer, ServerOptions
+
+    add_version(titanic, str(tmp_path), 1)
+    options = ServerOptions(
+        port=-1,
+        rest_api_port=0,
+        file_system_poll_wait_seconds=0,
+        enable_batching=True,
+        batching=BatchingOptions(batch_timeout_micros=600_000, num_batch_threads=1),
+    )
+    srv = ModelServer([ModelConfig("titanic", str(tmp_path))], options).start()
+    result: list = []
+    client = threading.Thread(
+        target=lambda: result.append(
+            http(srv, "/v1/models/titanic:classify", {"examples": json_examples(titanic, 1)})
+        )
+    )
+    client.start()
+    time.sleep(0.2)  # the request now waits in the batch queue
+    srv.stop()
+    client.join(30)
+    assert result and result[0][0] == 200
+    np.testing.assert_allclose(
+        [s for _, s in result[0][1]["result"][0]], titanic.reference["probabilities"][0], atol=1e-5
+    )
