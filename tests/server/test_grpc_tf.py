@@ -19,7 +19,8 @@ def test_official_client_predict_classify_regress_metadata_status(server, titani
     tf_python = require_tf_python()
     path = tmp_path / "examples.json"
     path.write_text(json.dumps([base64.b64encode(e).decode() for e in titanic.examples[:N]]))
-    env = dict(os.environ, PROTOCOL_BUFFERS_PYTHON_IMPLEMENTATION="python", TF_CPP_MIN_LOG_LEVEL="3")
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    env.pop("PROTOCOL_BUFFERS_PYTHON_IMPLEMENTATION", None)  # the client runs as users run it (upb protobuf)
     script = os.path.join(os.path.dirname(__file__), "tf_grpc_client.py")
     proc = subprocess.run(
         [tf_python, script, f"127.0.0.1:{server.grpc_port}", "titanic", str(path)],

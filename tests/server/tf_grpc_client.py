@@ -1,9 +1,6 @@
 """Runs in the TensorFlow venv: the official tensorflow-serving-api stubs against our server, results as JSON.
 
-    .tfvenv/bin/python tests/server/tf_grpc_client.py HOST:PORT MODEL EXAMPLES_JSON
-
-(tensorflow-serving-api 2.15.1's ``prediction_service_pb2`` fails to import under protobuf's upb runtime,
-server or no server; the caller sets ``PROTOCOL_BUFFERS_PYTHON_IMPLEMENTATION=python``.)
+.tfvenv/bin/python tests/server/tf_grpc_client.py HOST:PORT MODEL EXAMPLES_JSON
 """
 
 from __future__ import annotations
