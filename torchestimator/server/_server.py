@@ -1,7 +1,8 @@
 """``ModelServer``: the registry, the runner (batcher or thread pool), the gRPC and REST fronts, together.
 
 Example:
-    >>> server = ModelServer([ModelConfig("titanic", "/exports/titanic")], ServerOptions(port=0, rest_api_port=0))
+    >>> options = ServerOptions(port=0, rest_api_port=0)                 # ephemeral ports
+    >>> server = ModelServer([ModelConfig("titanic", "/exports/titanic")], options)  # doctest: +SKIP
     >>> server.start()                                                  # doctest: +SKIP
     >>> server.rest_port, server.grpc_port                              # doctest: +SKIP
     >>> server.stop()                                                   # doctest: +SKIP

@@ -73,6 +73,8 @@ def status_from_exception(err: BaseException) -> ServingError:
     """Map an exception raised while serving to a :class:`ServingError` (bad input -> INVALID_ARGUMENT)."""
     if isinstance(err, ServingError):
         return err
-    if isinstance(err, (InvalidArgumentError, FeatureError, InputError, ValueError, TypeError, KeyError)):
+    if isinstance(
+        err, (InvalidArgumentError, FeatureError, InputError, ValueError, TypeError, KeyError, OverflowError)
+    ):
         return ServingError("INVALID_ARGUMENT", str(err))
     return ServingError("INTERNAL", f"{type(err).__name__}: {err}")
