@@ -75,3 +75,22 @@ def test_versions_are_numeric_directories(tmp_path):
     (tmp_path / "40").write_text("a file, not a version")
     assert list_versions(str(tmp_path)) == [1, 20]
     assert list_versions(os.path.join(str(tmp_path), "missing")) == []
+
+
+def test_serve_flags_pick_the_models(tmp_path, capsys):
+    import argparse
+
+    from torchestimator.cli import main
+    from torchestimator.server._cli import _configs, add_arguments
+
+    config = tmp_path / "models.config"
+    config.write_text(MODEL_CONFIG)
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    args = parser.parse_args([f"--model_config_file={config}"])
+    assert [c.name for c in _configs(args)] == ["titanic", "iris", "all"]
+    args = parser.parse_args(["--model_name=m", f"--model_base_path={tmp_path}"])
+    assert _configs(args) == [ModelConfig("m", str(tmp_path))]
+    assert (args.port, args.rest_api_port) == (8500, 8501)  # TF Serving's: --port is gRPC
+    assert main(["serve", f"--model_config_file={config}", f"--model_base_path={tmp_path}"]) == 2
+    assert "not both" in capsys.readouterr().err
