@@ -21,6 +21,7 @@ PACKAGES = [
     "torchestimator.optimizers",
     "torchestimator.parallel",
     "torchestimator.errors",
+    "torchestimator.server",
 ]
 
 

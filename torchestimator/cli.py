@@ -54,7 +54,17 @@ def _add_import(sub: argparse._SubParsersAction) -> None:
     cmd.add_argument("--non-strict", action="store_true", help="load what matches, report the rest")
 
 
+def _add_serve(sub: argparse._SubParsersAction) -> None:
+    from torchestimator.server._cli import add_arguments
+
+    add_arguments(sub.add_parser("serve", help="serve exports over TF Serving's REST and gRPC APIs"))
+
+
 def _run(args: argparse.Namespace) -> int:
+    if args.command == "serve":
+        from torchestimator.server._cli import run
+
+        return run(args)
     if args.command == "plot":
         from torchestimator.plot import plot_model_dir
 
@@ -74,7 +84,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
     parser = argparse.ArgumentParser(prog="torchestimator", description="torchestimator command line")
     sub = parser.add_subparsers(dest="command", required=True)
-    for add in (_add_show, _add_plot, _add_import):
+    for add in (_add_show, _add_plot, _add_serve, _add_import):
         add(sub)
     args = parser.parse_args(argv)
     from torchestimator.errors import TorchEstimatorError
