@@ -34,7 +34,7 @@ MAX_MANIFEST_BYTES = 256 << 20  # ours are kilobytes; the cap bounds memory on a
 
 def export_file(export_dir: str | os.PathLike[str], name: object, what: str) -> Path:
     """``export_dir/name`` after :func:`resolve_inside` (a regular file inside the export), else ExportError."""
-    return resolve_inside(export_dir, name, what=f"{what} listed in {MANIFEST}", error=ExportError)
+    return resolve_inside(export_dir, name, what=what, error=ExportError)
 
 
 def _expect(value: Any, kind: type | tuple[type, ...], where: str, path: Path) -> Any:

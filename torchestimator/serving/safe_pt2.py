@@ -151,9 +151,9 @@ def _check_payload_config(config: Any, kind: str, members: set[str], path: str, 
     if not isinstance(entries, dict):
         raise _refuse(path, member, "has no 'config' mapping")
     for fqn, meta in entries.items():
+        name = meta.get("path_name") if isinstance(meta, dict) else None
         if not isinstance(meta, dict) or meta.get("use_pickle") is not False:
-            raise _refuse(path, member, f"stores {fqn!r} as a pickle (use_pickle must be false)")
-        name = meta.get("path_name")
+            raise _refuse(path, member, f"stores {fqn!r} ({name!r}) as a pickle (use_pickle must be false)")
         if not isinstance(name, str) or not pattern.fullmatch(f"data/{kind}/{name}"):
             raise _refuse(path, member, f"points {fqn!r} at {name!r}, not a raw tensor member")
         if f"data/{kind}/{name}" not in members:
