@@ -363,3 +363,30 @@ def test_damaged_manifest_is_an_export_error(trained_export: Export, tmp_path: P
         serving.load(export_dir, "torch", custom_objects=trained_export.custom_objects)
     with pytest.raises(ExportError):
         format_export(export_dir)
+
+
+@pytest.mark.parametrize("name", [*OUTSIDE, "link", "changed"])
+def test_tf_bridge_confines_and_verifies_vocabulary_assets(
+    trained_export: Export, tmp_path: Path, name: str
+) -> None:
+    """The TF bridge (standalone, runs in the TF venv) applies the same policy to vocabulary assets."""
+    from torchestimator.tf_bridge.build import BridgeError, export_asset
+
+    export_dir = trained_export.copy(str(tmp_path))
+    columns = json.loads(Path(export_dir, "assets", "columns.json").read_text())
+    spec = next(
+        c for layer in columns for c in layer["columns"] if c["type"] == "VocabularyFileCategoricalColumn"
+    )
+    real = spec["config"]["vocabulary_file"]
+    assert export_asset(export_dir, real, spec["asset_sha256"]) == os.path.realpath(
+        os.path.join(export_dir, real)
+    )
+    if name == "link":
+        os.symlink(tmp_path / "outside.txt", os.path.join(export_dir, "assets", "link"))
+        (tmp_path / "outside.txt").write_text("x\n")
+        name = "assets/link"
+    elif name == "changed":
+        Path(export_dir, real).write_text("blue\nred\ngreen\n")
+        name = real
+    with deadline(30), pytest.raises(BridgeError, match="asset"):
+        export_asset(export_dir, name, spec["asset_sha256"])
