@@ -137,7 +137,7 @@ def _resolve_callable(name: object, custom_objects: Mapping[str, Any]) -> Callab
     short = name.split(":")[-1]
     for key in (name, short):
         if key in custom_objects:
-            return custom_objects[key]  # type: ignore[no-any-return]
+            return custom_objects[key]
     if name in _CALLABLES:
         return _CALLABLES[name]
     raise InvalidArgumentError(

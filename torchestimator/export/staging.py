@@ -103,7 +103,7 @@ def clean_stale_temp_dirs(base: str, keep: str | None = None, now: float | None 
         The folders removed.
     """
     now = time.time() if now is None else now
-    removed = []
+    removed: list[str] = []
     try:
         names = os.listdir(base)
     except OSError:

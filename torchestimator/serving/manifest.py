@@ -143,7 +143,7 @@ def read_manifest(export_dir: str | os.PathLike[str]) -> dict[str, Any]:
             f"{str(path)!r} is not valid JSON ({type(exc).__name__}: {str(exc)[:100]})."
         ) from exc
     _check_structure(manifest, path)
-    return manifest  # type: ignore[no-any-return]
+    return manifest
 
 
 def _verify_vocabulary(node: dict[str, Any], target: Path, export_dir: str) -> None:
