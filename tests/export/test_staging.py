@@ -100,3 +100,18 @@ def test_export_fsyncs_before_rename_and_cleans_abandoned_folders(
     assert events[1][1].startswith("temp-")
     assert not abandoned.exists()
     assert os.path.isdir(path) and not any(p.name.startswith("temp-") for p in base.iterdir())
+
+
+def test_concurrent_export_in_the_same_second_takes_the_next_timestamp(
+    titanic_case: Case, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another exporter already claimed temp-<stamp> (alive, young): this one never touches it, waits."""
+    base = tmp_path / "exports"
+    busy = _temp(base, "temp-1700000000", {"host": socket.gethostname(), "pid": os.getpid()})
+    clock = iter([1700000000, 1700000001])
+    monkeypatch.setattr(saved_model, "_timestamp", lambda: next(clock))
+    monkeypatch.setattr(saved_model, "_sleep", lambda s: None)
+    spec = {k: v for c in titanic_case.columns for k, v in c.parse_example_spec.items()}
+    path = titanic_case.est.export_saved_model(str(base), build_parsing_serving_input_receiver_fn(spec))
+    assert os.path.basename(path) == "1700000001"
+    assert (busy / "variables" / "weights.safetensors").read_bytes() == b"x" * 10

@@ -334,17 +334,20 @@ def export_saved_model(
     receiver = _receiver(serving_input_receiver_fn)
     base = os.fspath(export_dir_base)
     os.makedirs(base, exist_ok=True)
+    clean_stale_temp_dirs(base)
     for _attempt in range(10):
         stamp = str(_timestamp())
         final = os.path.join(base, stamp)
         temp = os.path.join(base, f"temp-{stamp}")
-        if not os.path.exists(final) and not os.path.exists(temp):
-            break
+        if not os.path.exists(final):
+            try:
+                os.mkdir(temp)  # atomic claim: a concurrent export in the same second gets FileExistsError
+                break
+            except FileExistsError:
+                pass
         _sleep(1)
     else:
         raise ExportError(f"export directory {final!r} already exists after 10 attempts; try again later.")
-    clean_stale_temp_dirs(base)
-    os.makedirs(temp)
     try:
         write_owner(temp)
         _write(estimator, temp, receiver, assets_extra)
