@@ -390,3 +390,38 @@ def test_tf_bridge_confines_and_verifies_vocabulary_assets(
         name = real
     with deadline(30), pytest.raises(BridgeError, match="asset"):
         export_asset(export_dir, name, spec["asset_sha256"])
+
+
+def test_treespec_naming_a_module_is_refused_and_never_imported(
+    trained_export: Export, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """torch imports a defaultdict factory's module named in a treespec: a planted module would run."""
+    export_dir = trained_export.copy(str(tmp_path))
+    marker = tmp_path / "imported"
+    (tmp_path / "planted_factory_te.py").write_text(f"open({str(marker)!r}, 'w').close()\nfactory = list\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    spec = [
+        1,
+        {
+            "type": "collections.defaultdict",
+            "context": {
+                "default_factory_module": "planted_factory_te",
+                "default_factory_name": "factory",
+                "dict_context": [],
+            },
+            "children_spec": [],
+        },
+    ]
+
+    def plant(graph: dict[str, Any]) -> None:
+        graph["graph_module"]["module_call_graph"][0]["signature"]["in_spec"] = json.dumps(spec)
+
+    rewrite_pt2(os.path.join(export_dir, "model.pt2"), _edit_graph(plant))
+    with contextlib.suppress(Exception):  # the attack is real: plain torch imports the module
+        torch.export.load(os.path.join(export_dir, "model.pt2"))
+    assert marker.exists()
+    marker.unlink()
+    sys.modules.pop("planted_factory_te", None)
+    with pytest.raises(ExportError, match="in_spec"):
+        serving.load(export_dir, backend="torch", custom_objects=trained_export.custom_objects)
+    assert not marker.exists() and "planted_factory_te" not in sys.modules

@@ -23,7 +23,8 @@ Members must be stored uncompressed (no zip bombs), unique, and the same list to
 sees. In ``model.json``: node targets are ``torch.ops.aten.*`` / ``torch.ops.prims.*`` overloads or a
 few ``_operator`` / ``math`` / ``torch.sym_*`` functions; symbolic expressions are sympy ``srepr`` calls
 from a fixed list (checked on the parsed AST, never evaluated); guards are size comparisons only;
-custom objects are refused; every other string is a dotted identifier, or free text without control
+input / output treespecs name only tuples, lists and dicts (for a ``defaultdict`` or an enum in a
+treespec, torch imports a module named in the JSON); custom objects are refused; every other string is a dotted identifier, or free text without control
 characters in the metadata fields (stack traces, module stacks). The file is read once and the checked
 bytes are what torch loads, so it cannot change in between.
 """
@@ -61,7 +62,11 @@ _WEIGHT = re.compile(r"data/weights/(weight_[0-9]+)")
 _CONSTANT = re.compile(r"data/constants/(tensor_[0-9]+)")
 _PREFIX = re.compile(r"[A-Za-z0-9_.\-]{1,200}")
 _PLAIN = re.compile(r"[A-Za-z0-9_.\-]*")
-_FREE_TEXT_KEYS = {"stack_trace", "nn_module_stack", "torch_fn", "in_spec", "out_spec", "torch_version"}
+_FREE_TEXT_KEYS = {"stack_trace", "nn_module_stack", "torch_fn", "torch_version"}
+_TREESPEC_KEYS = {"in_spec", "out_spec"}
+# pytree node types a treespec may name: torch resolves others through a registry, but a defaultdict
+# context imports its factory's module and an "__enum__" context imports the enum's module
+_TREESPEC_TYPES = {None, "builtins.tuple", "builtins.list", "builtins.dict", "collections.OrderedDict"}
 _CONTROL = re.compile(
     r"[\x00-\x08\x0b-\x1f\x7f]"
 )  # \t and \n allowed (stack traces); \r is a newline to Python
@@ -203,6 +208,39 @@ def _check_expr(expr: str) -> str | None:
     return None
 
 
+def _treespec_ok(node: Any, depth: int = 0) -> bool:
+    """A treespec schema of tuples / lists / dicts with plain keys (see ``_TREESPEC_TYPES``)."""
+    if depth > _MAX_JSON_DEPTH or not isinstance(node, dict):
+        return False
+    if set(node) != {"type", "context", "children_spec"} or node["type"] not in _TREESPEC_TYPES:
+        return False
+    context = node["context"]
+    if context is not None:
+        try:
+            decoded = json.loads(context) if isinstance(context, str) else object()
+        except (ValueError, RecursionError):
+            return False
+        if decoded is not None and not (
+            isinstance(decoded, list) and all(isinstance(k, (str, int)) for k in decoded)
+        ):
+            return False
+    children = node["children_spec"]
+    return isinstance(children, list) and all(_treespec_ok(c, depth + 1) for c in children)
+
+
+def _check_treespec(text: str) -> bool:
+    try:
+        decoded = json.loads(text)
+    except (ValueError, RecursionError):
+        return False
+    return (
+        isinstance(decoded, list)
+        and len(decoded) == 2
+        and isinstance(decoded[0], int)
+        and _treespec_ok(decoded[1])
+    )
+
+
 def _check_guard(guard: object) -> bool:
     if not isinstance(guard, str) or len(guard) > _MAX_EXPR_CHARS or "**" in guard:
         return False
@@ -238,6 +276,11 @@ def _check_graph(node: Any, key: str, path: str, member: str, depth: int = 0) ->
             why = _check_expr(node)
             if why is not None:
                 raise _refuse(path, member, f"has a shape expression that {why}: {node[:80]!r}")
+        elif key in _TREESPEC_KEYS:
+            if not _check_treespec(node):
+                raise _refuse(
+                    path, member, f"has a {key} naming types beyond tuples, lists and dicts: {node[:80]!r}"
+                )
         elif key in _FREE_TEXT_KEYS:
             if _CONTROL.search(node) or (key != "stack_trace" and "\n" in node):
                 raise _refuse(path, member, f"has control characters in {key!r}")
