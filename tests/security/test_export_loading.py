@@ -425,3 +425,23 @@ def test_treespec_naming_a_module_is_refused_and_never_imported(
     with pytest.raises(ExportError, match="in_spec"):
         serving.load(export_dir, backend="torch", custom_objects=trained_export.custom_objects)
     assert not marker.exists() and "planted_factory_te" not in sys.modules
+
+
+def test_onnx_external_data_is_refused(trained_export: Export, tmp_path: Path) -> None:
+    """An ONNX initializer stored in an external file names a path: ONNX Runtime would read it."""
+    import onnx
+
+    export_dir = trained_export.copy(str(tmp_path))
+    (tmp_path / "outside.bin").write_bytes(b"\0" * 16)
+    path = os.path.join(export_dir, "model.onnx")
+    model = onnx.load(path)
+    tensor = onnx.helper.make_tensor("planted", onnx.TensorProto.FLOAT, [4], [0.0] * 4)
+    tensor.ClearField("float_data")
+    tensor.data_location = onnx.TensorProto.EXTERNAL
+    for key, value in (("location", "../outside.bin"), ("offset", "0"), ("length", "16")):
+        entry = tensor.external_data.add()
+        entry.key, entry.value = key, value
+    model.graph.initializer.append(tensor)
+    onnx.save(model, path)
+    with pytest.raises(ExportError, match=r"model\.onnx.*external data.*planted"):
+        serving.load(export_dir, "onnxruntime", custom_objects=trained_export.custom_objects)

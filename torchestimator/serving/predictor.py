@@ -49,7 +49,8 @@ def _onnx_session(path: os.PathLike[str]) -> Any:
         model = onnx.load_model_from_string(data)  # never follows external data
     except Exception as exc:  # protobuf raises DecodeError and friends
         raise ExportError(f"{os.fspath(path)!r} is not an ONNX model: {exc}.") from exc
-    external = [t.name for t in _initializers(model.graph) if t.data_location == onnx.TensorProto.EXTERNAL]
+    tensors = _initializers(model.graph) + [t for f in model.functions for t in _node_tensors(f.node, 0)]
+    external = [t.name for t in tensors if t.data_location == onnx.TensorProto.EXTERNAL]
     if external:
         raise ExportError(
             f"{os.fspath(path)!r} refers to external data for {external[:3]}; torchestimator writes single-file "
@@ -64,13 +65,22 @@ def _onnx_session(path: os.PathLike[str]) -> Any:
 
 
 def _initializers(graph: Any, depth: int = 0) -> list[Any]:
-    """Every tensor stored in ``graph``, its nodes' attributes and their subgraphs."""
+    """Every tensor stored in ``graph``: initializers, node attributes and their subgraphs."""
     if depth > 64:
         raise ExportError("the ONNX graph nests subgraphs more than 64 deep; refused.")
-    tensors = list(graph.initializer) + [s.values for s in graph.sparse_initializer]
-    for node in graph.node:
+    tensors = list(graph.initializer)
+    for sparse in graph.sparse_initializer:
+        tensors += [sparse.values, sparse.indices]
+    return tensors + _node_tensors(graph.node, depth)
+
+
+def _node_tensors(nodes: Any, depth: int) -> list[Any]:
+    tensors: list[Any] = []
+    for node in nodes:
         for attr in node.attribute:
-            tensors += [attr.t, *attr.tensors]
+            tensors += [attr.t, *attr.tensors, attr.sparse_tensor.values, attr.sparse_tensor.indices]
+            for sparse in attr.sparse_tensors:
+                tensors += [sparse.values, sparse.indices]
             for sub in [attr.g, *attr.graphs]:
                 tensors += _initializers(sub, depth + 1)
     return tensors
