@@ -242,3 +242,9 @@ def test_killed_export_leaves_no_timestamp_directory(tmp_path: object) -> None:
     names = os.listdir(base)
     assert any(n.startswith("temp-") for n in names)
     assert not [n for n in names if n.isdigit()], names
+    # the next export removes the killed writer's folder (its pid is gone) and leaves only its own result
+    cols = [numeric_column(k) for k in feats]
+    est = DNNClassifier([4], cols, model_dir=model_dir, n_classes=3)
+    spec = {k: v for c in cols for k, v in c.parse_example_spec.items()}
+    path = est.export_saved_model(base, build_parsing_serving_input_receiver_fn(spec))
+    assert os.listdir(base) == [os.path.basename(path)]

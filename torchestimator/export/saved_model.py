@@ -12,7 +12,9 @@ Layout (documented in ``docs/export.md``)::
       assets/<vocabulary files>  copied vocabulary files
       assets.extra/              ``assets_extra`` files
 
-Nothing is pickled. A crash leaves at most ``temp-<timestamp>/``, never a ``<timestamp>/``.
+Nothing is pickled. A crash leaves at most ``temp-<timestamp>/``, never a ``<timestamp>/``; every file
+is fsynced before the rename, and abandoned ``temp-*`` folders are removed by the next export
+(:mod:`torchestimator.export.staging` says exactly when).
 """
 
 from __future__ import annotations
@@ -36,6 +38,8 @@ from torchestimator.errors import (
     did_you_mean,
 )
 from torchestimator.export.receivers import ServingInputReceiver, TensorServingInputReceiver
+from torchestimator.export.staging import WRITER_FILE, clean_stale_temp_dirs, fsync_tree, write_owner
+from torchestimator.file_policy import sha256_of
 from torchestimator.spec import ModeKeys
 
 __all__ = ["FORMAT", "export_saved_model", "parse_spec_from_json", "parse_spec_to_json"]
@@ -129,6 +133,7 @@ def _copy_vocabularies(columns: list[dict[str, Any]], assets: str) -> None:
                 name = f"{node['config']['key']}-{os.path.basename(src)}"
                 shutil.copyfile(src, os.path.join(assets, name))
                 node["config"]["vocabulary_file"] = f"assets/{name}"
+                node["asset_sha256"] = sha256_of(os.path.join(assets, name))  # verified by serving.load
             for v in node.values():
                 walk(v)
         elif isinstance(node, list):
@@ -329,19 +334,25 @@ def export_saved_model(
     receiver = _receiver(serving_input_receiver_fn)
     base = os.fspath(export_dir_base)
     os.makedirs(base, exist_ok=True)
+    clean_stale_temp_dirs(base)
     for _attempt in range(10):
         stamp = str(_timestamp())
         final = os.path.join(base, stamp)
         temp = os.path.join(base, f"temp-{stamp}")
-        if not os.path.exists(final) and not os.path.exists(temp):
-            break
+        if not os.path.exists(final):
+            try:
+                os.mkdir(temp)  # atomic claim: a concurrent export in the same second gets FileExistsError
+                break
+            except FileExistsError:
+                pass
         _sleep(1)
     else:
         raise ExportError(f"export directory {final!r} already exists after 10 attempts; try again later.")
-    os.makedirs(temp)
     try:
+        write_owner(temp)
         _write(estimator, temp, receiver, assets_extra)
-        fsync_dir(temp)
+        os.remove(os.path.join(temp, WRITER_FILE))
+        fsync_tree(temp)  # every file durable before the rename publishes the folder
         os.rename(temp, final)
         fsync_dir(base)
     except BaseException:

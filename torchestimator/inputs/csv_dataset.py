@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 
 from torchestimator.errors import InvalidArgumentError, did_you_mean
-from torchestimator.inputs.csv_reader import _compression, _csv_reader, _CsvReader, _open_text
+from torchestimator.inputs.csv_reader import _compression, _CsvReader, _read_header
 from torchestimator.inputs.csv_types import _infer_defaults, _parse_default
 from torchestimator.inputs.pipeline import BatchedDataset, expand_file_pattern
 from torchestimator.parallel.input_context import InputContext
@@ -134,8 +134,7 @@ def make_csv_dataset(
             raise InvalidArgumentError(
                 "column_names must be given when header=False (there is no header line)."
             )
-        with _open_text(files[0], compression) as f:
-            first = next(_csv_reader(f, field_delim, use_quote_delim), None)
+        first = _read_header(files[0], compression, field_delim, use_quote_delim)
         if not first:
             raise InvalidArgumentError(
                 f"Cannot read column names from the header of {files[0]!r}: the file is empty."

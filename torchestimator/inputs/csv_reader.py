@@ -11,6 +11,7 @@ counted in one log line per file).
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import functools
 import gzip
@@ -55,11 +56,38 @@ def _csv_reader(f: Any, field_delim: str, use_quote_delim: bool) -> Iterator[lis
     return csv.reader(f, delimiter=field_delim, quoting=csv.QUOTE_NONE)
 
 
+# What reading a hostile or damaged file raises below us: bad UTF-8, a csv module error (a field over
+# its size limit), a corrupt GZIP / ZLIB stream, an unreadable file.
+_READ_ERRORS = (UnicodeDecodeError, csv.Error, zlib.error, EOFError, OSError)
+
+
+@contextlib.contextmanager
+def _read_errors(path: str, compression: str) -> Iterator[None]:
+    """Re-raise a low-level read failure of ``path`` as an :class:`InputError` naming the file."""
+    try:
+        yield
+    except _READ_ERRORS as err:
+        raise InputError(
+            f"Cannot read CSV file {path!r} ({compression or 'no compression'}): {type(err).__name__}: {err}. "
+            "CSV files must be UTF-8 text; pass compression_type if the file is compressed."
+        ) from err
+
+
+def _read_header(path: str, compression: str, field_delim: str, use_quote_delim: bool) -> list[str] | None:
+    """The first row of ``path`` (its column names), or None for an empty file.
+
+    Raises:
+        InputError: the file cannot be read or decoded.
+    """
+    with _read_errors(path, compression), _open_text(path, compression) as f:
+        return next(_csv_reader(f, field_delim, use_quote_delim), None)
+
+
 def _csv_rows(
     files: list[str], compression: str, field_delim: str, use_quote_delim: bool, header: bool
 ) -> Iterator[tuple[str, int, list[str]]]:
     for path in files:
-        with _open_text(path, compression) as f:
+        with _read_errors(path, compression), _open_text(path, compression) as f:
             for line, row in enumerate(_csv_reader(f, field_delim, use_quote_delim), start=1):
                 if header and line == 1:
                     continue
@@ -153,10 +181,10 @@ class _CsvReader:
                     line += 1
             return line
 
+        stream = reader = None
         try:
-            reader = pacsv.open_csv(
-                self._stream(path), self.read_options, parse_options, self.convert_options
-            )
+            stream = self._stream(path)
+            reader = pacsv.open_csv(stream, self.read_options, parse_options, self.convert_options)
             for batch in reader:
                 block, dropped = self._convert(batch, path, functools.partial(_shifted, line_of, emitted))
                 emitted += batch.num_rows
@@ -171,6 +199,16 @@ class _CsvReader:
                     f"but got {row.actual_columns}: {row.text!r}. Fix the row or pass ignore_errors=True to skip it."
                 ) from err
             raise InputError(f"Cannot read CSV file {path!r}: {err}") from err
+        except _READ_ERRORS as err:
+            raise InputError(
+                f"Cannot read CSV file {path!r} ({self.compression or 'no compression'}): "
+                f"{type(err).__name__}: {err}."
+            ) from err
+        finally:  # an abandoned reader's readahead thread can abort the interpreter at exit
+            if reader is not None:
+                reader.close()
+            if stream is not None:
+                stream.close()
         skipped += len(bad_rows)
         if skipped:
             _log.warning(

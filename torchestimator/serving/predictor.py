@@ -12,7 +12,6 @@ Example:
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -20,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from torchestimator.errors import ExportError, FeatureError, InvalidArgumentError, did_you_mean
+from torchestimator.optional import import_optional
 
 __all__ = ["BACKENDS", "Predictor", "Signature", "load"]
 
@@ -27,17 +27,61 @@ BACKENDS = ("onnxruntime", "torch")
 _SMALL_BATCH = 16
 
 
-def _resolve_vocab_paths(node: Any, root: str) -> None:
-    if isinstance(node, dict):
-        if node.get("type") == "VocabularyFileCategoricalColumn":
-            rel = node["config"]["vocabulary_file"]
-            if not os.path.isabs(rel):
-                node["config"]["vocabulary_file"] = os.path.join(root, rel)
-        for v in node.values():
-            _resolve_vocab_paths(v, root)
-    elif isinstance(node, list):
-        for v in node:
-            _resolve_vocab_paths(v, root)
+_MAX_ONNX_BYTES = 1 << 34  # 16 GiB: the single-file ONNX we write is far smaller
+
+
+def _onnx_session(path: os.PathLike[str]) -> Any:
+    """An ONNX Runtime session on ``path``'s bytes, refusing graphs that reference external data files."""
+    purpose = "serving.load(backend='onnxruntime')"
+    alternative = "Or run the export's torch.export program: serving.load(path, backend='torch')."
+    onnx = import_optional("onnx", extra="onnx", purpose=purpose, alternative=alternative)
+    ort = import_optional("onnxruntime", extra="onnx", purpose=purpose, alternative=alternative)
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read(_MAX_ONNX_BYTES + 1)
+    except OSError as exc:
+        raise ExportError(f"{os.fspath(path)!r} cannot be read: {exc.strerror or exc}.") from exc
+    if len(data) > _MAX_ONNX_BYTES:
+        raise ExportError(f"{os.fspath(path)!r} is larger than {_MAX_ONNX_BYTES} bytes; refused.")
+    try:
+        model = onnx.load_model_from_string(data)  # never follows external data
+    except Exception as exc:  # protobuf raises DecodeError and friends
+        raise ExportError(f"{os.fspath(path)!r} is not an ONNX model: {exc}.") from exc
+    tensors = _initializers(model.graph) + [t for f in model.functions for t in _node_tensors(f.node, 0)]
+    external = [t.name for t in tensors if t.data_location == onnx.TensorProto.EXTERNAL]
+    if external:
+        raise ExportError(
+            f"{os.fspath(path)!r} refers to external data for {external[:3]}; torchestimator writes single-file "
+            "ONNX and never reads files an ONNX graph names. Re-export the model."
+        )
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    try:
+        return ort.InferenceSession(data, options, providers=["CPUExecutionProvider"])
+    except Exception as exc:  # onnxruntime raises its own exception types
+        raise ExportError(f"ONNX Runtime cannot load {os.fspath(path)!r}: {exc}") from exc
+
+
+def _initializers(graph: Any, depth: int = 0) -> list[Any]:
+    """Every tensor stored in ``graph``: initializers, node attributes and their subgraphs."""
+    if depth > 64:
+        raise ExportError("the ONNX graph nests subgraphs more than 64 deep; refused.")
+    tensors = list(graph.initializer)
+    for sparse in graph.sparse_initializer:
+        tensors += [sparse.values, sparse.indices]
+    return tensors + _node_tensors(graph.node, depth)
+
+
+def _node_tensors(nodes: Any, depth: int) -> list[Any]:
+    tensors: list[Any] = []
+    for node in nodes:
+        for attr in node.attribute:
+            tensors += [attr.t, *attr.tensors, attr.sparse_tensor.values, attr.sparse_tensor.indices]
+            for sparse in attr.sparse_tensors:
+                tensors += [sparse.values, sparse.indices]
+            for sub in [attr.g, *attr.graphs]:
+                tensors += _initializers(sub, depth + 1)
+    return tensors
 
 
 class Signature:
@@ -85,50 +129,39 @@ class Predictor:
     def __init__(
         self, export_dir: str, backend: str = "onnxruntime", custom_objects: Mapping[str, Any] | None = None
     ) -> None:
-        from torchestimator.export.saved_model import FORMAT, parse_spec_from_json
+        from torchestimator.export.saved_model import parse_spec_from_json
         from torchestimator.export.wire import HostStep, WireInput
+        from torchestimator.serving.manifest import export_file, read_manifest, resolve_vocabularies
+        from torchestimator.serving.safe_pt2 import load_pt2_module
 
-        manifest_path = os.path.join(export_dir, "saved_model.json")
-        if not os.path.isfile(manifest_path):
-            raise ExportError(f"{export_dir!r} is not a torchestimator export: {manifest_path!r} is missing.")
         if backend not in BACKENDS:
             raise InvalidArgumentError(f"backend must be one of {list(BACKENDS)}; received {backend!r}.")
-        with open(manifest_path, encoding="utf-8") as fh:
-            self.manifest: dict[str, Any] = json.load(fh)
-        if self.manifest.get("format") != FORMAT:
-            raise ExportError(
-                f"{manifest_path!r} has format {self.manifest.get('format')!r}; expected {FORMAT!r}."
-            )
+        self.manifest: dict[str, Any] = read_manifest(export_dir)
         self.export_dir = export_dir
         self.backend = backend
-        self.parse_spec = parse_spec_from_json(self.manifest["parse_spec"])
         graph = self.manifest["onnx" if backend == "onnxruntime" else "torch"]
-        _resolve_vocab_paths(graph["inputs"], export_dir)
-        self._inputs = {i["name"]: WireInput.from_json(i) for i in graph["inputs"]}
-        self.host_step = HostStep(self._inputs, custom_objects)
+        path = export_file(export_dir, graph["file"], "model file")
+        resolve_vocabularies(graph["inputs"], export_dir)
+        try:
+            self.parse_spec = parse_spec_from_json(self.manifest["parse_spec"])
+            self._inputs = {i["name"]: WireInput.from_json(i) for i in graph["inputs"]}
+            self.host_step = HostStep(self._inputs, custom_objects)
+        except ExportError:
+            raise
+        except (TypeError, ValueError, KeyError) as exc:  # a field the structure check lets through
+            raise ExportError(
+                f"{os.path.join(export_dir, 'saved_model.json')!r} describes inputs torchestimator cannot "
+                f"rebuild: {exc}"
+            ) from exc
         self._graph_outputs: list[str] = list(graph["outputs"])
         names = self.manifest.get("class_names")
         self._class_names = (
             None if names is None else np.array([n.encode("utf-8") for n in names], dtype=object)
         )
-        path = os.path.join(export_dir, graph["file"])
         if backend == "onnxruntime":
-            from torchestimator.optional import import_optional
-
-            ort = import_optional(
-                "onnxruntime",
-                extra="onnx",
-                purpose="serving.load(backend='onnxruntime')",
-                alternative="Or run the export's torch.export program: serving.load(path, backend='torch').",
-            )
-
-            options = ort.SessionOptions()
-            options.log_severity_level = 3
-            self._session = ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
+            self._session = _onnx_session(path)
         else:
-            import torch
-
-            self._program = torch.export.load(path).module()
+            self._program = load_pt2_module(path)
         self.signatures = {
             name: Signature(self, name, data) for name, data in self.manifest["signatures"].items()
         }
@@ -205,13 +238,23 @@ def load(
     Args:
         export_dir: the ``<timestamp>`` directory.
         backend: ``'onnxruntime'`` (model.onnx) or ``'torch'`` (model.pt2).
-        custom_objects: callables needed to rebuild host-step columns (a crossed column's normalizer_fn).
+        custom_objects: ``{name: callable}`` for callables the export's columns name (a numeric
+            column's ``normalizer_fn`` under a crossed or bucketized column), by ``"module:qualname"``
+            or bare name. Nothing named in the export is ever imported: a callable that is neither
+            here nor registered with :func:`torchestimator.columns.register_callable` is an error.
 
     Returns:
         A :class:`Predictor`.
 
+    Nothing read from ``export_dir`` runs code: ``model.pt2`` is checked member by member and never
+    unpickled (:mod:`torchestimator.serving.safe_pt2`), every file the manifest names must be a regular
+    file inside ``export_dir``, and vocabulary files must match their recorded sha256
+    (:mod:`torchestimator.serving.manifest`; see ``docs/security.md``).
+
     Raises:
-        ExportError: not an export directory, or an unknown format.
+        ExportError: not an export directory, an unknown format, a damaged or hostile manifest or
+            model file, a file outside ``export_dir``, a changed vocabulary file, or a callable the
+            caller did not supply (each error names the file or the callable).
         InvalidArgumentError: an unknown backend.
     """
     return Predictor(os.fspath(export_dir), backend, custom_objects)

@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-import json
-import os
 from typing import Any
-
-from torchestimator.errors import ExportError
 
 __all__ = ["format_export", "show"]
 
@@ -28,13 +24,12 @@ def format_export(export_dir: str) -> str:
     """The ``show --all`` text of an export directory.
 
     Raises:
-        ExportError: ``export_dir`` has no ``saved_model.json``.
+        ExportError: ``export_dir`` has no ``saved_model.json``, or it is damaged (see
+            :func:`~torchestimator.serving.manifest.read_manifest`).
     """
-    path = os.path.join(export_dir, "saved_model.json")
-    if not os.path.isfile(path):
-        raise ExportError(f"{export_dir!r} is not a torchestimator export ({path!r} is missing).")
-    with open(path, encoding="utf-8") as fh:
-        manifest = json.load(fh)
+    from torchestimator.serving.manifest import read_manifest
+
+    manifest = read_manifest(export_dir)
     lines = [
         f"MetaGraphDef with tag-set: '{','.join(manifest['tags'])}' contains the following SignatureDefs:",
         "",
@@ -53,7 +48,7 @@ def format_export(export_dir: str) -> str:
         lines += [f"  Method name is: {sig['method_name']}", ""]
     graph_inputs = ", ".join(f"{i['name']}:{i['dtype']}" for i in manifest["onnx"]["inputs"])
     lines.append(f"model.onnx inputs: {graph_inputs}")
-    host = [i["name"] for i in manifest["onnx"]["inputs"] if i["kind"] == "ids"]
+    host = [str(i["name"]) for i in manifest["onnx"]["inputs"] if i["kind"] == "ids"]
     lines.append(f"host step (hashing / crossing before model.onnx): {', '.join(host) if host else 'none'}")
     lines.append(f"global_step: {manifest['global_step']}")
     return "\n".join(lines)

@@ -125,6 +125,39 @@ def read_export(export_dir: str) -> tuple[dict[str, Any], list[dict[str, Any]], 
     return manifest, layers, load_file(paths["weights"])
 
 
+def export_asset(export_dir: str, name: object, sha256: object = None) -> str:
+    """``export_dir/name`` if it is a regular file inside the export whose bytes match ``sha256`` (when recorded).
+
+    The same policy as ``torchestimator.file_policy`` (this file runs without torchestimator installed):
+    a name read from JSON is data, so ``../x``, ``/etc/passwd``, a symlink out of the export or a device
+    (``/dev/zero`` would never end) is refused before anything opens it.
+
+    Raises:
+        BridgeError: the name is not a plain relative name, escapes the export, is not a regular file,
+            or the file changed since the export was written.
+    """
+    base = os.path.realpath(export_dir)
+    if (
+        not isinstance(name, str)
+        or not name
+        or "\x00" in name
+        or os.path.isabs(name)
+        or ".." in name.split("/")
+    ):
+        raise BridgeError(f"asset {name!r} of export {base!r} is not a plain relative file name inside it.")
+    target = os.path.realpath(os.path.join(base, name))
+    if not target.startswith(base + os.sep) or not os.path.isfile(target):
+        raise BridgeError(f"asset {name!r} of export {base!r} is not a regular file inside it ({target!r}).")
+    if sha256 is not None:
+        digest = hashlib.sha256()
+        with open(target, "rb") as fh:
+            for chunk in iter(lambda: fh.read(1 << 20), b""):
+                digest.update(chunk)
+        if digest.hexdigest() != sha256:
+            raise BridgeError(f"asset {target!r} has changed since the export was written (sha256 differs).")
+    return target
+
+
 # ---- columns: JSON -> tf.feature_column --------------------------------------------------------------------
 
 
@@ -164,9 +197,8 @@ def tf_column(spec: Mapping[str, Any], export_dir: str) -> Any:
             c["num_oov_buckets"],
         )
     if kind == "VocabularyFileCategoricalColumn":
-        path = c["vocabulary_file"]
+        path = export_asset(export_dir, c["vocabulary_file"], spec.get("asset_sha256"))
         default = None if c["default_value"] in (None, -1) else c["default_value"]  # TF: None = "-1 / OOV"
-        path = path if os.path.isabs(path) else os.path.join(export_dir, path)
         return fc.categorical_column_with_vocabulary_file(
             c["key"],
             path,
