@@ -1,0 +1,271 @@
+"""The recurrent stack of ``RNNClassifier`` / ``RNNEstimator``: torch's fused kernels, Keras' parameters.
+
+TF 2.15's canned RNN runs a Keras ``SimpleRNN`` / ``LSTM`` / ``GRU`` layer (``units`` an int) or
+``keras.layers.RNN`` over a list of the matching cells (``units`` a list), with the sequence mask
+of ``SequenceFeatures``. Each layer here is one single-layer ``nn.RNN`` / ``nn.LSTM`` / ``nn.GRU``
+(``batch_first``), so the math is torch's fused kernel, and the parameters map one to one onto
+Keras' variables::
+
+    Keras variable              shape            torch parameter(s)
+    kernel                      (D, G*U)         weight_ih_l0 (G*U, D) = kernel.T (GRU: gates reordered)
+    recurrent_kernel            (U, G*U)         weight_hh_l0 (G*U, U) = recurrent_kernel.T
+    bias (SimpleRNN, LSTM)      (G*U,)           bias_ih_l0; bias_hh_l0 is frozen at zero
+    bias (GRU, reset_after)     (2, 3*U)         bias_ih_l0 = bias[0], bias_hh_l0 = bias[1]
+
+Gate orders: LSTM i, f, c, o in both; GRU Keras z, r, h vs torch r, z, n. Keras' GRU default in
+TF 2 is ``reset_after=True``: ``h~ = tanh(x W_h + b_in + r * (h U_h + b_rec))``, torch's ``n``.
+Initialisation is Keras': glorot_uniform kernels, orthogonal recurrent kernels, zero biases and
+the LSTM forget-gate bias at 1 (``unit_forget_bias``).
+
+Masking: Keras skips padded steps (the state and the output carry over), so a sequence's output
+after its last step is the output of its last step, and a sequence of length 0 outputs zeros.
+Ragged batches run packed (``pack_padded_sequence``); equal-length batches and traced exports run
+the padded batch and read each sequence's outputs up to its length (a unidirectional RNN's output
+at step ``t`` only depends on steps ``<= t``, so both give the same numbers).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+from torch import nn
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+from torchestimator.errors import InvalidArgumentError
+
+__all__ = [
+    "CELL_TYPES",
+    "ClipUnit",
+    "RecurrentStack",
+    "clip_by_norm_per_variable",
+    "load_keras_weights",
+]
+
+CELL_TYPES = {"simple_rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
+
+# One Keras variable: torch parameters with an optional row range each; clipped by one norm.
+ClipUnit = list[tuple[nn.Parameter, tuple[int, int] | None]]
+
+
+def _keras_init(layer: nn.RNNBase) -> None:
+    units = layer.hidden_size
+    with torch.no_grad():
+        nn.init.xavier_uniform_(layer.weight_ih_l0)  # Keras kernel (D, G*U): fan_in D, fan_out G*U
+        nn.init.orthogonal_(layer.weight_hh_l0)  # (G*U, U) orthonormal columns = Keras' (U, G*U) rows
+        layer.bias_ih_l0.zero_()
+        layer.bias_hh_l0.zero_()
+        if isinstance(layer, nn.LSTM):
+            layer.bias_ih_l0[units : 2 * units] = 1.0  # unit_forget_bias
+
+
+def _make_layer(cell_type: str, input_size: int, units: int) -> nn.RNNBase:
+    cls = CELL_TYPES[cell_type]
+    layer: nn.RNNBase = cls(input_size, units, batch_first=True) if cls is not nn.RNN else nn.RNN(
+        input_size, units, nonlinearity="tanh", batch_first=True
+    )
+    _keras_init(layer)
+    if not isinstance(layer, nn.GRU):  # Keras SimpleRNN / LSTM have one bias: torch's second stays 0
+        layer.bias_hh_l0.requires_grad_(False)
+    return layer
+
+
+def check_units(units: Any, owner: str) -> list[int]:
+    """``units`` (an int or a list of ints) as a list of positive ints.
+
+    Raises:
+        InvalidArgumentError: anything else.
+    """
+    values = [units] if isinstance(units, int) and not isinstance(units, bool) else units
+    try:
+        out = [int(u) for u in values]
+        ok = all(isinstance(u, int) and not isinstance(u, bool) for u in values) and out and min(out) > 0
+    except TypeError:
+        ok = False
+    if not ok:
+        raise InvalidArgumentError(
+            f"{owner}: units must be an int or a non-empty list of ints >= 1 (one per RNN layer); "
+            f"received {units!r}."
+        )
+    return out
+
+
+class RecurrentStack(nn.Module):
+    """Stacked single-layer torch RNNs over a masked, padded batch.
+
+    Args:
+        input_size: ``D`` of the ``(B, T, D)`` input.
+        units: hidden units per layer.
+        cell_type: ``'simple_rnn'``, ``'lstm'`` or ``'gru'``.
+        layers: instead of ``units`` / ``cell_type``, ready torch RNNs (``rnn_cell_fn``'s result).
+
+    Raises:
+        InvalidArgumentError: a bad ``cell_type`` or layer.
+    """
+
+    def __init__(
+        self,
+        input_size: int,
+        units: Sequence[int] = (),
+        cell_type: str = "simple_rnn",
+        layers: Sequence[nn.Module] | None = None,
+    ) -> None:
+        super().__init__()
+        if layers is None:
+            if cell_type not in CELL_TYPES:
+                raise InvalidArgumentError(
+                    f"cell_type must be one of {sorted(CELL_TYPES)}; received {cell_type!r}. For another cell, "
+                    "pass rnn_cell_fn returning torch nn.RNN / nn.LSTM / nn.GRU modules."
+                )
+            built, width = [], input_size
+            for n in units:
+                built.append(_make_layer(cell_type, width, n))
+                width = n
+            layers = built
+        for layer in layers:
+            _check_layer(layer)
+        self.layers = nn.ModuleList(layers)
+        self.output_size = int(self.layers[-1].hidden_size)
+
+    def forward(
+        self, x: torch.Tensor, lengths: torch.Tensor, return_sequences: bool = False
+    ) -> torch.Tensor:
+        """Outputs ``(B, U)`` at each sequence's last step, or ``(B, T, U)`` (carried past the end).
+
+        Args:
+            x: ``(B, T, D)`` padded input.
+            lengths: ``(B,)`` int64 sequence lengths.
+            return_sequences: return every step's output.
+        """
+        batch, steps = x.shape[0], x.shape[1]
+        exporting = torch.compiler.is_compiling() or torch.jit.is_tracing()
+        if steps == 0:
+            width = (batch, self.output_size) if not return_sequences else (batch, 0, self.output_size)
+            return x.new_zeros(width)
+        host_lengths = lengths if exporting else lengths.detach().cpu()
+        if not exporting and bool((host_lengths < steps).any()) and batch > 0:
+            out = self._packed(x, host_lengths, steps)  # (B, T, U), zeros past each end
+        else:
+            out = x
+            for layer in self.layers:
+                out, _ = layer(out)  # (B, T, U)
+        lengths = lengths.to(x.device)
+        last = (lengths - 1).clamp_min(0)  # (B,)
+        valid = (lengths > 0).to(out.dtype).unsqueeze(-1)  # (B, 1)
+        if not return_sequences:
+            index = last.view(batch, 1, 1).expand(batch, 1, out.shape[-1])
+            return out.gather(1, index).squeeze(1) * valid  # (B, U)
+        step = torch.arange(steps, device=x.device).unsqueeze(0)  # (1, T)
+        index = torch.minimum(step, last.unsqueeze(1))  # (B, T): steps past the end read the last one
+        index = index.unsqueeze(-1).expand(batch, steps, out.shape[-1])
+        return out.gather(1, index) * valid.unsqueeze(1)  # (B, T, U)
+
+    def _packed(self, x: torch.Tensor, lengths: torch.Tensor, steps: int) -> torch.Tensor:
+        packed = pack_padded_sequence(x, lengths.clamp_min(1), batch_first=True, enforce_sorted=False)
+        for layer in self.layers:
+            packed, _ = layer(packed)
+        out, _ = pad_packed_sequence(packed, batch_first=True, total_length=steps)
+        return out  # (B, T, U)
+
+    def clip_units(self) -> list[ClipUnit]:
+        """The Keras variables of the stack (kernel, recurrent kernel, bias per layer)."""
+        units: list[ClipUnit] = []
+        for layer in self.layers:
+            units.append([(layer.weight_ih_l0, None)])
+            units.append([(layer.weight_hh_l0, None)])
+            biases = [(p, None) for p in (layer.bias_ih_l0, layer.bias_hh_l0) if p.requires_grad]
+            if biases:
+                units.append(biases)
+        return units
+
+
+def _check_layer(layer: Any) -> None:
+    if not isinstance(layer, (nn.RNN, nn.LSTM, nn.GRU)):
+        raise InvalidArgumentError(
+            f"rnn_cell_fn must return torch nn.RNN / nn.LSTM / nn.GRU modules (or a list of them); received "
+            f"{type(layer).__name__}."
+        )
+    if not layer.batch_first or layer.bidirectional or layer.num_layers != 1 or not layer.bias:
+        raise InvalidArgumentError(
+            "rnn_cell_fn layers must be batch_first=True, unidirectional, num_layers=1, bias=True (stack layers "
+            f"by returning a list); received {layer!r}."
+        )
+    if getattr(layer, "proj_size", 0):
+        raise InvalidArgumentError(f"rnn_cell_fn: LSTM proj_size is not supported; received {layer!r}.")
+
+
+def _gru_to_torch(block: torch.Tensor, units: int) -> torch.Tensor:
+    """Keras GRU gate blocks z, r, h along dim 0 -> torch r, z, n."""
+    z, r, h = block[:units], block[units : 2 * units], block[2 * units :]
+    return torch.cat([r, z, h], dim=0)
+
+
+def load_keras_weights(
+    layer: nn.RNNBase, kernel: Any, recurrent_kernel: Any, bias: Any
+) -> None:
+    """Copy one Keras RNN layer's variables into a torch layer of this module (see the table above)."""
+    k = torch.as_tensor(kernel, dtype=torch.float32).T.contiguous()  # (G*U, D)
+    rk = torch.as_tensor(recurrent_kernel, dtype=torch.float32).T.contiguous()  # (G*U, U)
+    b = torch.as_tensor(bias, dtype=torch.float32)
+    units = layer.hidden_size
+    with torch.no_grad():
+        if isinstance(layer, nn.GRU):
+            layer.weight_ih_l0.copy_(_gru_to_torch(k, units))
+            layer.weight_hh_l0.copy_(_gru_to_torch(rk, units))
+            layer.bias_ih_l0.copy_(_gru_to_torch(b[0], units))
+            layer.bias_hh_l0.copy_(_gru_to_torch(b[1], units))
+        else:
+            layer.weight_ih_l0.copy_(k)
+            layer.weight_hh_l0.copy_(rk)
+            layer.bias_ih_l0.copy_(b)
+            layer.bias_hh_l0.zero_()
+
+
+def _clip_grad(grad: torch.Tensor, rows: tuple[int, int] | None) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """The gradient (coalesced if sparse) and a mask of the entries of ``rows``."""
+    if grad.is_sparse:
+        grad = grad.coalesce()
+        if rows is None:
+            return grad, None
+        idx = grad.indices()[0]
+        return grad, (idx >= rows[0]) & (idx < rows[1])
+    return grad, None
+
+
+def clip_by_norm_per_variable(units: Sequence[ClipUnit], clipnorm: float) -> None:
+    """Keras' ``clipnorm``: each variable's gradient scaled by ``clipnorm / max(norm, clipnorm)``.
+
+    TF's ``clip_by_norm`` per variable (``t * c / max(||t||, c)``), not the global norm; a sparse
+    (embedding) gradient is coalesced first, as TF's gradient of a unique-id lookup is.
+    """
+    for unit in units:
+        pieces = []
+        for param, rows in unit:
+            if param.grad is None:
+                continue
+            grad, mask = _clip_grad(param.grad, rows)
+            if grad.is_sparse:
+                param.grad = grad
+                values = grad.values() if mask is None else grad.values()[mask]
+                pieces.append((param, rows, mask, values.pow(2).sum()))
+            else:
+                view = grad if rows is None else grad[rows[0] : rows[1]]
+                pieces.append((param, rows, mask, view.pow(2).sum()))
+        if not pieces:
+            continue
+        norm = torch.stack([p[3] for p in pieces]).sum().sqrt()
+        scale = clipnorm / torch.clamp(norm, min=clipnorm)
+        for param, rows, mask, _ in pieces:
+            grad = param.grad
+            assert grad is not None
+            if grad.is_sparse:
+                values = grad.values()
+                if mask is None:
+                    values.mul_(clipnorm).div_(torch.clamp(norm, min=clipnorm))
+                else:
+                    values[mask] = values[mask] * scale
+            elif rows is None:
+                grad.mul_(clipnorm).div_(torch.clamp(norm, min=clipnorm))
+            else:
+                grad[rows[0] : rows[1]].mul_(scale)
