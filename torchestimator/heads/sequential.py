@@ -73,6 +73,15 @@ def _flatten(value: Any, mask: torch.Tensor, expected: int, name: str, device: t
     return flat
 
 
+def _per_example_class_lists(predictions: dict[Any, Any]) -> dict[Any, Any]:
+    """TF tiles ``all_class_ids`` / ``all_classes`` over the batch only: ``(B, n)``, not ``(B, T, n)``."""
+    for key in ("all_class_ids", "all_classes"):
+        value = predictions.get(key)
+        if value is not None and value.ndim == 3:
+            predictions[key] = value[:, 0]
+    return predictions
+
+
 class SequentialHeadWrapper(Head):
     """A sequential head wrapping ``static_head`` (see the module docstring).
 
@@ -166,7 +175,8 @@ class SequentialHeadWrapper(Head):
         return self._static_head.loss(flat_labels, flat_logits, flat_features, mode, regularization_losses)
 
     def predictions(self, logits: torch.Tensor, keys: Sequence[str] | None = None) -> dict[Any, Any]:
-        return self._static_head.predictions(logits, keys)
+        """The wrapped head's predictions; ``all_class_ids`` / ``all_classes`` per example ``(B, n)`` as TF's."""
+        return _per_example_class_lists(self._static_head.predictions(logits, keys))
 
     def metrics(
         self,
@@ -196,7 +206,7 @@ class SequentialHeadWrapper(Head):
                 raise InvalidArgumentError(
                     f"The sequence mask `{self._mask_key}` must be in the features in PREDICT mode."
                 )
-            predictions = dict(spec.predictions)
+            predictions = _per_example_class_lists(dict(spec.predictions))
             predictions[self._mask_key] = torch.as_tensor(features[self._mask_key])
             return spec.replace(predictions=predictions)
         flat_labels, flat_logits, flat_features = self._flatten(labels, logits, features)

@@ -62,8 +62,10 @@ def _keras_init(layer: nn.RNNBase) -> None:
 
 def _make_layer(cell_type: str, input_size: int, units: int) -> nn.RNNBase:
     cls = CELL_TYPES[cell_type]
-    layer: nn.RNNBase = cls(input_size, units, batch_first=True) if cls is not nn.RNN else nn.RNN(
-        input_size, units, nonlinearity="tanh", batch_first=True
+    layer: nn.RNNBase = (
+        cls(input_size, units, batch_first=True)
+        if cls is not nn.RNN
+        else nn.RNN(input_size, units, nonlinearity="tanh", batch_first=True)
     )
     _keras_init(layer)
     if not isinstance(layer, nn.GRU):  # Keras SimpleRNN / LSTM have one bias: torch's second stays 0
@@ -128,9 +130,7 @@ class RecurrentStack(nn.Module):
         self.layers = nn.ModuleList(layers)
         self.output_size = int(self.layers[-1].hidden_size)
 
-    def forward(
-        self, x: torch.Tensor, lengths: torch.Tensor, return_sequences: bool = False
-    ) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, lengths: torch.Tensor, return_sequences: bool = False) -> torch.Tensor:
         """Outputs ``(B, U)`` at each sequence's last step, or ``(B, T, U)`` (carried past the end).
 
         Args:
@@ -201,9 +201,7 @@ def _gru_to_torch(block: torch.Tensor, units: int) -> torch.Tensor:
     return torch.cat([r, z, h], dim=0)
 
 
-def load_keras_weights(
-    layer: nn.RNNBase, kernel: Any, recurrent_kernel: Any, bias: Any
-) -> None:
+def load_keras_weights(layer: nn.RNNBase, kernel: Any, recurrent_kernel: Any, bias: Any) -> None:
     """Copy one Keras RNN layer's variables into a torch layer of this module (see the table above)."""
     k = torch.as_tensor(kernel, dtype=torch.float32).T.contiguous()  # (G*U, D)
     rk = torch.as_tensor(recurrent_kernel, dtype=torch.float32).T.contiguous()  # (G*U, U)

@@ -36,12 +36,17 @@ from torch import nn
 from torchestimator.columns import DenseFeatures
 from torchestimator.columns.embedding import IndicatorColumn
 from torchestimator.columns.sequence import SequenceFeatures, SequenceNumericColumn
-from torchestimator.estimator import Estimator
 from torchestimator.errors import InvalidArgumentError
+from torchestimator.estimator import Estimator
 from torchestimator.heads import LossReduction
 from torchestimator.heads.base import Head
 from torchestimator.heads.sequential import SequentialHeadWrapper
-from torchestimator.premade._rnn_layers import ClipUnit, RecurrentStack, check_units, clip_by_norm_per_variable
+from torchestimator.premade._rnn_layers import (
+    ClipUnit,
+    RecurrentStack,
+    check_units,
+    clip_by_norm_per_variable,
+)
 from torchestimator.premade.head_factory import classification_head
 from torchestimator.premade.model_base import (
     OptimizerPlan,
@@ -233,7 +238,9 @@ def _model_factory(
 ) -> Callable[[], RNNModelFn]:
     owner = "RNNEstimator"
     if rnn_cell_fn is not None and (units or cell_type is not None):
-        raise InvalidArgumentError(f"{owner}: units and cell_type must not be specified when using rnn_cell_fn.")
+        raise InvalidArgumentError(
+            f"{owner}: units and cell_type must not be specified when using rnn_cell_fn."
+        )
     if rnn_cell_fn is None:
         check_units(units, owner)
     check_feature_columns(sequence_feature_columns, owner, "sequence_feature_columns")
@@ -341,9 +348,13 @@ class RNNClassifier(RNNEstimator):
         sequence_mask: str = "sequence_mask",
         config: RunConfig | None = None,
     ) -> None:
-        head = classification_head(n_classes, weight_column, label_vocabulary, loss_reduction, "RNNClassifier")
+        head = classification_head(
+            n_classes, weight_column, label_vocabulary, loss_reduction, "RNNClassifier"
+        )
         if return_sequences:
-            head = SequentialHeadWrapper(head, sequence_length_mask=sequence_mask, feature_columns=weight_column)
+            head = SequentialHeadWrapper(
+                head, sequence_length_mask=sequence_mask, feature_columns=weight_column
+            )
         super().__init__(
             head,
             sequence_feature_columns,
