@@ -9,7 +9,7 @@ real steps::
     features[col]    ─► features[col][mask] (N, 1)    for the ``feature_columns`` (e.g. the weights)
 
 PREDICT calls the wrapped head on the unflattened logits and adds the mask to the predictions
-under the same key.
+under the same key (and to the ``predict`` signature).
 """
 
 from __future__ import annotations
@@ -208,7 +208,9 @@ class SequentialHeadWrapper(Head):
                 )
             predictions = _per_example_class_lists(dict(spec.predictions))
             predictions[self._mask_key] = torch.as_tensor(features[self._mask_key])
-            return spec.replace(predictions=predictions)
+            # the signatures read the final predictions (so 'predict' also serves the mask)
+            export_outputs = self._static_head._export_outputs(predictions)
+            return spec.replace(predictions=predictions, export_outputs=export_outputs)
         flat_labels, flat_logits, flat_features = self._flatten(labels, logits, features)
         return self._static_head.create_estimator_spec(
             flat_features, mode, flat_logits, flat_labels, optimizer, train_op_fn, regularization_losses

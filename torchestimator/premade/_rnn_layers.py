@@ -139,26 +139,35 @@ class RecurrentStack(nn.Module):
             return_sequences: return every step's output.
         """
         batch, steps = x.shape[0], x.shape[1]
-        exporting = torch.compiler.is_compiling() or torch.jit.is_tracing()
-        if steps == 0:
-            width = (batch, self.output_size) if not return_sequences else (batch, 0, self.output_size)
-            return x.new_zeros(width)
-        host_lengths = lengths if exporting else lengths.detach().cpu()
-        if not exporting and bool((host_lengths < steps).any()) and batch > 0:
-            out = self._packed(x, host_lengths, steps)  # (B, T, U), zeros past each end
-        else:
+        if torch.compiler.is_exporting():  # torch.export: a scan keeps the number of steps dynamic
+            out = x
+            for layer in self.layers:
+                out = scan_layer(layer, out)  # (B, T, U)
+        elif torch.jit.is_tracing():  # the TorchScript ONNX exporter: native ONNX RNN / LSTM / GRU ops
             out = x
             for layer in self.layers:
                 out, _ = layer(out)  # (B, T, U)
+        else:
+            if steps == 0:
+                width = (batch, self.output_size) if not return_sequences else (batch, 0, self.output_size)
+                return x.new_zeros(width)
+            host_lengths = lengths.detach().cpu()
+            if batch > 0 and bool((host_lengths < steps).any()):
+                out = self._packed(x, host_lengths, steps)  # (B, T, U), zeros past each end
+            else:
+                out = x
+                for layer in self.layers:
+                    out, _ = layer(out)  # (B, T, U)
         lengths = lengths.to(x.device)
         last = (lengths - 1).clamp_min(0)  # (B,)
         valid = (lengths > 0).to(out.dtype).unsqueeze(-1)  # (B, 1)
+        width = out.shape[-1]
         if not return_sequences:
-            index = last.view(batch, 1, 1).expand(batch, 1, out.shape[-1])
+            index = last.view(-1, 1, 1).expand(-1, 1, width)
             return out.gather(1, index).squeeze(1) * valid  # (B, U)
-        step = torch.arange(steps, device=x.device).unsqueeze(0)  # (1, T)
+        step = torch.arange(out.shape[1], device=x.device).unsqueeze(0)  # (1, T)
         index = torch.minimum(step, last.unsqueeze(1))  # (B, T): steps past the end read the last one
-        index = index.unsqueeze(-1).expand(batch, steps, out.shape[-1])
+        index = index.unsqueeze(-1).expand(-1, -1, width)
         return out.gather(1, index) * valid.unsqueeze(1)  # (B, T, U)
 
     def _packed(self, x: torch.Tensor, lengths: torch.Tensor, steps: int) -> torch.Tensor:
@@ -178,6 +187,51 @@ class RecurrentStack(nn.Module):
             if biases:
                 units.append(biases)
         return units
+
+
+def scan_layer(layer: nn.RNNBase, x: torch.Tensor) -> torch.Tensor:
+    """``layer``'s outputs ``(B, T, U)`` as a ``scan`` over steps (torch's cell math, for ``torch.export``).
+
+    ``nn.RNN`` / ``LSTM`` / ``GRU`` specialise the number of steps when exported; a scan does not.
+    """
+    from torch._higher_order_ops.scan import scan
+
+    w_hh, b_hh = layer.weight_hh_l0, layer.bias_hh_l0
+    units = layer.hidden_size
+    inputs = (x @ layer.weight_ih_l0.T + layer.bias_ih_l0).transpose(0, 1)  # (T, B, G*U)
+    h0 = x.new_zeros(x.shape[0], units)  # (B, U)
+    if isinstance(layer, nn.LSTM):
+
+        def lstm_step(carry: list[torch.Tensor], xt: torch.Tensor) -> tuple[list[torch.Tensor], torch.Tensor]:
+            h, c = carry
+            gates = xt + h @ w_hh.T + b_hh  # (B, 4U): i, f, g, o
+            i, f = torch.sigmoid(gates[:, :units]), torch.sigmoid(gates[:, units : 2 * units])
+            g, o = torch.tanh(gates[:, 2 * units : 3 * units]), torch.sigmoid(gates[:, 3 * units :])
+            c2 = f * c + i * g
+            h2 = o * torch.tanh(c2)
+            return [h2, c2], h2.clone()
+
+        _, ys = scan(lstm_step, [h0, h0.clone()], inputs)
+    elif isinstance(layer, nn.GRU):
+
+        def gru_step(h: torch.Tensor, xt: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+            hh = h @ w_hh.T + b_hh  # (B, 3U): r, z, n
+            r = torch.sigmoid(xt[:, :units] + hh[:, :units])
+            z = torch.sigmoid(xt[:, units : 2 * units] + hh[:, units : 2 * units])
+            n = torch.tanh(xt[:, 2 * units :] + r * hh[:, 2 * units :])
+            h2 = (1 - z) * n + z * h
+            return h2, h2.clone()
+
+        _, ys = scan(gru_step, h0, inputs)
+    else:
+        act = torch.tanh if layer.nonlinearity == "tanh" else torch.relu
+
+        def rnn_step(h: torch.Tensor, xt: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+            h2 = act(xt + h @ w_hh.T + b_hh)
+            return h2, h2.clone()
+
+        _, ys = scan(rnn_step, h0, inputs)
+    return ys.transpose(0, 1)  # (B, T, U)
 
 
 def _check_layer(layer: Any) -> None:
