@@ -19,9 +19,12 @@ the LSTM forget-gate bias at 1 (``unit_forget_bias``).
 
 Masking: Keras skips padded steps (the state and the output carry over), so a sequence's output
 after its last step is the output of its last step, and a sequence of length 0 outputs zeros.
-Ragged batches run packed (``pack_padded_sequence``); equal-length batches and traced exports run
-the padded batch and read each sequence's outputs up to its length (a unidirectional RNN's output
-at step ``t`` only depends on steps ``<= t``, so both give the same numbers).
+Ragged batches run packed (``pack_padded_sequence``); equal-length batches run the padded batch
+and read each sequence's outputs up to its length (a unidirectional RNN's output at step ``t`` only
+depends on steps ``<= t``, so both give the same numbers). Exports read the padded batch the same
+way: under ``torch.export`` each layer is a ``scan`` over steps (:func:`scan_layer`; torch's RNN
+modules would fix the number of steps), under the TorchScript ONNX exporter the modules themselves
+(native ONNX ``RNN`` / ``LSTM`` / ``GRU`` ops), so served sequences may have any length.
 """
 
 from __future__ import annotations
@@ -41,6 +44,7 @@ __all__ = [
     "RecurrentStack",
     "clip_by_norm_per_variable",
     "load_keras_weights",
+    "scan_layer",
 ]
 
 CELL_TYPES = {"simple_rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
