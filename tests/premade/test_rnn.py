@@ -283,3 +283,36 @@ def test_rnn_cell_fn_takes_torch_layers(tmp_path: Any) -> None:
 def test_return_sequences_needs_a_sequential_head(tmp_path: Any) -> None:
     with pytest.raises(InvalidArgumentError, match="SequentialHeadWrapper"):
         RNNEstimator(BinaryClassHead(), [fc.sequence_numeric_column("x")], units=2, return_sequences=True)
+
+
+def test_sequence_example_feature_lists_feed_the_rnn(tmp_path: Any) -> None:
+    """parse_sequence_example's VarLenFeature lists (examples -> steps -> one value) read as the steps."""
+    from torchestimator.errors import FeatureError
+    from torchestimator.inputs import encode_sequence_example, parse_sequence_example
+
+    records = [
+        encode_sequence_example({"ctx": [1.0, 2.0]}, {"x": [[1.0], [2.0], [3.0]], "tok": [[1], [2], [3]]}),
+        encode_sequence_example({"ctx": [0.5, 0.0]}, {"x": [[4.0]], "tok": [[5]]}),
+    ]
+    context_spec = {"ctx": FixedLenFeature((2,), "float32")}
+    sequence_spec = {"x": VarLenFeature("float32"), "tok": VarLenFeature("int64")}
+    context, sequences, _ = parse_sequence_example(records, context_spec, sequence_spec)
+    columns = [
+        fc.sequence_numeric_column("x"),
+        fc.indicator_column(fc.sequence_categorical_column_with_identity("tok", 7)),
+    ]
+    est = RNNClassifier(columns, [fc.numeric_column("ctx", shape=(2,))], units=3, model_dir=tmp_path)
+    est.train(lambda: ({**context, **sequences}, np.array([[1], [0]])), steps=2)
+    from_lists = next(est.predict(lambda: {**context, **sequences}, yield_single_examples=False))
+    flat = {
+        **context,
+        "x": Ragged.from_rows([[1.0, 2.0, 3.0], [4.0]], np.float32),
+        "tok": Ragged.from_rows([[1, 2, 3], [5]], np.int64),
+    }
+    np.testing.assert_array_equal(
+        from_lists["logits"], next(est.predict(lambda: flat, yield_single_examples=False))["logits"]
+    )
+    two_ids = [encode_sequence_example({"ctx": [0.0, 0.0]}, {"x": [[1.0]], "tok": [[1, 2]]})]
+    context, sequences, _ = parse_sequence_example(two_ids, context_spec, sequence_spec)
+    with pytest.raises(FeatureError, match="values in a step"):
+        next(est.predict(lambda: {**context, **sequences}))
