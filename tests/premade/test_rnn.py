@@ -77,7 +77,9 @@ CASES: dict[str, tuple[str, bool, Any]] = {  # name -> (label key, context colum
     "gru_return_sequences": (
         "steps",
         False,
-        lambda s, c, d: RNNClassifier(s, c, units=[5], cell_type="gru", return_sequences=True, model_dir=d),
+        lambda s, c, d: RNNClassifier(
+            s, c, units=[5], cell_type="gru", return_sequences=True, weight_column="step_w", model_dir=d
+        ),
     ),
 }
 
@@ -91,7 +93,8 @@ def batches(rows: list[dict[str, Any]], label: str, columns: list[Any]) -> Itera
         else FixedLenFeature((1,), "float32" if label == "target" else "int64")
     )
     spec["w"] = FixedLenFeature((1,), "float32")
-    keys = ["x", "tok", "ctx", "c", "w", label]
+    spec["step_w"] = VarLenFeature("float32")
+    keys = ["x", "tok", "ctx", "c", "w", "step_w", label]
     serialized = [encode_example({k: r[k] for k in keys}) for r in rows]
     for start in range(0, len(serialized), BATCH):
         features = parse_example(serialized[start : start + BATCH], spec)
