@@ -135,6 +135,8 @@ def _one_value_per_step(value: Ragged, key: str) -> Ragged:
         FeatureError: a step without exactly one value (TF would combine a step's values).
     """
     steps = value.values
+    if not isinstance(steps, Ragged):
+        return value
     counts = np.diff(steps.row_splits)
     if counts.size and (counts != 1).any():
         raise FeatureError(

@@ -30,7 +30,7 @@ modules would fix the number of steps), under the TorchScript ONNX exporter the 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch import nn
@@ -44,24 +44,36 @@ __all__ = [
     "RecurrentStack",
     "clip_by_norm_per_variable",
     "load_keras_weights",
+    "rnn_parameters",
     "scan_layer",
 ]
 
 CELL_TYPES = {"simple_rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
 
 # One Keras variable: torch parameters with an optional row range each; clipped by one norm.
-ClipUnit = list[tuple[nn.Parameter, tuple[int, int] | None]]
+ClipUnit = list[tuple[torch.Tensor, tuple[int, int] | None]]
+
+
+def rnn_parameters(layer: nn.Module) -> tuple[nn.Parameter, nn.Parameter, nn.Parameter, nn.Parameter]:
+    """``weight_ih_l0, weight_hh_l0, bias_ih_l0, bias_hh_l0`` of a one-layer torch RNN."""
+    params = dict(layer.named_parameters())
+    return params["weight_ih_l0"], params["weight_hh_l0"], params["bias_ih_l0"], params["bias_hh_l0"]
+
+
+def _hidden_size(layer: nn.Module) -> int:
+    return int(cast(nn.RNNBase, layer).hidden_size)
 
 
 def _keras_init(layer: nn.RNNBase) -> None:
     units = layer.hidden_size
+    w_ih, w_hh, b_ih, b_hh = rnn_parameters(layer)
     with torch.no_grad():
-        nn.init.xavier_uniform_(layer.weight_ih_l0)  # Keras kernel (D, G*U): fan_in D, fan_out G*U
-        nn.init.orthogonal_(layer.weight_hh_l0)  # (G*U, U) orthonormal columns = Keras' (U, G*U) rows
-        layer.bias_ih_l0.zero_()
-        layer.bias_hh_l0.zero_()
+        nn.init.xavier_uniform_(w_ih)  # Keras kernel (D, G*U): fan_in D, fan_out G*U
+        nn.init.orthogonal_(w_hh)  # (G*U, U) orthonormal columns = Keras' (U, G*U) rows
+        b_ih.zero_()
+        b_hh.zero_()
         if isinstance(layer, nn.LSTM):
-            layer.bias_ih_l0[units : 2 * units] = 1.0  # unit_forget_bias
+            b_ih[units : 2 * units] = 1.0  # unit_forget_bias
 
 
 def _make_layer(cell_type: str, input_size: int, units: int) -> nn.RNNBase:
@@ -73,7 +85,7 @@ def _make_layer(cell_type: str, input_size: int, units: int) -> nn.RNNBase:
     )
     _keras_init(layer)
     if not isinstance(layer, nn.GRU):  # Keras SimpleRNN / LSTM have one bias: torch's second stays 0
-        layer.bias_hh_l0.requires_grad_(False)
+        rnn_parameters(layer)[3].requires_grad_(False)
     return layer
 
 
@@ -132,7 +144,7 @@ class RecurrentStack(nn.Module):
         for layer in layers:
             _check_layer(layer)
         self.layers = nn.ModuleList(layers)
-        self.output_size = int(self.layers[-1].hidden_size)
+        self.output_size = _hidden_size(self.layers[-1])
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor, return_sequences: bool = False) -> torch.Tensor:
         """Outputs ``(B, U)`` at each sequence's last step, or ``(B, T, U)`` (carried past the end).
@@ -153,8 +165,8 @@ class RecurrentStack(nn.Module):
                 out, _ = layer(out)  # (B, T, U)
         else:
             if steps == 0:
-                width = (batch, self.output_size) if not return_sequences else (batch, 0, self.output_size)
-                return x.new_zeros(width)
+                empty = (batch, 0, self.output_size) if return_sequences else (batch, self.output_size)
+                return x.new_zeros(empty)
             host_lengths = lengths.detach().cpu()
             if batch > 0 and bool((host_lengths < steps).any()):
                 out = self._packed(x, host_lengths, steps)  # (B, T, U), zeros past each end
@@ -185,24 +197,25 @@ class RecurrentStack(nn.Module):
         """The Keras variables of the stack (kernel, recurrent kernel, bias per layer)."""
         units: list[ClipUnit] = []
         for layer in self.layers:
-            units.append([(layer.weight_ih_l0, None)])
-            units.append([(layer.weight_hh_l0, None)])
-            biases = [(p, None) for p in (layer.bias_ih_l0, layer.bias_hh_l0) if p.requires_grad]
+            w_ih, w_hh, b_ih, b_hh = rnn_parameters(layer)
+            units.append([(w_ih, None)])
+            units.append([(w_hh, None)])
+            biases: ClipUnit = [(p, None) for p in (b_ih, b_hh) if p.requires_grad]
             if biases:
                 units.append(biases)
         return units
 
 
-def scan_layer(layer: nn.RNNBase, x: torch.Tensor) -> torch.Tensor:
+def scan_layer(layer: nn.Module, x: torch.Tensor) -> torch.Tensor:
     """``layer``'s outputs ``(B, T, U)`` as a ``scan`` over steps (torch's cell math, for ``torch.export``).
 
     ``nn.RNN`` / ``LSTM`` / ``GRU`` specialise the number of steps when exported; a scan does not.
     """
     from torch._higher_order_ops.scan import scan
 
-    w_hh, b_hh = layer.weight_hh_l0, layer.bias_hh_l0
-    units = layer.hidden_size
-    inputs = (x @ layer.weight_ih_l0.T + layer.bias_ih_l0).transpose(0, 1)  # (T, B, G*U)
+    w_ih, w_hh, b_ih, b_hh = rnn_parameters(layer)
+    units = _hidden_size(layer)
+    inputs = (x @ w_ih.T + b_ih).transpose(0, 1)  # (T, B, G*U)
     h0 = x.new_zeros(x.shape[0], units)  # (B, U)
     if isinstance(layer, nn.LSTM):
 
@@ -259,23 +272,24 @@ def _gru_to_torch(block: torch.Tensor, units: int) -> torch.Tensor:
     return torch.cat([r, z, h], dim=0)
 
 
-def load_keras_weights(layer: nn.RNNBase, kernel: Any, recurrent_kernel: Any, bias: Any) -> None:
+def load_keras_weights(layer: nn.Module, kernel: Any, recurrent_kernel: Any, bias: Any) -> None:
     """Copy one Keras RNN layer's variables into a torch layer of this module (see the table above)."""
     k = torch.as_tensor(kernel, dtype=torch.float32).T.contiguous()  # (G*U, D)
     rk = torch.as_tensor(recurrent_kernel, dtype=torch.float32).T.contiguous()  # (G*U, U)
     b = torch.as_tensor(bias, dtype=torch.float32)
-    units = layer.hidden_size
+    units = _hidden_size(layer)
+    w_ih, w_hh, b_ih, b_hh = rnn_parameters(layer)
     with torch.no_grad():
         if isinstance(layer, nn.GRU):
-            layer.weight_ih_l0.copy_(_gru_to_torch(k, units))
-            layer.weight_hh_l0.copy_(_gru_to_torch(rk, units))
-            layer.bias_ih_l0.copy_(_gru_to_torch(b[0], units))
-            layer.bias_hh_l0.copy_(_gru_to_torch(b[1], units))
+            w_ih.copy_(_gru_to_torch(k, units))
+            w_hh.copy_(_gru_to_torch(rk, units))
+            b_ih.copy_(_gru_to_torch(b[0], units))
+            b_hh.copy_(_gru_to_torch(b[1], units))
         else:
-            layer.weight_ih_l0.copy_(k)
-            layer.weight_hh_l0.copy_(rk)
-            layer.bias_ih_l0.copy_(b)
-            layer.bias_hh_l0.zero_()
+            w_ih.copy_(k)
+            w_hh.copy_(rk)
+            b_ih.copy_(b)
+            b_hh.zero_()
 
 
 def _clip_grad(grad: torch.Tensor, rows: tuple[int, int] | None) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -313,8 +327,9 @@ def clip_by_norm_per_variable(units: Sequence[ClipUnit], clipnorm: float) -> Non
         norm = torch.stack([p[3] for p in pieces]).sum().sqrt()
         scale = clipnorm / torch.clamp(norm, min=clipnorm)
         for param, rows, mask, _ in pieces:
-            grad = param.grad
-            assert grad is not None
+            current = param.grad
+            assert current is not None  # collected above
+            grad = current
             if grad.is_sparse:
                 values = grad.values()
                 if mask is None:

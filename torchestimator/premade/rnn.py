@@ -218,7 +218,9 @@ class RNNModelFn(PremadeModel):
                 if not bag.weight.requires_grad:
                     continue
                 g = self.context_input._groups[group_key]
-                units += [[(bag.weight, (start, start + rows))] for start, rows, _ in g.tables.values()]
+                weight = bag.weight
+                assert isinstance(weight, torch.Tensor)
+                units += [[(weight, (start, start + rows))] for start, rows, _ in g.tables.values()]
             seen = {id(u[0][0]) for u in units}
             units += [[(p, None)] for p in trainable(self.context_input) if id(p) not in seen]
         units += self.rnn.clip_units()
