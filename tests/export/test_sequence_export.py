@@ -81,6 +81,7 @@ def lstm_export(tmp_path_factory: pytest.TempPathFactory) -> tuple[Any, str, lis
     return est, path, columns
 
 
+@pytest.mark.slow  # a stacked-LSTM export (~15-20 s on 2 shared cores)
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_serialized_examples_of_any_length_serve_as_predict(lstm_export: Any, backend: str) -> None:
     est, path, columns = lstm_export
@@ -97,6 +98,7 @@ def test_serialized_examples_of_any_length_serve_as_predict(lstm_export: Any, ba
     np.testing.assert_allclose(single["logits"], expected["logits"][3:4], rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.slow  # a stacked-LSTM export (~15-20 s on 2 shared cores)
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_mismatched_sequence_lengths_are_a_feature_error(lstm_export: Any, backend: str) -> None:
     _, path, columns = lstm_export
@@ -107,35 +109,47 @@ def test_mismatched_sequence_lengths_are_a_feature_error(lstm_export: Any, backe
         predictor.signatures["predict"](examples=serialized(bad, [*fc.make_parse_example_spec(columns)]))
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
-def test_raw_receiver_takes_padded_tensors(tmp_path: Any, backend: str) -> None:
+RAW_TOK = np.array([[1, 2, 3, -1, -1], [4, -1, -1, -1, -1], [0, 6, 5, 4, 3]], np.int64)  # -1 pads
+RAW_CTX = np.array([[0.1, -0.2], [1.0, 0.5], [0.0, 0.0]], np.float32)
+
+
+@pytest.fixture(scope="module")
+def raw_export(tmp_path_factory: pytest.TempPathFactory) -> tuple[Any, str]:
+    tmp = str(tmp_path_factory.mktemp("rnn_raw_export"))
     columns = [fc.embedding_column(fc.sequence_categorical_column_with_identity("tok", 7), 3)]
-    est = RNNClassifier(columns, CONTEXT, units=4, cell_type="gru", model_dir=str(tmp_path))
+    est = RNNClassifier(columns, CONTEXT, units=4, cell_type="gru", model_dir=tmp)
     train(est, rows(32, 1), "label", columns + CONTEXT)
-    tok = np.array([[1, 2, 3, -1, -1], [4, -1, -1, -1, -1], [0, 6, 5, 4, 3]], np.int64)  # -1 pads
-    ctx = np.array([[0.1, -0.2], [1.0, 0.5], [0.0, 0.0]], np.float32)
-    receiver = build_raw_serving_input_receiver_fn({"tok": tok[:1], "ctx": ctx[:1]})
-    path = est.export_saved_model(os.path.join(str(tmp_path), "export"), receiver)
-    expected = next(est.predict(lambda: {"tok": tok, "ctx": ctx}, yield_single_examples=False))
-    got = serving.load(path, backend=backend).signatures["predict"](tok=tok, ctx=ctx)
+    receiver = build_raw_serving_input_receiver_fn({"tok": RAW_TOK[:1], "ctx": RAW_CTX[:1]})
+    return est, est.export_saved_model(os.path.join(tmp, "export"), receiver)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_raw_receiver_takes_padded_tensors(raw_export: Any, backend: str) -> None:
+    est, path = raw_export
+    expected = next(est.predict(lambda: {"tok": RAW_TOK, "ctx": RAW_CTX}, yield_single_examples=False))
+    got = serving.load(path, backend=backend).signatures["predict"](tok=RAW_TOK, ctx=RAW_CTX)
     np.testing.assert_allclose(got["logits"], expected["logits"], rtol=1e-5, atol=1e-6)
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
-def test_return_sequences_export_gives_per_step_predictions(tmp_path: Any, backend: str) -> None:
+@pytest.fixture(scope="module")
+def sequences_export(tmp_path_factory: pytest.TempPathFactory) -> tuple[Any, str]:
+    tmp = str(tmp_path_factory.mktemp("rnn_sequences_export"))
     columns = [fc.sequence_numeric_column("x")]
-    est = RNNClassifier(
-        columns, units=[4], cell_type="simple_rnn", return_sequences=True, model_dir=str(tmp_path)
-    )
+    est = RNNClassifier(columns, units=[4], cell_type="simple_rnn", return_sequences=True, model_dir=tmp)
     train(est, rows(32, 2), "steps", columns)
     spec = fc.make_parse_example_spec(columns)
-    path = est.export_saved_model(
-        os.path.join(str(tmp_path), "export"), build_parsing_serving_input_receiver_fn(spec)
+    return est, est.export_saved_model(
+        os.path.join(tmp, "export"), build_parsing_serving_input_receiver_fn(spec)
     )
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_return_sequences_export_gives_per_step_predictions(sequences_export: Any, backend: str) -> None:
+    est, path = sequences_export
+    spec = fc.make_parse_example_spec([fc.sequence_numeric_column("x")])
     examples = serialized(rows(5, 9), ["x"])
     expected = next(est.predict(lambda: parse_example(examples, spec), yield_single_examples=False))
     assert expected["logits"].shape == (5, 7, 1)  # lengths 1, 6, 2, 7, 3
-    predictor = serving.load(path, backend=backend)
-    got = predictor.run(predictor.parse(examples))
+    got = serving.load(path, backend=backend).signatures["predict"](examples=examples)
     np.testing.assert_allclose(got["logits"], expected["logits"], rtol=1e-5, atol=1e-6)
     np.testing.assert_array_equal(got["sequence_mask"], expected["sequence_mask"])
