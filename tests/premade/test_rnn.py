@@ -319,3 +319,23 @@ def test_sequence_example_feature_lists_feed_the_rnn(tmp_path: Any) -> None:
     context, sequences, _ = parse_sequence_example(two_ids, context_spec, sequence_spec)
     with pytest.raises(FeatureError, match="values in a step"):
         next(est.predict(lambda: {**context, **sequences}))
+
+
+def test_resumed_training_keeps_adagrad_state_and_clipping(tf_cases: dict[str, Any], tmp_path: Any) -> None:
+    """4 steps in one call == 2 + 2 steps in two estimators over one model_dir (weights, slots, clip hook)."""
+    expected = tf_cases["gru_sum"]
+    seq = sequence_columns()
+    data = list(batches(expected["train_rows"], "label", seq))[:4]
+    one = CASES["gru_sum"][2](seq, None, tmp_path / "one")
+    load_tf_init(one.model, expected["init"])
+    one.train(lambda: iter(data), steps=4)
+    first = CASES["gru_sum"][2](seq, None, tmp_path / "two")
+    load_tf_init(first.model, expected["init"])
+    first.train(lambda: iter(data[:2]), steps=2)
+    second = CASES["gru_sum"][2](seq, None, tmp_path / "two")
+    recorder = LossRecorder()
+    second.train(lambda: iter(data[2:]), steps=2, hooks=[recorder])
+    np.testing.assert_allclose(recorder.losses, expected["losses"][2:4], rtol=1e-5, atol=1e-5)
+    for (name, a), b in zip(one.model.state_dict().items(), second.model.state_dict().values()):
+        if isinstance(a, torch.Tensor):
+            torch.testing.assert_close(a, b, msg=name)
