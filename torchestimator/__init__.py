@@ -60,6 +60,8 @@ from torchestimator.premade import (
     LinearClassifier,
     LinearEstimator,
     LinearRegressor,
+    RNNClassifier,
+    RNNEstimator,
 )
 from torchestimator.run_config import RunConfig
 from torchestimator.spec import EstimatorSpec, ModeKeys
@@ -101,6 +103,8 @@ __all__ = [
     "NanLossDuringTrainingError",
     "PoissonRegressionHead",
     "PredictionKeys",
+    "RNNClassifier",
+    "RNNEstimator",
     "RegressionHead",
     "RunConfig",
     "TrainSpec",

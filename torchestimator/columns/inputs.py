@@ -105,6 +105,8 @@ def normalize_raw(value: Any, key: str) -> RawInput:
         FeatureError: a scalar, or a rank-0 array.
     """
     if isinstance(value, Ragged):
+        if isinstance(value.values, Ragged):
+            value = _one_value_per_step(value, key)
         values = value.values
         if isinstance(values, torch.Tensor):
             values = values.detach().cpu().numpy()
@@ -124,6 +126,25 @@ def normalize_raw(value: Any, key: str) -> RawInput:
     if arr.ndim == 1:
         arr = arr.reshape(-1, 1)
     return arr
+
+
+def _one_value_per_step(value: Ragged, key: str) -> Ragged:
+    """A ``parse_sequence_example`` feature list (examples -> steps -> values) as examples -> steps.
+
+    Raises:
+        FeatureError: a step without exactly one value (TF would combine a step's values).
+    """
+    steps = value.values
+    if not isinstance(steps, Ragged):
+        return value
+    counts = np.diff(steps.row_splits)
+    if counts.size and (counts != 1).any():
+        raise FeatureError(
+            f"feature {key!r} is a sequence of steps with {int(counts[counts != 1][0])} values in a step; columns "
+            "read one value per step here. Give each step one value (one id, one number), or parse the feature "
+            "list with FixedLenSequenceFeature."
+        )
+    return Ragged(steps.values, value.row_splits)
 
 
 def dense_to_sparse(dense: np.ndarray, key: str) -> Ragged:

@@ -24,7 +24,9 @@ from torchestimator.columns.embedding import IndicatorColumn
 from torchestimator.columns.layer_base import ColumnLayer
 from torchestimator.columns.linear_model import LinearModel
 from torchestimator.columns.numeric import BucketizedColumn, NumericColumn
+from torchestimator.columns.sequence import SequenceFeatures, SequenceNumericColumn
 from torchestimator.errors import ExportError
+from torchestimator.export.wire_plan import sequence_input_names
 
 __all__ = ["GraphBuilder", "Wire", "bag_forward", "build_layer_inputs"]
 
@@ -156,6 +158,12 @@ def build_layer_inputs(builder: GraphBuilder, layers: list[ColumnLayer]) -> dict
                 ids, offsets, weights, bags = builder.bags(slots, example_major=True)
                 out.update({f"{p}/{g.key}/ids": ids, f"{p}/{g.key}/offsets": offsets})
                 out.update({f"{p}/{g.key}/weights": weights, f"{p}/{g.key}/bags": bags})
+        elif isinstance(layer, SequenceFeatures):  # padded by the host: passed through
+            names, length_name = sequence_input_names(layer)
+            for i, (col, name) in enumerate(zip(layer.feature_columns, names)):
+                kind = "values" if isinstance(col, SequenceNumericColumn) else "ids"
+                out[f"{p}/{i}/{kind}"] = builder.wire[name]  # (B, T, w) float32 / (B, T) int64
+            out[f"{p}/lengths"] = builder.wire[length_name]  # (B,)
         elif isinstance(layer, LinearModel) and layer._sparse:
             slots = [(c, layer._rows[c.name][0], layer.sparse_combiner) for c in layer._sparse]
             ids, offsets, weights, _ = builder.bags(slots)

@@ -73,7 +73,7 @@ class HostStep:
         self._columns = {
             name: deserialize_column(item.column, custom_objects)
             for name, item in self.inputs.items()
-            if item.kind == "ids" and item.column is not None
+            if item.kind in ("ids", "sequence", "sequence_length") and item.column is not None
         }
 
     def __call__(self, features: Mapping[str, Any]) -> dict[str, np.ndarray]:
@@ -84,9 +84,12 @@ class HostStep:
         """
         cache = TransformCache(features)
         ragged: dict[str, tuple[Ragged, str, str | None]] = {}
+        sequences: dict[str, tuple[WireInput, np.ndarray, np.ndarray]] = {}
         out: dict[str, np.ndarray] = {}
         for name, item in self.inputs.items():
-            if item.kind == "dense":
+            if item.kind in ("sequence", "sequence_length"):
+                sequences[name] = (item, *_sequence_steps(self._columns[name], cache))
+            elif item.kind == "dense":
                 out[name] = self._dense(cache, item)
             elif item.kind == "tensor":
                 out[name] = self._tensor(features, item)
@@ -105,6 +108,7 @@ class HostStep:
             longest[group] = max(longest.get(group, 0), n)
         for name, (rows, dtype, group) in ragged.items():
             out[name] = _pad(rows, dtype, longest[group] if group is not None else None)
+        out.update(_pad_sequences(sequences, self._columns))
         return out
 
     @staticmethod
@@ -171,6 +175,61 @@ class HostStep:
                     f"(values {values[:3].tolist()})."
                 )
         return sparse
+
+
+def _sequence_steps(column: Any, cache: TransformCache) -> tuple[np.ndarray, np.ndarray]:
+    """A sequence column's steps (numeric ``(N, width)``, ids ``(N,)``) and steps per example, as
+    ``SequenceFeatures`` computes them in training.
+
+    Raises:
+        FeatureError: an id beyond the column's buckets.
+    """
+    from torchestimator.columns.sequence import SequenceNumericColumn
+
+    if isinstance(column, SequenceNumericColumn):
+        rag = cache.get(column)
+        return rag.values.reshape(-1, column.step_width), np.diff(rag.row_splits) // column.step_width
+    ids = cache.get(column)
+    nb = column.categorical_column.num_buckets
+    if ids.values.size and int(ids.values.max()) >= nb:
+        raise FeatureError(f"column {column.name!r} produced id {int(ids.values.max())} >= num_buckets {nb}.")
+    return ids.values, np.diff(ids.row_splits)
+
+
+def _pad_sequences(
+    sequences: Mapping[str, tuple[WireInput, np.ndarray, np.ndarray]], columns: Mapping[str, Any]
+) -> dict[str, np.ndarray]:
+    """Pad each group's sequence inputs to its longest example (at least one step).
+
+    Raises:
+        FeatureError: columns of one ``SequenceFeatures`` with different lengths for an example.
+    """
+    lengths_of = {
+        item.group: lengths for item, _, lengths in sequences.values() if item.kind == "sequence_length"
+    }
+    out: dict[str, np.ndarray] = {}
+    for name, (item, values, lengths) in sequences.items():
+        reference = lengths_of[item.group]
+        if lengths.shape != reference.shape or not np.array_equal(lengths, reference):
+            raise FeatureError(
+                f"sequence column {columns[name].name!r} has sequence lengths {lengths[:8].tolist()} but the other "
+                f"columns of its SequenceFeatures have {reference[:8].tolist()}; all must have the same length."
+            )
+        if item.kind == "sequence_length":
+            out[name] = np.ascontiguousarray(lengths, dtype=np.int64)
+            continue
+        batch, steps = len(lengths), max(int(reference.max()) if len(reference) else 0, 1)
+        row = np.repeat(np.arange(batch), lengths)
+        step = np.arange(len(row)) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+        if item.dtype == "float32":
+            padded = np.full(
+                (batch, steps, int(item.width or 1)), columns[name].default_value, dtype=np.float32
+            )
+        else:
+            padded = np.full((batch, steps), -1, dtype=np.int64)
+        padded[row, step] = values
+        out[name] = padded
+    return out
 
 
 def _check_identity_range(rows: Ragged, key: str, num_buckets: int) -> None:

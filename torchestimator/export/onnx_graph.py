@@ -53,6 +53,46 @@ def _label_encoder(lookup: Lookup) -> Any:
     )
 
 
+def _export_torchscript(
+    module: Any, args: Sequence[Any], path: str, input_names: Sequence[str], output_names: Sequence[str]
+) -> None:
+    """TorchScript ONNX export of a ServingModule, batch and lengths dynamic (see :func:`write_onnx`)."""
+    import torch
+
+    from torchestimator.export.program import export_patches
+
+    axes: dict[str, dict[int, str]] = {}
+    for name in input_names:
+        item = module._plan.inputs[name]
+        axes[name] = {0: "batch"}
+        if item.kind in ("padded", "ids", "sequence"):
+            axes[name][1] = f"len_{item.group or name}"
+        elif item.kind == "tensor":
+            axes[name].update(
+                {d + 1: f"{name}_dim{d + 1}" for d, w in enumerate((item.shape or (-1,))[1:]) if w == -1}
+            )
+    axes.update({name: {0: "batch"} for name in output_names})
+
+    def tensors_only(_module: Any, state: dict[str, Any], _prefix: str, _meta: Any) -> None:
+        for key in [k for k, v in state.items() if not isinstance(v, torch.Tensor)]:
+            del state[key]  # the column layers' extra state (JSON column specs): the tracer wants tensors
+
+    handle = module._register_state_dict_hook(tensors_only)
+    try:
+        with export_patches(module), torch.no_grad():
+            torch.onnx.export(
+                module,
+                tuple(args),
+                path,
+                dynamo=False,
+                input_names=list(input_names),
+                output_names=list(output_names),
+                dynamic_axes=axes,
+            )
+    finally:
+        handle.remove()
+
+
 def write_onnx(
     program: Any,
     args: Sequence[Any],
@@ -63,8 +103,13 @@ def write_onnx(
     lookups: Mapping[str, Lookup],
     class_names: Sequence[str] | None,
     string_outputs: Sequence[str],
+    recurrent_module: Any = None,
 ) -> list[str]:
     """Export ``program`` to ``path`` and edit it (see module docstring); returns the output names.
+
+    ``recurrent_module`` (the ServingModule of a model with RNN layers) is exported with the
+    TorchScript exporter instead, whose native ONNX ``RNN`` / ``LSTM`` / ``GRU`` ops keep the number
+    of steps dynamic (the dynamo exporter cannot lower the program's ``scan``).
 
     Raises:
         ExportError: the ONNX exporter failed (the cause is chained).
@@ -83,16 +128,19 @@ def write_onnx(
     try:
         with warnings.catch_warnings(), quiet_onnx_export():
             warnings.simplefilter("ignore")
-            torch.onnx.export(
-                program,
-                tuple(args),
-                tmp,
-                dynamo=True,
-                external_data=False,
-                input_names=list(input_names),
-                output_names=list(output_names),
-                verbose=False,
-            )
+            if recurrent_module is not None:
+                _export_torchscript(recurrent_module, args, tmp, input_names, output_names)
+            else:
+                torch.onnx.export(
+                    program,
+                    tuple(args),
+                    tmp,
+                    dynamo=True,
+                    external_data=False,
+                    input_names=list(input_names),
+                    output_names=list(output_names),
+                    verbose=False,
+                )
         model = onnx.load(tmp)
     except Exception as err:  # the exporter raises many types
         raise ExportError(f"ONNX export failed: {err}") from err

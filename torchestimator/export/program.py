@@ -232,6 +232,12 @@ def example_wire(inputs: Mapping[str, WireInput], batch: int = 3, length: int = 
     for item in inputs.values():
         if item.kind == "dense":
             out.append(torch.zeros(batch, int(item.width or 1), dtype=getattr(torch, item.dtype)))
+        elif item.kind == "sequence_length":
+            out.append(torch.full((batch,), length, dtype=torch.int64))
+        elif item.kind == "sequence" and item.dtype == "float32":
+            out.append(torch.ones(batch, length, int(item.width or 1), dtype=torch.float32))
+        elif item.kind == "sequence":
+            out.append(torch.zeros(batch, length, dtype=torch.int64))
         elif item.kind == "tensor":
             dims = [length if d == -1 else d for d in (item.shape or (-1,))[1:]]
             out.append(torch.zeros(batch, *dims, dtype=getattr(torch, item.dtype)))
@@ -249,7 +255,7 @@ def _dynamic_shapes(inputs: Mapping[str, WireInput]) -> tuple[dict[int, Any], ..
     groups: dict[str, Any] = {}
     shapes: list[dict[int, Any]] = []
     for i, item in enumerate(inputs.values()):
-        if item.kind == "dense":
+        if item.kind in ("dense", "sequence_length"):
             shapes.append({0: batch})
         elif item.kind == "tensor":
             dims = (item.shape or (-1,))[1:]

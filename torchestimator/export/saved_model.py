@@ -193,6 +193,7 @@ def _write(
             plan.lookups,
             probe.class_names,
             probe.strings,
+            recurrent_module=module if _has_recurrent_layers(model) else None,
         )
         with torch.no_grad():
             eager = module(*args)
@@ -252,6 +253,10 @@ def _write(
             target = os.path.join(export_dir, "assets.extra", dest)
             os.makedirs(os.path.dirname(target), exist_ok=True)
             shutil.copyfile(src, target)
+
+
+def _has_recurrent_layers(model: torch.nn.Module) -> bool:
+    return any(isinstance(m, (torch.nn.RNN, torch.nn.LSTM, torch.nn.GRU)) for m in model.modules())
 
 
 def _raw_parse_spec(columns: list[Any], plan: Any) -> dict[str, Any]:

@@ -30,11 +30,24 @@ from torchestimator.columns.embedding import EmbeddingColumn, IndicatorColumn
 from torchestimator.columns.layer_base import ColumnLayer
 from torchestimator.columns.linear_model import LinearModel
 from torchestimator.columns.numeric import BucketizedColumn, NumericColumn
+from torchestimator.columns.sequence import SequenceFeatures, SequenceNumericColumn
 from torchestimator.errors import ExportError
 
-__all__ = ["IDS_SUFFIX", "Lookup", "WireInput", "WirePlan", "plan_tensors", "plan_wire"]
+__all__ = [
+    "IDS_SUFFIX",
+    "SEQUENCE_LENGTH_SUFFIX",
+    "SEQUENCE_SUFFIX",
+    "Lookup",
+    "WireInput",
+    "WirePlan",
+    "plan_tensors",
+    "plan_wire",
+    "sequence_input_names",
+]
 
 IDS_SUFFIX = "__ids"
+SEQUENCE_SUFFIX = "__seq"
+SEQUENCE_LENGTH_SUFFIX = "__seq_length"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -43,11 +56,14 @@ class WireInput:
 
     Attributes:
         name: the graph input name.
-        kind: ``dense`` (B, width), ``padded`` (B, L) raw values, or ``ids`` (B, L) host-computed ids.
+        kind: ``dense`` (B, width), ``padded`` (B, L) raw values, ``ids`` (B, L) host-computed ids,
+            ``sequence`` (B, T, width) host-padded steps of a sequence column (float32; int64 ids (B, T)
+            for a categorical one, -1 = no step), ``sequence_length`` (B,) the steps per example.
         dtype: float32 / float64 / int32 / int64 / string.
         width: D of a dense input (None for padded / ids).
         key: the raw feature key (dense / padded).
-        column: the serialised column whose host transform gives the ids (``ids`` kind).
+        column: the serialised column whose host transform gives the ids (``ids``) or the steps
+            (``sequence``, ``sequence_length``).
         group: inputs of one length group share their L (a weighted column's ids and weights).
         shape: the receiver's shape of a ``tensor`` input (``-1`` = any size; dim 0 is the batch).
         num_buckets: identity ids of a ``padded`` input must be below this (a column without
@@ -135,18 +151,47 @@ def plan_wire(module: nn.Module) -> WirePlan:
     """Walk the model's column layers and decide every graph input.
 
     Raises:
-        ExportError: a model without column layers, a sequence layer, or an unsupported column.
+        ExportError: a model without column layers, or an unsupported column.
     """
     plan = WirePlan()
     plan.layers = [m for m in module.modules() if isinstance(m, ColumnLayer)]
     for layer in plan.layers:
+        if isinstance(layer, SequenceFeatures):
+            _plan_sequence_layer(plan, layer)
+            continue
         if not isinstance(layer, (DenseFeatures, LinearModel)):
             raise ExportError(
-                f"export supports DenseFeatures and LinearModel column layers; the model has {type(layer).__name__}."
+                "export supports DenseFeatures, LinearModel and SequenceFeatures column layers; the model has "
+                f"{type(layer).__name__}."
             )
         for col in layer.feature_columns:
             _plan_column(plan, col)
     return plan
+
+
+def sequence_input_names(layer: SequenceFeatures) -> tuple[list[str], str]:
+    """The graph inputs of a ``SequenceFeatures`` layer: one per column (its order) and the lengths."""
+    names = [col.name + SEQUENCE_SUFFIX for col in layer.feature_columns]
+    return names, layer.feature_columns[0].name + SEQUENCE_LENGTH_SUFFIX
+
+
+def _plan_sequence_layer(plan: WirePlan, layer: SequenceFeatures) -> None:
+    """Sequence columns go padded by the host (their own transforms), sharing one number of steps."""
+    names, length_name = sequence_input_names(layer)
+    for col, name in zip(layer.feature_columns, names):
+        numeric = isinstance(col, SequenceNumericColumn)
+        plan.add(
+            WireInput(
+                name,
+                "sequence",
+                "float32" if numeric else "int64",
+                width=col.step_width if isinstance(col, SequenceNumericColumn) else None,
+                column=_serialized(col),
+                group=length_name,
+            )
+        )
+    first = layer.feature_columns[0]
+    plan.add(WireInput(length_name, "sequence_length", "int64", column=_serialized(first), group=length_name))
 
 
 def _plan_column(plan: WirePlan, col: FeatureColumn) -> None:

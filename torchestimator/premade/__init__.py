@@ -21,6 +21,7 @@ from torchestimator.premade.dnn_linear_combined import (
 from torchestimator.premade.dnn_tower import DNNTower, TFBatchNorm
 from torchestimator.premade.linear import LinearClassifier, LinearEstimator, LinearModelFn, LinearRegressor
 from torchestimator.premade.model_base import PremadeModel
+from torchestimator.premade.rnn import RNNClassifier, RNNEstimator, RNNModelFn
 
 __all__ = [
     "BaselineClassifier",
@@ -41,5 +42,8 @@ __all__ = [
     "LinearModelFn",
     "LinearRegressor",
     "PremadeModel",
+    "RNNClassifier",
+    "RNNEstimator",
+    "RNNModelFn",
     "TFBatchNorm",
 ]
