@@ -78,3 +78,17 @@ def test_deeply_nested_serialised_column_is_refused_not_recursion_error() -> Non
         nested = [nested]
     with pytest.raises(InvalidArgumentError, match="nested"):
         deserialize_column({"type": "CrossedColumn", "config": {"keys": nested, "hash_bucket_size": 3}})
+
+
+def test_show_accepts_a_manifest_without_tags(tmp_path, trained_export):
+    """The manifest reader defaults absent ``tags`` to ['serve']; ``show`` must agree (found by the fuzz suite)."""
+    import json
+
+    from torchestimator.serving.show import format_export
+
+    target = Path(trained_export.copy(str(tmp_path)))
+    manifest_path = target / "saved_model.json"
+    manifest = json.loads(manifest_path.read_text())
+    manifest.pop("tags", None)
+    manifest_path.write_text(json.dumps(manifest))
+    assert format_export(str(target)).startswith("MetaGraphDef with tag-set: 'serve' contains")

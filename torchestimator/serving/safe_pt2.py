@@ -21,7 +21,8 @@ the names it reads become identifiers in generated Python source. So before torc
 
 Members must be stored uncompressed (no zip bombs), unique, and the same list torch's own zip reader
 sees. In ``model.json``: node targets are ``torch.ops.aten.*`` / ``torch.ops.prims.*`` overloads or a
-few ``_operator`` / ``math`` / ``torch.sym_*`` functions; symbolic expressions are sympy ``srepr`` calls
+few ``_operator`` / ``math`` / ``torch.sym_*`` functions, or ``torch.ops.higher_order.scan`` (exported
+RNNs; its body is a subgraph in the same JSON, checked the same way); symbolic expressions are sympy ``srepr`` calls
 from a fixed list (checked on the parsed AST, never evaluated); guards are size comparisons only;
 input / output treespecs name only tuples, lists and dicts (for a ``defaultdict`` or an enum in a
 treespec, torch imports a module named in the JSON); custom objects are refused; every other string is a dotted identifier, or free text without control
@@ -73,6 +74,8 @@ _CONTROL = re.compile(
 
 _TARGET = re.compile(
     r"torch\.ops\.(aten|prims)\.[A-Za-z0-9_]+\.[A-Za-z0-9_]+"
+    # torch's own scan, which exported RNNs use; its body is a subgraph of this same JSON, checked like the rest
+    r"|torch\.ops\.higher_order\.scan"
     r"|_operator\.(add|sub|mul|floordiv|truediv|mod|neg|pos|abs|getitem|eq|ne|lt|le|gt|ge|and_|or_|not_)"
     r"|math\.(ceil|floor|trunc|sqrt)"
     r"|torch\.sym_(max|min|float|int|not|ite|sum|sqrt)"

@@ -31,7 +31,8 @@ def format_export(export_dir: str) -> str:
 
     manifest = read_manifest(export_dir)
     lines = [
-        f"MetaGraphDef with tag-set: '{','.join(manifest['tags'])}' contains the following SignatureDefs:",
+        f"MetaGraphDef with tag-set: '{','.join(manifest.get('tags', ['serve']))}' contains the following "
+        "SignatureDefs:",
         "",
     ]
     for name in sorted(manifest["signatures"]):
