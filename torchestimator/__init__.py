@@ -52,6 +52,7 @@ from torchestimator.premade import (
     LinearClassifier,
     LinearEstimator,
     LinearRegressor,
+    LinearSDCA,
 )
 from torchestimator.run_config import RunConfig
 from torchestimator.spec import EstimatorSpec, ModeKeys
@@ -83,6 +84,7 @@ __all__ = [
     "LinearClassifier",
     "LinearEstimator",
     "LinearRegressor",
+    "LinearSDCA",
     "LogisticRegressionHead",
     "LossReduction",
     "MetricKeys",

@@ -1,4 +1,5 @@
-"""Pre-made estimators (``tf.estimator``'s canned models): Linear, DNN, DNNLinearCombined, Baseline.
+"""Pre-made estimators (``tf.estimator``'s canned models): Linear, DNN, DNNLinearCombined, Baseline,
+and the LinearSDCA optimizer of the linear ones.
 
 Each ``*Classifier`` / ``*Regressor`` / ``*Estimator(head=...)`` is an :class:`~torchestimator.Estimator`
 whose model_fn is an ``nn.Module`` (``*ModelFn``) built from columns -> tower -> head; the module
@@ -21,6 +22,7 @@ from torchestimator.premade.dnn_linear_combined import (
 from torchestimator.premade.dnn_tower import DNNTower, TFBatchNorm
 from torchestimator.premade.linear import LinearClassifier, LinearEstimator, LinearModelFn, LinearRegressor
 from torchestimator.premade.model_base import PremadeModel
+from torchestimator.premade.sdca import LinearSDCA
 
 __all__ = [
     "BaselineClassifier",
@@ -40,6 +42,7 @@ __all__ = [
     "LinearEstimator",
     "LinearModelFn",
     "LinearRegressor",
+    "LinearSDCA",
     "PremadeModel",
     "TFBatchNorm",
 ]
