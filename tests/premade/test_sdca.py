@@ -224,3 +224,39 @@ def test_step_without_a_staged_batch_is_an_error() -> None:
     opt = SDCAOptimizer([param], ["bias"], "squared_loss", 0.0, 1.0)
     with pytest.raises(InvalidArgumentError, match="not a gradient optimizer"):
         opt.step()
+
+
+def test_dense_only_regressor_reaches_the_ridge_solution() -> None:
+    rng = np.random.RandomState(5)
+    x = rng.normal(size=(24, 2)).astype(np.float32)
+    y = (x @ np.array([2.0, -1.0]) + 0.5 + 0.1 * rng.normal(size=24)).astype(np.float32)
+    features = {"x": x, "id": np.array([f"r{i}" for i in range(24)])}
+    est = te.LinearRegressor(
+        [fc.numeric_column("x", shape=(2,))],
+        optimizer=te.LinearSDCA("id", symmetric_l2_regularization=4.0),
+        config=te.RunConfig(
+            tf_random_seed=1, save_checkpoints_steps=None, save_checkpoints_secs=None, **QUIET
+        ),
+    )
+    est.train(lambda: (features, y), steps=150)
+    design = np.concatenate([x, np.ones((24, 1))], axis=1).astype(np.float64)
+    oracle = np.linalg.solve(design.T @ design + 4.0 * np.eye(3), design.T @ y)
+    lm = est.model.linear_model
+    ours = np.concatenate([lm.dense_kernel.detach().numpy().ravel(), lm.bias.detach().numpy()])
+    np.testing.assert_allclose(ours, oracle, atol=1e-5)
+
+
+def test_sparse_only_classifier_with_string_labels() -> None:
+    color = np.array(["red", "blue", "red", "green", "blue", "red"])
+    labels = np.array(["pos", "neg", "pos", "neg", "neg", "pos"])
+    features = {"color": color, "id": np.array([f"e{i}" for i in range(6)])}
+    est = te.LinearClassifier(
+        [fc.categorical_column_with_vocabulary_list("color", ["red", "blue", "green"])],
+        label_vocabulary=["neg", "pos"],
+        optimizer=te.LinearSDCA("id", symmetric_l2_regularization=1.5),
+        config=te.RunConfig(tf_random_seed=1, **QUIET),
+    )
+    est.train(lambda: (features, labels), steps=40)
+    classes = [p["classes"][0] for p in est.predict(lambda: features)]
+    assert classes == [b"pos", b"neg", b"pos", b"neg", b"neg", b"pos"]
+    assert est.model.optimizers()["optimizer"].layout == ["sparse", "bias"]

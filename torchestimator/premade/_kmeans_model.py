@@ -77,6 +77,12 @@ class KMeansModelFn(nn.Module):
         InvalidArgumentError: an unknown initialisation or distance, or a bad cluster count.
     """
 
+    clusters: torch.Tensor
+    initialized: torch.Tensor
+    cluster_counts: torch.Tensor
+    clusters_updated: torch.Tensor
+    update_in_steps: torch.Tensor
+
     def __init__(
         self,
         num_clusters: int,

@@ -103,7 +103,8 @@ class _ExampleTable:
         return out
 
     def insert(self, keys: np.ndarray, state: np.ndarray) -> None:
-        new_keys, new_state = [], []
+        new_keys: list[np.ndarray] = []
+        new_state: list[np.ndarray] = []
         for key, row in zip(keys, state):
             raw = key.tobytes()
             at = self.index.get(raw)

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -116,7 +116,7 @@ class KMeans(Estimator):
         return self
 
     def _initializing(self, input_fn: Callable[..., Any]) -> Callable[..., Iterator[Batch]]:
-        module = self._module
+        module = cast(KMeansModelFn, self._module)
 
         def initialize_then_train(
             mode: str, params: Any = None, config: Any = None, input_context: Any = None
@@ -132,7 +132,9 @@ class KMeans(Estimator):
         return initialize_then_train
 
     def _apply(self, state: ckpt_lib.CheckpointState, for_training: bool) -> None:
-        self._module.match_checkpoint_shapes(state.model)  # the centres' shape is known only from data
+        cast(KMeansModelFn, self._module).match_checkpoint_shapes(
+            state.model
+        )  # the centres' shape is known only from data
         super()._apply(state, for_training)
 
     def _predict_one_key(self, input_fn: Callable[..., Any], key: str) -> Iterator[Any]:
