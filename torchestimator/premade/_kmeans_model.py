@@ -307,6 +307,20 @@ class KMeansModelFn(nn.Module):
         target.index_add_(0, unique, updates)
 
 
+def _check_single_process() -> None:
+    """KMeans keeps its centres in this process; TF shares them through parameter servers.
+
+    Raises:
+        InvalidArgumentError: training in more than one process.
+    """
+    dist = torch.distributed
+    if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
+        raise InvalidArgumentError(
+            f"KMeans trains in one process only; this job has {dist.get_world_size()} processes. Train it "
+            "without torchrun (or on rank 0 only)."
+        )
+
+
 def _check_num_clusters(num_clusters: Any) -> int:
     if isinstance(num_clusters, bool) or not isinstance(num_clusters, (int, np.integer)) or num_clusters < 1:
         raise InvalidArgumentError(f"KMeans: num_clusters must be an int >= 1; received {num_clusters!r}.")

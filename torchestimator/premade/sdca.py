@@ -16,7 +16,8 @@ Differences from TF, all documented: TF visits a batch's examples in an order dr
 ``std::random_device``, so two TF runs never agree step for step; here the order comes from
 torch's generator (``RunConfig(tf_random_seed=...)`` makes runs repeatable). Both converge to the
 same optimum (the tests compare with TF after TF's number of epochs). ``adaptive=True`` (adaptive
-importance sampling) is not implemented; ``num_table_shards`` has no effect (one in-process table).
+importance sampling) is not implemented; ``num_table_shards`` has no effect (one in-process table), and
+training runs in one process (TF's multi-worker SDCA over parameter servers is not supported).
 Categorical ids whose weight is <= 0 are dropped (as the linear model's lookup drops them) where TF's
 SDCA would still train on them.
 
@@ -157,7 +158,18 @@ class LinearSDCA:
         )
 
     def build_optimizer(self, linear_model: Any, loss_type: str) -> SDCAOptimizer:
-        """The :class:`SDCAOptimizer` over ``linear_model``'s weights."""
+        """The :class:`SDCAOptimizer` over ``linear_model``'s weights.
+
+        Raises:
+            InvalidArgumentError: training in more than one process (not supported).
+        """
+        dist = torch.distributed
+        if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
+            raise InvalidArgumentError(
+                "LinearSDCA trains in one process only (its per-example duals live in that process); this job "
+                f"has {dist.get_world_size()} processes. Train it without torchrun, or use a gradient optimizer "
+                "('Ftrl') for distributed training."
+            )
         parts = [
             (
                 "sparse",
