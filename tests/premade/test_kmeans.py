@@ -188,3 +188,21 @@ def test_predict_before_training_is_a_clear_error() -> None:
     module = te.premade.KMeansModelFn(3)
     with pytest.raises(InvalidArgumentError, match="not initialised"):
         module(torch.as_tensor(POINTS))
+
+
+@pytest.mark.slow  # torch.export + ONNX: ~14 s on the shared CI machine
+def test_export_serves_tf_signatures_equal_to_predict() -> None:
+    pytest.importorskip("onnxruntime")
+    from torchestimator import serving
+    from torchestimator.export.receivers import build_raw_serving_input_receiver_fn
+
+    km = te.KMeans(3, initial_clusters=POINTS[:3], use_mini_batch=False, config=te.RunConfig(**QUIET))
+    km.train(lambda: {"p": POINTS}, steps=2)
+    path = km.export_saved_model(tempfile.mkdtemp(), build_raw_serving_input_receiver_fn({"p": POINTS}))
+    predictor = serving.load(path)
+    assert set(predictor.signatures) == {"all_distances", "cluster_index", "serving_default"}
+    expected = list(km.predict(lambda: {"p": POINTS}))
+    index = predictor({"p": POINTS}, signature="serving_default")["output"]
+    assert index.tolist() == [int(p["cluster_index"]) for p in expected]
+    distances = predictor({"p": POINTS}, signature="all_distances")["output"]
+    np.testing.assert_allclose(distances, [p["all_distances"] for p in expected], atol=1e-5)

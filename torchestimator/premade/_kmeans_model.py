@@ -37,6 +37,7 @@ import torch
 from torch import nn
 
 from torchestimator.errors import InvalidArgumentError
+from torchestimator.heads.export_output import PredictOutput
 from torchestimator.hooks.base import Hook, RunContext
 from torchestimator.metrics.base import Mean
 from torchestimator.premade._kmeans_init import KMEANS_PLUS_PLUS_INIT, RANDOM_INIT, choose_centers
@@ -138,8 +139,8 @@ class KMeansModelFn(nn.Module):
     # -- state ------------------------------------------------------------------------------------
     @property
     def is_initialized(self) -> bool:
-        """Whether all ``num_clusters`` centres have been chosen."""
-        return bool(self.initialized)
+        """Whether all ``num_clusters`` centres have been chosen (read from the shape: export traces it)."""
+        return self.clusters.shape[0] == self.num_clusters
 
     def _two_copies(self) -> bool:
         return self.use_mini_batch and self.steps_per_iteration > 1
@@ -229,7 +230,12 @@ class KMeansModelFn(nn.Module):
         all_distances, scores, index = self._infer(points, centers)
         predictions = {"all_distances": all_distances, "cluster_index": index}
         if mode == ModeKeys.PREDICT:
-            return EstimatorSpec(mode, predictions=predictions)
+            export_outputs = {  # TF's signatures: one per key, and the index as the default
+                "all_distances": PredictOutput(all_distances),
+                "cluster_index": PredictOutput(index),
+                "serving_default": PredictOutput(index),
+            }
+            return EstimatorSpec(mode, predictions=predictions, export_outputs=export_outputs)
         loss = scores.sum()
         if mode == ModeKeys.EVAL:
             return EstimatorSpec(
