@@ -79,7 +79,7 @@ def kmeans_plus_plus(
 
     for _ in range(num):
         best_index, best_distances, best_potential = 0, min_distances, float("inf")
-        for _ in range(1 + retries if chosen or retries else 1):
+        for _ in range(1 + retries):
             index = draw()
             distances = torch.minimum(min_distances, _half_squared_distances(points, half_norms, index))
             potential = float(distances.sum())

@@ -86,44 +86,55 @@ def dedup_sparse(
 
 
 class _ExampleTable:
-    """Example digest -> state row (TF's ``_ShardedMutableDenseHashTable`` of SDCA)."""
+    """Example digest -> state row (TF's ``_ShardedMutableDenseHashTable`` of SDCA); rows grow by doubling."""
 
     def __init__(self) -> None:
-        self.keys = np.zeros((0, 16), np.uint8)
-        self.state = np.zeros((0, 4), np.float32)
+        self._keys = np.zeros((0, 16), np.uint8)
+        self._state = np.zeros((0, 4), np.float32)
+        self.size = 0
         self.index: dict[bytes, int] = {}
+
+    @property
+    def keys(self) -> np.ndarray:
+        """(N, 16) uint8 digests."""
+        return self._keys[: self.size]
+
+    @property
+    def state(self) -> np.ndarray:
+        """(N, 4) float32 rows: dual, primal loss, dual loss, example weight."""
+        return self._state[: self.size]
 
     def lookup(self, keys: np.ndarray) -> np.ndarray:
         """(B, 4) rows, zeros for unseen examples."""
-        rows = [self.index.get(k.tobytes(), -1) for k in keys]
+        rows = np.asarray([self.index.get(k.tobytes(), -1) for k in keys], np.int64)
         out = np.zeros((len(keys), 4), np.float32)
-        found = np.asarray(rows, np.int64) >= 0
-        if found.any():
-            out[found] = self.state[np.asarray(rows, np.int64)[found]]
+        found = rows >= 0
+        out[found] = self._state[rows[found]]
         return out
 
     def insert(self, keys: np.ndarray, state: np.ndarray) -> None:
-        new_keys: list[np.ndarray] = []
-        new_state: list[np.ndarray] = []
-        for key, row in zip(keys, state):
+        rows = np.empty(len(keys), np.int64)
+        for i, key in enumerate(keys):
             raw = key.tobytes()
             at = self.index.get(raw)
             if at is None:
-                self.index[raw] = len(self.keys) + len(new_keys)
-                new_keys.append(key)
-                new_state.append(row)
-            elif at >= len(self.keys):
-                new_state[at - len(self.keys)] = row
-            else:
-                self.state[at] = row
-        if new_keys:
-            self.keys = np.concatenate([self.keys, np.stack(new_keys)])
-            self.state = np.concatenate([self.state, np.stack(new_state)])
+                at = self.index[raw] = self.size
+                self.size += 1
+            rows[i] = at
+        if self.size > len(self._keys):
+            capacity = max(self.size, 2 * len(self._keys), 1024)
+            self._keys = np.concatenate([self._keys, np.zeros((capacity - len(self._keys), 16), np.uint8)])
+            self._state = np.concatenate(
+                [self._state, np.zeros((capacity - len(self._state), 4), np.float32)]
+            )
+        self._keys[rows] = keys
+        self._state[rows] = state  # a repeated id within the batch keeps its last row, as TF's insert
 
     def load(self, keys: np.ndarray, state: np.ndarray) -> None:
-        self.keys = np.ascontiguousarray(keys.view(np.uint8).reshape(-1, 16))
-        self.state = np.ascontiguousarray(state, dtype=np.float32).reshape(-1, 4)
-        self.index = {k.tobytes(): i for i, k in enumerate(self.keys)}
+        self._keys = np.ascontiguousarray(keys.view(np.uint8).reshape(-1, 16))
+        self._state = np.ascontiguousarray(state, dtype=np.float32).reshape(-1, 4)
+        self.size = len(self._keys)
+        self.index = {k.tobytes(): i for i, k in enumerate(self._keys)}
 
 
 class SDCAOptimizer(torch.optim.Optimizer):
