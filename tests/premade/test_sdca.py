@@ -111,7 +111,7 @@ def test_matches_tf_after_tf_epochs(name: str) -> None:
     est = _estimator(case, save_checkpoints_steps=None, save_checkpoints_secs=None)
     features, label = _features_labels(case)
     epochs = SDCA["steps"] * SDCA["batch_size"] // len(label)  # TF's number of epochs (200)
-    est.train(lambda: (features, label), steps=epochs // 2)  # whole-data batches converge in half of them
+    est.train(lambda: (features, label), steps=epochs)  # one whole-data batch per epoch
     _assert_matches_tf(est, case)
 
 
@@ -121,7 +121,7 @@ def test_matches_tf_on_tf_batches_with_duals_kept_per_example_id() -> None:
     size = SDCA["batch_size"]
 
     def input_fn() -> Iterator[tuple[dict[str, np.ndarray], np.ndarray]]:
-        for step in range(SDCA["steps"] // 2):
+        for step in range(SDCA["steps"]):  # TF's batches, TF's number of steps
             start = (step * size) % len(label)
             yield {k: v[start : start + size] for k, v in features.items()}, label[start : start + size]
 
