@@ -21,6 +21,7 @@ import torch
 import torchestimator as te
 from torchestimator import feature_column as fc
 from torchestimator.errors import FeatureError, InvalidArgumentError
+from torchestimator.hooks.base import Hook, RunContext
 from torchestimator.premade._sdca_kernel import SDCABatch, dual_coordinate_ascent
 from torchestimator.premade._sdca_optimizer import SDCAOptimizer
 
@@ -113,6 +114,31 @@ def test_matches_tf_after_tf_epochs(name: str) -> None:
     epochs = SDCA["steps"] * SDCA["batch_size"] // len(label)  # TF's number of epochs (200)
     est.train(lambda: (features, label), steps=epochs)  # one whole-data batch per epoch
     _assert_matches_tf(est, case)
+
+
+@pytest.mark.parametrize("name", sorted(SDCA["cases"]))
+def test_each_step_matches_tf_on_one_example_batches(name: str) -> None:
+    """One example per batch leaves TF no visiting order to draw: every step is deterministic, so the
+    update itself (Newton / closed-form dual, norms, num_loss_partitions, shrinkage, stored duals on the
+    second visit) is compared step by step."""
+    case = SDCA["cases"][name]
+    features, label = _features_labels(case)
+    order = np.concatenate([np.arange(6), np.arange(6)])
+    steps: list[dict[str, np.ndarray]] = []
+
+    class Record(Hook):
+        def after_step(self, ctx: RunContext) -> None:
+            steps.append(
+                {k: v.copy() for k, v in _weights(ctx.estimator).items()}
+            )  # not views of the weights
+
+    est = _estimator(case, save_checkpoints_steps=None, save_checkpoints_secs=None)
+    batches = [({k: v[i : i + 1] for k, v in features.items()}, label[i : i + 1]) for i in order]
+    est.train(lambda: iter(batches), hooks=[Record()])
+    assert len(steps) == len(case["single_example_steps"]) == 12
+    for step, (ours, theirs) in enumerate(zip(steps, case["single_example_steps"])):
+        for var, value in ours.items():
+            np.testing.assert_allclose(value, theirs[var], atol=1e-6, err_msg=f"step {step + 1} {var}")
 
 
 def test_matches_tf_on_tf_batches_with_duals_kept_per_example_id() -> None:
