@@ -237,6 +237,9 @@ def test_missing_example_id_and_non_binary_labels_fail_at_train() -> None:
     no_ids = {k: v for k, v in features.items() if k != "example_id"}
     with pytest.raises(FeatureError, match="example_id"):
         est.train(lambda: (no_ids, label), steps=1)
+    est.train(lambda: (features, label), steps=1)
+    assert "accuracy" in est.evaluate(lambda: (no_ids, label))  # ids are needed to train only
+    assert len(list(est.predict(lambda: no_ids))) == len(label)
     reg = _estimator(SDCA["cases"]["regressor_l2"])
     assert reg.train(lambda: (features, label * 0.5), steps=1)  # any real label for squared loss
     with pytest.raises(InvalidArgumentError, match=r"labels of 0\.0 or 1\.0"):

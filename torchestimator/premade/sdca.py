@@ -15,8 +15,9 @@ and when it trains: labels of 0/1 (classifier) and the example-id feature presen
 Differences from TF, all documented: TF visits a batch's examples in an order drawn from
 ``std::random_device``, so two TF runs never agree step for step; here the order comes from
 torch's generator (``RunConfig(tf_random_seed=...)`` makes runs repeatable). Both converge to the
-same optimum (the tests compare with TF after TF's number of epochs). ``adaptive=True`` (adaptive
-importance sampling) is not implemented; ``num_table_shards`` has no effect (one in-process table), and
+same optimum (the tests compare with TF after TF's number of epochs, and step by step on one-example
+batches, where TF has no order to draw). ``adaptive=True`` (TF's adaptive importance sampling, whose
+draws also come from ``std::random_device``) is not implemented; ``num_table_shards`` has no effect (one in-process table), and
 training runs in one process (TF's multi-worker SDCA over parameter servers is not supported).
 Categorical ids whose weight is <= 0 are dropped (as the linear model's lookup drops them) where TF's
 SDCA would still train on them.
