@@ -22,7 +22,7 @@ import torchestimator as te
 from torchestimator import feature_column as fc
 from torchestimator.errors import FeatureError, InvalidArgumentError
 from torchestimator.hooks.base import Hook, RunContext
-from torchestimator.premade._sdca_kernel import SDCABatch, dual_coordinate_ascent
+from torchestimator.premade._sdca_kernel import SDCABatch, adaptive_order, dual_coordinate_ascent
 from torchestimator.premade._sdca_optimizer import SDCAOptimizer
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "premade" / "tf215_sdca_kmeans.json"
@@ -60,6 +60,7 @@ def _estimator(case: dict[str, Any], model_dir: str | None = None, **config: Any
         num_loss_partitions=case["partitions"],
         symmetric_l1_regularization=case["l1"],
         symmetric_l2_regularization=case["l2"],
+        adaptive=case.get("adaptive", False),
     )
     cls = te.LinearClassifier if case["kind"] == "classifier" else te.LinearRegressor
     return cls(
@@ -195,6 +196,21 @@ def test_squared_loss_converges_to_the_ridge_solution() -> None:
     np.testing.assert_allclose(weights, oracle, atol=1e-5)
 
 
+def test_adaptive_order_follows_tf_sampler() -> None:
+    """TF's rule: draw proportional to w·sqrt(|x|² + l2·smoothness)·|dual + loss'(wx)|, keep a draw of an example
+    drawn c times with probability 0.1^c, stop after B rejections; unfilled visits go to example 0."""
+    x = np.array([1.0, 2.0, 3.0])  # one dense feature per example
+    batch = SDCABatch(
+        np.arange(4), np.zeros(3, np.int64), x, np.array([1.0, 2.0, 5.0]), np.ones(3), np.zeros(3)
+    )
+    nominal = np.array([1.0])  # wx = x: the first two examples sit at their optimum (kappa = wx - y = 0)
+    uniform = np.concatenate([np.full(6, 0.5), [0.0, 0.5, 0.5, 0.5, 0.0, 0.0]])  # picks, then keep draws
+    order = adaptive_order(batch, nominal, "squared_loss", 0.0, 1.0, uniform)
+    assert order.tolist() == [2, 0, 0]  # example 2 kept once, then 3 rejections (0.5 > 0.1) end the sampling
+    uniform[6:] = 0.0  # every draw kept: example 2 three times
+    assert adaptive_order(batch, nominal, "squared_loss", 0.0, 1.0, uniform).tolist() == [2, 2, 2]
+
+
 # -- TF's requirements ----------------------------------------------------------------------------
 def _sdca() -> te.LinearSDCA:
     return te.LinearSDCA("example_id", symmetric_l2_regularization=2.0)
@@ -222,7 +238,6 @@ def test_multi_class_and_multi_dimensional_labels_are_rejected() -> None:
         ({"symmetric_l2_regularization": 0.0}, "should be positive"),
         ({"symmetric_l1_regularization": -1.0}, "non-negative"),
         ({"num_loss_partitions": 0}, "num_loss_partitions"),
-        ({"adaptive": True}, "adaptive=True"),
     ],
 )
 def test_bad_arguments(kwargs: dict[str, Any], message: str) -> None:

@@ -32,7 +32,7 @@ import numpy as np
 
 from torchestimator.errors import InvalidArgumentError
 
-__all__ = ["LOSS_TYPES", "BatchResult", "SDCABatch", "dual_coordinate_ascent", "shrink"]
+__all__ = ["LOSS_TYPES", "BatchResult", "SDCABatch", "adaptive_order", "dual_coordinate_ascent", "shrink"]
 
 LOSS_TYPES = ("logistic_loss", "squared_loss")
 _NEWTON_STEPS = 10
@@ -55,6 +55,7 @@ class SDCABatch:
     labels: np.ndarray  # float64 (B,), already converted (logistic: -1 / +1)
     weights: np.ndarray  # float64 (B,) example weights
     duals: np.ndarray  # float64 (B,) the examples' duals before this batch
+    rows: np.ndarray | None = None  # float32 (B, 4) their state rows before this batch (zeros if unseen)
 
     @property
     def num_examples(self) -> int:
@@ -136,6 +137,66 @@ def _dual_losses(duals: np.ndarray, labels: np.ndarray, weights: np.ndarray, los
     return duals * (0.5 * duals - labels) * weights
 
 
+def _primal_derivative(wx: np.ndarray, labels: np.ndarray, loss_type: str) -> np.ndarray:
+    """d loss / d wx at example weight 1 (TF's ``PrimalLossDerivative``)."""
+    if loss_type == "logistic_loss":
+        y_wx = labels * wx
+        inverse_exp = np.where(
+            y_wx > 0, np.exp(-np.abs(y_wx)) / (1 + np.exp(-np.abs(y_wx))), 1 / (1 + np.exp(np.abs(y_wx)))
+        )
+        return -inverse_exp * labels
+    return wx - labels
+
+
+def adaptive_order(
+    batch: SDCABatch, nominal: np.ndarray, loss_type: str, l1: float, l2: float, uniform: np.ndarray
+) -> np.ndarray:
+    """TF's adaptive visiting sequence (``Examples::SampleAdaptiveProbabilities``).
+
+    Example ``i`` is drawn with probability proportional to
+    ``w_i · sqrt(|x_i|² + l2 · smoothness) · |dual_i + loss'(wx_i)|`` (smoothness 4 for logistic, 1 for
+    squared loss), and a draw of an example already drawn ``c`` times is kept with probability
+    ``0.1^c``; after ``B`` rejections the sampling stops. As in TF 2.15 (whose fill-in of the unseen
+    examples writes to the wrong array), the remaining visits go to example 0.
+
+    Args:
+        batch: the batch.
+        nominal: the unshrunk weights at the start of the batch.
+        loss_type: 'logistic_loss' or 'squared_loss'.
+        l1: symmetric l1.
+        l2: symmetric l2.
+        uniform: at least ``4 · B`` uniform draws in [0, 1).
+
+    Returns:
+        The visiting order, ``B`` example indices.
+    """
+    num = batch.num_examples
+    wx = batch.dot(shrink(nominal, l1 / l2))
+    smoothness = 4.0 if loss_type == "logistic_loss" else 1.0
+    kappa = batch.duals + _primal_derivative(wx, batch.labels, loss_type)
+    probabilities = batch.weights * np.sqrt(batch.squared_norms() + l2 * smoothness) * np.abs(kappa)  # (B,)
+    cumsum = np.cumsum(probabilities)
+    total = float(cumsum[-1]) if num else 0.0
+    picks_u, keep_u = uniform[: 2 * num], uniform[2 * num : 4 * num]
+    if total > 0:
+        picks = np.minimum(np.searchsorted(cumsum, picks_u * total, side="right"), num - 1)
+    else:
+        picks = np.minimum((picks_u * num).astype(np.int64), num - 1)
+    order = np.zeros(num, np.int64)
+    counts = np.zeros(num, np.int64)
+    filled = retries = draw = 0
+    while filled < num and retries < num and draw < len(picks):
+        pick = int(picks[draw])
+        if keep_u[draw] > 0.1 ** counts[pick]:
+            retries += 1
+        else:
+            counts[pick] += 1
+            order[filled] = pick
+            filled += 1
+        draw += 1
+    return order
+
+
 def dual_coordinate_ascent(
     batch: SDCABatch,
     nominal: np.ndarray,
@@ -154,7 +215,8 @@ def dual_coordinate_ascent(
         l1: symmetric l1 regularisation (>= 0).
         l2: symmetric l2 regularisation (> 0).
         num_loss_partitions: TF's ``num_loss_partitions`` (K).
-        order: the visiting order, a permutation of ``range(B)``.
+        order: the visiting order: a permutation of ``range(B)``, or (adaptive) any sequence of
+            examples; an example visited twice starts its second visit from its updated dual.
 
     Returns:
         The weight delta and the examples' new state rows.
@@ -165,10 +227,11 @@ def dual_coordinate_ascent(
     norms = batch.squared_norms() / l2  # (B,) TF's normalized_squared_norm
     prev_wx = batch.dot(shrink(nominal, shrinkage))  # (B,) logits before this batch
     delta = np.zeros_like(nominal)
-    new_duals = batch.duals.copy()
     indptr, cols, vals = batch.indptr, batch.cols, batch.vals
     labels, weights, duals = batch.labels.tolist(), batch.weights.tolist(), batch.duals.tolist()
+    dual_before = list(duals)  # each example's dual before its last visit (for the dual loss)
     norm_list = norms.tolist()
+    float32 = np.float32
     for i in order.tolist():  # sequential: each visit sees the previous visits' updates
         lo, hi = indptr[i], indptr[i + 1]
         c, v = cols[lo:hi], vals[lo:hi]
@@ -177,14 +240,22 @@ def dual_coordinate_ascent(
         dual = duals[i]
         new_dual = updated_dual(k, labels[i], weights[i], dual, wx, norm_list[i])
         delta[c] += ((new_dual - dual) * weights[i] / l2) * v
-        new_duals[i] = new_dual
-    state = np.stack(
+        dual_before[i] = dual
+        duals[i] = float(float32(new_dual))  # TF stores the dual as float32 before the next visit reads it
+    visited = np.zeros(batch.num_examples, bool)
+    visited[order] = True
+    fresh = np.stack(
         [
-            new_duals,
+            np.asarray(duals),
             _primal_losses(prev_wx, batch.labels, batch.weights, loss_type),
-            _dual_losses(batch.duals, batch.labels, batch.weights, loss_type),
+            _dual_losses(np.asarray(dual_before), batch.labels, batch.weights, loss_type),
             batch.weights,
         ],
         axis=1,
     ).astype(np.float32)  # (B, 4)
+    previous = batch.rows
+    if previous is None:  # only the duals are known
+        previous = np.zeros((batch.num_examples, 4), np.float32)
+        previous[:, 0] = batch.duals
+    state = np.where(visited[:, None], fresh, previous)  # TF leaves unvisited examples' rows as they were
     return BatchResult(delta=delta, state=state)

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from torchestimator.errors import InvalidArgumentError
-from torchestimator.premade._sdca_kernel import SDCABatch, dual_coordinate_ascent
+from torchestimator.premade._sdca_kernel import SDCABatch, adaptive_order, dual_coordinate_ascent
 
 __all__ = ["SDCAOptimizer", "StagedBatch", "example_keys"]
 
@@ -149,6 +149,7 @@ class SDCAOptimizer(torch.optim.Optimizer):
         num_loss_partitions: TF's ``num_loss_partitions``.
         order_fn: ``B -> permutation`` of the visiting order (default: ``torch.randperm``, so
             ``RunConfig.tf_random_seed`` makes runs repeatable).
+        adaptive: visit examples by TF's adaptive importance sampling instead of a permutation.
     """
 
     def __init__(
@@ -160,12 +161,14 @@ class SDCAOptimizer(torch.optim.Optimizer):
         symmetric_l2_regularization: float,
         num_loss_partitions: int = 1,
         order_fn: Callable[[int], np.ndarray] | None = None,
+        adaptive: bool = False,
     ) -> None:
         defaults = {
             "l1": float(symmetric_l1_regularization),
             "l2": float(symmetric_l2_regularization),
             "num_loss_partitions": int(num_loss_partitions),
             "loss_type": loss_type,
+            "adaptive": bool(adaptive),
         }
         super().__init__(list(params), defaults)
         self.layout = list(layout)
@@ -216,6 +219,12 @@ class SDCAOptimizer(torch.optim.Optimizer):
             ]
         )
         sdca_batch = self._local_batch(batch, local_of_entry, n_sparse)
+        num = len(batch.labels)
+        if group["adaptive"]:
+            uniform = torch.rand(4 * num, dtype=torch.float64).numpy()
+            order = adaptive_order(sdca_batch, nominal, group["loss_type"], group["l1"], group["l2"], uniform)
+        else:
+            order = np.asarray(self._order_fn(num), np.int64)
         result = dual_coordinate_ascent(
             sdca_batch,
             nominal,
@@ -223,7 +232,7 @@ class SDCAOptimizer(torch.optim.Optimizer):
             group["l1"],
             group["l2"],
             group["num_loss_partitions"],
-            np.asarray(self._order_fn(len(batch.labels)), np.int64),
+            order,
         )
         delta = torch.from_numpy(result.delta.astype(np.float32))
         if n_sparse:
@@ -266,7 +275,9 @@ class SDCAOptimizer(torch.optim.Optimizer):
         cols[dense_pos] = n_sparse + np.arange(dim + 1)[None, :]
         vals[dense_pos] = np.concatenate([batch.dense, np.ones((num, 1))], axis=1)
         state = self._table.lookup(batch.keys)
-        return SDCABatch(indptr, cols, vals, batch.labels, batch.weights, state[:, 0].astype(np.float64))
+        return SDCABatch(
+            indptr, cols, vals, batch.labels, batch.weights, state[:, 0].astype(np.float64), state
+        )
 
     # -- diagnostics -----------------------------------------------------------------------------
     def approximate_duality_gap(self) -> float:

@@ -16,8 +16,8 @@ Differences from TF, all documented: TF visits a batch's examples in an order dr
 ``std::random_device``, so two TF runs never agree step for step; here the order comes from
 torch's generator (``RunConfig(tf_random_seed=...)`` makes runs repeatable). Both converge to the
 same optimum (the tests compare with TF after TF's number of epochs, and step by step on one-example
-batches, where TF has no order to draw). ``adaptive=True`` (TF's adaptive importance sampling, whose
-draws also come from ``std::random_device``) is not implemented; ``num_table_shards`` has no effect (one in-process table), and
+batches, where TF has no order to draw). ``adaptive=True`` follows TF's adaptive sampler (draws from torch's
+generator here, from ``std::random_device`` in TF); ``num_table_shards`` has no effect (one in-process table), and
 training runs in one process (TF's multi-worker SDCA over parameter servers is not supported).
 Categorical ids whose weight is <= 0 are dropped (as the linear model's lookup drops them) where TF's
 SDCA would still train on them.
@@ -63,11 +63,11 @@ class LinearSDCA:
         num_table_shards: accepted for TF compatibility; has no effect here.
         symmetric_l1_regularization: l1 strength, >= 0 (soft-thresholds the weights by l1 / l2).
         symmetric_l2_regularization: l2 strength, > 0 (typically > 1).
-        adaptive: adaptive sampling; only False is supported.
+        adaptive: visit each batch's examples by TF's adaptive importance sampling (examples far
+            from their optimal dual more often) instead of a random permutation.
 
     Raises:
-        InvalidArgumentError: a missing id column, l2 <= 0, l1 < 0, num_loss_partitions < 1, or
-            ``adaptive=True``.
+        InvalidArgumentError: a missing id column, l2 <= 0, l1 < 0, or num_loss_partitions < 1.
     """
 
     def __init__(
@@ -102,11 +102,6 @@ class LinearSDCA:
                 "LinearSDCA: symmetric_l1_regularization should be non-negative; received "
                 f"{symmetric_l1_regularization!r}."
             )
-        if adaptive:
-            raise InvalidArgumentError(
-                "LinearSDCA: adaptive=True (adaptive importance sampling) is not supported; use adaptive=False "
-                "(TF's default), which visits each batch's examples in a random order."
-            )
         if float(symmetric_l2_regularization) <= 1.0:
             logger.warning(
                 "symmetric_l2_regularization for SDCA should typically be larger than for online optimization "
@@ -117,7 +112,7 @@ class LinearSDCA:
         self.num_table_shards = num_table_shards
         self.symmetric_l1_regularization = float(symmetric_l1_regularization)
         self.symmetric_l2_regularization = float(symmetric_l2_regularization)
-        self.adaptive = False
+        self.adaptive = bool(adaptive)
 
     def __repr__(self) -> str:
         return (
@@ -187,6 +182,7 @@ class LinearSDCA:
             self.symmetric_l1_regularization,
             self.symmetric_l2_regularization,
             self.num_loss_partitions,
+            adaptive=self.adaptive,
         )
 
     def staged_batch(
