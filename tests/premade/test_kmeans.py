@@ -206,3 +206,16 @@ def test_export_serves_tf_signatures_equal_to_predict() -> None:
     assert index.tolist() == [int(p["cluster_index"]) for p in expected]
     distances = predictor({"p": POINTS}, signature="all_distances")["output"]
     np.testing.assert_allclose(distances, [p["all_distances"] for p in expected], atol=1e-5)
+
+
+def test_evaluate_averages_the_per_batch_sums_and_score_reads_one_batch() -> None:
+    km = te.KMeans(3, initial_clusters=POINTS[:3], use_mini_batch=False, config=te.RunConfig(**QUIET))
+    km.train(lambda: POINTS, steps=2)
+    centers = km.cluster_centers().astype(np.float64)
+    nearest = ((POINTS[:, None, :].astype(np.float64) - centers[None]) ** 2).sum(-1).min(axis=1)  # (30,)
+    sums = [nearest[start : start + 10].sum() for start in (0, 10, 20)]
+    batches = [POINTS[start : start + 10] for start in (0, 10, 20)]
+    metrics = km.evaluate(lambda: iter(batches))
+    assert metrics["score"] == pytest.approx(np.mean(sums), rel=1e-5)  # tf.metrics.mean over batches
+    assert metrics["loss"] == pytest.approx(np.mean(sums), rel=1e-5)
+    assert km.score(lambda: iter(batches)) == pytest.approx(sums[0], rel=1e-5)  # the first batch only
