@@ -6,8 +6,8 @@ Primal problem over the examples seen so far (weights ``ew_i``, labels ``y_i``, 
 
 SDCA keeps one dual variable ``a_i`` per example and the *unshrunk* primal weights
 ``v = Σ_i a_i · ew_i · x_i / l2``; the model's weights are ``w = shrink(v)`` (soft-thresholding by
-``l1 / l2``). One batch visits its examples once, in a random order (TF draws it from
-``std::random_device``); each visit solves for the example's new dual in closed form (squared
+``l1 / l2``). One batch visits its examples once each in a random order (TF draws it from
+``std::random_device``), or, with ``adaptive``, in a sequence drawn by :func:`adaptive_order`; each visit solves for the example's new dual in closed form (squared
 loss) or by 10 Newton steps (logistic loss, TF's modified function) and moves ``v`` at once, so
 the next example sees the update: the visits are sequential by definition. Everything around the
 loop is vectorised: the batch layout, norms, the previous-weights logits ``prev_wx``, and the
