@@ -58,6 +58,8 @@ def test_tf_names_are_exposed():
         "BinaryClassHead",
         "MultiClassHead",
         "RegressionHead",
+        "LinearSDCA",  # tf.estimator.experimental.LinearSDCA
+        "KMeans",  # tf.compat.v1.estimator.experimental.KMeans
     ]:
         assert name in te.__all__
     fc = te.feature_column

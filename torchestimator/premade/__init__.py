@@ -1,4 +1,5 @@
-"""Pre-made estimators (``tf.estimator``'s canned models): Linear, DNN, DNNLinearCombined, Baseline.
+"""Pre-made estimators (``tf.estimator``'s canned models): Linear, DNN, DNNLinearCombined, Baseline,
+KMeans, and the LinearSDCA optimizer of the linear ones.
 
 Each ``*Classifier`` / ``*Regressor`` / ``*Estimator(head=...)`` is an :class:`~torchestimator.Estimator`
 whose model_fn is an ``nn.Module`` (``*ModelFn``) built from columns -> tower -> head; the module
@@ -19,9 +20,11 @@ from torchestimator.premade.dnn_linear_combined import (
     DNNLinearCombinedRegressor,
 )
 from torchestimator.premade.dnn_tower import DNNTower, TFBatchNorm
+from torchestimator.premade.kmeans import KMeans, KMeansModelFn
 from torchestimator.premade.linear import LinearClassifier, LinearEstimator, LinearModelFn, LinearRegressor
 from torchestimator.premade.model_base import PremadeModel
 from torchestimator.premade.rnn import RNNClassifier, RNNEstimator, RNNModelFn
+from torchestimator.premade.sdca import LinearSDCA
 
 __all__ = [
     "BaselineClassifier",
@@ -37,10 +40,13 @@ __all__ = [
     "DNNModelFn",
     "DNNRegressor",
     "DNNTower",
+    "KMeans",
+    "KMeansModelFn",
     "LinearClassifier",
     "LinearEstimator",
     "LinearModelFn",
     "LinearRegressor",
+    "LinearSDCA",
     "PremadeModel",
     "RNNClassifier",
     "RNNEstimator",

@@ -42,8 +42,9 @@ from torchestimator.premade.model_base import (
     check_optimizer_spec,
     trainable,
 )
+from torchestimator.premade.sdca import LinearSDCA
 from torchestimator.run_config import RunConfig
-from torchestimator.spec import ModeKeys
+from torchestimator.spec import EstimatorSpec, ModeKeys
 
 __all__ = ["LinearClassifier", "LinearEstimator", "LinearModelFn", "LinearRegressor", "linear_optimizer_plan"]
 
@@ -78,7 +79,8 @@ class LinearModelFn(PremadeModel):
         head: the head (its ``logits_dimension`` sets the model's width).
         feature_columns: any categorical or dense columns.
         optimizer: 'Ftrl' (default), another name, an optimizer class, a callable
-            ``params -> Optimizer``, or a falsy value (FTRL at ``min(0.2, 1/sqrt(n_columns))``).
+            ``params -> Optimizer``, a falsy value (FTRL at ``min(0.2, 1/sqrt(n_columns))``), or a
+            :class:`~torchestimator.premade.sdca.LinearSDCA` (binary / one-dimensional heads only).
         sparse_combiner: 'sum' (default), 'mean' or 'sqrtn' within each multivalent categorical column.
 
     Raises:
@@ -95,7 +97,12 @@ class LinearModelFn(PremadeModel):
         super().__init__(head)
         owner = type(self).__name__
         columns = check_feature_columns(feature_columns, owner)
-        self.optimizer_spec = check_optimizer_spec(optimizer, owner, allow_none=True)
+        self.sdca = optimizer if isinstance(optimizer, LinearSDCA) else None
+        if self.sdca is not None:
+            self._sdca_loss = self.sdca.loss_type(self.head, sparse_combiner, owner)  # TF's requirements
+            self.optimizer_spec = optimizer
+        else:
+            self.optimizer_spec = check_optimizer_spec(optimizer, owner, allow_none=True)
         self.linear_model = LinearModel(
             columns, units=self.head.logits_dimension, sparse_combiner=sparse_combiner
         )
@@ -108,8 +115,19 @@ class LinearModelFn(PremadeModel):
         return logits
 
     def _optimizer_plan(self) -> list[OptimizerPlan]:
+        if self.sdca is not None:
+            sdca, model, loss = self.sdca, self.linear_model, self._sdca_loss
+            return [("optimizer", trainable(model), lambda params: sdca.build_optimizer(model, loss), None)]
         n = len(self.linear_model.feature_columns)
         return [linear_optimizer_plan("optimizer", trainable(self.linear_model), self.optimizer_spec, n)]
+
+    def forward(
+        self, features: Mapping[str, Any], labels: Any = None, mode: str = ModeKeys.PREDICT
+    ) -> EstimatorSpec:
+        """As :meth:`PremadeModel.forward`; with a :class:`LinearSDCA` optimizer, TRAIN stages an SDCA step."""
+        if self.sdca is not None and mode == ModeKeys.TRAIN:
+            return self.sdca.train_spec(self, features, labels)
+        return super().forward(features, labels, mode)
 
 
 class LinearClassifier(Estimator):
