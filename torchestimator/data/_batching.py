@@ -15,7 +15,7 @@ import numpy as np
 
 from torchestimator.data._block import Block, concat_blocks, stack_leaves
 from torchestimator.data._dataset import INFINITE, Dataset, check_count
-from torchestimator.data._structure import flatten, to_array, unflatten
+from torchestimator.data._structure import TensorSpec, flatten, to_array, unflatten
 from torchestimator.data._transforms import _Unary
 from torchestimator.errors import InputError, InvalidArgumentError
 from torchestimator.parsing import Ragged
@@ -136,6 +136,18 @@ class PaddedBatch(Batch):
         super().__init__(parent, batch_size, drop_remainder)
         self._shapes = padded_shapes
         self._padding = padding_values
+
+    @property
+    def element_spec(self) -> Any:
+        """Batch and padded dims are ``None`` unless ``drop_remainder`` / ``padded_shapes`` fix them."""
+        specs, tree = flatten(super().element_spec)
+        shapes = self._per_leaf(self._shapes, tree, len(specs), "padded_shapes")
+        out = []
+        for spec, shape in zip(specs, shapes):
+            given = [] if shape is None else [None if s is None or int(s) == -1 else int(s) for s in np.atleast_1d(np.asarray(shape, dtype=object))]
+            dims = [given[i] if i < len(given) else None for i in range(len(spec.shape) - 1)]
+            out.append(TensorSpec((spec.shape[0], *dims), spec.dtype))
+        return unflatten(tree, out)
 
     def _per_leaf(self, value: Any, tree: Any, count: int, what: str) -> list[Any]:
         if value is None:

@@ -47,9 +47,11 @@ def call_with_element(fn: Callable[..., Any], element: Any) -> Any:
 
 
 def normalize(value: Any) -> Any:
-    """A function's result as an element: Python scalars / lists converted as TF converts them."""
+    """A function's result as an element: Python scalars converted as TF converts them."""
     if isinstance(value, _NUMPY_LEAF):
         return value
+    if isinstance(value, list):  # TF turns a returned list into a tuple (a structure, not one tensor)
+        value = tuple(value)
     leaves, tree = flatten(value)
     if all(isinstance(leaf, _NUMPY_LEAF) for leaf in leaves):
         return value
