@@ -29,7 +29,9 @@ def _batched_cardinality(n: int, size: int, drop_remainder: bool) -> int:
     return n // size if drop_remainder else -(-n // size)
 
 
-def _element_groups(parent: Dataset, size: int, drop_remainder: bool) -> Iterator[tuple[Any, list[list[Any]]]]:
+def _element_groups(
+    parent: Dataset, size: int, drop_remainder: bool
+) -> Iterator[tuple[Any, list[list[Any]]]]:
     """``(tree, [leaves of each element])`` for consecutive groups of ``size`` elements."""
     group: list[list[Any]] = []
     tree = None
@@ -94,7 +96,12 @@ class Batch(_Unary):
 def _padding_for(value: Any, leaf: Any) -> Any:
     if value is not None:
         return np.asarray(value).reshape(()).item() if not isinstance(value, (str, bytes)) else value
-    if isinstance(leaf, bytes) or (isinstance(leaf, np.ndarray) and leaf.dtype == object and leaf.size and isinstance(leaf.flat[0], bytes)):
+    if isinstance(leaf, bytes) or (
+        isinstance(leaf, np.ndarray)
+        and leaf.dtype == object
+        and leaf.size
+        and isinstance(leaf.flat[0], bytes)
+    ):
         return b""
     if isinstance(leaf, str) or (isinstance(leaf, np.ndarray) and leaf.dtype == object):
         return ""
@@ -111,9 +118,18 @@ def _pad_stack(values: list[Any], shape: Any, padding: Any, what: str) -> np.nda
     if shape is None:
         target = biggest
     else:
-        given = [None if s is None or int(s) == -1 else int(s) for s in np.atleast_1d(np.asarray(shape, dtype=object))] if rank else []
+        given = (
+            [
+                None if s is None or int(s) == -1 else int(s)
+                for s in np.atleast_1d(np.asarray(shape, dtype=object))
+            ]
+            if rank
+            else []
+        )
         if len(given) != rank:
-            raise InvalidArgumentError(f"padded_batch: padded_shapes for {what} has rank {len(given)}; elements have rank {rank}.")
+            raise InvalidArgumentError(
+                f"padded_batch: padded_shapes for {what} has rank {len(given)}; elements have rank {rank}."
+            )
         target = [b if g is None else g for g, b in zip(given, biggest)]
         too_big = [d for d, (g, b) in enumerate(zip(given, biggest)) if g is not None and b > g]
         if too_big:
@@ -132,7 +148,9 @@ def _pad_stack(values: list[Any], shape: Any, padding: Any, what: str) -> np.nda
 class PaddedBatch(Batch):
     """``padded_batch``: components padded to the batch's largest (or the given) shape."""
 
-    def __init__(self, parent: Dataset, batch_size: Any, padded_shapes: Any, padding_values: Any, drop_remainder: bool) -> None:
+    def __init__(
+        self, parent: Dataset, batch_size: Any, padded_shapes: Any, padding_values: Any, drop_remainder: bool
+    ) -> None:
         super().__init__(parent, batch_size, drop_remainder)
         self._shapes = padded_shapes
         self._padding = padding_values
@@ -144,7 +162,14 @@ class PaddedBatch(Batch):
         shapes = self._per_leaf(self._shapes, tree, len(specs), "padded_shapes")
         out = []
         for spec, shape in zip(specs, shapes):
-            given = [] if shape is None else [None if s is None or int(s) == -1 else int(s) for s in np.atleast_1d(np.asarray(shape, dtype=object))]
+            given = (
+                []
+                if shape is None
+                else [
+                    None if s is None or int(s) == -1 else int(s)
+                    for s in np.atleast_1d(np.asarray(shape, dtype=object))
+                ]
+            )
             dims = [given[i] if i < len(given) else None for i in range(len(spec.shape) - 1)]
             out.append(TensorSpec((spec.shape[0], *dims), spec.dtype))
         return unflatten(tree, out)
@@ -156,15 +181,23 @@ class PaddedBatch(Batch):
         if t == "leaf" and count > 1 and what == "padding_values":
             return leaves * count
         if len(leaves) != count:
-            raise InvalidArgumentError(f"padded_batch: {what} must match the element structure {tree}; received {value!r}.")
+            raise InvalidArgumentError(
+                f"padded_batch: {what} must match the element structure {tree}; received {value!r}."
+            )
         return leaves
 
     def _elements(self) -> Iterator[Any]:
         for tree, group in _element_groups(self._parent, self._size, self._drop):
             count = len(group[0])
-            shapes = self._per_leaf(self._shapes, tree, count, "padded_shapes") if self._shapes is not None else [None] * count
+            shapes = (
+                self._per_leaf(self._shapes, tree, count, "padded_shapes")
+                if self._shapes is not None
+                else [None] * count
+            )
             pads = self._per_leaf(self._padding, tree, count, "padding_values")
-            columns = [_pad_stack([g[i] for g in group], shapes[i], pads[i], f"component {i}") for i in range(count)]
+            columns = [
+                _pad_stack([g[i] for g in group], shapes[i], pads[i], f"component {i}") for i in range(count)
+            ]
             yield unflatten(tree, columns)
 
 
@@ -192,7 +225,9 @@ class Unbatch(_Unary):
             columns = [to_array(leaf) for leaf in leaves]
             lengths = {_rows(c) for c in columns}
             if len(lengths) > 1:
-                raise InputError(f"unbatch: the components of a batch have different sizes {sorted(lengths)}.")
+                raise InputError(
+                    f"unbatch: the components of a batch have different sizes {sorted(lengths)}."
+                )
             if lengths and lengths.pop():
                 yield Block(tree, columns)
 

@@ -73,7 +73,9 @@ class Block:
     def columns(self) -> list[Any]:
         """The leaf columns of exactly these elements (gathered once)."""
         rows = self.rows
-        if rows is None or (isinstance(rows, range) and rows.step == 1 and rows.start == 0 and rows.stop == self._base_rows()):
+        if rows is None or (
+            isinstance(rows, range) and rows.step == 1 and rows.start == 0 and rows.stop == self._base_rows()
+        ):
             return self.base
         if isinstance(rows, range):
             if rows.step > 0:
@@ -139,11 +141,10 @@ def stack_leaves(values: list[Any], what: str) -> Any:
         InputError: the values have different shapes (TF would need ``padded_batch``).
     """
     first = values[0]
-    if isinstance(first, (str, bytes)) or (isinstance(first, np.ndarray) and first.dtype == object):
-        if all(isinstance(v, (str, bytes)) for v in values):
-            out = np.empty(len(values), dtype=object)
-            out[:] = values
-            return out
+    if isinstance(first, (str, bytes)) and all(isinstance(v, (str, bytes)) for v in values):
+        out = np.empty(len(values), dtype=object)
+        out[:] = values
+        return out
     shapes = {np.shape(v) for v in values}
     if len(shapes) > 1:
         raise InputError(
@@ -156,4 +157,3 @@ def stack_leaves(values: list[Any], what: str) -> Any:
             out[i] = v
         return out
     return np.stack([np.asarray(v) for v in values]) if np.ndim(first) else np.asarray(values)
-

@@ -9,6 +9,7 @@ offsets, the element structure as JSON), never a pickle — and a later dataset 
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 from collections.abc import Iterator
@@ -36,7 +37,11 @@ def _tree_to_json(tree: Any) -> Any:
         )
     if kind == "dict" and not all(isinstance(k, str) for k in meta):
         raise InvalidArgumentError(f"cache(filename) needs string dict keys; received {list(meta)}.")
-    return {"kind": kind, "keys": list(meta) if meta else None, "children": [_tree_to_json(c) for c in children]}
+    return {
+        "kind": kind,
+        "keys": list(meta) if meta else None,
+        "children": [_tree_to_json(c) for c in children],
+    }
 
 
 def _tree_from_json(data: Any) -> Any:
@@ -61,7 +66,9 @@ def _decode_strings(data: Any, prefix: str, kind: str) -> np.ndarray:
     buf = data[f"{prefix}/bytes"].tobytes()
     offsets = data[f"{prefix}/offsets"].tolist()
     out = np.empty(len(offsets) - 1, dtype=object)
-    out[:] = [buf[a:b] if kind == "bytes" else buf[a:b].decode("utf-8") for a, b in zip(offsets[:-1], offsets[1:])]
+    out[:] = [
+        buf[a:b] if kind == "bytes" else buf[a:b].decode("utf-8") for a, b in itertools.pairwise(offsets)
+    ]
     return out.reshape(tuple(data[f"{prefix}/shape"].tolist()))
 
 
@@ -107,7 +114,9 @@ def load_cache_file(path: str) -> Block:
         except (KeyError, ValueError) as err:
             raise InputError(f"{path!r} is not a torchestimator dataset cache (no readable 'meta').") from err
         if meta.get("format") != "torchestimator.data.cache/1":
-            raise InputError(f"{path!r} has cache format {meta.get('format')!r}; expected torchestimator.data.cache/1.")
+            raise InputError(
+                f"{path!r} has cache format {meta.get('format')!r}; expected torchestimator.data.cache/1."
+            )
         columns = [_load_column(data, f"leaf{i}", info) for i, info in enumerate(meta["leaves"])]
     return Block(_tree_from_json(meta["tree"]), columns)
 
@@ -122,8 +131,12 @@ def _elements_to_block(elements: list[Any]) -> Block | None:
         trees.add(tree)
         leaves_per.append(leaves)
     if len(trees) > 1:
-        raise InputError("cache(filename): the elements have different structures; they cannot be stored together.")
-    columns = [stack_leaves([lv[i] for lv in leaves_per], f"component {i}") for i in range(len(leaves_per[0]))]
+        raise InputError(
+            "cache(filename): the elements have different structures; they cannot be stored together."
+        )
+    columns = [
+        stack_leaves([lv[i] for lv in leaves_per], f"component {i}") for i in range(len(leaves_per[0]))
+    ]
     return Block(trees.pop(), columns)
 
 

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from torchestimator.data._block import Block, elements_of
-from torchestimator.data._structure import TensorSpec, flatten, spec_of, unflatten
+from torchestimator.data._structure import flatten, spec_of, unflatten
 from torchestimator.errors import InvalidArgumentError
 
 __all__ = ["AUTOTUNE", "INFINITE", "UNKNOWN", "Dataset"]

@@ -49,7 +49,9 @@ class _FileSource(Dataset):
 
     def __init__(self, filenames: Any, num_parallel_reads: Any) -> None:
         self._files = _filenames(filenames)
-        self._parallel = 1 if num_parallel_reads is None else check_count("num_parallel_reads", num_parallel_reads, -1)
+        self._parallel = (
+            1 if num_parallel_reads is None else check_count("num_parallel_reads", num_parallel_reads, -1)
+        )
         if self._parallel == -1:  # AUTOTUNE
             self._parallel = 1
 
@@ -124,7 +126,9 @@ class TextLineDataset(_FileSource):
         try:
             return _objects([(ln[:-1] if ln.endswith(b"\r") else ln).decode("utf-8") for ln in lines])
         except UnicodeDecodeError as err:
-            raise InputError(f"{path!r} is not UTF-8 text ({err}); TextLineDataset reads UTF-8 lines.") from err
+            raise InputError(
+                f"{path!r} is not UTF-8 text ({err}); TextLineDataset reads UTF-8 lines."
+            ) from err
 
 
 class TFRecordDataset(_FileSource):
@@ -157,7 +161,8 @@ def _csv_default(index: int, value: Any) -> tuple[str, Any]:
     from torchestimator.inputs.csv_types import _parse_default
 
     if isinstance(value, (list, tuple, np.ndarray)) and np.asarray(value).size == 0:
-        return "float32", _parse_default(index, f"column {index}", "float32")[1]  # TF: [] is a required float32
+        # TF: an empty default is a required float32 column
+        return _parse_default(index, f"column {index}", "float32")
     return _parse_default(index, f"column {index}", value)
 
 

@@ -8,8 +8,8 @@ from typing import Any
 import numpy as np
 
 from torchestimator.data._block import Block
-from torchestimator.data._dataset import INFINITE, UNKNOWN, Dataset
-from torchestimator.data._structure import TensorSpec, flatten, leaf_element, to_array, unflatten
+from torchestimator.data._dataset import Dataset
+from torchestimator.data._structure import flatten, leaf_element, to_array, unflatten
 from torchestimator.errors import InputError, InvalidArgumentError
 from torchestimator.parsing import Ragged
 
@@ -28,7 +28,9 @@ class TensorSlices(Dataset):
     def __init__(self, tensors: Any) -> None:
         leaves, self._tree = flatten(tensors)
         if not leaves:
-            raise InvalidArgumentError("from_tensor_slices needs at least one array; received an empty structure.")
+            raise InvalidArgumentError(
+                "from_tensor_slices needs at least one array; received an empty structure."
+            )
         self._columns = [to_array(leaf) for leaf in leaves]
         for column in self._columns:
             if not isinstance(column, Ragged) and np.ndim(column) == 0:
@@ -145,7 +147,9 @@ class Range(Dataset):
         if not 1 <= len(args) <= 3:
             raise InvalidArgumentError(f"range takes 1 to 3 ints (start, stop, step); received {args}.")
         bounds = [int(a) for a in args]
-        start, stop, step = (0, bounds[0], 1) if len(bounds) == 1 else (*bounds[:2], bounds[2] if len(bounds) == 3 else 1)
+        start, stop, step = (
+            (0, bounds[0], 1) if len(bounds) == 1 else (*bounds[:2], bounds[2] if len(bounds) == 3 else 1)
+        )
         if step == 0:
             raise InvalidArgumentError("range's step must not be 0.")
         self._range = range(start, stop, step)
@@ -181,4 +185,3 @@ def list_files(file_pattern: Any, shuffle: bool | None, seed: int | None) -> Dat
     if shuffle is None or shuffle:
         ds = ds.shuffle(len(files), seed=seed)
     return ds
-

@@ -110,7 +110,7 @@ def decode_csv(
     return out
 
 
-def string_split(input: Any, sep: str | None = None, maxsplit: int = -1, name: str | None = None) -> Any:  # noqa: A002
+def string_split(input: Any, sep: str | None = None, maxsplit: int = -1, name: str | None = None) -> Any:
     """Split strings (``tf.strings.split``): ``sep=None`` splits on runs of whitespace.
 
     Returns:
@@ -123,7 +123,9 @@ def string_split(input: Any, sep: str | None = None, maxsplit: int = -1, name: s
     del name
     arr = np.asarray(input, dtype=object)
     if arr.ndim > 1:
-        raise InvalidArgumentError(f"string_split takes a string or a 1-D array of strings; received shape {arr.shape}.")
+        raise InvalidArgumentError(
+            f"string_split takes a string or a 1-D array of strings; received shape {arr.shape}."
+        )
 
     def pieces(value: Any) -> list[Any]:
         if isinstance(value, bytes):

@@ -55,7 +55,9 @@ def normalize(value: Any) -> Any:
     leaves, tree = flatten(value)
     if all(isinstance(leaf, _NUMPY_LEAF) for leaf in leaves):
         return value
-    return unflatten(tree, [leaf if isinstance(leaf, _NUMPY_LEAF) else leaf_element(to_array(leaf)) for leaf in leaves])
+    return unflatten(
+        tree, [leaf if isinstance(leaf, _NUMPY_LEAF) else leaf_element(to_array(leaf)) for leaf in leaves]
+    )
 
 
 def _cpu_count() -> int:
@@ -81,7 +83,9 @@ class _Unary(Dataset):
 class Map(_Unary):
     """``map``: a function of every element; threads for ``num_parallel_calls``."""
 
-    def __init__(self, parent: Dataset, fn: Callable[..., Any], num_parallel_calls: Any, deterministic: Any) -> None:
+    def __init__(
+        self, parent: Dataset, fn: Callable[..., Any], num_parallel_calls: Any, deterministic: Any
+    ) -> None:
         super().__init__(parent)
         if not callable(fn):
             raise InvalidArgumentError(f"map_func must be callable; received {type(fn).__name__}.")
@@ -89,7 +93,11 @@ class Map(_Unary):
         if num_parallel_calls is not None and num_parallel_calls != AUTOTUNE:
             check_count("num_parallel_calls", num_parallel_calls, minimum=1)
         self._workers = (
-            1 if num_parallel_calls is None else _cpu_count() if num_parallel_calls == AUTOTUNE else int(num_parallel_calls)
+            1
+            if num_parallel_calls is None
+            else _cpu_count()
+            if num_parallel_calls == AUTOTUNE
+            else int(num_parallel_calls)
         )
         self._ordered = deterministic is None or bool(deterministic)
 
@@ -171,11 +179,15 @@ class FlatMap(_Unary):
 class Interleave(_Unary):
     """``interleave``: TF's cycle over ``cycle_length`` open datasets, ``block_length`` elements each."""
 
-    def __init__(self, parent: Dataset, fn: Callable[..., Dataset], cycle_length: Any, block_length: Any) -> None:
+    def __init__(
+        self, parent: Dataset, fn: Callable[..., Dataset], cycle_length: Any, block_length: Any
+    ) -> None:
         super().__init__(parent)
         self._fn = fn
         self._batch_unknown = False
-        self._cycle = _cpu_count() if cycle_length in (None, AUTOTUNE) else check_count("cycle_length", cycle_length, 1)
+        self._cycle = (
+            _cpu_count() if cycle_length in (None, AUTOTUNE) else check_count("cycle_length", cycle_length, 1)
+        )
         self._block = 1 if block_length is None else check_count("block_length", block_length, 1)
 
     def _elements(self) -> Iterator[Any]:
@@ -334,7 +346,9 @@ class Shard(_Unary):
         self._n = check_count("num_shards", num_shards, 1)
         self._i = check_count("index", index, 0)
         if self._i >= self._n:
-            raise InvalidArgumentError(f"shard index must be in [0, num_shards={self._n}); received {self._i}.")
+            raise InvalidArgumentError(
+                f"shard index must be in [0, num_shards={self._n}); received {self._i}."
+            )
 
     def _vectorized(self) -> bool:
         return self._parent._vectorized()
