@@ -16,7 +16,7 @@ import numpy as np
 from torchestimator.data._block import Block, concat_blocks, stack_leaves
 from torchestimator.data._dataset import INFINITE, Dataset, check_count
 from torchestimator.data._structure import TensorSpec, flatten, to_array, unflatten
-from torchestimator.data._transforms import _Unary
+from torchestimator.data._transforms import Unary
 from torchestimator.errors import InputError, InvalidArgumentError
 from torchestimator.parsing import Ragged
 
@@ -52,7 +52,7 @@ def _element_groups(
         yield tree, group
 
 
-class Batch(_Unary):
+class Batch(Unary):
     """``batch(batch_size, drop_remainder)``."""
 
     def __init__(self, parent: Dataset, batch_size: Any, drop_remainder: bool) -> None:
@@ -209,7 +209,7 @@ def _rows(leaf: Any) -> int:
     return len(leaf)
 
 
-class Unbatch(_Unary):
+class Unbatch(Unary):
     """``unbatch``: each batch element split back into elements (streamed as blocks)."""
 
     def __init__(self, parent: Dataset) -> None:

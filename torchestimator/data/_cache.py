@@ -20,7 +20,7 @@ import numpy as np
 from torchestimator.data._block import Block, concat_blocks, stack_leaves
 from torchestimator.data._dataset import Dataset
 from torchestimator.data._structure import LEAF, flatten
-from torchestimator.data._transforms import _Unary
+from torchestimator.data._transforms import Unary
 from torchestimator.errors import InputError, InvalidArgumentError
 from torchestimator.parsing import Ragged
 
@@ -140,7 +140,7 @@ def _elements_to_block(elements: list[Any]) -> Block | None:
     return Block(trees.pop(), columns)
 
 
-class Cache(_Unary):
+class Cache(Unary):
     """``cache(filename="")`` (see the module docstring)."""
 
     def __init__(self, parent: Dataset, filename: Any) -> None:

@@ -163,15 +163,15 @@ class Dataset:
     ) -> Dataset:
         """``map_func`` applied to every element (in threads with ``num_parallel_calls``; order kept
         unless ``deterministic=False``)."""
-        return _transforms.Map(self, map_func, num_parallel_calls, deterministic)
+        return _mapping.Map(self, map_func, num_parallel_calls, deterministic)
 
     def filter(self, predicate: Callable[..., Any], name: str | None = None) -> Dataset:
         """The elements for which ``predicate`` returns True."""
-        return _transforms.Filter(self, predicate)
+        return _mapping.Filter(self, predicate)
 
     def flat_map(self, map_func: Callable[..., Dataset], name: str | None = None) -> Dataset:
         """The elements of the datasets ``map_func`` returns, one after another."""
-        return _transforms.FlatMap(self, map_func)
+        return _mapping.FlatMap(self, map_func)
 
     def interleave(
         self,
@@ -183,7 +183,7 @@ class Dataset:
         name: str | None = None,
     ) -> Dataset:
         """Elements of ``cycle_length`` datasets at a time, ``block_length`` from each in turn."""
-        return _transforms.Interleave(self, map_func, cycle_length, block_length)
+        return _mapping.Interleave(self, map_func, cycle_length, block_length)
 
     def shuffle(
         self,
@@ -277,4 +277,4 @@ class Dataset:
 
 
 # node modules subclass Dataset, so they are imported after it (names resolve at call time)
-from torchestimator.data import _batching, _cache, _shuffle, _sources, _transforms  # noqa: E402
+from torchestimator.data import _batching, _cache, _mapping, _shuffle, _sources, _transforms  # noqa: E402

@@ -32,7 +32,7 @@ import numpy as np
 
 from torchestimator.data._block import Block, concat_blocks
 from torchestimator.data._dataset import Dataset, check_count
-from torchestimator.data._transforms import _Unary
+from torchestimator.data._transforms import Unary
 
 __all__ = ["Shuffle", "shuffle_step"]
 
@@ -56,7 +56,7 @@ def shuffle_step(buffer: Block, incoming: Block, rng: np.random.Generator) -> tu
     return combined.take(keep), combined.take(source)
 
 
-class Shuffle(_Unary):
+class Shuffle(Unary):
     """``shuffle(buffer_size, seed, reshuffle_each_iteration)`` (see the module docstring)."""
 
     def __init__(self, parent: Dataset, buffer_size: Any, seed: Any, reshuffle_each_iteration: Any) -> None:

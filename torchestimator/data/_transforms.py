@@ -1,5 +1,5 @@
-"""Element-order transformations: map, filter, flat_map, interleave, repeat, take, skip, shard, enumerate,
-concatenate, zip, prefetch, with_options.
+"""Element-order transformations: repeat, take, skip, shard, enumerate, concatenate, zip, prefetch,
+with_options (and the one-input node base class).
 
 Cardinalities follow TF's rules (``INFINITE`` = -1, ``UNKNOWN`` = -2). Those that keep or cut the element
 order (repeat, take, skip, shard, enumerate, concatenate) stream blocks when their input does.
@@ -7,67 +7,32 @@ order (repeat, take, skip, shard, enumerate, concatenate) stream blocks when the
 
 from __future__ import annotations
 
-import collections
 import itertools
-import os
-from collections.abc import Callable, Iterator
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
 
 from torchestimator.data._block import Block
 from torchestimator.data._dataset import AUTOTUNE, INFINITE, UNKNOWN, Dataset, check_count
-from torchestimator.data._structure import flatten, leaf_element, to_array, unflatten
-from torchestimator.errors import InputError, InvalidArgumentError
+from torchestimator.data._structure import flatten, unflatten
+from torchestimator.errors import InvalidArgumentError
 
 __all__ = [
     "Concatenate",
     "Enumerate",
-    "Filter",
-    "FlatMap",
-    "Interleave",
-    "Map",
     "Prefetch",
     "Repeat",
     "Shard",
     "Skip",
     "Take",
+    "Unary",
     "WithOptions",
     "Zip",
-    "call_with_element",
 ]
 
-_NUMPY_LEAF = (np.ndarray, np.generic, str, bytes)
 
-
-def call_with_element(fn: Callable[..., Any], element: Any) -> Any:
-    """``fn(*element)`` for a plain tuple (TF unpacks it into arguments), else ``fn(element)``."""
-    return fn(*element) if type(element) is tuple else fn(element)
-
-
-def normalize(value: Any) -> Any:
-    """A function's result as an element: Python scalars converted as TF converts them."""
-    if isinstance(value, _NUMPY_LEAF):
-        return value
-    if isinstance(value, list):  # TF turns a returned list into a tuple (a structure, not one tensor)
-        value = tuple(value)
-    leaves, tree = flatten(value)
-    if all(isinstance(leaf, _NUMPY_LEAF) for leaf in leaves):
-        return value
-    return unflatten(
-        tree, [leaf if isinstance(leaf, _NUMPY_LEAF) else leaf_element(to_array(leaf)) for leaf in leaves]
-    )
-
-
-def _cpu_count() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover - not on Linux
-        return os.cpu_count() or 1
-
-
-class _Unary(Dataset):
+class Unary(Dataset):
     """A node over one input dataset that passes its cardinality / block ability through by default."""
 
     def __init__(self, parent: Dataset) -> None:
@@ -80,150 +45,7 @@ class _Unary(Dataset):
         return self._parent._cardinality()
 
 
-class Map(_Unary):
-    """``map``: a function of every element; threads for ``num_parallel_calls``."""
-
-    def __init__(
-        self, parent: Dataset, fn: Callable[..., Any], num_parallel_calls: Any, deterministic: Any
-    ) -> None:
-        super().__init__(parent)
-        if not callable(fn):
-            raise InvalidArgumentError(f"map_func must be callable; received {type(fn).__name__}.")
-        self._fn = fn
-        if num_parallel_calls is not None and num_parallel_calls != AUTOTUNE:
-            check_count("num_parallel_calls", num_parallel_calls, minimum=1)
-        self._workers = (
-            1
-            if num_parallel_calls is None
-            else _cpu_count()
-            if num_parallel_calls == AUTOTUNE
-            else int(num_parallel_calls)
-        )
-        self._ordered = deterministic is None or bool(deterministic)
-
-    def _apply(self, element: Any) -> Any:
-        return normalize(call_with_element(self._fn, element))
-
-    def _elements(self) -> Iterator[Any]:
-        if self._workers <= 1:
-            for element in self._parent:
-                yield self._apply(element)
-            return
-        with ThreadPoolExecutor(self._workers, thread_name_prefix="te-data-map") as pool:
-            window = 2 * self._workers
-            if self._ordered:
-                pending: collections.deque[Future[Any]] = collections.deque()
-                for element in self._parent:
-                    pending.append(pool.submit(self._apply, element))
-                    if len(pending) >= window:
-                        yield pending.popleft().result()
-                while pending:
-                    yield pending.popleft().result()
-                return
-            running: set[Future[Any]] = set()
-            for element in self._parent:
-                running.add(pool.submit(self._apply, element))
-                if len(running) >= window:
-                    done, running = wait(running, return_when=FIRST_COMPLETED)
-                    for f in done:
-                        yield f.result()
-            for f in running:
-                yield f.result()
-
-
-class Filter(_Unary):
-    """``filter``: the elements for which the predicate is a true scalar."""
-
-    def __init__(self, parent: Dataset, predicate: Callable[..., Any]) -> None:
-        super().__init__(parent)
-        self._predicate = predicate
-
-    def _elements(self) -> Iterator[Any]:
-        for element in self._parent:
-            keep = call_with_element(self._predicate, element)
-            if np.ndim(keep) != 0 or np.asarray(keep).dtype != np.bool_:
-                raise InputError(
-                    f"filter's predicate must return a scalar bool; it returned {keep!r}. Reduce it with "
-                    "np.all / np.any or compare a scalar."
-                )
-            if keep:
-                yield element
-
-    def _cardinality(self) -> int:
-        n = self._parent._cardinality()
-        return n if n == INFINITE else UNKNOWN
-
-
-def _as_dataset(value: Any, what: str) -> Dataset:
-    if not isinstance(value, Dataset):
-        raise InputError(f"{what}'s map_func must return a Dataset; it returned {type(value).__name__}.")
-    return value
-
-
-class FlatMap(_Unary):
-    """``flat_map``: the datasets returned by the function, concatenated."""
-
-    def __init__(self, parent: Dataset, fn: Callable[..., Dataset]) -> None:
-        super().__init__(parent)
-        self._fn = fn
-        self._batch_unknown = False
-
-    def _elements(self) -> Iterator[Any]:
-        for element in self._parent:
-            yield from _as_dataset(call_with_element(self._fn, element), "flat_map")
-
-    def _cardinality(self) -> int:
-        return UNKNOWN
-
-
-class Interleave(_Unary):
-    """``interleave``: TF's cycle over ``cycle_length`` open datasets, ``block_length`` elements each."""
-
-    def __init__(
-        self, parent: Dataset, fn: Callable[..., Dataset], cycle_length: Any, block_length: Any
-    ) -> None:
-        super().__init__(parent)
-        self._fn = fn
-        self._batch_unknown = False
-        self._cycle = (
-            _cpu_count() if cycle_length in (None, AUTOTUNE) else check_count("cycle_length", cycle_length, 1)
-        )
-        self._block = 1 if block_length is None else check_count("block_length", block_length, 1)
-
-    def _elements(self) -> Iterator[Any]:
-        inputs = iter(self._parent)
-        slots: list[Iterator[Any] | None] = [None] * self._cycle
-        open_count, index, taken, end_of_input = 0, 0, 0, False
-        while not end_of_input or open_count:
-            current = slots[index]
-            if current is not None:
-                element = next(current, _END)
-                if element is not _END:
-                    yield element
-                    taken += 1
-                    if taken == self._block:
-                        taken, index = 0, (index + 1) % self._cycle
-                    continue
-                slots[index], taken, index = None, 0, (index + 1) % self._cycle
-                open_count -= 1
-            elif not end_of_input:
-                source = next(inputs, _END)
-                if source is _END:
-                    end_of_input = True
-                else:
-                    slots[index] = iter(_as_dataset(call_with_element(self._fn, source), "interleave"))
-                    open_count += 1
-            else:
-                taken, index = 0, (index + 1) % self._cycle
-
-    def _cardinality(self) -> int:
-        return UNKNOWN
-
-
-_END = object()
-
-
-class Repeat(_Unary):
+class Repeat(Unary):
     """``repeat``: the input again and again (an empty input ends even when repeated forever)."""
 
     def __init__(self, parent: Dataset, count: Any) -> None:
@@ -266,7 +88,7 @@ class Repeat(_Unary):
         return n if n < 0 else n * self._count
 
 
-class Take(_Unary):
+class Take(Unary):
     """``take``: the first ``count`` elements."""
 
     def __init__(self, parent: Dataset, count: Any) -> None:
@@ -303,7 +125,7 @@ class Take(_Unary):
         return self._count if n == INFINITE else min(n, self._count)
 
 
-class Skip(_Unary):
+class Skip(Unary):
     """``skip``: all but the first ``count`` elements."""
 
     def __init__(self, parent: Dataset, count: Any) -> None:
@@ -338,7 +160,7 @@ class Skip(_Unary):
         return 0 if self._count == -1 else max(0, n - self._count)
 
 
-class Shard(_Unary):
+class Shard(Unary):
     """``shard``: elements ``index, index + num_shards, ...``."""
 
     def __init__(self, parent: Dataset, num_shards: Any, index: Any) -> None:
@@ -373,7 +195,7 @@ class Shard(_Unary):
         return n // self._n + (1 if self._i < n % self._n else 0)
 
 
-class Enumerate(_Unary):
+class Enumerate(Unary):
     """``enumerate``: ``(int64 counter, element)``."""
 
     def __init__(self, parent: Dataset, start: Any) -> None:
@@ -396,7 +218,7 @@ class Enumerate(_Unary):
         return ((np.int64(i), x) for i, x in enumerate(self._parent, start=self._start))
 
 
-class Concatenate(_Unary):
+class Concatenate(Unary):
     """``concatenate``: one dataset's elements, then another's."""
 
     def __init__(self, parent: Dataset, other: Dataset) -> None:
@@ -448,7 +270,7 @@ class Zip(Dataset):
         return UNKNOWN if UNKNOWN in ns else INFINITE
 
 
-class Prefetch(_Unary):
+class Prefetch(Unary):
     """``prefetch``: elements produced ahead in a background thread."""
 
     def __init__(self, parent: Dataset, buffer_size: Any) -> None:
@@ -464,7 +286,7 @@ class Prefetch(_Unary):
         return prefetch(self._parent, self._size)
 
 
-class WithOptions(_Unary):
+class WithOptions(Unary):
     """``with_options``: the same elements; the options are kept for :meth:`Dataset.options`."""
 
     def __init__(self, parent: Dataset, options: Any) -> None:
