@@ -22,6 +22,12 @@ def _leaf_rows(leaf: Any) -> int:
     return leaf.nrows if isinstance(leaf, Ragged) else len(leaf)
 
 
+def _writable(column: Any) -> Any:
+    if isinstance(column, np.ndarray) and not column.flags.writeable:
+        return column.copy()
+    return column
+
+
 class TensorSlices(Dataset):
     """The rows (axis 0) of a structure of columns; streamed as one lazy block (no copy)."""
 
@@ -31,7 +37,8 @@ class TensorSlices(Dataset):
             raise InvalidArgumentError(
                 "from_tensor_slices needs at least one array; received an empty structure."
             )
-        self._columns = [to_array(leaf) for leaf in leaves]
+        # read-only columns (pandas' copy-on-write arrays) are copied once: batches may be views of them
+        self._columns = [_writable(to_array(leaf)) for leaf in leaves]
         for column in self._columns:
             if not isinstance(column, Ragged) and np.ndim(column) == 0:
                 raise InvalidArgumentError(
