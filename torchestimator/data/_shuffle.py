@@ -42,8 +42,10 @@ _MIN_PIECE = 8192  # incoming rows processed per vectorised step (at least the b
 def shuffle_step(buffer: Block, incoming: Block, rng: np.random.Generator) -> tuple[Block, Block]:
     """Run ``len(incoming)`` steps of the shuffle buffer: returns ``(new buffer, emitted elements)``."""
     size, k = len(buffer), len(incoming)
-    draws = rng.integers(0, size, k)
+    # 16-bit draws sort with numpy's radix sort (several times faster than a 64-bit merge sort)
+    draws = rng.integers(0, size, k, dtype=np.uint16 if size <= 1 << 16 else np.int64)
     order = np.argsort(draws, kind="stable")
+    draws = draws.astype(np.int64)
     ordered = draws[order]
     same = ordered[1:] == ordered[:-1]  # consecutive steps (in slot order) that hit the same slot
     source = draws.copy()
