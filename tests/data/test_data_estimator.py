@@ -41,8 +41,8 @@ def _tutorial_columns(dftrain: pd.DataFrame) -> list[Any]:
     return feature_columns
 
 
-def make_input_fn(data_df, label_df, num_epochs=10, shuffle=True, batch_size=32):  # noqa: ANN001, ANN201
-    def input_function():  # noqa: ANN202
+def make_input_fn(data_df, label_df, num_epochs=10, shuffle=True, batch_size=32):
+    def input_function():
         ds = te.data.Dataset.from_tensor_slices((dict(data_df), label_df))
         if shuffle:
             ds = ds.shuffle(1000)
