@@ -141,7 +141,8 @@ def _pad_stack(values: list[Any], shape: Any, padding: Any, what: str) -> np.nda
     out = np.empty((len(arrays), *target), dtype=dtype)
     out[...] = _padding_for(padding, values[0])
     for i, a in enumerate(arrays):
-        out[(i, *tuple(slice(0, s) for s in a.shape))] = a
+        region: tuple[Any, ...] = (i, *(slice(0, s) for s in a.shape))
+        out[region] = a
     return out
 
 

@@ -86,8 +86,13 @@ def decode_csv(
     parsed = [_csv_default(i, d) for i, d in enumerate(record_defaults)]
     arr = np.asarray(records, dtype=object)
     lines = [_as_text(v) for v in arr.reshape(-1)]
-    quoting = csv.QUOTE_MINIMAL if use_quote_delim else csv.QUOTE_NONE
-    rows = [next(csv.reader([line], delimiter=field_delim, quoting=quoting), [""]) for line in lines]
+
+    def split_line(line: str) -> list[str]:
+        if use_quote_delim:
+            return next(csv.reader([line], delimiter=field_delim, quoting=csv.QUOTE_MINIMAL), [""])
+        return next(csv.reader([line], delimiter=field_delim, quoting=csv.QUOTE_NONE), [""])
+
+    rows = [split_line(line) for line in lines]
     width = len(parsed) if select_cols is None else None
     columns: list[list[str]] = [[] for _ in parsed]
     for r, row in enumerate(rows):
