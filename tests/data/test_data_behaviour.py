@@ -158,9 +158,26 @@ def test_filter_needs_a_scalar_bool() -> None:
 
 
 def test_batch_of_different_shapes_points_to_padded_batch() -> None:
-    ds = D.range(1, 4).map(lambda n: np.arange(n)).batch(2)
+    ds = D.range(1, 4).map(lambda n: np.zeros((n, 2))).batch(2)
     with pytest.raises(InputError, match="padded_batch"):
         list(ds)
+
+
+def test_batch_of_variable_length_vectors_is_ragged_like_parse_example() -> None:
+    values = [[b"a", b"b"][: i % 3] for i in range(5)]
+    records = [
+        te.inputs.encode_example({"t": v, "x": float(i)} if v else {"x": float(i)})
+        for i, v in enumerate(values)
+    ]
+    spec = {"t": te.io.VarLenFeature("string"), "x": te.io.FixedLenFeature([], "float32")}
+    per_record = D.from_tensor_slices(np.array(records, dtype=object)).map(
+        lambda r: te.io.parse_single_example(r, spec)
+    )
+    batch = next(iter(per_record.batch(5)))
+    whole = te.io.parse_example(records, spec)
+    assert isinstance(batch["t"], Ragged)
+    assert batch["t"].to_rows() == whole["t"].to_rows() == values
+    assert batch["x"].tolist() == whole["x"].tolist()
 
 
 def test_unbatch_of_ragged_parse_results(tmp_path: Path) -> None:

@@ -137,8 +137,11 @@ def elements_of(block: Block) -> Iterator[Any]:
 def stack_leaves(values: list[Any], what: str) -> Any:
     """Stack one leaf of several elements into a batched column (TF's ``batch`` of one component).
 
+    1-D values of different lengths give a :class:`Ragged` batch (TF batches the ``SparseTensor`` of a
+    ``VarLenFeature`` into a sparse batch; for dense tensors it would need ``padded_batch``).
+
     Raises:
-        InputError: the values have different shapes (TF would need ``padded_batch``).
+        InputError: values of rank 0 or >= 2 with different shapes.
     """
     first = values[0]
     if isinstance(first, (str, bytes)) and all(isinstance(v, (str, bytes)) for v in values):
@@ -146,6 +149,13 @@ def stack_leaves(values: list[Any], what: str) -> Any:
         out[:] = values
         return out
     shapes = {np.shape(v) for v in values}
+    if len(shapes) > 1 and all(np.ndim(v) == 1 for v in values):
+        # variable-length vectors (e.g. parse_single_example's VarLenFeature, a SparseTensor in TF,
+        # which TF batches into a sparse batch) become one Ragged batch
+        lengths = np.fromiter((len(v) for v in values), dtype=np.int64, count=len(values))
+        splits = np.zeros(len(values) + 1, dtype=np.int64)
+        np.cumsum(lengths, out=splits[1:])
+        return Ragged(np.concatenate([np.asarray(v) for v in values]), splits)
     if len(shapes) > 1:
         raise InputError(
             f"Cannot batch {what}: elements have different shapes {sorted(shapes)[:4]}. Use padded_batch, "
