@@ -187,3 +187,15 @@ def test_train_and_evaluate_with_datasets(tmp_path: Path) -> None:
     )
     metrics, _ = te.train_and_evaluate(est, train_spec, eval_spec)
     assert metrics["global_step"] == 12
+
+
+def test_auto_shard_partitions_batches_unless_the_input_fn_shards() -> None:
+    ds = te.data.Dataset.range(20).batch(4)
+    shares = [
+        [b.tolist() for b in te.data.experimental.auto_shard(ds, te.InputContext(2, i))] for i in range(2)
+    ]
+    assert shares == [[[0, 1, 2, 3], [8, 9, 10, 11], [16, 17, 18, 19]], [[4, 5, 6, 7], [12, 13, 14, 15]]]
+    own = te.data.Dataset.range(20).shard(2, 1).batch(4)
+    assert te.data.experimental.auto_shard(own, te.InputContext(2, 1)) is own
+    assert te.data.experimental.auto_shard(ds, te.InputContext(1, 0)) is ds
+    assert te.data.experimental.auto_shard([1], te.InputContext(2, 0)) == [1]

@@ -14,6 +14,7 @@ import numpy as np
 from torchestimator.data._dataset import AUTOTUNE, INFINITE, UNKNOWN, Dataset
 from torchestimator.data._files import CsvDataset
 from torchestimator.data._options import AutoShardPolicy
+from torchestimator.data._transforms import auto_shard
 
 __all__ = [
     "AUTOTUNE",
@@ -21,6 +22,7 @@ __all__ = [
     "UNKNOWN_CARDINALITY",
     "AutoShardPolicy",
     "CsvDataset",
+    "auto_shard",
     "cardinality",
     "make_batched_features_dataset",
     "make_csv_dataset",
