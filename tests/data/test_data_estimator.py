@@ -127,14 +127,18 @@ class _StopAt(te.hooks.Hook):
             raise _Interrupt
 
 
-@pytest.mark.parametrize("seed", [5, None])
+@pytest.mark.parametrize("seed", [5, None, "make_csv_dataset"])
 def test_interrupted_train_fast_forwards_the_dataset(
-    tmp_path: Path, seed: int | None, caplog: pytest.LogCaptureFixture
+    tmp_path: Path, seed: int | str | None, caplog: pytest.LogCaptureFixture
 ) -> None:
     dftrain, y_train, _, _ = _frames()
     columns = [fc.numeric_column("age"), fc.categorical_column_with_hash_bucket("embark_town", 16)]
 
     def input_fn() -> te.data.Dataset:
+        if seed == "make_csv_dataset":  # the seed example's train input_fn (unseeded shuffle)
+            return te.data.experimental.make_csv_dataset(
+                str(DATA / "train.csv"), batch_size=16, label_name="survived"
+            )
         return (
             te.data.Dataset.from_tensor_slices((dict(dftrain), y_train))
             .shuffle(100, seed=seed)
@@ -199,3 +203,17 @@ def test_auto_shard_partitions_batches_unless_the_input_fn_shards() -> None:
     assert te.data.experimental.auto_shard(own, te.InputContext(2, 1)) is own
     assert te.data.experimental.auto_shard(ds, te.InputContext(1, 0)) is ds
     assert te.data.experimental.auto_shard([1], te.InputContext(2, 0)) == [1]
+
+
+def test_unseeded_make_csv_dataset_follows_the_global_numpy_seed() -> None:
+    def first_ages() -> list[int]:
+        ds = te.data.experimental.make_csv_dataset(
+            str(DATA / "train.csv"), batch_size=32, label_name="survived"
+        )
+        return next(iter(ds))[0]["age"].tolist()
+
+    np.random.seed(11)
+    a = first_ages()
+    np.random.seed(11)
+    assert first_ages() == a
+    assert first_ages() != a

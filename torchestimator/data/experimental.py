@@ -51,13 +51,23 @@ class _ReaderBatches(Dataset):
 def make_csv_dataset(file_pattern: Any, batch_size: int, *args: Any, **kwargs: Any) -> Dataset:
     """``tf.data.experimental.make_csv_dataset`` as a Dataset of ``(features, label)`` batches.
 
-    Takes TF's arguments (see :func:`torchestimator.inputs.make_csv_dataset`, which reads the files).
+    Takes TF's arguments (see :func:`torchestimator.inputs.make_csv_dataset`, which reads the files;
+    ``encoding`` must be UTF-8). An unseeded shuffle draws its seed from numpy's global generator, as
+    :meth:`Dataset.shuffle` does.
 
     Example:
         >>> ds = make_csv_dataset("data/titanic/eval.csv", 32, label_name="survived", num_epochs=1)  # doctest: +SKIP
     """
+    from torchestimator.errors import InvalidArgumentError
     from torchestimator.inputs.csv_dataset import make_csv_dataset as read_csv
 
+    encoding = str(kwargs.pop("encoding", "utf-8"))
+    if encoding.lower().replace("-", "") != "utf8":
+        raise InvalidArgumentError(f"make_csv_dataset reads UTF-8 files; received encoding={encoding!r}.")
+    if not args and kwargs.get("shuffle", True) and kwargs.get("shuffle_seed") is None:
+        # as Dataset.shuffle: an unseeded shuffle takes its seed from numpy's global generator, so
+        # RunConfig(tf_random_seed=...) makes it reproducible (and a resumed train() replays it)
+        kwargs["shuffle_seed"] = int(np.random.randint(0, 2**62, dtype=np.int64))
     reader = read_csv(file_pattern, batch_size, *args, **kwargs)
     return _ReaderBatches(reader, reader.num_epochs is None)
 
