@@ -20,7 +20,7 @@ from torchestimator.data._transforms import Unary
 from torchestimator.errors import InputError, InvalidArgumentError
 from torchestimator.parsing import Ragged
 
-__all__ = ["Batch", "PaddedBatch", "Unbatch"]
+__all__ = ["Batch", "PaddedBatch", "RaggedBatch", "Unbatch"]
 
 
 def _batched_cardinality(n: int, size: int, drop_remainder: bool) -> int:
@@ -199,6 +199,28 @@ class PaddedBatch(Batch):
             columns = [
                 _pad_stack([g[i] for g in group], shapes[i], pads[i], f"component {i}") for i in range(count)
             ]
+            yield unflatten(tree, columns)
+
+
+def _ragged_column(values: list[Any], what: str) -> Any:
+    if all(np.ndim(v) == 0 for v in values):
+        return stack_leaves(values, what)
+    if not all(np.ndim(v) == 1 for v in values):
+        raise InputError(
+            f"ragged_batch: {what} must be scalars or vectors; received ranks {sorted({np.ndim(v) for v in values})}."
+        )
+    lengths = np.fromiter((len(v) for v in values), dtype=np.int64, count=len(values))
+    splits = np.zeros(len(values) + 1, dtype=np.int64)
+    np.cumsum(lengths, out=splits[1:])
+    return Ragged(np.concatenate([np.asarray(v) for v in values]), splits)
+
+
+class RaggedBatch(Batch):
+    """``ragged_batch``: vector components become :class:`Ragged` batches, scalars stack."""
+
+    def _elements(self) -> Iterator[Any]:
+        for tree, group in _element_groups(self._parent, self._size, self._drop):
+            columns = [_ragged_column([g[i] for g in group], f"component {i}") for i in range(len(group[0]))]
             yield unflatten(tree, columns)
 
 

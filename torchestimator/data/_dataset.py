@@ -25,6 +25,7 @@ from torchestimator.errors import InvalidArgumentError
 
 __all__ = ["AUTOTUNE", "INFINITE", "UNKNOWN", "Dataset"]
 
+_NOTHING = object()
 AUTOTUNE = -1  # tf.data.AUTOTUNE
 INFINITE = -1  # tf.data.INFINITE_CARDINALITY
 UNKNOWN = -2  # tf.data.UNKNOWN_CARDINALITY
@@ -225,6 +226,10 @@ class Dataset:
         """Split batches back into elements."""
         return _batching.Unbatch(self)
 
+    def ragged_batch(self, batch_size: int, drop_remainder: bool = False, name: str | None = None) -> Dataset:
+        """Batches whose vector components become :class:`~torchestimator.parsing.Ragged` (scalars stack)."""
+        return _batching.RaggedBatch(self, batch_size, drop_remainder)
+
     def take(self, count: int, name: str | None = None) -> Dataset:
         """The first ``count`` elements (-1: all)."""
         return _transforms.Take(self, count)
@@ -252,6 +257,45 @@ class Dataset:
     def prefetch(self, buffer_size: int, name: str | None = None) -> Dataset:
         """Produce up to ``buffer_size`` elements ahead in a background thread."""
         return _transforms.Prefetch(self, buffer_size)
+
+    def reduce(
+        self, initial_state: Any, reduce_func: Callable[[Any, Any], Any], name: str | None = None
+    ) -> Any:
+        """Fold the elements: ``state = reduce_func(state, element)`` from ``initial_state``."""
+        return _mapping.reduce_dataset(self, initial_state, reduce_func)
+
+    def get_single_element(self, name: str | None = None) -> Any:
+        """The dataset's only element.
+
+        Raises:
+            InvalidArgumentError: it has no element or more than one.
+        """
+        it = iter(self)
+        first = next(it, _NOTHING)
+        if first is _NOTHING or next(it, _NOTHING) is not _NOTHING:
+            what = "no element" if first is _NOTHING else "more than one element"
+            raise InvalidArgumentError(
+                f"get_single_element needs a dataset of exactly one element; it has {what}."
+            )
+        return first
+
+    @staticmethod
+    def sample_from_datasets(
+        datasets: list[Dataset],
+        weights: Any = None,
+        seed: int | None = None,
+        stop_on_empty_dataset: bool = False,
+        rerandomize_each_iteration: bool | None = None,
+    ) -> Dataset:
+        """Elements drawn from ``datasets`` at random with probabilities ``weights`` (uniform by default)."""
+        return _transforms.Sample(datasets, weights, seed, stop_on_empty_dataset, rerandomize_each_iteration)
+
+    @staticmethod
+    def choose_from_datasets(
+        datasets: list[Dataset], choice_dataset: Dataset, stop_on_empty_dataset: bool = True
+    ) -> Dataset:
+        """Element ``i`` from ``datasets[choice_i]``, ``choice_dataset`` giving the indices."""
+        return _transforms.Choose(datasets, choice_dataset, stop_on_empty_dataset)
 
     def apply(self, transformation_func: Callable[[Dataset], Dataset]) -> Dataset:
         """``transformation_func(self)``."""

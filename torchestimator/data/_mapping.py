@@ -22,7 +22,7 @@ from torchestimator.data._structure import flatten, leaf_element, to_array, unfl
 from torchestimator.data._transforms import Unary
 from torchestimator.errors import InputError, InvalidArgumentError
 
-__all__ = ["Filter", "FlatMap", "Interleave", "Map", "call_with_element", "normalize"]
+__all__ = ["Filter", "FlatMap", "Interleave", "Map", "call_with_element", "normalize", "reduce_dataset"]
 
 _NUMPY_LEAF = (np.ndarray, np.generic, str, bytes)
 
@@ -194,3 +194,12 @@ class Interleave(Unary):
 
 
 _END = object()
+
+
+def reduce_dataset(dataset: Dataset, initial_state: Any, reduce_func: Callable[[Any, Any], Any]) -> Any:
+    """``Dataset.reduce``: the state after folding every element (a tuple element is unpacked after the
+    state, as TF passes it)."""
+    state = normalize(initial_state)
+    for element in dataset:
+        state = normalize(reduce_func(state, element))
+    return state
