@@ -402,6 +402,9 @@ def shards_itself(dataset: Dataset) -> bool:
 def auto_shard(dataset: Any, input_context: Any) -> Any:
     """Give this input pipeline its share of an ``input_fn``'s dataset, as TF's strategies auto-shard.
 
+    TF auto-shards the dataset of an ``input_fn`` that does not take ``input_context`` (one that does
+    shards itself), so the Estimator should call this only for such input_fns.
+
     Returns ``dataset`` unchanged when it is not a :class:`Dataset`, there is one pipeline, or the chain
     already calls ``shard`` (the input_fn shards by ``input_context`` itself); otherwise
     ``dataset.shard(num_input_pipelines, input_pipeline_id)`` — TF's ``AutoShardPolicy.DATA`` applied to
