@@ -283,3 +283,14 @@ def test_decode_csv_errors_name_the_fix() -> None:
 def test_string_split_bytes_and_maxsplit() -> None:
     assert te.data.string_split(b"a b  c").tolist() == [b"a", b"b", b"c"]
     assert te.data.string_split("a,b,c", sep=",", maxsplit=1).tolist() == ["a", "b,c"]
+
+
+def test_a_dataset_of_file_names_is_read_lazily_and_reshuffled(tmp_path: Path) -> None:
+    for i in range(5):
+        (tmp_path / f"f{i}.txt").write_text(f"line {i}\n")
+    lines = te.data.TextLineDataset(D.list_files(str(tmp_path / "f*.txt"), seed=1))
+    epochs = [list(lines) for _ in range(4)]
+    assert all(sorted(e) == [f"line {i}" for i in range(5)] for e in epochs)
+    assert len({tuple(e) for e in epochs}) > 1  # list_files reshuffles per iteration, as in TF
+    forever = te.data.TextLineDataset(D.list_files(str(tmp_path / "f*.txt"), shuffle=False).repeat())
+    assert list(forever.take(7)) == [f"line {i % 5}" for i in range(7)]

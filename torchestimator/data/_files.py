@@ -25,17 +25,21 @@ __all__ = ["CsvDataset", "TFRecordDataset", "TextLineDataset"]
 _TEXT_CHUNK = 4 << 20  # bytes of text split into lines at a time
 
 
-def _filenames(filenames: Any) -> list[str]:
+def _path(name: Any) -> str:
+    return name.decode("utf-8") if isinstance(name, bytes) else os.fspath(name)
+
+
+def _filenames(filenames: Any) -> list[str] | Dataset:
+    """The file names, or the dataset of names (read lazily, on every iteration, as TF does)."""
     if isinstance(filenames, Dataset):
-        names = list(filenames)
-    elif isinstance(filenames, (str, bytes, os.PathLike)):
+        return filenames
+    if isinstance(filenames, (str, bytes, os.PathLike)):
         names = [filenames]
     else:
         names = list(np.asarray(filenames, dtype=object).reshape(-1))
-    out = [n.decode("utf-8") if isinstance(n, bytes) else os.fspath(n) for n in names]
-    if not out:
+    if not names:
         raise InvalidArgumentError("filenames must name at least one file; received an empty list.")
-    return out
+    return [_path(n) for n in names]
 
 
 def _objects(values: list[Any]) -> np.ndarray:
@@ -61,20 +65,30 @@ class _FileSource(Dataset):
     def _single(self, path: str) -> Dataset:
         raise NotImplementedError
 
+    def _paths(self) -> Iterator[str]:
+        return (_path(n) for n in self._files)
+
+    def _first_path(self) -> str:
+        first = next(self._paths(), None)
+        if first is None:
+            raise InvalidArgumentError("filenames is an empty dataset; it must name at least one file.")
+        return first
+
     def _vectorized(self) -> bool:
-        return self._parallel <= 1 or len(self._files) <= 1
+        return self._parallel <= 1 or (isinstance(self._files, list) and len(self._files) <= 1)
 
     def _blocks(self) -> Iterator[Block]:
-        for path in self._files:
+        for path in self._paths():
             yield from self._read_file(path)
 
     def _elements(self) -> Iterator[Any]:
         if self._vectorized():
             return super()._elements()
-        names = _objects(self._files)
         from torchestimator.data._sources import TensorSlices
 
-        return iter(TensorSlices(names).interleave(self._single, cycle_length=self._parallel, block_length=1))
+        names = self._files if isinstance(self._files, Dataset) else TensorSlices(_objects(self._files))
+        single = lambda name: self._single(_path(name))  # noqa: E731
+        return iter(names.interleave(single, cycle_length=self._parallel, block_length=1))
 
     def _cardinality(self) -> int:
         return UNKNOWN
@@ -197,7 +211,7 @@ class CsvDataset(_FileSource):
         if select_cols is None and exclude_cols is None:
             width = len(parsed)
         else:
-            with _open_text(self._files[0], compression) as f:
+            with _open_text(self._first_path(), compression) as f:
                 first = next(_csv_reader(f, field_delim, use_quote_delim), [])
             width = len(first)
         selected = list(range(width))
