@@ -116,7 +116,24 @@ class Dataset:
     # ---- sources --------------------------------------------------------------------------------
     @staticmethod
     def from_tensor_slices(tensors: Any, name: str | None = None) -> Dataset:
-        """Slice ``tensors`` (a structure of arrays / lists / pandas columns / tensors) along axis 0."""
+        """Slice ``tensors`` along their first dimension (``tf.data.Dataset.from_tensor_slices``).
+
+        Args:
+            tensors: a dict / tuple (nested) of numpy arrays, pandas columns, lists or torch tensors,
+                all with the same first dimension. Python ints / floats become int32 / float32 as in TF.
+            name: accepted for TF compatibility.
+
+        Returns:
+            A dataset of the rows; streamed column-wise, so ``shuffle`` / ``batch`` gather whole batches.
+
+        Raises:
+            InvalidArgumentError: the components' first dimensions differ, or a component is a scalar.
+
+        Example:
+            >>> ds = Dataset.from_tensor_slices(({"age": [22.0, 38.0]}, [0, 1]))
+            >>> next(iter(ds.batch(2)))[1]
+            array([0, 1], dtype=int32)
+        """
         return _sources.TensorSlices(tensors)
 
     @staticmethod
@@ -133,7 +150,23 @@ class Dataset:
         output_signature: Any = None,
         name: str | None = None,
     ) -> Dataset:
-        """Elements yielded by ``generator(*args)`` (called again for every iteration)."""
+        """Elements yielded by ``generator(*args)`` (``tf.data.Dataset.from_generator``).
+
+        Args:
+            generator: a callable returning an iterator; called again for every iteration.
+            output_types: the dtypes of the yielded structure (TF 1 style; ``output_signature`` is preferred).
+            output_shapes: accepted; shapes are not checked.
+            args: positional arguments for ``generator``.
+            output_signature: a structure of :class:`TensorSpec` whose dtypes the values are converted to.
+            name: accepted for TF compatibility.
+
+        Returns:
+            A dataset of unknown cardinality.
+
+        Raises:
+            InvalidArgumentError: ``generator`` is not callable or a dtype is unknown.
+            InputError: while iterating, a yielded value does not match the declared structure.
+        """
         return _sources.Generator(generator, output_types, output_shapes, args, output_signature)
 
     @staticmethod
@@ -162,8 +195,23 @@ class Dataset:
         deterministic: bool | None = None,
         name: str | None = None,
     ) -> Dataset:
-        """``map_func`` applied to every element (in threads with ``num_parallel_calls``; order kept
-        unless ``deterministic=False``)."""
+        """``map_func`` applied to every element (``tf.data.Dataset.map``).
+
+        Args:
+            map_func: a function of numpy values; a tuple element is unpacked into positional arguments.
+                After ``batch`` it receives whole batches.
+            num_parallel_calls: ``None`` runs in the iterating thread; an int or ``AUTOTUNE`` (one per CPU)
+                runs that many calls at once in threads.
+            deterministic: ``False`` yields results as they finish; otherwise in input order.
+            name: accepted for TF compatibility.
+
+        Returns:
+            The mapped dataset.
+
+        Example:
+            >>> [int(x) for x in Dataset.range(3).map(lambda x: x * 2, num_parallel_calls=AUTOTUNE)]
+            [0, 2, 4]
+        """
         return _mapping.Map(self, map_func, num_parallel_calls, deterministic)
 
     def filter(self, predicate: Callable[..., Any], name: str | None = None) -> Dataset:
@@ -183,7 +231,23 @@ class Dataset:
         deterministic: bool | None = None,
         name: str | None = None,
     ) -> Dataset:
-        """Elements of ``cycle_length`` datasets at a time, ``block_length`` from each in turn."""
+        """Elements of ``cycle_length`` datasets at a time, ``block_length`` from each in turn.
+
+        Args:
+            map_func: element -> Dataset.
+            cycle_length: datasets open at once (``None`` / ``AUTOTUNE``: one per CPU, as TF).
+            block_length: consecutive elements taken from each (default 1).
+            num_parallel_calls: accepted; the order is TF's deterministic order either way.
+            deterministic: accepted (see ``num_parallel_calls``).
+            name: accepted for TF compatibility.
+
+        Returns:
+            The interleaved dataset (TF's exact order).
+
+        Example:
+            >>> [int(x) for x in Dataset.range(1, 3).interleave(lambda n: Dataset.range(n * 10, n * 10 + 2), cycle_length=2)]
+            [10, 20, 11, 21]
+        """
         return _mapping.Interleave(self, map_func, cycle_length, block_length)
 
     def shuffle(
@@ -193,7 +257,21 @@ class Dataset:
         reshuffle_each_iteration: bool | None = None,
         name: str | None = None,
     ) -> Dataset:
-        """Randomly shuffle through a buffer of ``buffer_size`` elements (see :mod:`._shuffle`)."""
+        """Randomly shuffle through a buffer of ``buffer_size`` elements (TF's algorithm, numpy's RNG).
+
+        Args:
+            buffer_size: elements held in the buffer (``>= 1``; the data size for a full shuffle).
+            seed: a seed for a reproducible order; ``None`` draws one from numpy's global generator when
+                the dataset is built (so ``RunConfig(tf_random_seed=...)`` makes it reproducible).
+            reshuffle_each_iteration: a new order per iteration / epoch (default True), else the same.
+            name: accepted for TF compatibility.
+
+        Returns:
+            The shuffled dataset (see :mod:`torchestimator.data._shuffle`).
+
+        Raises:
+            InvalidArgumentError: ``buffer_size < 1``.
+        """
         return _shuffle.Shuffle(self, buffer_size, seed, reshuffle_each_iteration)
 
     def repeat(self, count: int | None = None, name: str | None = None) -> Dataset:
@@ -208,7 +286,27 @@ class Dataset:
         deterministic: bool | None = None,
         name: str | None = None,
     ) -> Dataset:
-        """Consecutive elements stacked into batches (the last partial one kept unless ``drop_remainder``)."""
+        """Consecutive elements stacked into batches (``tf.data.Dataset.batch``).
+
+        Args:
+            batch_size: elements per batch.
+            drop_remainder: drop a last batch smaller than ``batch_size`` (TF's default keeps it).
+            num_parallel_calls: accepted for TF compatibility.
+            deterministic: accepted for TF compatibility.
+            name: accepted for TF compatibility.
+
+        Returns:
+            A dataset of batches: the element structure with a leading batch dimension (string components
+            as object arrays; vectors of different lengths as a :class:`~torchestimator.parsing.Ragged`).
+
+        Raises:
+            InvalidArgumentError: ``batch_size < 1``.
+            InputError: while iterating, elements whose shapes cannot be batched.
+
+        Example:
+            >>> [b.tolist() for b in Dataset.range(5).batch(2)]
+            [[0, 1], [2, 3], [4]]
+        """
         return _batching.Batch(self, batch_size, drop_remainder)
 
     def padded_batch(

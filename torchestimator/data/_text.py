@@ -77,8 +77,8 @@ def decode_csv(
         InputError: a line with the wrong number of fields, a missing required field or a bad value.
 
     Example:
-        >>> [v.item() for v in decode_csv("3,a,", [[0], [""], [1.5]])]
-        [3, 'a', 1.5]
+        >>> decode_csv("3,a,", [[0], [""], [1.5]])
+        [np.int32(3), 'a', np.float32(1.5)]
     """
     from torchestimator.data._files import _csv_default
 
