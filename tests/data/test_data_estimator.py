@@ -217,3 +217,13 @@ def test_unseeded_make_csv_dataset_follows_the_global_numpy_seed() -> None:
     np.random.seed(11)
     assert first_ages() == a
     assert first_ages() != a
+
+
+def test_predict_from_a_features_only_dataset(tmp_path: Path) -> None:
+    dftrain, y_train, dfeval, _ = _frames()
+    est = te.LinearClassifier(feature_columns=[fc.numeric_column("age")], model_dir=str(tmp_path))
+    est.train(lambda: te.data.Dataset.from_tensor_slices((dict(dftrain), y_train)).batch(64), steps=3)
+    predictions = list(est.predict(lambda: te.data.Dataset.from_tensor_slices(dict(dfeval)).batch(50)))
+    assert len(predictions) == len(dfeval)
+    direct = list(est.predict(lambda: {"age": dfeval["age"].to_numpy()}))
+    assert [p["logits"].tolist() for p in predictions] == [p["logits"].tolist() for p in direct]
