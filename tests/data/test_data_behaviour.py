@@ -100,6 +100,7 @@ def test_vectorised_and_per_element_paths_agree() -> None:
         lambda d: d.enumerate(2).batch(9),
         lambda d: d.concatenate(d.take(5)).batch(11),
         lambda d: d.batch(6).unbatch().batch(8),
+        lambda d: D.zip((d, D.range(100).skip(7), d.skip(45))).batch(3),
     ):
         a = [json.dumps(_jsonable(b)) for b in chain(fast)]
         b = [json.dumps(_jsonable(b)) for b in chain(slow)]

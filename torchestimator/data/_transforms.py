@@ -15,7 +15,7 @@ import numpy as np
 
 from torchestimator.data._block import Block
 from torchestimator.data._dataset import AUTOTUNE, INFINITE, UNKNOWN, Dataset, check_count
-from torchestimator.data._structure import flatten, unflatten
+from torchestimator.data._structure import LEAF, flatten, unflatten
 from torchestimator.errors import InputError, InvalidArgumentError
 
 __all__ = [
@@ -251,6 +251,19 @@ class Concatenate(Unary):
         return UNKNOWN if UNKNOWN in (a, b) else a + b
 
 
+def _graft(tree: Any, subtrees: list[Any]) -> Any:
+    """``tree`` with its leaves (in order) replaced by ``subtrees``."""
+    it = iter(subtrees)
+
+    def walk(t: Any) -> Any:
+        if t == LEAF:
+            return next(it)
+        kind, meta, children = t
+        return (kind, meta, tuple(walk(c) for c in children))
+
+    return walk(tree)
+
+
 class Zip(Dataset):
     """``zip``: a tuple (or dict) of datasets' elements side by side, as long as the shortest."""
 
@@ -262,7 +275,35 @@ class Zip(Dataset):
             )
         self._batch_unknown = any(d._batch_unknown for d in self._datasets)
 
+    def _vectorized(self) -> bool:
+        return all(d._vectorized() for d in self._datasets)
+
+    def _blocks(self) -> Iterator[Block]:
+        """Blocks of the inputs cut to common lengths, their columns side by side."""
+        streams = [d._blocks() for d in self._datasets]
+        current: list[Block] = []
+        for stream in streams:
+            first = next(stream, None)
+            if first is None:
+                return
+            current.append(first)
+        while True:
+            for i, stream in enumerate(streams):
+                while not len(current[i]):
+                    refill = next(stream, None)
+                    if refill is None:
+                        return
+                    current[i] = refill
+            n = min(len(b) for b in current)
+            parts = [b.take(slice(0, n)) for b in current]
+            current = [b.take(slice(n, None)) for b in current]
+            columns = [c for part in parts for c in part.columns()]
+            yield Block(_graft(self._tree, [part.tree for part in parts]), columns)
+
     def _elements(self) -> Iterator[Any]:
+        if self._vectorized():
+            yield from super()._elements()
+            return
         for parts in zip(*self._datasets):
             yield unflatten(self._tree, list(parts))
 
