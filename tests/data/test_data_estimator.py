@@ -193,12 +193,21 @@ def test_train_and_evaluate_with_datasets(tmp_path: Path) -> None:
     assert metrics["global_step"] == 12
 
 
-def test_auto_shard_partitions_batches_unless_the_input_fn_shards() -> None:
-    ds = te.data.Dataset.range(20).batch(4)
+def test_auto_shard_splits_each_batch_like_tf_rebatching_unless_the_input_fn_shards() -> None:
+    ds = te.data.Dataset.range(20).batch(10)
     shares = [
-        [b.tolist() for b in te.data.experimental.auto_shard(ds, te.InputContext(2, i))] for i in range(2)
+        [b.tolist() for b in te.data.experimental.auto_shard(ds, te.InputContext(3, i))] for i in range(3)
     ]
-    assert shares == [[[0, 1, 2, 3], [8, 9, 10, 11], [16, 17, 18, 19]], [[4, 5, 6, 7], [12, 13, 14, 15]]]
+    # the input_fn's batch size stays the global batch: 10 rows over 3 pipelines -> 4, 3, 3
+    assert shares == [[[0, 1, 2, 3], [10, 11, 12, 13]], [[4, 5, 6], [14, 15, 16]], [[7, 8, 9], [17, 18, 19]]]
+    unbatched = te.data.experimental.auto_shard(te.data.Dataset.range(7), te.InputContext(2, 1))
+    assert [int(x) for x in unbatched] == [1, 3, 5]
+    csv = te.data.experimental.make_csv_dataset(
+        str(DATA / "eval.csv"), batch_size=32, label_name="survived", num_epochs=1, shuffle=False
+    )
+    halves = [list(te.data.experimental.auto_shard(csv, te.InputContext(2, i))) for i in range(2)]
+    assert [len(y) for _, y in halves[0]][:2] == [16, 16]
+    assert sum(len(y) for h in halves for _, y in h) == 264
     own = te.data.Dataset.range(20).shard(2, 1).batch(4)
     assert te.data.experimental.auto_shard(own, te.InputContext(2, 1)) is own
     assert te.data.experimental.auto_shard(ds, te.InputContext(1, 0)) is ds

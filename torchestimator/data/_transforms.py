@@ -31,8 +31,6 @@ __all__ = [
     "Unary",
     "WithOptions",
     "Zip",
-    "auto_shard",
-    "shards_itself",
 ]
 
 
@@ -419,41 +417,3 @@ class WithOptions(Unary):
 
     def _elements(self) -> Iterator[Any]:
         return iter(self._parent)
-
-
-def _inputs(dataset: Dataset) -> list[Dataset]:
-    found = [v for v in vars(dataset).values() if isinstance(v, Dataset)]
-    for v in vars(dataset).values():
-        if isinstance(v, list):
-            found.extend(d for d in v if isinstance(d, Dataset))
-    return found
-
-
-def shards_itself(dataset: Dataset) -> bool:
-    """Whether ``dataset``'s chain already contains a ``shard``."""
-    stack = [dataset]
-    while stack:
-        node = stack.pop()
-        if isinstance(node, Shard):
-            return True
-        stack.extend(_inputs(node))
-    return False
-
-
-def auto_shard(dataset: Any, input_context: Any) -> Any:
-    """Give this input pipeline its share of an ``input_fn``'s dataset, as TF's strategies auto-shard.
-
-    TF auto-shards the dataset of an ``input_fn`` that does not take ``input_context`` (one that does
-    shards itself), so the Estimator should call this only for such input_fns.
-
-    Returns ``dataset`` unchanged when it is not a :class:`Dataset`, there is one pipeline, or the chain
-    already calls ``shard`` (the input_fn shards by ``input_context`` itself); otherwise
-    ``dataset.shard(num_input_pipelines, input_pipeline_id)`` — TF's ``AutoShardPolicy.DATA`` applied to
-    the elements the input_fn returns (its batches), so each pipeline reads a disjoint set of batches.
-    """
-    if not isinstance(dataset, Dataset) or input_context is None:
-        return dataset
-    n = int(input_context.num_input_pipelines)
-    if n <= 1 or shards_itself(dataset):
-        return dataset
-    return dataset.shard(n, int(input_context.input_pipeline_id))

@@ -12,9 +12,9 @@ from typing import Any
 import numpy as np
 
 from torchestimator.data._dataset import AUTOTUNE, INFINITE, UNKNOWN, Dataset
+from torchestimator.data._distribute import auto_shard
 from torchestimator.data._files import CsvDataset
 from torchestimator.data._options import AutoShardPolicy
-from torchestimator.data._transforms import auto_shard
 
 __all__ = [
     "AUTOTUNE",
@@ -36,6 +36,7 @@ class _ReaderBatches(Dataset):
     """A reader of :mod:`torchestimator.inputs` (re-iterable batches) as a Dataset."""
 
     _batch_unknown = True
+    _batches_from_reader = True  # its elements are batches (for auto_shard)
 
     def __init__(self, reader: Iterable[Any], repeats_forever: bool) -> None:
         self._reader = reader
