@@ -386,14 +386,14 @@ class Dataset:
         rerandomize_each_iteration: bool | None = None,
     ) -> Dataset:
         """Elements drawn from ``datasets`` at random with probabilities ``weights`` (uniform by default)."""
-        return _transforms.Sample(datasets, weights, seed, stop_on_empty_dataset, rerandomize_each_iteration)
+        return _sampling.Sample(datasets, weights, seed, stop_on_empty_dataset, rerandomize_each_iteration)
 
     @staticmethod
     def choose_from_datasets(
         datasets: list[Dataset], choice_dataset: Dataset, stop_on_empty_dataset: bool = True
     ) -> Dataset:
         """Element ``i`` from ``datasets[choice_i]``, ``choice_dataset`` giving the indices."""
-        return _transforms.Choose(datasets, choice_dataset, stop_on_empty_dataset)
+        return _sampling.Choose(datasets, choice_dataset, stop_on_empty_dataset)
 
     def apply(self, transformation_func: Callable[[Dataset], Dataset]) -> Dataset:
         """``transformation_func(self)``."""
@@ -419,4 +419,4 @@ class Dataset:
 
 
 # node modules subclass Dataset, so they are imported after it (names resolve at call time)
-from torchestimator.data import _batching, _cache, _mapping, _shuffle, _sources, _transforms  # noqa: E402
+from torchestimator.data import _batching, _cache, _mapping, _sampling, _shuffle, _sources, _transforms  # noqa: E402
