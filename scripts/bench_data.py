@@ -6,13 +6,16 @@ venv as a worker subprocess fed one command at a time, so its import is not time
 * ``slices``: ``from_tensor_slices(dict of 20 numpy columns of --rows rows).shuffle(10000).batch(512)``
 * ``tfrecord``: ``TFRecordDataset(file).batch(512).map(parse_example)`` over --records tf.Examples (default 100k)
   (8 float, 4 int64 and 1 string feature), the file written once by torchestimator's TFRecordWriter.
+* ``textline``: ``TextLineDataset(csv).map(parse_line).batch(32)``, ``parse_line`` calling ``decode_csv`` per
+  line (10 columns, --lines lines): the per-element ``map`` path.
 
 Both sides run on one core (``--threads``, default 1: TF's inter / intra-op pools and the dataset's
 private thread pool; torch / numpy single-threaded), so the ratio is per core.
 
 Run::
 
-    python scripts/bench_data.py --repeats 3
+    python scripts/bench_data.py --repeats 3                 # all cases
+    python scripts/bench_data.py --cases textline --repeats 3
 """
 
 from __future__ import annotations
@@ -80,6 +83,8 @@ _WORKER = textwrap.dedent(
     spec = {f"x{j}": tf.io.FixedLenFeature([], tf.float32) for j in range(FLOATS)}
     spec.update({f"n{j}": tf.io.FixedLenFeature([], tf.int64) for j in range(INTS)})
     spec["s"] = tf.io.FixedLenFeature([], tf.string)
+    CSV_NAMES = [f"c{i}" for i in range(10)]
+    CSV_DEFAULTS = [[0.0]] * 5 + [[0]] * 3 + [[""]] * 2
     columns = None
     print("ready", flush=True)
     for line in sys.stdin:
@@ -94,10 +99,16 @@ _WORKER = textwrap.dedent(
                     columns[f"i{i}"] = rng.integers(0, 1000, cmd["rows"], dtype=np.int64)
             ds = tf.data.Dataset.from_tensor_slices(columns).shuffle(10000).batch(512).with_options(options)
             key = "f0"
-        else:
+        elif cmd["case"] == "tfrecord":
             ds = (tf.data.TFRecordDataset(cmd["path"]).batch(512)
                   .map(lambda r: tf.io.parse_example(r, spec)).with_options(options))
             key = "x0"
+        else:
+            def parse_line(line):
+                fields = tf.io.decode_csv(line, CSV_DEFAULTS)
+                return dict(zip(CSV_NAMES, fields))
+            ds = tf.data.TextLineDataset(cmd["path"]).map(parse_line).batch(32).with_options(options)
+            key = "c0"
         start = time.perf_counter()
         rows = 0
         for batch in ds:
@@ -136,12 +147,35 @@ class TFWorker:
         self.proc.wait(timeout=60)
 
 
+CSV_NAMES = [f"c{i}" for i in range(10)]
+CSV_DEFAULTS: list[Any] = [[0.0]] * 5 + [[0]] * 3 + [[""]] * 2
+
+
+def _parse_line(line: Any) -> dict[str, Any]:
+    import torchestimator as te
+
+    return dict(zip(CSV_NAMES, te.io.decode_csv(line, CSV_DEFAULTS)))
+
+
+def write_lines(path: str, lines: int) -> None:
+    """A headerless CSV: 5 floats, 3 ints, 2 short strings per line."""
+    rng = np.random.default_rng(2)
+    floats = rng.standard_normal((lines, 5)).round(4)
+    ints = rng.integers(0, 1000, (lines, 3))
+    with open(path, "w") as f:
+        for r in range(lines):
+            f.write(",".join([*map(str, floats[r]), *map(str, ints[r]), f"a{r % 13}", f"b{r % 7}"]) + "\n")
+
+
 def te_pass(case: str, columns: dict[str, np.ndarray] | None, path: str) -> dict[str, Any]:
     import torchestimator as te
 
     if case == "slices":
         ds = te.data.Dataset.from_tensor_slices(columns).shuffle(10000).batch(512)
         key = "f0"
+    elif case == "textline":
+        ds = te.data.TextLineDataset(path).map(_parse_line).batch(32)
+        key = "c0"
     else:
         spec: dict[str, Any] = {f"x{j}": te.io.FixedLenFeature([], "float32") for j in range(FLOATS)}
         spec.update({f"n{j}": te.io.FixedLenFeature([], "int64") for j in range(INTS)})
@@ -161,21 +195,31 @@ def main() -> None:
     )
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--records", type=int, default=100_000)
+    parser.add_argument("--lines", type=int, default=100_000)
+    parser.add_argument("--cases", default="slices,tfrecord,textline", help="comma-separated subset")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
     import torch
 
     torch.set_num_threads(args.threads)
-    columns = make_columns(args.rows)
+    cases = [c.strip() for c in args.cases.split(",")]
+    unknown = set(cases) - {"slices", "tfrecord", "textline"}
+    if unknown:
+        parser.error(f"unknown cases {sorted(unknown)}; choose from slices, tfrecord, textline")
+    columns = make_columns(args.rows) if "slices" in cases else None
     with tempfile.TemporaryDirectory() as tmp:
-        path = os.path.join(tmp, "bench.tfrecord")
-        write_records(path, args.records)
+        paths = {"tfrecord": os.path.join(tmp, "bench.tfrecord"), "textline": os.path.join(tmp, "bench.csv")}
+        if "tfrecord" in cases:
+            write_records(paths["tfrecord"], args.records)
+        if "textline" in cases:
+            write_lines(paths["textline"], args.lines)
         worker = TFWorker(args.threads)
-        results: dict[str, dict[str, list[float]]] = {c: {"te": [], "tf": []} for c in ("slices", "tfrecord")}
+        results: dict[str, dict[str, list[float]]] = {c: {"te": [], "tf": []} for c in cases}
         try:
             for r in range(args.repeats):
-                for case in ("slices", "tfrecord"):
+                for case in cases:
+                    path = paths.get(case, "")
                     order = ("te", "tf") if r % 2 == 0 else ("tf", "te")
                     for side in order:
                         if side == "tf":
@@ -186,10 +230,13 @@ def main() -> None:
         finally:
             worker.close()
     print(f"rows/s, {args.repeats} interleaved repeats, {args.threads} thread(s); median (min-max)")
-    for case, label in (
-        ("slices", f"from_tensor_slices(20 cols x {args.rows}).shuffle(10000).batch(512)"),
-        ("tfrecord", f"TFRecordDataset({args.records} Examples).batch(512).map(parse_example)"),
-    ):
+    labels = {
+        "slices": f"from_tensor_slices(20 cols x {args.rows}).shuffle(10000).batch(512)",
+        "tfrecord": f"TFRecordDataset({args.records} Examples).batch(512).map(parse_example)",
+        "textline": f"TextLineDataset({args.lines} lines).map(decode_csv per line).batch(32)",
+    }
+    for case in cases:
+        label = labels[case]
         te_r, tf_r = results[case]["te"], results[case]["tf"]
         ratios = [a / b for a, b in zip(te_r, tf_r)]
         print(

@@ -32,15 +32,26 @@ def call_with_element(fn: Callable[..., Any], element: Any) -> Any:
     return fn(*element) if type(element) is tuple else fn(element)
 
 
+def _all_numpy(value: Any) -> bool:
+    """Whether every leaf of a dict / tuple structure is already a numpy value, str or bytes."""
+    if isinstance(value, _NUMPY_LEAF):
+        return True
+    if type(value) is dict:
+        return all(_all_numpy(v) for v in value.values())
+    if type(value) is tuple:
+        return all(_all_numpy(v) for v in value)
+    return False
+
+
 def normalize(value: Any) -> Any:
     """A function's result as an element: Python scalars converted as TF converts them."""
     if isinstance(value, _NUMPY_LEAF):
         return value
     if isinstance(value, list):  # TF turns a returned list into a tuple (a structure, not one tensor)
         value = tuple(value)
-    leaves, tree = flatten(value)
-    if all(isinstance(leaf, _NUMPY_LEAF) for leaf in leaves):
+    if _all_numpy(value):
         return value
+    leaves, tree = flatten(value)
     return unflatten(
         tree, [leaf if isinstance(leaf, _NUMPY_LEAF) else leaf_element(to_array(leaf)) for leaf in leaves]
     )

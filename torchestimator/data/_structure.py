@@ -41,8 +41,16 @@ def flatten(structure: Any) -> tuple[list[Any], Tree]:
     return leaves, tree
 
 
+_PLAIN_LEAF = (np.ndarray, np.generic, str, bytes)
+
+
 def _flatten_into(x: Any, leaves: list[Any]) -> Tree:
-    if isinstance(x, Mapping):
+    if isinstance(x, _PLAIN_LEAF):  # the common case first: isinstance(x, Mapping) is an ABC check
+        leaves.append(x)
+        return LEAF
+    if type(x) is tuple:
+        return ("tuple", None, tuple(_flatten_into(v, leaves) for v in x))
+    if type(x) is dict or isinstance(x, Mapping):
         keys = tuple(x.keys())
         return ("dict", keys, tuple(_flatten_into(x[k], leaves) for k in keys))
     if _is_namedtuple(x):

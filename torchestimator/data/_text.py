@@ -49,6 +49,57 @@ def _column(texts: list[str], dtype: str, default: Any, index: int, na_value: st
         raise InputError(f"decode_csv: field {index} is not a valid {dtype}: {err}.") from err
 
 
+_DEFAULTS_CACHE: dict[
+    str, list[tuple[str, Any]]
+] = {}  # repr(record_defaults) -> parsed (a map calls it per line)
+
+
+def _parsed_defaults(record_defaults: Sequence[Any]) -> list[tuple[str, Any]]:
+    from torchestimator.data._files import _csv_default
+
+    key = repr(record_defaults)
+    parsed = _DEFAULTS_CACHE.get(key)
+    if parsed is None:
+        parsed = [_csv_default(i, d) for i, d in enumerate(record_defaults)]
+        if len(_DEFAULTS_CACHE) < 256:
+            _DEFAULTS_CACHE[key] = parsed
+    return parsed
+
+
+def _decode_line(
+    line: str, parsed: list[tuple[str, Any]], field_delim: str, use_quote_delim: bool, na_value: str
+) -> list[Any]:
+    """:func:`decode_csv` of one line: numpy scalars (``str`` for string columns), no arrays."""
+    from torchestimator.inputs.csv_reader import _REQUIRED
+
+    if use_quote_delim and '"' in line:
+        fields = next(csv.reader([line], delimiter=field_delim, quoting=csv.QUOTE_MINIMAL), [""])
+    else:
+        fields = line.split(field_delim)
+    if len(fields) != len(parsed):
+        raise InputError(
+            f"decode_csv: record 0 ({line[:80]!r}) has {len(fields)} fields; expected {len(parsed)} (one per "
+            "record_default)."
+        )
+    out: list[Any] = []
+    for i, (text, (dtype, default)) in enumerate(zip(fields, parsed)):
+        if text == "" or (na_value != "" and text == na_value):
+            if default is _REQUIRED:
+                raise InputError(
+                    f"decode_csv: field {i} of record 0 is empty but required (its record_default is a dtype); "
+                    "give it a default value."
+                )
+            text = default if dtype == "string" else str(default)
+        if dtype == "string":
+            out.append(text)
+            continue
+        try:
+            out.append(_NUMPY[dtype](int(text) if dtype.startswith("int") else float(text)))
+        except (ValueError, OverflowError) as err:
+            raise InputError(f"decode_csv: field {i} is not a valid {dtype}: {err}.") from err
+    return out
+
+
 def decode_csv(
     records: Any,
     record_defaults: Sequence[Any],
@@ -80,10 +131,10 @@ def decode_csv(
         >>> decode_csv("3,a,", [[0], [""], [1.5]])
         [np.int32(3), 'a', np.float32(1.5)]
     """
-    from torchestimator.data._files import _csv_default
-
     del name
-    parsed = [_csv_default(i, d) for i, d in enumerate(record_defaults)]
+    parsed = _parsed_defaults(record_defaults)
+    if isinstance(records, (str, bytes)) and select_cols is None:  # one line: the per-element map path
+        return _decode_line(_as_text(records), parsed, field_delim, use_quote_delim, na_value)
     arr = np.asarray(records, dtype=object)
     lines = [_as_text(v) for v in arr.reshape(-1)]
 
