@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from torchestimator.data._block import Block, concat_blocks, stack_leaves
-from torchestimator.data._dataset import INFINITE, Dataset, check_count
+from torchestimator.data._dataset import INFINITE, UNKNOWN, Dataset, check_count
 from torchestimator.data._structure import TensorSpec, flatten, to_array, unflatten
 from torchestimator.data._transforms import Unary
 from torchestimator.errors import InputError, InvalidArgumentError
@@ -91,6 +91,9 @@ class Batch(Unary):
 
     def _cardinality(self) -> int:
         return _batched_cardinality(self._parent._cardinality(), self._size, self._drop)
+
+    def _static_leading_dim(self) -> int | None:
+        return self._size if self._drop else None
 
 
 def _padding_for(value: Any, leaf: Any) -> Any:
@@ -256,4 +259,7 @@ class Unbatch(Unary):
 
     def _cardinality(self) -> int:
         n = self._parent._cardinality()
-        return INFINITE if n == INFINITE else -2
+        if n == INFINITE:
+            return INFINITE
+        size = self._parent._static_leading_dim()
+        return n * size if n >= 0 and size is not None else UNKNOWN

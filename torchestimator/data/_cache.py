@@ -143,6 +143,8 @@ def _elements_to_block(elements: list[Any]) -> Block | None:
 class Cache(Unary):
     """``cache(filename="")`` (see the module docstring)."""
 
+    _keeps_elements = True
+
     def __init__(self, parent: Dataset, filename: Any) -> None:
         super().__init__(parent)
         self._path = f"{os.fspath(filename)}.npz" if filename else ""

@@ -79,6 +79,11 @@ class Dataset:
     def _cardinality(self) -> int:
         return UNKNOWN
 
+    def _static_leading_dim(self) -> int | None:
+        """The first dimension every element's components share, where known without running (TF's
+        static shape; ``unbatch``'s cardinality needs it)."""
+        return None
+
     # ---- iteration ------------------------------------------------------------------------------
     def __iter__(self) -> Iterator[Any]:
         return self._elements()

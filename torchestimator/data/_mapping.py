@@ -118,6 +118,8 @@ class Map(Unary):
 class Filter(Unary):
     """``filter``: the elements for which the predicate is a true scalar."""
 
+    _keeps_elements = True
+
     def __init__(self, parent: Dataset, predicate: Callable[..., Any]) -> None:
         super().__init__(parent)
         self._predicate = predicate

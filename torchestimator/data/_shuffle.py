@@ -61,6 +61,8 @@ def shuffle_step(buffer: Block, incoming: Block, rng: np.random.Generator) -> tu
 class Shuffle(Unary):
     """``shuffle(buffer_size, seed, reshuffle_each_iteration)`` (see the module docstring)."""
 
+    _keeps_elements = True
+
     def __init__(self, parent: Dataset, buffer_size: Any, seed: Any, reshuffle_each_iteration: Any) -> None:
         super().__init__(parent)
         self._size = check_count("buffer_size", buffer_size, 1)

@@ -22,6 +22,17 @@ def _leaf_rows(leaf: Any) -> int:
     return leaf.nrows if isinstance(leaf, Ragged) else len(leaf)
 
 
+def _common_leading_dim(leaves: list[Any], skip_first: bool) -> int | None:
+    """The size of the first element dimension shared by every leaf (``None`` if any lacks it)."""
+    axis = 1 if skip_first else 0
+    dims = set()
+    for leaf in leaves:
+        if isinstance(leaf, Ragged) or np.ndim(leaf) <= axis:
+            return None
+        dims.add(np.shape(leaf)[axis])
+    return dims.pop() if len(dims) == 1 else None
+
+
 def _writable(column: Any) -> Any:
     if isinstance(column, np.ndarray) and not column.flags.writeable:
         return column.copy()
@@ -63,6 +74,9 @@ class TensorSlices(Dataset):
     def _cardinality(self) -> int:
         return self._n
 
+    def _static_leading_dim(self) -> int | None:
+        return _common_leading_dim([c for c in self._columns], skip_first=True)
+
 
 class Tensors(Dataset):
     """One element (``from_tensors``)."""
@@ -82,6 +96,9 @@ class Tensors(Dataset):
 
     def _cardinality(self) -> int:
         return 1
+
+    def _static_leading_dim(self) -> int | None:
+        return _common_leading_dim(self._leaves, skip_first=False)
 
 
 def _spec_dtype(spec: Any) -> Any:

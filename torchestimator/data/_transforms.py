@@ -41,12 +41,20 @@ class Unary(Dataset):
         self._parent = parent
         self._batch_unknown = parent._batch_unknown
 
+    # transformations that keep every element as it is (shuffle, repeat, take, ...) keep its static shape
+    _keeps_elements = False
+
     def _cardinality(self) -> int:
         return self._parent._cardinality()
+
+    def _static_leading_dim(self) -> int | None:
+        return self._parent._static_leading_dim() if self._keeps_elements else None
 
 
 class Repeat(Unary):
     """``repeat``: the input again and again (an empty input ends even when repeated forever)."""
+
+    _keeps_elements = True
 
     def __init__(self, parent: Dataset, count: Any) -> None:
         super().__init__(parent)
@@ -91,6 +99,8 @@ class Repeat(Unary):
 class Take(Unary):
     """``take``: the first ``count`` elements."""
 
+    _keeps_elements = True
+
     def __init__(self, parent: Dataset, count: Any) -> None:
         super().__init__(parent)
         self._count = check_count("count", count, 0, allow_minus_one=True)
@@ -128,6 +138,8 @@ class Take(Unary):
 class Skip(Unary):
     """``skip``: all but the first ``count`` elements."""
 
+    _keeps_elements = True
+
     def __init__(self, parent: Dataset, count: Any) -> None:
         super().__init__(parent)
         self._count = check_count("count", count, 0, allow_minus_one=True)
@@ -162,6 +174,8 @@ class Skip(Unary):
 
 class Shard(Unary):
     """``shard``: elements ``index, index + num_shards, ...``."""
+
+    _keeps_elements = True
 
     def __init__(self, parent: Dataset, num_shards: Any, index: Any) -> None:
         super().__init__(parent)
@@ -314,6 +328,8 @@ class Zip(Dataset):
 class Prefetch(Unary):
     """``prefetch``: elements produced ahead in a background thread."""
 
+    _keeps_elements = True
+
     def __init__(self, parent: Dataset, buffer_size: Any) -> None:
         super().__init__(parent)
         size = check_count("buffer_size", buffer_size, 0, allow_minus_one=True)
@@ -329,6 +345,8 @@ class Prefetch(Unary):
 
 class WithOptions(Unary):
     """``with_options``: the same elements; the options are kept for :meth:`Dataset.options`."""
+
+    _keeps_elements = True
 
     def __init__(self, parent: Dataset, options: Any) -> None:
         super().__init__(parent)
