@@ -94,7 +94,8 @@ def _decode_line(
             out.append(text)
             continue
         try:
-            out.append(_NUMPY[dtype](int(text) if dtype.startswith("int") else float(text)))
+            value: Any = int(text) if dtype.startswith("int") else float(text)
+            out.append(_NUMPY[dtype](value))
         except (ValueError, OverflowError) as err:
             raise InputError(f"decode_csv: field {i} is not a valid {dtype}: {err}.") from err
     return out
