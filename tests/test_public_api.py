@@ -14,9 +14,12 @@ PACKAGES = [
     "torchestimator.feature_column",
     "torchestimator.columns",
     "torchestimator.compat",
+    "torchestimator.data",
+    "torchestimator.data.experimental",
     "torchestimator.heads",
     "torchestimator.hooks",
     "torchestimator.inputs",
+    "torchestimator.io",
     "torchestimator.metrics",
     "torchestimator.optimizers",
     "torchestimator.parallel",
@@ -73,3 +76,32 @@ def test_tf_names_are_exposed():
         "make_parse_example_spec",
     ]:
         assert callable(getattr(fc, name))
+
+
+def test_tf_data_names_are_exposed():
+    for name in ["from_tensor_slices", "from_tensors", "from_generator", "range", "zip", "list_files"]:
+        assert callable(getattr(te.data.Dataset, name))
+    for name in [
+        "map",
+        "filter",
+        "flat_map",
+        "interleave",
+        "shuffle",
+        "repeat",
+        "batch",
+        "padded_batch",
+        "unbatch",
+        "take",
+        "skip",
+        "shard",
+        "cache",
+        "prefetch",
+        "enumerate",
+        "concatenate",
+        "apply",
+        "with_options",
+        "as_numpy_iterator",
+        "cardinality",
+    ]:
+        assert callable(getattr(te.data.Dataset.range(1), name))
+    assert callable(te.data.experimental.make_csv_dataset) and callable(te.io.parse_example)
