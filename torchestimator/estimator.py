@@ -30,6 +30,7 @@ from __future__ import annotations
 import copy
 import logging
 import os
+import secrets
 import tempfile
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
@@ -40,11 +41,19 @@ import torch
 
 from torchestimator import checkpoint as ckpt_lib
 from torchestimator.columns import find_host_transform
-from torchestimator.errors import CheckpointNotFoundError, InvalidArgumentError, did_you_mean
+from torchestimator.errors import (
+    CheckpointError,
+    CheckpointNotFoundError,
+    CorruptCheckpointError,
+    InvalidArgumentError,
+    did_you_mean,
+)
 from torchestimator.evaluation import run_evaluation
 from torchestimator.hooks.base import CheckpointSaverListener, Hook
 from torchestimator.input_fn import Batch, call_input_fn, host_batches, to_device
+from torchestimator.model_dir_lock import ModelDirLock
 from torchestimator.model_fn import ModelCaller, build_module
+from torchestimator.nonfinite import check_finite_before_save
 from torchestimator.parallel.placement import module_optimizers, move_optimizer_state
 from torchestimator.parallel.resolve import resolve_strategy
 from torchestimator.rng import seed_everything
@@ -137,6 +146,7 @@ class Estimator:
         self._resume_input: dict[str, Any] | None = None
         self._resume_rng: dict[str, Any] | None = None
         self._warm_start_from = warm_start_from
+        self._warm_started = False  # weights came from warm_start_from (evaluate/predict may use them)
         self._writers: dict[str, SummaryWriter] = {}
 
     # ------------------------------------------------------------------ properties
@@ -238,25 +248,72 @@ class Estimator:
                 "saving_listeners were given but checkpointing is disabled (save_checkpoints_steps and "
                 "save_checkpoints_secs are both None); enable checkpoints or drop the listeners."
             )
-        self._restore_if_newer(for_training=True)
-        if max_steps is not None and self._global_step >= max_steps:
-            logger.info(
-                "Skipping training since max_steps has already saved (global_step %d >= %d).",
-                self._global_step,
-                max_steps,
+        lock = self._lock_model_dir()
+        try:
+            self._restore_if_newer(for_training=True)
+            if max_steps is not None and self._global_step >= max_steps:
+                logger.info(
+                    "Skipping training since max_steps has already saved (global_step %d >= %d).",
+                    self._global_step,
+                    max_steps,
+                )
+                return self
+            last_step = (
+                max_steps
+                if max_steps is not None
+                else (self._global_step + steps if steps is not None else None)
             )
-            return self
-        last_step = (
-            max_steps if max_steps is not None else (self._global_step + steps if steps is not None else None)
-        )
-        skip = 0
-        if self._resume_input and last_step is not None and self._resume_input.get("last_step") == last_step:
-            skip = int(self._resume_input.get("batches_consumed", 0))
-        self._resume_input = None
-        run_training(
-            self, input_fn, list(hooks or ()), last_step, list(saving_listeners or ()), skip_batches=skip
-        )
+            skip, seed = 0, None
+            resume = self._resume_input
+            if resume and last_step is not None and resume.get("last_step") == last_step:
+                skip, seed = int(resume.get("batches_consumed", 0)), resume.get("shuffle_seed")
+            self._resume_input = None
+            run_training(
+                self,
+                input_fn,
+                list(hooks or ()),
+                last_step,
+                list(saving_listeners or ()),
+                skip_batches=skip,
+                input_seed=self._input_seed(seed),
+            )
+        finally:
+            if lock is not None:
+                lock.release()
         return self
+
+    def _lock_model_dir(self) -> ModelDirLock | None:
+        """The chief locks model_dir for the whole train() call; every rank learns whether it could."""
+        lock, error = None, None
+        if self._strategy.is_chief:
+            lock = ModelDirLock(self._model_dir)
+            try:
+                lock.acquire()
+            except CheckpointError as e:
+                error = e
+        failed = (
+            self._strategy.agree(error is not None) if self._strategy.world_size > 1 else error is not None
+        )
+        if error is not None:
+            raise error
+        if failed:
+            raise CheckpointError(
+                f"the chief could not lock model_dir {self._model_dir!r} (another process is training it); see "
+                "the chief's log."
+            )
+        return lock
+
+    def _input_seed(self, recorded: int | None) -> int:
+        """The seed of the input's unseeded shuffles for this train() call (recorded in its checkpoints)."""
+        if recorded is not None:
+            return int(recorded)
+        seed = self._config.tf_random_seed
+        seed = int(seed) % 2**62 if seed is not None else secrets.randbits(62)
+        if self._strategy.world_size > 1:  # every rank derives its own shuffle seeds from the chief's
+            shared = torch.tensor([seed if self._strategy.is_chief else 0], dtype=torch.int64)
+            self._strategy.all_reduce_sum([shared])
+            seed = int(shared.item())
+        return seed
 
     def evaluate(
         self,
@@ -365,7 +422,8 @@ class Estimator:
     def _has_checkpoint_at(self, step: int) -> bool:
         return (Path(self._model_dir) / f"{ckpt_lib.PREFIX}{step}").is_dir()
 
-    def _save(self, input_state: dict[str, Any] | None) -> str:
+    def _save(self, input_state: dict[str, Any] | None, rank_rng: dict[str, Any] | None = None) -> str:
+        check_finite_before_save(self._module, self._optimizers, self._global_step, self._model_dir)
         opt_states = {name: opt.state_dict() for name, opt in self._optimizers.items()}
         opt_states.update({k: v for k, v in self._pending_optimizer_state.items() if k not in opt_states})
         path = ckpt_lib.save_checkpoint(
@@ -376,6 +434,7 @@ class Estimator:
             input_state=input_state,
             keep_checkpoint_max=self._config.keep_checkpoint_max,
             keep_checkpoint_every_n_hours=self._config.keep_checkpoint_every_n_hours,
+            rank_rng=rank_rng,
         )
         self._resident_checkpoint = path
         return path
@@ -383,6 +442,21 @@ class Estimator:
     def _use_checkpoint(self, checkpoint_path: str | None) -> None:
         if checkpoint_path is None:
             self._restore_if_newer(for_training=False)
+            if (
+                self._resident_checkpoint is None
+                and self._global_step == 0
+                and not self._config.allow_untrained
+            ):
+                failures = ckpt_lib.checkpoint_failures(self._model_dir)
+                found = (
+                    "none of its checkpoints loads:\n" + "\n".join(f"  {p}: {why}" for p, why in failures)
+                    if failures
+                    else "it holds no checkpoint"
+                )
+                raise CheckpointNotFoundError(
+                    f"Could not find trained model in model_dir {self._model_dir!r}: {found}. Train first, pass "
+                    "checkpoint_path=, or set RunConfig(allow_untrained=True) to use the initial weights."
+                )
             return
         state = ckpt_lib.load_checkpoint(checkpoint_path)
         if state.path != self._resident_checkpoint:
@@ -396,14 +470,29 @@ class Estimator:
 
                 warm_start(self._module, self._warm_start_from)
                 self._warm_start_from = None
+                self._warm_started = True
             return
-        latest = ckpt_lib.latest_checkpoint(self._model_dir)
-        if latest is None or latest == self._resident_checkpoint:
+        state = ckpt_lib.load_latest(self._model_dir)
+        if state is None:
+            if for_training:
+                self._refuse_corrupt_model_dir()
             return
-        state = ckpt_lib.load_checkpoint(latest)
+        if state.path == self._resident_checkpoint:
+            return
         if self._resident_checkpoint is not None and state.global_step < self._global_step:
             return  # the resident model is ahead of what is on disk (e.g. checkpoints disabled)
         self._apply(state, for_training=for_training)
+
+    def _refuse_corrupt_model_dir(self) -> None:
+        """Checkpoints exist but none loads: never train from zero over them (nor delete them later)."""
+        failures = ckpt_lib.checkpoint_failures(self._model_dir)
+        listing = "\n".join(f"  {path}: {why}" for path, why in failures)
+        raise CorruptCheckpointError(
+            f"model_dir {self._model_dir!r} holds {len(failures)} checkpoint(s) and none of them loads:\n{listing}\n"
+            "Refusing to train from step 0 over them. To start over, move those model.ckpt-* folders (and the "
+            "'checkpoint' file) out of model_dir, or train into a new model_dir; to recover, restore them from "
+            "a backup."
+        )
 
     def _apply(self, state: ckpt_lib.CheckpointState, for_training: bool) -> None:
         ckpt_lib.check_compatible(self._module, state.model, str(state.path))

@@ -64,6 +64,7 @@ class RunConfig:
     gradient_clip_norm: float | None = None  # clip the global grad norm before each optimizer step
     prefetch_batches: int = 2  # on accelerators, column transforms run this many batches ahead in a thread
     progress_bar: bool | None = None  # None: a tqdm bar when stderr is a terminal, log lines otherwise
+    allow_untrained: bool = False  # evaluate/predict with initial weights when model_dir has no checkpoint
     _cluster: Any = dataclasses.field(init=False, repr=False, compare=False, default=None)
 
     def __post_init__(self) -> None:
