@@ -147,6 +147,9 @@ class Estimator:
         self._resume_rng: dict[str, Any] | None = None
         self._warm_start_from = warm_start_from
         self._warm_started = False  # weights came from warm_start_from (evaluate/predict may use them)
+        self._weights_given = isinstance(
+            model_fn, torch.nn.Module
+        )  # an instance carries the caller's weights
         self._writers: dict[str, SummaryWriter] = {}
 
     # ------------------------------------------------------------------ properties
@@ -442,21 +445,7 @@ class Estimator:
     def _use_checkpoint(self, checkpoint_path: str | None) -> None:
         if checkpoint_path is None:
             self._restore_if_newer(for_training=False)
-            if (
-                self._resident_checkpoint is None
-                and self._global_step == 0
-                and not self._config.allow_untrained
-            ):
-                failures = ckpt_lib.checkpoint_failures(self._model_dir)
-                found = (
-                    "none of its checkpoints loads:\n" + "\n".join(f"  {p}: {why}" for p, why in failures)
-                    if failures
-                    else "it holds no checkpoint"
-                )
-                raise CheckpointNotFoundError(
-                    f"Could not find trained model in model_dir {self._model_dir!r}: {found}. Train first, pass "
-                    "checkpoint_path=, or set RunConfig(allow_untrained=True) to use the initial weights."
-                )
+            self._refuse_untrained()
             return
         state = ckpt_lib.load_checkpoint(checkpoint_path)
         if state.path != self._resident_checkpoint:
@@ -482,6 +471,28 @@ class Estimator:
         if self._resident_checkpoint is not None and state.global_step < self._global_step:
             return  # the resident model is ahead of what is on disk (e.g. checkpoints disabled)
         self._apply(state, for_training=for_training)
+
+    def _refuse_untrained(self) -> None:
+        """evaluate / predict need weights from somewhere: a checkpoint, training in this process, warm start,
+        or a module instance the caller built (its weights are theirs); else CheckpointNotFoundError."""
+        has_weights = (
+            self._resident_checkpoint is not None
+            or self._global_step > 0
+            or self._warm_started
+            or self._weights_given
+        )
+        if has_weights or self._config.allow_untrained:
+            return
+        failures = ckpt_lib.checkpoint_failures(self._model_dir)
+        found = (
+            "none of its checkpoints loads:\n" + "\n".join(f"  {p}: {why}" for p, why in failures)
+            if failures
+            else "it holds no checkpoint"
+        )
+        raise CheckpointNotFoundError(
+            f"Could not find trained model in model_dir {self._model_dir!r}: {found}. Train first, pass "
+            "checkpoint_path=, or set RunConfig(allow_untrained=True) to use the initial weights."
+        )
 
     def _refuse_corrupt_model_dir(self) -> None:
         """Checkpoints exist but none loads: never train from zero over them (nor delete them later)."""
