@@ -485,12 +485,12 @@ class Estimator:
             return
         failures = ckpt_lib.checkpoint_failures(self._model_dir)
         found = (
-            "none of its checkpoints loads:\n" + "\n".join(f"  {p}: {why}" for p, why in failures)
+            "none of its checkpoints loads:\n" + "\n".join(f"  {p}: {why}" for p, why in failures) + "\n"
             if failures
-            else "it holds no checkpoint"
+            else "it holds no checkpoint. "
         )
         raise CheckpointNotFoundError(
-            f"Could not find trained model in model_dir {self._model_dir!r}: {found}. Train first, pass "
+            f"Could not find trained model in model_dir {self._model_dir!r}: {found}Train first, pass "
             "checkpoint_path=, or set RunConfig(allow_untrained=True) to use the initial weights."
         )
 

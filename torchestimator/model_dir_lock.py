@@ -7,8 +7,8 @@ simply re-locked. A second trainer fails fast with :class:`~torchestimator.error
 naming the holder. Under DDP only the chief takes it (the other ranks share the chief's ``model_dir``).
 
 ``flock`` is advisory and local: processes on different hosts sharing ``model_dir`` through NFS may
-not see each other's lock (see docs/recovery.md). While the lock is held no other trainer can be
-writing, so temp / old checkpoint folders of other pids are removed (:func:`remove_stale_files`).
+not see each other's lock (see docs/recovery.md). Temp / old checkpoint folders and index temp files
+of writers that died are removed when the lock is taken and after every save (:func:`remove_stale_files`).
 
 >>> import tempfile
 >>> d = tempfile.mkdtemp()
@@ -37,6 +37,7 @@ logger = logging.getLogger("torchestimator")
 LOCK_FILE = ".torchestimator.lock"
 _STALE = (".tmp-model.ckpt-", ".old-model.ckpt-", ".checkpoint.tmp-")
 _MAX_LOCK_BYTES = 4096
+STALE_AFTER_SECS = 3600  # a live writer touches its temp folder within seconds
 
 
 def _holder(fd: int) -> str:
@@ -100,7 +101,7 @@ class ModelDirLock:
         os.ftruncate(fd, 0)
         os.pwrite(fd, json.dumps(info).encode(), 0)
         self._fd = fd
-        remove_stale_files(self.model_dir, all_writers_dead=True)
+        remove_stale_files(self.model_dir, locked=True)
 
     def release(self) -> None:
         if self._fd is None:
@@ -138,11 +139,12 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
-def remove_stale_files(model_dir: str | os.PathLike[str], *, all_writers_dead: bool = False) -> list[str]:
+def remove_stale_files(model_dir: str | os.PathLike[str], *, locked: bool = False) -> list[str]:
     """Remove temp / old checkpoint folders and index temp files left by crashed writers.
 
-    An entry is removed when its writer pid is not alive, or when ``all_writers_dead`` (the caller holds
-    the model_dir lock, so no other trainer is writing); never one written by this process.
+    An entry is removed when its writer pid is not alive on this host. With ``locked`` (the caller holds
+    the model_dir lock, so no other trainer can be writing) an entry older than :data:`STALE_AFTER_SECS`
+    is removed even if its pid is alive again (a reused pid). Never an entry of this process.
 
     Returns:
         The names removed.
@@ -151,12 +153,18 @@ def remove_stale_files(model_dir: str | os.PathLike[str], *, all_writers_dead: b
     d = Path(model_dir)
     if not d.is_dir():
         return removed
+    now = time.time()
     for entry in d.iterdir():
         pid = _writer_pid(entry.name)
         if pid is None or pid == os.getpid():
             continue
-        if not all_writers_dead and _pid_alive(pid):
-            continue
+        if _pid_alive(pid):
+            try:
+                age = now - entry.lstat().st_mtime
+            except OSError:
+                continue
+            if not locked or age < STALE_AFTER_SECS:
+                continue
         if entry.is_dir() and not entry.is_symlink():
             shutil.rmtree(entry, ignore_errors=True)
         else:
