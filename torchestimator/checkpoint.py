@@ -47,7 +47,7 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
 from torchestimator._version import __version__
-from torchestimator.checkpoint_meta import canonical, read_meta
+from torchestimator.checkpoint_meta import TORCH_RNG_BYTES, canonical, read_meta
 from torchestimator.errors import (
     CheckpointError,
     CheckpointMismatchError,
@@ -441,6 +441,11 @@ def load_checkpoint(path_or_dir: str | os.PathLike[str]) -> CheckpointState:
         model.update(content.get("extra_state") or {})
         flat = _read_tensors(path / OPTIMIZER_FILE)
         rng: dict[str, Any] = {k[len("rng/") :]: v for k, v in flat.items() if k.startswith("rng/")}
+        torch_rng = rng.get("torch")
+        if torch_rng is not None and (torch_rng.dtype != torch.uint8 or torch_rng.numel() != TORCH_RNG_BYTES):
+            raise ValueError(
+                f"rng/torch is {torch_rng.dtype} of {torch_rng.numel()} values, not a generator state"
+            )
         rng.update(content.get("rng") or {})
         optimizers = _optimizer_states(content, flat)
     except (SafetensorError, OSError, ValueError, KeyError, TypeError, RecursionError) as exc:

@@ -26,6 +26,7 @@ META_FILE = "meta.json"
 MAX_META_BYTES = 64 << 20  # meta.json holds JSON-able extra state; far larger is refused, never read
 _MAX_DEPTH = 64  # JSON nesting accepted before parsing (python's json recurses per level)
 _TENSOR_FILES = ("model.safetensors", "optimizer.safetensors")
+TORCH_RNG_BYTES = 5056  # torch.get_rng_state().numel() (the CPU Mersenne Twister generator)
 
 
 def canonical(obj: Any) -> bytes:
@@ -63,6 +64,20 @@ def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
+def _is_float(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _hex_of_size(value: Any, size: int | None) -> bool:
+    if not isinstance(value, str):
+        return False
+    try:
+        data = bytes.fromhex(value)
+    except ValueError:
+        return False
+    return size is None or len(data) == size
+
+
 def _expect(path: Path, ok: bool, what: str) -> None:
     if not ok:
         raise _fail(path, what)
@@ -80,21 +95,24 @@ def _check_rng(path: Path, rng: Any) -> None:
             and all(_is_int(k) and 0 <= k < 2**32 for k in numpy_state["keys"])
             and _is_int(numpy_state.get("pos"))
             and 0 <= numpy_state["pos"] <= 624
-            and _is_int(numpy_state.get("has_gauss"))
-            and isinstance(numpy_state.get("gauss"), (int, float))
+            and numpy_state.get("has_gauss") in (0, 1)
+            and not isinstance(numpy_state.get("has_gauss"), bool)
+            and _is_float(numpy_state.get("gauss"))
         )
         _expect(path, ok, "field 'rng.numpy' is not a numpy MT19937 state.")
     python_state = rng.get("python")
     if python_state is not None:
         ok = (
             isinstance(python_state, dict)
-            and _is_int(python_state.get("version"))
+            and python_state.get("version") == 3
+            and not isinstance(python_state.get("version"), bool)
             and isinstance(python_state.get("state"), list)
             and len(python_state["state"]) == 625
             and all(_is_int(k) and 0 <= k < 2**32 for k in python_state["state"][:624])
             and _is_int(python_state["state"][624])
             and 0 <= python_state["state"][624] <= 624
-            and (python_state.get("gauss") is None or isinstance(python_state.get("gauss"), (int, float)))
+            and "gauss" in python_state
+            and (python_state["gauss"] is None or _is_float(python_state["gauss"]))
         )
         _expect(path, ok, "field 'rng.python' is not a python random state.")
     ranks = rng.get("ranks")
@@ -104,12 +122,15 @@ def _check_rng(path: Path, rng: Any) -> None:
             _expect(
                 path, rank.isdigit() and isinstance(state, dict), f"field 'rng.ranks.{rank}' is malformed."
             )
-            torch_hex = state.get("torch")
-            _expect(path, isinstance(torch_hex, str), f"field 'rng.ranks.{rank}.torch' must be a hex string.")
+            _expect(
+                path,
+                _hex_of_size(state.get("torch"), TORCH_RNG_BYTES),
+                f"field 'rng.ranks.{rank}.torch' must be a torch generator state in hex.",
+            )
             cuda = state.get("cuda", [])
             _expect(
                 path,
-                isinstance(cuda, list) and all(isinstance(c, str) for c in cuda),
+                isinstance(cuda, list) and all(_hex_of_size(c, None) for c in cuda),
                 f"field 'rng.ranks.{rank}.cuda' must be a list of hex strings.",
             )
             _check_rng(path, {k: v for k, v in state.items() if k in ("numpy", "python")})
