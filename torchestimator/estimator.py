@@ -30,7 +30,6 @@ from __future__ import annotations
 import copy
 import logging
 import os
-import secrets
 import tempfile
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
@@ -42,16 +41,19 @@ import torch
 from torchestimator import checkpoint as ckpt_lib
 from torchestimator.columns import find_host_transform
 from torchestimator.errors import (
-    CheckpointError,
     CheckpointNotFoundError,
-    CorruptCheckpointError,
     InvalidArgumentError,
     did_you_mean,
 )
 from torchestimator.evaluation import run_evaluation
 from torchestimator.hooks.base import CheckpointSaverListener, Hook
 from torchestimator.input_fn import Batch, call_input_fn, host_batches, to_device
-from torchestimator.model_dir_lock import ModelDirLock
+from torchestimator.model_dir_guard import (
+    all_corrupt_error,
+    lock_for_training,
+    nothing_to_load_error,
+    training_input_seed_of,
+)
 from torchestimator.model_fn import ModelCaller, build_module
 from torchestimator.nonfinite import check_finite_before_save
 from torchestimator.parallel.placement import module_optimizers, move_optimizer_state
@@ -251,7 +253,7 @@ class Estimator:
                 "saving_listeners were given but checkpointing is disabled (save_checkpoints_steps and "
                 "save_checkpoints_secs are both None); enable checkpoints or drop the listeners."
             )
-        lock = self._lock_model_dir()
+        lock = lock_for_training(self._strategy, self._model_dir)
         try:
             self._restore_if_newer(for_training=True)
             if max_steps is not None and self._global_step >= max_steps:
@@ -278,45 +280,12 @@ class Estimator:
                 last_step,
                 list(saving_listeners or ()),
                 skip_batches=skip,
-                input_seed=self._input_seed(seed),
+                input_seed=training_input_seed_of(self._strategy, self._config, seed),
             )
         finally:
             if lock is not None:
                 lock.release()
         return self
-
-    def _lock_model_dir(self) -> ModelDirLock | None:
-        """The chief locks model_dir for the whole train() call; every rank learns whether it could."""
-        lock, error = None, None
-        if self._strategy.is_chief:
-            lock = ModelDirLock(self._model_dir)
-            try:
-                lock.acquire()
-            except CheckpointError as e:
-                error = e
-        failed = (
-            self._strategy.agree(error is not None) if self._strategy.world_size > 1 else error is not None
-        )
-        if error is not None:
-            raise error
-        if failed:
-            raise CheckpointError(
-                f"the chief could not lock model_dir {self._model_dir!r} (another process is training it); see "
-                "the chief's log."
-            )
-        return lock
-
-    def _input_seed(self, recorded: int | None) -> int:
-        """The seed of the input's unseeded shuffles for this train() call (recorded in its checkpoints)."""
-        if recorded is not None:
-            return int(recorded)
-        seed = self._config.tf_random_seed
-        seed = int(seed) % 2**62 if seed is not None else secrets.randbits(62)
-        if self._strategy.world_size > 1:  # every rank derives its own shuffle seeds from the chief's
-            shared = torch.tensor([seed if self._strategy.is_chief else 0], dtype=torch.int64)
-            self._strategy.all_reduce_sum([shared])
-            seed = int(shared.item())
-        return seed
 
     def evaluate(
         self,
@@ -445,7 +414,14 @@ class Estimator:
     def _use_checkpoint(self, checkpoint_path: str | None) -> None:
         if checkpoint_path is None:
             self._restore_if_newer(for_training=False)
-            self._refuse_untrained()
+            has_weights = (
+                self._resident_checkpoint is not None
+                or self._global_step > 0
+                or self._warm_started
+                or self._weights_given
+            )
+            if not has_weights and not self._config.allow_untrained:
+                raise nothing_to_load_error(self._model_dir)
             return
         state = ckpt_lib.load_checkpoint(checkpoint_path)
         if state.path != self._resident_checkpoint:
@@ -464,46 +440,13 @@ class Estimator:
         state = ckpt_lib.load_latest(self._model_dir)
         if state is None:
             if for_training:
-                self._refuse_corrupt_model_dir()
+                raise all_corrupt_error(self._model_dir)
             return
         if state.path == self._resident_checkpoint:
             return
         if self._resident_checkpoint is not None and state.global_step < self._global_step:
             return  # the resident model is ahead of what is on disk (e.g. checkpoints disabled)
         self._apply(state, for_training=for_training)
-
-    def _refuse_untrained(self) -> None:
-        """evaluate / predict need weights from somewhere: a checkpoint, training in this process, warm start,
-        or a module instance the caller built (its weights are theirs); else CheckpointNotFoundError."""
-        has_weights = (
-            self._resident_checkpoint is not None
-            or self._global_step > 0
-            or self._warm_started
-            or self._weights_given
-        )
-        if has_weights or self._config.allow_untrained:
-            return
-        failures = ckpt_lib.checkpoint_failures(self._model_dir)
-        found = (
-            "none of its checkpoints loads:\n" + "\n".join(f"  {p}: {why}" for p, why in failures) + "\n"
-            if failures
-            else "it holds no checkpoint. "
-        )
-        raise CheckpointNotFoundError(
-            f"Could not find trained model in model_dir {self._model_dir!r}: {found}Train first, pass "
-            "checkpoint_path=, or set RunConfig(allow_untrained=True) to use the initial weights."
-        )
-
-    def _refuse_corrupt_model_dir(self) -> None:
-        """Checkpoints exist but none loads: never train from zero over them (nor delete them later)."""
-        failures = ckpt_lib.checkpoint_failures(self._model_dir)
-        listing = "\n".join(f"  {path}: {why}" for path, why in failures)
-        raise CorruptCheckpointError(
-            f"model_dir {self._model_dir!r} holds {len(failures)} checkpoint(s) and none of them loads:\n{listing}\n"
-            "Refusing to train from step 0 over them. To start over, move those model.ckpt-* folders (and the "
-            "'checkpoint' file) out of model_dir, or train into a new model_dir; to recover, restore them from "
-            "a backup."
-        )
 
     def _apply(self, state: ckpt_lib.CheckpointState, for_training: bool) -> None:
         ckpt_lib.check_compatible(self._module, state.model, str(state.path))
