@@ -16,9 +16,16 @@ numpy, python; CUDA ones as tensors) and ``input`` (the position of an interrupt
 
 Writing: everything goes into ``model_dir/.tmp-model.ckpt-<step>-<pid>/``, each file is fsynced, the
 directory is renamed into place and ``model_dir`` fsynced; only then is the index rewritten (itself
-via temp file + rename). A crash at any moment leaves either the old or the new checkpoint, never a
-half one under a real name. Reading: checkpoints are tried newest first; one whose meta checksum or
-file checksums do not match is reported with a warning and the previous one used.
+via a fresh ``O_EXCL | O_NOFOLLOW`` temp file + rename). A crash at any moment leaves either the old or
+the new checkpoint, never a half one under a real name; leftovers of dead writers are removed
+(:func:`torchestimator.model_dir_lock.remove_stale_files`). An ``OSError`` / ``SafetensorError`` while
+writing becomes a ``CheckpointError`` naming ``model_dir``, the bytes needed and the free space.
+
+Reading: checkpoints are tried newest first; one whose metadata does not verify (checksums, structure,
+``global_step`` equal to the folder's step, listed files inside the folder: see
+:mod:`torchestimator.checkpoint_meta`) or whose tensors do not parse is reported with a warning and the
+previous one used. The ``checkpoint`` index is written for TF tools and never read. What is guaranteed
+after a crash, and what is not, is in docs/recovery.md.
 
 Weights load into the plain module outside the Estimator::
 

@@ -234,9 +234,20 @@ class Estimator:
     ) -> Estimator:
         """Train until ``steps`` more steps, ``max_steps`` in total, a stop request or the end of input.
 
+        The chief holds an exclusive lock on ``model_dir`` for the whole call. Restarting an interrupted
+        ``train(max_steps=N)`` with the same ``max_steps`` resumes its input (position and the seed of
+        unseeded shuffles) and every rank's RNG state: the result is bit-identical to an uninterrupted
+        run (docs/recovery.md).
+
         Raises:
             InvalidArgumentError: ``steps`` and ``max_steps`` together, a non-positive count, saving
                 listeners with checkpointing disabled, or a task type that does not train.
+            CheckpointError: another process is training ``model_dir`` (named in the message), or a
+                checkpoint could not be written (disk full: the message names the space needed).
+            CorruptCheckpointError: ``model_dir`` holds checkpoints but none loads (listed, with how to
+                start over); nothing is trained or deleted.
+            NanLossDuringTrainingError: the loss became NaN, or a parameter / optimizer slot is not
+                finite at a save (``NonFiniteParametersError``; nothing is written).
         """
         if self._config.task_type in ("evaluator", "ps"):
             raise InvalidArgumentError(
@@ -295,7 +306,13 @@ class Estimator:
         checkpoint_path: str | None = None,
         name: str | None = None,
     ) -> dict[str, Any]:
-        """Evaluate on ``input_fn`` (to exhaustion unless ``steps``); returns metrics, ``loss``, ``global_step``."""
+        """Evaluate on ``input_fn`` (to exhaustion unless ``steps``); returns metrics, ``loss``, ``global_step``.
+
+        Raises:
+            CheckpointNotFoundError: ``model_dir`` has no checkpoint that loads and the weights are the
+                initial ones (not trained in this process, not warm-started, not a module instance you
+                passed); ``RunConfig(allow_untrained=True)`` evaluates the initial weights instead.
+        """
         _check_positive("steps", steps)
         self._use_checkpoint(checkpoint_path)
         return run_evaluation(
@@ -316,7 +333,12 @@ class Estimator:
         checkpoint_path: str | None = None,
         yield_single_examples: bool = True,
     ) -> Iterator[Any]:
-        """Yield predictions: one dict per example (or per batch with ``yield_single_examples=False``)."""
+        """Yield predictions: one dict per example (or per batch with ``yield_single_examples=False``).
+
+        Raises:
+            CheckpointNotFoundError: nothing to load, as in :meth:`evaluate` (raised by this call, before
+                the first prediction is drawn).
+        """
         from torchestimator.prediction import run_prediction
 
         self._use_checkpoint(checkpoint_path)

@@ -121,6 +121,8 @@ class RunConfig:
             )
         if self.prefetch_batches < 0:
             raise InvalidArgumentError(f"prefetch_batches must be >= 0; received {self.prefetch_batches}.")
+        if not isinstance(self.allow_untrained, bool):
+            raise InvalidArgumentError(f"allow_untrained must be a bool; received {self.allow_untrained!r}.")
 
     @staticmethod
     def _check_non_negative(name: str, value: Any) -> None:
