@@ -27,6 +27,7 @@ from torchestimator.checkpoint_meta import canonical
 from torchestimator.errors import CheckpointError, CheckpointNotFoundError, CorruptCheckpointError
 from torchestimator.model_dir_lock import ModelDirLock
 from torchestimator.nonfinite import NonFiniteParametersError
+from torchestimator.parallel.strategy import SingleDeviceStrategy
 
 HERE = Path(__file__).resolve().parent
 ENV = {**os.environ, "PYTHONPATH": os.pathsep.join([str(HERE.parent), str(HERE)])}
@@ -330,3 +331,62 @@ def test_disk_full_names_model_dir_and_the_space_needed(
     assert params * 3 <= needed  # weights + Adam's two slots (+ RNG state)
     assert info.value.__cause__ is failure
     assert ck.list_checkpoints(trained) == [0, 2, 4] and not list(trained.glob(".tmp-*"))
+
+
+# ------------------------------------------------------------------------------------------------ DDP saves
+
+
+class RankZeroOfTwo(SingleDeviceStrategy):
+    """One process posing as the chief of 2 ranks: collectives answer as a rank 1 with its own RNG state."""
+
+    world_size = 2
+
+    def __init__(self) -> None:
+        super().__init__("cpu")
+        self.agreed: list[list[bool]] = []
+
+    def agree_all(self, flags: Any) -> list[bool]:
+        self.agreed.append(list(flags))
+        return list(flags)
+
+    def gather_json(self, obj: Any) -> list[Any]:
+        other = dict(obj, torch=torch.Generator().manual_seed(99).get_state().numpy().tobytes().hex())
+        return [obj, other]
+
+
+def test_secs_cadence_under_ddp_goes_through_the_agreement_and_saves_every_rank_rng(
+    tmp_path: Path, batches: Any
+) -> None:
+    est = _estimator(tmp_path, save_checkpoints_steps=None, save_checkpoints_secs=1e-9)
+    est._strategy = RankZeroOfTwo()
+    est.train(lambda: batches, steps=3)
+    agreed = est._strategy.agreed
+    assert len(agreed) == 4 and all(len(flags) == 2 for flags in agreed)  # 3 steps + the end of input
+    assert all(flags[1] for flags in agreed)  # the chief's clock fired before every step
+    assert ck.list_checkpoints(tmp_path) == [0, 1, 2, 3]
+    ranks = ck.load_checkpoint(tmp_path / "model.ckpt-3").rng["ranks"]
+    assert set(ranks) == {"0", "1"} and ranks["0"]["torch"] != ranks["1"]["torch"]
+
+
+def test_each_rank_restores_its_own_rng_state_and_the_chiefs_when_the_world_size_changed() -> None:
+    from torchestimator.rng import restore_rng, rng_state_json
+
+    saved = torch.get_rng_state()
+    try:
+        torch.manual_seed(1)
+        chief = rng_state_json()
+        chief_tensor = torch.get_rng_state()
+        torch.manual_seed(2)
+        rank1 = rng_state_json()
+        rng = {
+            "torch": chief_tensor,
+            "numpy": chief["numpy"],
+            "python": chief["python"],
+            "ranks": {"0": chief, "1": rank1},
+        }
+        restore_rng(rng, rank=1, world_size=2)
+        assert torch.get_rng_state().numpy().tobytes().hex() == rank1["torch"]
+        restore_rng(rng, rank=1, world_size=3)  # resumed on another world size: every rank takes the chief's
+        assert torch.equal(torch.get_rng_state(), chief_tensor)
+    finally:
+        torch.set_rng_state(saved)

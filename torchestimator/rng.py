@@ -16,6 +16,7 @@ predict, user code) it returns ``None``: fresh entropy, as before.
 from __future__ import annotations
 
 import contextlib
+import logging
 import random
 import threading
 from collections.abc import Iterator, Mapping
@@ -32,6 +33,8 @@ __all__ = [
     "training_input_seed",
     "unseeded_shuffle_seed",
 ]
+
+logger = logging.getLogger("torchestimator")
 
 _scope_lock = threading.Lock()
 _scope: list[int] = []  # [input seed, rank, draws so far] while a train() call reads its input
@@ -89,7 +92,14 @@ def restore_rng(rng: Mapping[str, Any], rank: int = 0, world_size: int = 1) -> N
     """
     ranks = rng.get("ranks") or {}
     own = ranks.get(str(rank))
-    if own is not None and len(ranks) == world_size:
+    if ranks and len(ranks) != world_size:
+        logger.warning(
+            "The checkpoint holds the RNG states of %d ranks but %d are running: every rank restores the chief's "
+            "state, so random streams (dropout) differ from the original run's.",
+            len(ranks),
+            world_size,
+        )
+    elif own is not None:
         cuda = {f"cuda/{i}": _from_hex(h) for i, h in enumerate(own.get("cuda", []))}
         rng = {"torch": _from_hex(own["torch"]), **cuda, "numpy": own["numpy"], "python": own["python"]}
     if "torch" in rng:
