@@ -292,6 +292,7 @@ def _write_error(model_dir: Path, name: str, size: int, exc: BaseException) -> C
 
 
 def _garbage_collect(model_dir: Path, keep_max: int | None, every_n_hours: float) -> list[str]:
+    remove_stale_files(model_dir)
     steps = list_checkpoints(model_dir)
     if not keep_max:
         return [f"{PREFIX}{s}" for s in steps]
@@ -312,7 +313,6 @@ def _garbage_collect(model_dir: Path, keep_max: int | None, every_n_hours: float
             reference = mtime
         if step not in keep:
             shutil.rmtree(path, ignore_errors=True)
-    remove_stale_files(model_dir)
     return [f"{PREFIX}{s}" for s in sorted(keep)]
 
 

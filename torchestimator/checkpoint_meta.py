@@ -24,7 +24,6 @@ __all__ = ["MAX_META_BYTES", "canonical", "read_meta", "validate_content"]
 
 META_FILE = "meta.json"
 MAX_META_BYTES = 64 << 20  # meta.json holds JSON-able extra state; far larger is refused, never read
-_MAX_DEPTH = 64  # JSON nesting accepted before parsing (python's json recurses per level)
 _TENSOR_FILES = ("model.safetensors", "optimizer.safetensors")
 TORCH_RNG_BYTES = 5056  # torch.get_rng_state().numel() (the CPU Mersenne Twister generator)
 
@@ -32,28 +31,6 @@ TORCH_RNG_BYTES = 5056  # torch.get_rng_state().numel() (the CPU Mersenne Twiste
 def canonical(obj: Any) -> bytes:
     """The bytes the meta checksum is computed over (sorted keys, no spaces)."""
     return json.dumps(obj, sort_keys=True, separators=(",", ":"), allow_nan=True).encode()
-
-
-def _nesting_depth(text: str) -> int:
-    """Maximum ``[`` / ``{`` nesting outside strings (a cheap scan, so deep JSON is refused before parsing)."""
-    depth = deepest = 0
-    in_string = escaped = False
-    for ch in text:
-        if in_string:
-            if escaped:
-                escaped = False
-            elif ch == "\\":
-                escaped = True
-            elif ch == '"':
-                in_string = False
-        elif ch == '"':
-            in_string = True
-        elif ch in "[{":
-            depth += 1
-            deepest = max(deepest, depth)
-        elif ch in "]}":
-            depth -= 1
-    return deepest
 
 
 def _fail(path: Path, what: str) -> CorruptCheckpointError:
@@ -212,14 +189,9 @@ def read_meta(path: Path, step: int) -> dict[str, Any]:
     if len(raw) > MAX_META_BYTES:
         raise _fail(path, f"is larger than {MAX_META_BYTES} bytes; refusing to read it.")
     try:
-        text = raw.decode("utf-8")
-        if _nesting_depth(text) > _MAX_DEPTH:
-            raise _fail(path, f"nests deeper than {_MAX_DEPTH} levels; not a file torchestimator wrote.")
-        meta = json.loads(text)
+        meta = json.loads(raw.decode("utf-8"))  # too deep a nesting raises RecursionError, caught below
         content, expected = meta["content"], meta["sha256"]
         actual = hashlib.sha256(canonical(content)).hexdigest()
-    except CorruptCheckpointError:
-        raise
     except (ValueError, KeyError, TypeError, RecursionError) as exc:
         raise _fail(path, f"is unreadable ({type(exc).__name__}: {exc}).") from exc
     if actual != expected:
