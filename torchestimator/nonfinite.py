@@ -33,9 +33,9 @@ class NonFiniteParametersError(NanLossDuringTrainingError):
 def _float_tensors(
     module: torch.nn.Module, optimizers: Mapping[str, torch.optim.Optimizer]
 ) -> Iterator[tuple[str, torch.Tensor]]:
-    for name, param in module.named_parameters():
-        if param.is_floating_point() or param.is_complex():
-            yield f"parameter {name!r}", param.detach()
+    for name, weight in module.named_parameters():
+        if weight.is_floating_point() or weight.is_complex():
+            yield f"parameter {name!r}", weight.detach()
     names = {id(p): n for n, p in module.named_parameters()}
     for opt_name, opt in optimizers.items():
         for param, slots in opt.state.items():

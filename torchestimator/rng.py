@@ -100,13 +100,13 @@ def restore_rng(rng: Mapping[str, Any], rank: int = 0, world_size: int = 1) -> N
             world_size,
         )
     elif own is not None:
-        cuda = {f"cuda/{i}": _from_hex(h) for i, h in enumerate(own.get("cuda", []))}
-        rng = {"torch": _from_hex(own["torch"]), **cuda, "numpy": own["numpy"], "python": own["python"]}
+        own_cuda = {f"cuda/{i}": _from_hex(h) for i, h in enumerate(own.get("cuda", []))}
+        rng = {"torch": _from_hex(own["torch"]), **own_cuda, "numpy": own["numpy"], "python": own["python"]}
     if "torch" in rng:
         torch.set_rng_state(rng["torch"])
-    cuda = [rng[k] for k in sorted(k for k in rng if k.startswith("cuda/"))]
-    if cuda and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(cuda)
+    cuda_keys = sorted((k for k in rng if k.startswith("cuda/")), key=lambda k: int(k.split("/")[1]))
+    if cuda_keys and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all([rng[k] for k in cuda_keys])
     if "numpy" in rng:
         n = rng["numpy"]
         np.random.set_state(
