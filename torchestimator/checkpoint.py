@@ -54,6 +54,7 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
 from torchestimator._version import __version__
+from torchestimator.checkpoint_flat import flatten_optimizer, optimizer_states, split_tensors
 from torchestimator.checkpoint_meta import TORCH_RNG_BYTES, canonical, read_meta
 from torchestimator.errors import (
     CheckpointError,
@@ -123,50 +124,6 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def _jsonable(value: Any, where: str) -> Any:
-    try:
-        json.dumps(value, allow_nan=True)
-    except (TypeError, ValueError) as e:
-        raise CheckpointError(
-            f"cannot checkpoint {where}: non-tensor state must be JSON-serialisable (no pickles are written); "
-            f"received {type(value).__name__}: {e}"
-        ) from e
-    return value
-
-
-def _split_tensors(state: Mapping[str, Any], where: str) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
-    """Tensors (deduplicated storage, contiguous, CPU) and JSON-able leftovers of a flat state dict."""
-    tensors: dict[str, torch.Tensor] = {}
-    extra: dict[str, Any] = {}
-    seen: set[tuple[int, Any]] = set()
-    for key, value in state.items():
-        if isinstance(value, torch.Tensor):
-            if value.is_sparse:
-                value = value.to_dense()
-            t = value.detach().to("cpu").contiguous()
-            ident = (t.untyped_storage().data_ptr(), t.storage_offset())
-            if ident in seen:
-                t = t.clone()  # safetensors refuses tensors that share storage (tied weights)
-            seen.add(ident)
-            tensors[key] = t
-        else:
-            extra[key] = _jsonable(value, f"{where} entry {key!r}")
-    return tensors, extra
-
-
-def _flatten_optimizer(name: str, state: Mapping[str, Any]) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
-    tensors: dict[str, torch.Tensor] = {}
-    scalars: dict[str, dict[str, Any]] = {}
-    for idx, pstate in state["state"].items():
-        for key, value in pstate.items():
-            if isinstance(value, torch.Tensor):
-                tensors[f"{name}/{idx}/{key}"] = value.detach().to("cpu").contiguous().clone()
-            else:
-                scalars.setdefault(str(idx), {})[key] = _jsonable(value, f"optimizer {name!r} state {key!r}")
-    groups = _jsonable(state["param_groups"], f"optimizer {name!r} param_groups")
-    return tensors, {"scalars": scalars, "param_groups": groups}
-
-
 def save_checkpoint(
     model_dir: str | os.PathLike[str],
     global_step: int,
@@ -202,11 +159,11 @@ def save_checkpoint(
     model_dir = Path(model_dir)
     name = f"{PREFIX}{int(global_step)}"
     tmp = model_dir / f".tmp-{name}-{os.getpid()}"
-    tensors, extra = _split_tensors(model_state, "model state")
+    tensors, extra = split_tensors(model_state, "model state")
     opt_tensors: dict[str, torch.Tensor] = {}
     opt_meta: dict[str, Any] = {}
     for opt_name, state in (optimizers or {}).items():
-        t, m = _flatten_optimizer(opt_name, state)
+        t, m = flatten_optimizer(opt_name, state)
         opt_tensors.update(t)
         opt_meta[opt_name] = m
     rng_meta: dict[str, Any] = {}
@@ -416,23 +373,6 @@ def _read_tensors(path: Path) -> dict[str, torch.Tensor]:
     return out
 
 
-def _optimizer_states(
-    content: Mapping[str, Any], flat: Mapping[str, torch.Tensor]
-) -> dict[str, dict[str, Any]]:
-    optimizers: dict[str, dict[str, Any]] = {}
-    for opt_name, m in (content.get("optimizers") or {}).items():
-        state: dict[Any, dict[str, Any]] = {}
-        for idx, scalars in m["scalars"].items():
-            state.setdefault(int(idx), {}).update(scalars)
-        prefix = f"{opt_name}/"
-        for key, value in flat.items():
-            if key.startswith(prefix) and key.count("/") == opt_name.count("/") + 2:
-                idx, skey = key[len(prefix) :].split("/", 1)
-                state.setdefault(int(idx), {})[skey] = value
-        optimizers[opt_name] = {"state": state, "param_groups": m["param_groups"]}
-    return optimizers
-
-
 def load_checkpoint(path_or_dir: str | os.PathLike[str]) -> CheckpointState:
     """Read and verify a checkpoint (a ``model.ckpt-<step>`` directory, or a model_dir's newest good one).
 
@@ -454,7 +394,7 @@ def load_checkpoint(path_or_dir: str | os.PathLike[str]) -> CheckpointState:
                 f"rng/torch is {torch_rng.dtype} of {torch_rng.numel()} values, not a generator state"
             )
         rng.update(content.get("rng") or {})
-        optimizers = _optimizer_states(content, flat)
+        optimizers = optimizer_states(content, flat)
     except (SafetensorError, OSError, ValueError, KeyError, TypeError, RecursionError) as exc:
         raise CorruptCheckpointError(
             f"checkpoint {path}: its tensors do not load ({type(exc).__name__}: {exc})."
