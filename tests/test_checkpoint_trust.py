@@ -146,6 +146,12 @@ def _meta_is_dev_zero(path: Path) -> None:
     (path / "meta.json").symlink_to("/dev/zero")
 
 
+def _folder_is_a_symlink(path: Path) -> None:
+    elsewhere = path.parent.parent / f"{path.parent.name}-elsewhere"
+    path.rename(elsewhere)
+    path.symlink_to(elsewhere, target_is_directory=True)
+
+
 def _deep(path: Path) -> None:
     (path / "meta.json").write_text('{"content": ' + "[" * 200_000 + "]" * 200_000 + ', "sha256": ""}')
 
@@ -157,6 +163,7 @@ TAMPERING: dict[str, Callable[[Path], None]] = {
     "symlink_to_dev_zero": _symlinked_device,
     "meta_is_dev_zero": _meta_is_dev_zero,
     "deep_nesting": _deep,
+    "checkpoint_folder_is_a_symlink": _folder_is_a_symlink,
     "not_json": lambda p: (p / "meta.json").write_text("{'content': 1"),
     "missing_content": lambda p: (p / "meta.json").write_text(json.dumps({"sha256": "0" * 64})),
     "missing_global_step": lambda p: _resign(p, lambda c: c.pop("global_step")),

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -177,6 +178,11 @@ def read_meta(path: Path, step: int) -> dict[str, Any]:
         CorruptCheckpointError: the file is missing, too large, not JSON, too deeply nested, fails its
             checksum or structure checks, or a listed file is outside the folder, missing or changed.
     """
+    if path.is_symlink():
+        raise CorruptCheckpointError(
+            f"checkpoint {path} is a symlink (to {os.readlink(path)!r}); checkpoints are read only from folders "
+            "inside model_dir."
+        )
     meta_path = path / META_FILE
     if not meta_path.exists() and not meta_path.is_symlink():
         raise CorruptCheckpointError(f"checkpoint {path} has no {META_FILE} (an interrupted write?).")
