@@ -115,8 +115,9 @@ def test_crash_during_write_leaves_previous_checkpoint(tmp_path, batches, monkey
         raise OSError("disk full")
 
     monkeypatch.setattr(ck, "save_file", boom)
-    with pytest.raises(OSError, match="disk full"):
+    with pytest.raises(te.errors.CheckpointError, match="disk full") as info:
         est.train(lambda: batches, steps=2)
+    assert isinstance(info.value.__cause__, OSError) and str(tmp_path) in str(info.value)
     assert ck.list_checkpoints(tmp_path) == [0, 2]
     assert not list(tmp_path.glob(".tmp-*"))
     assert ck.load_checkpoint(str(tmp_path)).global_step == 2

@@ -14,7 +14,10 @@ import torch
 from torchestimator import checkpoint as ck
 
 CHILD = str(Path(__file__).with_name("kill_resume_child.py"))
-ENV = {**os.environ, "PYTHONPATH": str(Path(__file__).parent)}
+ENV = {
+    **os.environ,
+    "PYTHONPATH": os.pathsep.join([str(Path(__file__).parent.parent), str(Path(__file__).parent)]),
+}
 
 
 def _run(model_dir, max_steps=40, delay=0.0):

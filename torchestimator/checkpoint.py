@@ -16,9 +16,16 @@ numpy, python; CUDA ones as tensors) and ``input`` (the position of an interrupt
 
 Writing: everything goes into ``model_dir/.tmp-model.ckpt-<step>-<pid>/``, each file is fsynced, the
 directory is renamed into place and ``model_dir`` fsynced; only then is the index rewritten (itself
-via temp file + rename). A crash at any moment leaves either the old or the new checkpoint, never a
-half one under a real name. Reading: checkpoints are tried newest first; one whose meta checksum or
-file checksums do not match is reported with a warning and the previous one used.
+via a fresh ``O_EXCL | O_NOFOLLOW`` temp file + rename). A crash at any moment leaves either the old or
+the new checkpoint, never a half one under a real name; leftovers of dead writers are removed
+(:func:`torchestimator.model_dir_lock.remove_stale_files`). An ``OSError`` / ``SafetensorError`` while
+writing becomes a ``CheckpointError`` naming ``model_dir``, the bytes needed and the free space.
+
+Reading: checkpoints are tried newest first; one whose metadata does not verify (checksums, structure,
+``global_step`` equal to the folder's step, listed files inside the folder: see
+:mod:`torchestimator.checkpoint_meta`) or whose tensors do not parse is reported with a warning and the
+previous one used. The ``checkpoint`` index is written for TF tools and never read. What is guaranteed
+after a crash, and what is not, is in docs/recovery.md.
 
 Weights load into the plain module outside the Estimator::
 
@@ -27,12 +34,15 @@ Weights load into the plain module outside the Estimator::
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import errno
 import hashlib
 import json
 import logging
 import os
 import re
+import secrets
 import shutil
 import time
 from collections.abc import Mapping
@@ -40,23 +50,28 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors import safe_open
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
 from torchestimator._version import __version__
+from torchestimator.checkpoint_flat import flatten_optimizer, optimizer_states, split_tensors
+from torchestimator.checkpoint_meta import TORCH_RNG_BYTES, canonical, read_meta
 from torchestimator.errors import (
     CheckpointError,
     CheckpointMismatchError,
     CheckpointNotFoundError,
     CorruptCheckpointError,
 )
+from torchestimator.model_dir_lock import remove_stale_files
 from torchestimator.rng import rng_state
 
 __all__ = [
     "CheckpointState",
+    "checkpoint_failures",
     "latest_checkpoint",
     "list_checkpoints",
     "load_checkpoint",
+    "load_latest",
     "load_model_state",
     "save_checkpoint",
 ]
@@ -109,54 +124,6 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def _canonical(obj: Any) -> bytes:
-    return json.dumps(obj, sort_keys=True, separators=(",", ":"), allow_nan=True).encode()
-
-
-def _jsonable(value: Any, where: str) -> Any:
-    try:
-        json.dumps(value, allow_nan=True)
-    except (TypeError, ValueError) as e:
-        raise CheckpointError(
-            f"cannot checkpoint {where}: non-tensor state must be JSON-serialisable (no pickles are written); "
-            f"received {type(value).__name__}: {e}"
-        ) from e
-    return value
-
-
-def _split_tensors(state: Mapping[str, Any], where: str) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
-    """Tensors (deduplicated storage, contiguous, CPU) and JSON-able leftovers of a flat state dict."""
-    tensors: dict[str, torch.Tensor] = {}
-    extra: dict[str, Any] = {}
-    seen: set[tuple[int, Any]] = set()
-    for key, value in state.items():
-        if isinstance(value, torch.Tensor):
-            if value.is_sparse:
-                value = value.to_dense()
-            t = value.detach().to("cpu").contiguous()
-            ident = (t.untyped_storage().data_ptr(), t.storage_offset())
-            if ident in seen:
-                t = t.clone()  # safetensors refuses tensors that share storage (tied weights)
-            seen.add(ident)
-            tensors[key] = t
-        else:
-            extra[key] = _jsonable(value, f"{where} entry {key!r}")
-    return tensors, extra
-
-
-def _flatten_optimizer(name: str, state: Mapping[str, Any]) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
-    tensors: dict[str, torch.Tensor] = {}
-    scalars: dict[str, dict[str, Any]] = {}
-    for idx, pstate in state["state"].items():
-        for key, value in pstate.items():
-            if isinstance(value, torch.Tensor):
-                tensors[f"{name}/{idx}/{key}"] = value.detach().to("cpu").contiguous().clone()
-            else:
-                scalars.setdefault(str(idx), {})[key] = _jsonable(value, f"optimizer {name!r} state {key!r}")
-    groups = _jsonable(state["param_groups"], f"optimizer {name!r} param_groups")
-    return tensors, {"scalars": scalars, "param_groups": groups}
-
-
 def save_checkpoint(
     model_dir: str | os.PathLike[str],
     global_step: int,
@@ -167,6 +134,7 @@ def save_checkpoint(
     keep_checkpoint_max: int | None = 5,
     keep_checkpoint_every_n_hours: float = 10000,
     save_rng: bool = True,
+    rank_rng: Mapping[str, Any] | None = None,
 ) -> str:
     """Write ``model.ckpt-<global_step>`` atomically, update the index and garbage-collect.
 
@@ -179,50 +147,50 @@ def save_checkpoint(
         keep_checkpoint_max: keep this many newest checkpoints (None or 0: all).
         keep_checkpoint_every_n_hours: additionally keep one checkpoint per this many hours.
         save_rng: store the RNG states so a resumed run continues the same random stream.
+        rank_rng: under DDP, the other ranks' RNG states (rank -> :func:`torchestimator.rng.rng_state_json`).
 
     Returns:
         The checkpoint's path.
+
+    Raises:
+        CheckpointError: non-JSON state, or the write failed (disk full, permissions): the message names
+            ``model_dir``, the bytes being written and the free space left.
     """
     model_dir = Path(model_dir)
-    model_dir.mkdir(parents=True, exist_ok=True)
     name = f"{PREFIX}{int(global_step)}"
     tmp = model_dir / f".tmp-{name}-{os.getpid()}"
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    tmp.mkdir()
+    tensors, extra = split_tensors(model_state, "model state")
+    opt_tensors: dict[str, torch.Tensor] = {}
+    opt_meta: dict[str, Any] = {}
+    for opt_name, state in (optimizers or {}).items():
+        t, m = flatten_optimizer(opt_name, state)
+        opt_tensors.update(t)
+        opt_meta[opt_name] = m
+    rng_meta: dict[str, Any] = {}
+    if save_rng:
+        rng_tensors, rng_meta = rng_state()
+        opt_tensors.update(rng_tensors)
+        if rank_rng:
+            rng_meta["ranks"] = dict(rank_rng)
+    size = sum(t.numel() * t.element_size() for t in (*tensors.values(), *opt_tensors.values()))
     try:
-        tensors, extra = _split_tensors(model_state, "model state")
-        opt_tensors: dict[str, torch.Tensor] = {}
-        opt_meta: dict[str, Any] = {}
-        for opt_name, state in (optimizers or {}).items():
-            t, m = _flatten_optimizer(opt_name, state)
-            opt_tensors.update(t)
-            opt_meta[opt_name] = m
-        rng_meta: dict[str, Any] = {}
-        if save_rng:
-            rng_tensors, rng_meta = rng_state()
-            opt_tensors.update(rng_tensors)
-        save_file(tensors, str(tmp / MODEL_FILE), metadata={"format": "pt"})
-        save_file(opt_tensors, str(tmp / OPTIMIZER_FILE), metadata={"format": "pt"})
-        content = {
-            "format": "torchestimator-checkpoint/1",
-            "global_step": int(global_step),
-            "time": time.time(),
-            "versions": {"torchestimator": __version__, "torch": torch.__version__},
-            "files": {MODEL_FILE: _sha256(tmp / MODEL_FILE), OPTIMIZER_FILE: _sha256(tmp / OPTIMIZER_FILE)},
-            "extra_state": extra,
-            "optimizers": opt_meta,
-            "rng": rng_meta,
-            "input": dict(input_state) if input_state else None,
-        }
-        meta = {"content": content, "sha256": hashlib.sha256(_canonical(content)).hexdigest()}
+        model_dir.mkdir(parents=True, exist_ok=True)
+        if tmp.exists():
+            shutil.rmtree(tmp)
+        tmp.mkdir()
+        content = _write_files(tmp, tensors, opt_tensors)
+        content.update(
+            global_step=int(global_step),
+            extra_state=extra,
+            optimizers=opt_meta,
+            rng=rng_meta,
+            input=dict(input_state) if input_state else None,
+        )
+        meta = {"content": content, "sha256": hashlib.sha256(canonical(content)).hexdigest()}
         with open(tmp / META_FILE, "w") as f:
             json.dump(meta, f, allow_nan=True)
             f.flush()
             os.fsync(f.fileno())
-        for fname in (MODEL_FILE, OPTIMIZER_FILE):
-            with open(tmp / fname, "rb") as f:
-                os.fsync(f.fileno())
         fsync_dir(tmp)
         final = model_dir / name
         if final.exists():  # re-saving a step (e.g. after a restart): move the old one out of the way first
@@ -233,15 +201,55 @@ def save_checkpoint(
         else:
             os.replace(tmp, final)
         fsync_dir(model_dir)
+        kept = _garbage_collect(model_dir, keep_checkpoint_max, keep_checkpoint_every_n_hours)
+        _write_index(model_dir, name, kept)
+    except (OSError, SafetensorError) as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise _write_error(model_dir, name, size, exc) from exc
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    kept = _garbage_collect(model_dir, keep_checkpoint_max, keep_checkpoint_every_n_hours)
-    _write_index(model_dir, name, kept)
     return str(final)
 
 
+def _write_files(
+    tmp: Path, tensors: dict[str, torch.Tensor], opt_tensors: dict[str, torch.Tensor]
+) -> dict[str, Any]:
+    """Write and fsync the two safetensors files; return the metadata content describing them."""
+    save_file(tensors, str(tmp / MODEL_FILE), metadata={"format": "pt"})
+    save_file(opt_tensors, str(tmp / OPTIMIZER_FILE), metadata={"format": "pt"})
+    for fname in (MODEL_FILE, OPTIMIZER_FILE):
+        with open(tmp / fname, "rb") as f:
+            os.fsync(f.fileno())
+    return {
+        "format": "torchestimator-checkpoint/1",
+        "time": time.time(),
+        "versions": {"torchestimator": __version__, "torch": torch.__version__},
+        "files": {MODEL_FILE: _sha256(tmp / MODEL_FILE), OPTIMIZER_FILE: _sha256(tmp / OPTIMIZER_FILE)},
+    }
+
+
+def _write_error(model_dir: Path, name: str, size: int, exc: BaseException) -> CheckpointError:
+    """A CheckpointError naming model_dir, what was being written and the free space left."""
+    try:
+        free = f"{shutil.disk_usage(model_dir if model_dir.exists() else model_dir.parent).free:,} bytes free"
+    except OSError:
+        free = "free space unknown"
+    full = isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT)
+    hint = (
+        "free some space there (or point model_dir at a larger disk) and restart: training resumes from the "
+        "last complete checkpoint"
+        if full or isinstance(exc, SafetensorError)
+        else "check that model_dir is writable and restart: training resumes from the last complete checkpoint"
+    )
+    return CheckpointError(
+        f"could not write checkpoint {name} in model_dir {str(model_dir)!r}: {type(exc).__name__}: {exc}. "
+        f"The checkpoint needs about {size:,} bytes; {free}. Nothing was half-written; {hint}."
+    )
+
+
 def _garbage_collect(model_dir: Path, keep_max: int | None, every_n_hours: float) -> list[str]:
+    remove_stale_files(model_dir)
     steps = list_checkpoints(model_dir)
     if not keep_max:
         return [f"{PREFIX}{s}" for s in steps]
@@ -262,32 +270,25 @@ def _garbage_collect(model_dir: Path, keep_max: int | None, every_n_hours: float
             reference = mtime
         if step not in keep:
             shutil.rmtree(path, ignore_errors=True)
-    # stale temp dirs from crashed writers of this or other processes
-    for tmp in model_dir.glob(".tmp-model.ckpt-*"):
-        pid = tmp.name.rsplit("-", 1)[-1]
-        if pid.isdigit() and int(pid) != os.getpid() and not _pid_alive(int(pid)):
-            shutil.rmtree(tmp, ignore_errors=True)
     return [f"{PREFIX}{s}" for s in sorted(keep)]
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def _write_index(model_dir: Path, latest: str, all_paths: list[str]) -> None:
+    """Rewrite the TF index via a fresh temp file: O_EXCL | O_NOFOLLOW, so a planted symlink is never followed."""
     lines = [f'model_checkpoint_path: "{latest}"'] + [f'all_model_checkpoint_paths: "{p}"' for p in all_paths]
-    tmp = model_dir / f".{INDEX_FILE}.tmp-{os.getpid()}"
-    with open(tmp, "w") as f:
-        f.write("\n".join(lines) + "\n")
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, model_dir / INDEX_FILE)
+    tmp = model_dir / f".{INDEX_FILE}.tmp-{os.getpid()}-x{secrets.token_hex(8)}"
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
+    fd = os.open(tmp, flags, 0o644)
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write("\n".join(lines) + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, model_dir / INDEX_FILE)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -303,32 +304,23 @@ def list_checkpoints(model_dir: str | os.PathLike[str]) -> list[int]:
     return sorted(steps)
 
 
-def _read_meta(path: Path) -> dict[str, Any]:
-    meta_path = path / META_FILE
-    try:
-        meta = json.loads(meta_path.read_text())
-        content = meta["content"]
-        expected = meta["sha256"]
-    except FileNotFoundError as e:
-        raise CorruptCheckpointError(f"checkpoint {path} has no {META_FILE} (an interrupted write?).") from e
-    except (ValueError, KeyError, TypeError) as e:
-        raise CorruptCheckpointError(f"checkpoint {path}: {META_FILE} is unreadable ({e}).") from e
-    actual = hashlib.sha256(_canonical(content)).hexdigest()
-    if actual != expected:
-        raise CorruptCheckpointError(
-            f"checkpoint {path}: {META_FILE} checksum mismatch (expected {expected[:12]}…, got {actual[:12]}…)."
-        )
-    for fname, digest in content["files"].items():
-        fpath = path / fname
-        if not fpath.exists():
-            raise CorruptCheckpointError(f"checkpoint {path}: file {fname} is missing.")
-        got = _sha256(fpath)
-        if got != digest:
-            raise CorruptCheckpointError(
-                f"checkpoint {path}: {fname} content checksum mismatch (expected sha256 {digest[:12]}…, got {got[:12]}…); "
-                "the file is truncated or corrupt."
-            )
-    return dict(content)
+def _step_of(path: Path) -> int:
+    m = _NAME_RE.match(path.name)
+    if m is None:
+        raise CorruptCheckpointError(f"{path} is not a {PREFIX}<step> directory.")
+    return int(m.group(1))
+
+
+def checkpoint_failures(model_dir: str | os.PathLike[str]) -> list[tuple[str, str]]:
+    """Every checkpoint in ``model_dir`` that does not load, newest first, with the reason (for error messages)."""
+    failures = []
+    for step in reversed(list_checkpoints(model_dir)):
+        path = Path(model_dir) / f"{PREFIX}{step}"
+        try:
+            load_checkpoint(path)
+        except CheckpointError as e:
+            failures.append((str(path), str(e)))
+    return failures
 
 
 def latest_checkpoint(model_dir: str | os.PathLike[str], *, verify: bool = True) -> str | None:
@@ -338,11 +330,22 @@ def latest_checkpoint(model_dir: str | os.PathLike[str], *, verify: bool = True)
         if not verify:
             return str(path)
         try:
-            _read_meta(path)
+            read_meta(path, step)
         except CorruptCheckpointError as e:
             logger.warning("Skipping corrupt checkpoint: %s Falling back to the previous one.", e)
             continue
         return str(path)
+    return None
+
+
+def load_latest(model_dir: str | os.PathLike[str]) -> CheckpointState | None:
+    """The newest checkpoint of ``model_dir`` that loads completely, or None; corrupt newer ones are skipped."""
+    for step in reversed(list_checkpoints(model_dir)):
+        path = Path(model_dir) / f"{PREFIX}{step}"
+        try:
+            return load_checkpoint(path)
+        except CorruptCheckpointError as e:
+            logger.warning("Skipping corrupt checkpoint: %s Falling back to the previous one.", e)
     return None
 
 
@@ -375,26 +378,27 @@ def load_checkpoint(path_or_dir: str | os.PathLike[str]) -> CheckpointState:
 
     Raises:
         CheckpointNotFoundError: nothing to load at ``path_or_dir``.
-        CorruptCheckpointError: an explicitly named checkpoint fails verification.
+        CorruptCheckpointError: an explicitly named checkpoint fails verification (checksums, metadata
+            structure, a tensor file safetensors cannot parse).
     """
     path = _resolve(path_or_dir)
-    content = _read_meta(path)
-    model = _read_tensors(path / MODEL_FILE)
-    model.update(content.get("extra_state") or {})
-    flat = _read_tensors(path / OPTIMIZER_FILE)
-    rng: dict[str, Any] = {k[len("rng/") :]: v for k, v in flat.items() if k.startswith("rng/")}
-    rng.update(content.get("rng") or {})
-    optimizers: dict[str, dict[str, Any]] = {}
-    for opt_name, m in (content.get("optimizers") or {}).items():
-        state: dict[Any, dict[str, Any]] = {}
-        for idx, scalars in m["scalars"].items():
-            state.setdefault(int(idx), {}).update(scalars)
-        prefix = f"{opt_name}/"
-        for key, value in flat.items():
-            if key.startswith(prefix) and key.count("/") == opt_name.count("/") + 2:
-                idx, skey = key[len(prefix) :].split("/", 1)
-                state.setdefault(int(idx), {})[skey] = value
-        optimizers[opt_name] = {"state": state, "param_groups": m["param_groups"]}
+    content = read_meta(path, _step_of(path))
+    try:
+        model = _read_tensors(path / MODEL_FILE)
+        model.update(content.get("extra_state") or {})
+        flat = _read_tensors(path / OPTIMIZER_FILE)
+        rng: dict[str, Any] = {k[len("rng/") :]: v for k, v in flat.items() if k.startswith("rng/")}
+        torch_rng = rng.get("torch")
+        if torch_rng is not None and (torch_rng.dtype != torch.uint8 or torch_rng.numel() != TORCH_RNG_BYTES):
+            raise ValueError(
+                f"rng/torch is {torch_rng.dtype} of {torch_rng.numel()} values, not a generator state"
+            )
+        rng.update(content.get("rng") or {})
+        optimizers = optimizer_states(content, flat)
+    except (SafetensorError, OSError, ValueError, KeyError, TypeError, RecursionError) as exc:
+        raise CorruptCheckpointError(
+            f"checkpoint {path}: its tensors do not load ({type(exc).__name__}: {exc})."
+        ) from exc
     return CheckpointState(
         global_step=int(content["global_step"]),
         model=model,

@@ -40,13 +40,24 @@ import torch
 
 from torchestimator import checkpoint as ckpt_lib
 from torchestimator.columns import find_host_transform
-from torchestimator.errors import CheckpointNotFoundError, InvalidArgumentError, did_you_mean
+from torchestimator.errors import (
+    CheckpointNotFoundError,
+    InvalidArgumentError,
+    did_you_mean,
+)
 from torchestimator.evaluation import run_evaluation
 from torchestimator.hooks.base import CheckpointSaverListener, Hook
 from torchestimator.hooks.basic import ProgressBarHook
 from torchestimator.input_fn import Batch, call_input_fn, host_batches, to_device
 from torchestimator.model_compile import compile_model, compile_options
+from torchestimator.model_dir_guard import (
+    all_corrupt_error,
+    lock_for_training,
+    nothing_to_load_error,
+    training_input_seed_of,
+)
 from torchestimator.model_fn import ModelCaller, build_module
+from torchestimator.nonfinite import check_finite_before_save
 from torchestimator.parallel.placement import module_optimizers, move_optimizer_state
 from torchestimator.parallel.resolve import resolve_strategy
 from torchestimator.progress import progress_wanted
@@ -141,6 +152,10 @@ class Estimator:
         self._resume_input: dict[str, Any] | None = None
         self._resume_rng: dict[str, Any] | None = None
         self._warm_start_from = warm_start_from
+        self._warm_started = False  # weights came from warm_start_from (evaluate/predict may use them)
+        self._weights_given = isinstance(
+            model_fn, torch.nn.Module
+        )  # an instance carries the caller's weights
         self._writers: dict[str, SummaryWriter] = {}
 
     # ------------------------------------------------------------------ properties
@@ -231,9 +246,20 @@ class Estimator:
     ) -> Estimator:
         """Train until ``steps`` more steps, ``max_steps`` in total, a stop request or the end of input.
 
+        The chief holds an exclusive lock on ``model_dir`` for the whole call. Restarting an interrupted
+        ``train(max_steps=N)`` with the same ``max_steps`` resumes its input (position and the seed of
+        unseeded shuffles) and every rank's RNG state: the result is bit-identical to an uninterrupted
+        run (docs/recovery.md).
+
         Raises:
             InvalidArgumentError: ``steps`` and ``max_steps`` together, a non-positive count, saving
                 listeners with checkpointing disabled, or a task type that does not train.
+            CheckpointError: another process is training ``model_dir`` (named in the message), or a
+                checkpoint could not be written (disk full: the message names the space needed).
+            CorruptCheckpointError: ``model_dir`` holds checkpoints but none loads (listed, with how to
+                start over); nothing is trained or deleted.
+            NanLossDuringTrainingError: the loss became NaN, or a parameter / optimizer slot is not
+                finite at a save (``NonFiniteParametersError``; nothing is written).
         """
         if self._config.task_type in ("evaluator", "ps"):
             raise InvalidArgumentError(
@@ -250,24 +276,38 @@ class Estimator:
                 "saving_listeners were given but checkpointing is disabled (save_checkpoints_steps and "
                 "save_checkpoints_secs are both None); enable checkpoints or drop the listeners."
             )
-        self._restore_if_newer(for_training=True)
-        if max_steps is not None and self._global_step >= max_steps:
-            logger.info(
-                "Skipping training since max_steps has already saved (global_step %d >= %d).",
-                self._global_step,
-                max_steps,
+        lock = lock_for_training(self._strategy, self._model_dir)
+        try:
+            self._restore_if_newer(for_training=True)
+            if max_steps is not None and self._global_step >= max_steps:
+                logger.info(
+                    "Skipping training since max_steps has already saved (global_step %d >= %d).",
+                    self._global_step,
+                    max_steps,
+                )
+                return self
+            last_step = (
+                max_steps
+                if max_steps is not None
+                else (self._global_step + steps if steps is not None else None)
             )
-            return self
-        last_step = (
-            max_steps if max_steps is not None else (self._global_step + steps if steps is not None else None)
-        )
-        skip = 0
-        if self._resume_input and last_step is not None and self._resume_input.get("last_step") == last_step:
-            skip = int(self._resume_input.get("batches_consumed", 0))
-        self._resume_input = None
-        run_training(
-            self, input_fn, list(hooks or ()), last_step, list(saving_listeners or ()), skip_batches=skip
-        )
+            skip, seed = 0, None
+            resume = self._resume_input
+            if resume and last_step is not None and resume.get("last_step") == last_step:
+                skip, seed = int(resume.get("batches_consumed", 0)), resume.get("shuffle_seed")
+            self._resume_input = None
+            run_training(
+                self,
+                input_fn,
+                list(hooks or ()),
+                last_step,
+                list(saving_listeners or ()),
+                skip_batches=skip,
+                input_seed=training_input_seed_of(self._strategy, self._config, seed),
+            )
+        finally:
+            if lock is not None:
+                lock.release()
         return self
 
     def evaluate(
@@ -278,7 +318,13 @@ class Estimator:
         checkpoint_path: str | None = None,
         name: str | None = None,
     ) -> dict[str, Any]:
-        """Evaluate on ``input_fn`` (to exhaustion unless ``steps``); returns metrics, ``loss``, ``global_step``."""
+        """Evaluate on ``input_fn`` (to exhaustion unless ``steps``); returns metrics, ``loss``, ``global_step``.
+
+        Raises:
+            CheckpointNotFoundError: ``model_dir`` has no checkpoint that loads and the weights are the
+                initial ones (not trained in this process, not warm-started, not a module instance you
+                passed); ``RunConfig(allow_untrained=True)`` evaluates the initial weights instead.
+        """
         _check_positive("steps", steps)
         self._use_checkpoint(checkpoint_path)
         return run_evaluation(
@@ -304,7 +350,12 @@ class Estimator:
         checkpoint_path: str | None = None,
         yield_single_examples: bool = True,
     ) -> Iterator[Any]:
-        """Yield predictions: one dict per example (or per batch with ``yield_single_examples=False``)."""
+        """Yield predictions: one dict per example (or per batch with ``yield_single_examples=False``).
+
+        Raises:
+            CheckpointNotFoundError: nothing to load, as in :meth:`evaluate` (raised by this call, before
+                the first prediction is drawn).
+        """
         from torchestimator.prediction import run_prediction
 
         self._use_checkpoint(checkpoint_path)
@@ -389,7 +440,8 @@ class Estimator:
     def _has_checkpoint_at(self, step: int) -> bool:
         return (Path(self._model_dir) / f"{ckpt_lib.PREFIX}{step}").is_dir()
 
-    def _save(self, input_state: dict[str, Any] | None) -> str:
+    def _save(self, input_state: dict[str, Any] | None, rank_rng: dict[str, Any] | None = None) -> str:
+        check_finite_before_save(self._module, self._optimizers, self._global_step, self._model_dir)
         opt_states = {name: opt.state_dict() for name, opt in self._optimizers.items()}
         opt_states.update({k: v for k, v in self._pending_optimizer_state.items() if k not in opt_states})
         path = ckpt_lib.save_checkpoint(
@@ -400,6 +452,7 @@ class Estimator:
             input_state=input_state,
             keep_checkpoint_max=self._config.keep_checkpoint_max,
             keep_checkpoint_every_n_hours=self._config.keep_checkpoint_every_n_hours,
+            rank_rng=rank_rng,
         )
         self._resident_checkpoint = path
         return path
@@ -407,6 +460,14 @@ class Estimator:
     def _use_checkpoint(self, checkpoint_path: str | None) -> None:
         if checkpoint_path is None:
             self._restore_if_newer(for_training=False)
+            has_weights = (
+                self._resident_checkpoint is not None
+                or self._global_step > 0
+                or self._warm_started
+                or self._weights_given
+            )
+            if not has_weights and not self._config.allow_untrained:
+                raise nothing_to_load_error(self._model_dir)
             return
         state = ckpt_lib.load_checkpoint(checkpoint_path)
         if state.path != self._resident_checkpoint:
@@ -420,11 +481,15 @@ class Estimator:
 
                 warm_start(self._module, self._warm_start_from)
                 self._warm_start_from = None
+                self._warm_started = True
             return
-        latest = ckpt_lib.latest_checkpoint(self._model_dir)
-        if latest is None or latest == self._resident_checkpoint:
+        state = ckpt_lib.load_latest(self._model_dir)
+        if state is None:
+            if for_training:
+                raise all_corrupt_error(self._model_dir)
             return
-        state = ckpt_lib.load_checkpoint(latest)
+        if state.path == self._resident_checkpoint:
+            return
         if self._resident_checkpoint is not None and state.global_step < self._global_step:
             return  # the resident model is ahead of what is on disk (e.g. checkpoints disabled)
         self._apply(state, for_training=for_training)

@@ -68,6 +68,7 @@ class RunConfig:
     prefetch_batches: int = 2  # on accelerators, column transforms run this many batches ahead in a thread
     progress_bar: bool | None = None  # None: a tqdm bar in terminals and notebooks, log lines otherwise
     compile: bool | dict[str, Any] = False  # torch.compile the model in place (True, or torch.compile kwargs)
+    allow_untrained: bool = False  # evaluate/predict with initial weights when model_dir has no checkpoint
     _cluster: Any = dataclasses.field(init=False, repr=False, compare=False, default=None)
 
     def __post_init__(self) -> None:
@@ -133,6 +134,8 @@ class RunConfig:
         compile_options(self.compile)  # validates
         if self.prefetch_batches < 0:
             raise InvalidArgumentError(f"prefetch_batches must be >= 0; received {self.prefetch_batches}.")
+        if not isinstance(self.allow_untrained, bool):
+            raise InvalidArgumentError(f"allow_untrained must be a bool; received {self.allow_untrained!r}.")
 
     @staticmethod
     def _check_non_negative(name: str, value: Any) -> None:

@@ -29,7 +29,7 @@ from torchestimator.hooks.basic import (
 )
 from torchestimator.input_fn import Batch, call_input_fn, to_device
 from torchestimator.progress import progress_wanted
-from torchestimator.rng import restore_rng
+from torchestimator.rng import restore_rng, rng_state_json, training_input_seed
 from torchestimator.spec import ModeKeys
 
 if TYPE_CHECKING:
@@ -67,7 +67,13 @@ def _builtin_hooks(est: Estimator, user_hooks: Sequence[Hook], last_step: int | 
 
 
 class _Checkpointer:
-    """Decides when to save (steps or secs cadence) and fires the save events around it."""
+    """Decides when to save (steps or secs cadence) and fires the save events around it.
+
+    Every rank takes part in a save (its RNG state is gathered to the chief, which writes), so every
+    rank must agree on when: the steps cadence is the same everywhere; under DDP the secs cadence is
+    the chief's clock, carried to the other ranks by the per-step agreement and acted on after the
+    next step.
+    """
 
     def __init__(
         self,
@@ -75,22 +81,43 @@ class _Checkpointer:
         hooks: list[Hook],
         listeners: Sequence[CheckpointSaverListener],
         last_step: int | None,
+        input_seed: int,
     ) -> None:
         self.est, self.hooks, self.listeners, self.last_step = est, hooks, listeners, last_step
+        self.input_seed = input_seed
         cfg = est.config
-        self.enabled = cfg.checkpointing_enabled and est._strategy.is_chief
+        self.enabled = cfg.checkpointing_enabled
+        self.writes = est._strategy.is_chief
+        self.distributed = est._strategy.world_size > 1
         self.steps, self.secs = cfg.save_checkpoints_steps, cfg.save_checkpoints_secs
         self.last_saved_step: int | None = None
         self.last_time = time.monotonic()
+        self.secs_agreed = False  # DDP secs cadence: the chief's clock fired (agreed at the top of the step)
+
+    @property
+    def agrees_on_clock(self) -> bool:
+        """Whether the per-step agreement carries the chief's save clock (DDP with the secs cadence)."""
+        return self.enabled and self.distributed and not self.steps
+
+    def clock_fired(self) -> bool:
+        """On the chief: the secs cadence is due (the flag it contributes to the per-step agreement)."""
+        return self.writes and time.monotonic() - self.last_time >= float(self.secs or 0)
 
     def due(self, step: int) -> bool:
         if not self.enabled or step == self.last_saved_step:
             return False
         if self.steps:
             return step % self.steps == 0
+        if self.distributed:
+            return self.secs_agreed
         return time.monotonic() - self.last_time >= float(self.secs or 0)
 
     def save(self, ctx: RunContext, batches_consumed: int, completed: bool) -> None:
+        strategy = self.est._strategy
+        ranks = strategy.gather_json(rng_state_json()) if self.distributed else []
+        self.last_saved_step, self.last_time, self.secs_agreed = ctx.global_step, time.monotonic(), False
+        if not self.writes:
+            return
         for h in self.hooks:
             h.before_save(ctx)
         if ctx.save_vetoed:
@@ -98,10 +125,16 @@ class _Checkpointer:
         for listener in self.listeners:
             listener.before_save(ctx.global_step)
         input_state = (
-            None if completed else {"last_step": self.last_step, "batches_consumed": batches_consumed}
+            None
+            if completed
+            else {
+                "last_step": self.last_step,
+                "batches_consumed": batches_consumed,
+                "shuffle_seed": self.input_seed,
+            }
         )
-        path = self.est._save(input_state)
-        self.last_saved_step, self.last_time = ctx.global_step, time.monotonic()
+        rank_rng = {str(r): state for r, state in enumerate(ranks)} if len(ranks) > 1 else None
+        path = self.est._save(input_state, rank_rng)
         for listener in self.listeners:
             if listener.after_save(ctx.global_step):
                 ctx.request_stop()
@@ -116,70 +149,97 @@ def run_training(
     last_step: int | None,
     listeners: Sequence[CheckpointSaverListener],
     skip_batches: int = 0,
+    input_seed: int = 0,
 ) -> None:
-    """Train until ``last_step``, a stop request, or the end of the input."""
+    """Train until ``last_step``, a stop request, or the end of the input.
+
+    ``input_seed`` seeds the shuffles the input leaves unseeded (recorded in each checkpoint, so a
+    resumed call replays the same order); ``skip_batches`` are the batches the interrupted call had
+    already trained on.
+    """
+    strategy = est._strategy
+    with training_input_seed(input_seed, strategy.rank):
+        batches: Iterator[Batch] = call_input_fn(
+            input_fn,
+            ModeKeys.TRAIN,
+            params=est.params,
+            config=est.config,
+            input_context=strategy.input_context(),
+        )
+        for _ in range(skip_batches):  # resume an interrupted train() call where it stopped reading
+            if next(batches, None) is None:
+                break
+        if skip_batches:
+            logger.info("Resumed the input of the interrupted train() call after %d batches.", skip_batches)
+        stream = est._host_stream(batches)
+        try:
+            _train_steps(est, stream, user_hooks, last_step, listeners, skip_batches, input_seed)
+        finally:
+            close = getattr(stream, "close", None)
+            if close is not None:
+                close()
+
+
+def _train_steps(
+    est: Estimator,
+    stream: Iterator[Batch],
+    user_hooks: Sequence[Hook],
+    last_step: int | None,
+    listeners: Sequence[CheckpointSaverListener],
+    skip_batches: int,
+    input_seed: int,
+) -> None:
     strategy, module, cfg = est._strategy, est._module, est.config
     device = strategy.device
     hooks = [*_builtin_hooks(est, user_hooks, last_step), *user_hooks]
-    ckpt = _Checkpointer(est, hooks, listeners, last_step)
+    ckpt = _Checkpointer(est, hooks, listeners, last_step, input_seed)
     ctx = RunContext(estimator=est, mode=ModeKeys.TRAIN, global_step=est._global_step)
     scaler = torch.amp.GradScaler(device.type) if cfg.precision == "fp16" and device.type == "cuda" else None
-
-    batches: Iterator[Batch] = call_input_fn(
-        input_fn, ModeKeys.TRAIN, params=est.params, config=cfg, input_context=strategy.input_context()
-    )
-    for _ in range(skip_batches):  # resume an interrupted train() call where it stopped reading
-        if next(batches, None) is None:
-            break
-    if skip_batches:
-        logger.info("Resumed the input of the interrupted train() call after %d batches.", skip_batches)
-    if est._resume_rng:
-        restore_rng(est._resume_rng)
-        est._resume_rng = None
-    stream = est._host_stream(batches)
     module.train()
-    train_module = strategy.wrap(module)
+    train_module = strategy.wrap(module)  # under DDP this reseeds per rank; a resumed run then restores:
+    if est._resume_rng:
+        restore_rng(est._resume_rng, strategy.rank, strategy.world_size)
+        est._resume_rng = None
     for h in hooks:
         h.begin(ctx)
     for listener in listeners:
         listener.begin()
-    if ckpt.enabled and not est._has_checkpoint_at(ctx.global_step):
+    if ckpt.enabled and strategy.agree(ckpt.writes and not est._has_checkpoint_at(ctx.global_step)):
         ckpt.save(ctx, skip_batches, completed=False)
 
     consumed, steps_made, first = skip_batches, 0, True
-    try:
-        while True:
-            # one agreement per step: a stop request or the end of input on any rank stops every rank
-            batch = None if ctx.stop_requested else next(stream, None)
-            if strategy.agree(batch is None):
-                break
-            assert batch is not None
-            consumed += 1
-            features, labels = to_device(batch, device)
-            ctx.features, ctx.labels = features, labels
-            for h in hooks:
-                h.before_step(ctx)
-            with autocast(device, cfg.precision):
-                spec = est._caller(train_module, features, labels, ModeKeys.TRAIN)
-            if first:
-                first = False
-                extra = [*spec.training_hooks, *(spec.training_chief_hooks if strategy.is_chief else ())]
-                for h in extra:
-                    h.begin(ctx)
-                hooks.extend(extra)
-            _apply_train_op(est, spec, scaler)
-            est._global_step += 1
-            steps_made += 1
-            ctx.global_step, ctx.loss, ctx.spec = est._global_step, spec.loss_tensor.detach(), spec
-            strategy.step_boundary()
-            for h in hooks:
-                h.after_step(ctx)
-            if ckpt.due(ctx.global_step):
-                ckpt.save(ctx, consumed, completed=False)
-    finally:
-        close = getattr(stream, "close", None)
-        if close is not None:
-            close()
+    while True:
+        # one agreement per step: a stop request or the end of input on any rank stops every rank
+        batch = None if ctx.stop_requested else next(stream, None)
+        if ckpt.agrees_on_clock:
+            end, ckpt.secs_agreed = strategy.agree_all([batch is None, ckpt.clock_fired()])
+        else:
+            end = strategy.agree(batch is None)
+        if end:
+            break
+        assert batch is not None
+        consumed += 1
+        features, labels = to_device(batch, device)
+        ctx.features, ctx.labels = features, labels
+        for h in hooks:
+            h.before_step(ctx)
+        with autocast(device, cfg.precision):
+            spec = est._caller(train_module, features, labels, ModeKeys.TRAIN)
+        if first:
+            first = False
+            extra = [*spec.training_hooks, *(spec.training_chief_hooks if strategy.is_chief else ())]
+            for h in extra:
+                h.begin(ctx)
+            hooks.extend(extra)
+        _apply_train_op(est, spec, scaler)
+        est._global_step += 1
+        steps_made += 1
+        ctx.global_step, ctx.loss, ctx.spec = est._global_step, spec.loss_tensor.detach(), spec
+        strategy.step_boundary()
+        for h in hooks:
+            h.after_step(ctx)
+        if ckpt.due(ctx.global_step):
+            ckpt.save(ctx, consumed, completed=False)
     if steps_made == 0:
         logger.warning("Training with estimator made no steps. Perhaps input is empty or misspecified.")
     elif ctx.loss is not None:

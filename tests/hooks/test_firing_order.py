@@ -108,7 +108,8 @@ def test_train_firing_order(tmp_path, batches):
 
 def test_evaluate_firing_order(tmp_path, batches):
     log: list[str] = []
-    est = te.Estimator(WithSpecHook, model_dir=str(tmp_path))
+    # evaluating initial weights (global step 0) is an explicit opt-in
+    est = te.Estimator(WithSpecHook, model_dir=str(tmp_path), config=te.RunConfig(allow_untrained=True))
     est.model.log = log
     est.evaluate(lambda: batches[:2], hooks=[Recorder(log)])
     assert log == [

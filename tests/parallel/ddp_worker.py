@@ -44,6 +44,17 @@ class MLP(torch.nn.Module):
         return te.EstimatorSpec(mode, loss=loss, train_op=self.optimizer)
 
 
+class DropoutMLP(MLP):
+    """MLP with dropout: each rank's RNG stream shapes the update, so a resume must restore every rank's."""
+
+    def __init__(self, params: dict[str, Any] | None = None) -> None:
+        super().__init__(params)
+        self.net = torch.nn.Sequential(
+            torch.nn.Linear(4, 16), torch.nn.Tanh(), torch.nn.Dropout(0.3), torch.nn.Linear(16, 1)
+        )
+        self.optimizer = torch.optim.Adam(self.parameters(), lr=0.01)
+
+
 def global_batches(seed: int = 0) -> list[tuple[torch.Tensor, torch.Tensor]]:
     g = torch.Generator().manual_seed(seed)
     out = []
@@ -203,6 +214,14 @@ def main() -> None:
         result["params"] = params_of(est.model)
         result["global_step"] = est.global_step
         result["eval"] = est.evaluate(dnn_sharded_input_fn, steps=5)
+        (out_dir / f"{mode}_rank{rank}.json").write_text(json.dumps(result))
+        return
+    if mode in ("dropout_ref", "dropout_killed"):  # no tf_random_seed: the per-rank streams come from entropy
+        cfg = cfg.replace(tf_random_seed=None)
+        torch.manual_seed(11)  # the same initial weights in both runs (rank 0's are broadcast)
+        est = te.Estimator(DropoutMLP, model_dir=model_dir, config=cfg)
+        est.train(sharded_input_fn, max_steps=12, hooks=[KillSelfAt(7)] if mode == "dropout_killed" else [])
+        result["restart_count"] = int(os.environ.get("TORCHELASTIC_RESTART_COUNT", "0"))
         (out_dir / f"{mode}_rank{rank}.json").write_text(json.dumps(result))
         return
     est = te.Estimator(MLP, model_dir=model_dir, config=cfg)

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from torchestimator.errors import InvalidArgumentError
+from torchestimator.rng import unseeded_shuffle_seed
 
 __all__ = ["numpy_input_fn", "pandas_input_fn"]
 
@@ -46,7 +47,8 @@ class _ArrayBatches:
 
     def _indices(self) -> Iterator[np.ndarray]:
         """Row indices of each batch, streaming over the epochs."""
-        rng = np.random.default_rng(self._seed)
+        seed = self._seed if self._seed is not None or not self._shuffle else unseeded_shuffle_seed()
+        rng = np.random.default_rng(seed)
         epoch = 0
         carry = np.zeros(0, dtype=np.int64)
         while self._num_epochs is None or epoch < self._num_epochs:

@@ -17,7 +17,9 @@ The shuffle buffer behaves like ``tf.data``'s: each emitted row is drawn uniform
 buffer is drained at the end of every epoch, so rows of two epochs never mix and every epoch is a
 fresh permutation (with a buffer at least as large as the data). Batches still run across epoch
 boundaries, as TF batches after repeating. A seed makes the whole stream reproducible: every
-``iter()`` replays the same order, while successive epochs within one iteration differ.
+``iter()`` replays the same order, while successive epochs within one iteration differ. Without a
+seed, an ``iter()`` inside ``Estimator.train`` takes its seed from the train call's recorded input
+seed (see :mod:`torchestimator.rng`), so a resumed call replays the order it was interrupted in.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from torchestimator.errors import InvalidArgumentError
 from torchestimator.inputs.prefetch import prefetch
 from torchestimator.parallel.input_context import InputContext
 from torchestimator.parsing import Ragged
+from torchestimator.rng import unseeded_shuffle_seed
 
 __all__ = ["BatchedDataset", "expand_file_pattern", "shard_plan"]
 
@@ -242,8 +245,8 @@ class BatchedDataset:
             merged = _concat(pool)
             yield _take(merged, rng.permutation(pooled))
 
-    def _batches(self) -> Iterator[Any]:
-        rng = np.random.default_rng(self.shuffle_seed) if self.shuffle else None
+    def _batches(self, seed: int | None) -> Iterator[Any]:
+        rng = np.random.default_rng(seed) if self.shuffle else None
         blocks = self._blocks(rng)
         if rng is not None:
             blocks = self._shuffled(blocks, rng)
@@ -266,6 +269,10 @@ class BatchedDataset:
             yield self._finalize(_concat(pending))
 
     def __iter__(self) -> Iterator[Any]:
+        # drawn here, in the caller's thread: inside train() an unseeded shuffle gets the call's recorded seed
+        seed = self.shuffle_seed
+        if self.shuffle and seed is None:
+            seed = unseeded_shuffle_seed()
         if self.prefetch_buffer_size > 0:
-            return prefetch(self._batches(), self.prefetch_buffer_size)
-        return self._batches()
+            return prefetch(self._batches(seed), self.prefetch_buffer_size)
+        return self._batches(seed)

@@ -21,6 +21,8 @@ per-rank RNG             on wrap, every rank draws one number from the (shared) 
 gradients                averaged over ranks by DDP (= TF's SUM_OVER_BATCH_SIZE of the global batch
                          when every rank feeds an equal per-replica batch)
 ``agree(flag)``          one 1-element ``all_reduce(MAX)``: the loop calls it once per step
+``agree_all(flags)``     the same with one element per flag (stop + "the chief's save clock fired")
+``gather_json(obj)``     two ``all_gather`` (lengths, then padded UTF-8 JSON bytes; never pickle): at saves
 ``all_reduce_sum``       the tensors flattened per dtype into one buffer each: one collective per dtype
 teardown                 DDP wrappers are released **before** ``destroy_process_group`` (else a worker
                          can hang at exit: pytorch/pytorch#56297); also registered ``atexit``
@@ -36,11 +38,12 @@ import atexit
 import datetime
 import functools
 import gc
+import json
 import logging
 import os
 import random
 from collections.abc import Callable, Sequence
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import numpy as np
 import torch
@@ -237,6 +240,27 @@ class DDPStrategy(Strategy):
             "agreeing on the stop flag", lambda: dist.all_reduce(flag_tensor, op=dist.ReduceOp.MAX)
         )
         return bool(flag_tensor.item())
+
+    def agree_all(self, flags: Sequence[bool]) -> list[bool]:
+        """Logical OR of each flag across ranks (one all_reduce of ``len(flags)`` elements)."""
+        flag_tensor = torch.tensor([1 if f else 0 for f in flags], dtype=torch.int32, device=self.device)
+        self._collective(
+            "agreeing on the step flags", lambda: dist.all_reduce(flag_tensor, op=dist.ReduceOp.MAX)
+        )
+        return [bool(v) for v in flag_tensor.tolist()]
+
+    def gather_json(self, obj: Any) -> list[Any]:
+        """Every rank's JSON-able ``obj``, in rank order (sent as UTF-8 JSON bytes, never pickled)."""
+        data = json.dumps(obj).encode()
+        size = torch.tensor([len(data)], dtype=torch.int64, device=self.device)
+        sizes = [torch.zeros_like(size) for _ in range(self.world_size)]
+        self._collective("gathering checkpoint state sizes", lambda: dist.all_gather(sizes, size))
+        lengths = [int(s.item()) for s in sizes]
+        buf = torch.zeros(max(lengths), dtype=torch.uint8, device=self.device)
+        buf[: len(data)] = torch.frombuffer(bytearray(data), dtype=torch.uint8).to(self.device)
+        bufs = [torch.empty_like(buf) for _ in range(self.world_size)]
+        self._collective("gathering checkpoint state", lambda: dist.all_gather(bufs, buf))
+        return [json.loads(b[:n].cpu().numpy().tobytes()) for b, n in zip(bufs, lengths)]
 
     def all_reduce_sum(self, tensors: Sequence[torch.Tensor]) -> None:
         """Sum ``tensors`` elementwise across ranks, in place (one collective per dtype).

@@ -10,6 +10,8 @@ The Estimator loop never branches on the kind of distribution; it calls these me
 ``wrap(module)``            the module the train step calls (DDP wraps it; single device returns it)
 ``unwrap(module)``          the plain module (checkpoints, eval, predict, export)
 ``agree(flag)``             logical OR of a flag over all processes (stop requests, end of input)
+``agree_all(flags)``        logical OR of each of several flags, in one collective where possible
+``gather_json(obj)``        every process's JSON-able ``obj``, in rank order (per-rank RNG states at a save)
 ``all_reduce_sum(tensors)`` elementwise sums over processes (eval metric states), in place
 ``barrier()``               wait for every process
 ``step_boundary()``         called once per step after the optimizer (XLA's mark_step)
@@ -20,6 +22,7 @@ The Estimator loop never branches on the kind of distribution; it calls these me
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 
@@ -95,6 +98,14 @@ class Strategy:
 
     def agree(self, flag: bool) -> bool:
         return flag
+
+    def agree_all(self, flags: Sequence[bool]) -> list[bool]:
+        """Logical OR of each flag over all processes."""
+        return [self.agree(f) for f in flags]
+
+    def gather_json(self, obj: Any) -> list[Any]:
+        """``obj`` of every process in rank order (a strategy that cannot gather returns only its own)."""
+        return [obj]
 
     def all_reduce_sum(self, tensors: Sequence[torch.Tensor]) -> None:
         """Sum ``tensors`` over processes, in place."""
