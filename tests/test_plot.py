@@ -104,3 +104,18 @@ def test_cli_writes_pngs_and_names_bad_dir(tmp_path):
         text=True,
     )
     assert bad.returncode == 2 and "is not a directory" in bad.stderr
+
+
+def _half(x):
+    return x / 2
+
+
+def test_layer_with_unregistered_normalizer_is_skipped_not_imported(tmp_path, caplog):
+    est = te.LinearClassifier(
+        [fc.numeric_column("a", normalizer_fn=_half), fc.categorical_column_with_vocabulary_list("sex", ["m", "f"])],
+        model_dir=str(tmp_path),
+    )
+    est.train(_input_fn(), steps=2)
+    files = plot_model_dir(str(tmp_path))  # curves still drawn; the layer naming a function is skipped
+    assert [p.rsplit("/", 1)[1] for p in files] == ["curves.png"]
+    assert "skipping the column layer 'linear_model'" in caplog.text

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import glob
 import json
+import logging
 import os
 from collections.abc import Mapping
 from typing import Any
@@ -24,13 +25,14 @@ import numpy as np
 import torch
 
 from torchestimator import checkpoint as ckpt_lib
-from torchestimator.errors import CheckpointNotFoundError, InvalidArgumentError
+from torchestimator.errors import CheckpointNotFoundError, InvalidArgumentError, TorchEstimatorError
 from torchestimator.optional import import_optional
 from torchestimator.summaries import read_scalars
 
 __all__ = ["dnn_column_importance", "linear_weights", "plot_curves", "plot_model_dir", "plot_weights"]
 
 _EXTRA = "._extra_state"
+logger = logging.getLogger(__name__)
 
 
 def _pyplot() -> Any:
@@ -82,7 +84,11 @@ def _layers(checkpoint: str) -> list[tuple[str, Any, dict[str, torch.Tensor]]]:
         kind = value.get("layer")
         if kind not in ("LinearModel", "DenseFeatures"):
             continue
-        columns = [deserialize_column(c) for c in value.get("columns", [])]
+        try:
+            columns = [deserialize_column(c) for c in value.get("columns", [])]
+        except TorchEstimatorError as err:  # e.g. a normalizer_fn that is never imported from disk
+            logger.warning("plot: skipping the column layer %r of %s: %s", prefix, checkpoint, err)
+            continue
         layer = (
             LinearModel(columns, **value.get("config", {}))
             if kind == "LinearModel"
