@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-import json
 import os
-import shutil
 import sys
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "export"))
+sys.path.insert(0, os.path.dirname(__file__))
 
 from export_cases import Case, export_root, get_case  # noqa: F401  (fixtures)
 
@@ -23,23 +19,14 @@ for _dep in ("starlette", "uvicorn", "grpc", "prometheus_client"):
     else:
         pytest.importorskip(_dep, reason="pip install 'torchestimator[serve]'")
 
-from torchestimator.server import ModelConfig, ModelServer, ServerOptions  # noqa: E402
+from server_support import N, add_version, http, json_examples  # noqa: E402,F401
 
-N = 8  # rows sent per request
+from torchestimator.server import ModelConfig, ModelServer, ServerOptions  # noqa: E402
 
 
 @pytest.fixture(scope="session")
 def titanic(export_root: str) -> Case:  # noqa: F811
     return get_case("titanic_linear", export_root)
-
-
-def add_version(case: Case, base: str, version: int) -> str:
-    """Copy the export into ``base/<version>`` atomically (a temp dir, then a rename), as the exporter does."""
-    tmp = os.path.join(base, f"temp-{version}")
-    shutil.copytree(case.export_dir, tmp)
-    final = os.path.join(base, str(version))
-    os.rename(tmp, final)
-    return final
 
 
 @pytest.fixture(scope="module")
@@ -53,31 +40,6 @@ def server(titanic: Case, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
     srv.base_path = base  # type: ignore[attr-defined]
     yield srv
     srv.stop()
-
-
-def http(server: ModelServer, path: str, body: Any = None, timeout: float = 10) -> tuple[int, Any]:
-    """(HTTP status, parsed JSON) of a GET (body None) or POST to the server's REST port."""
-    data = None if body is None else body if isinstance(body, bytes) else json.dumps(body).encode()
-    req = urllib.request.Request(
-        f"http://127.0.0.1:{server.rest_port}{path}", data=data, method="GET" if data is None else "POST"
-    )
-    try:
-        with urllib.request.urlopen(req, timeout=timeout) as resp:
-            return resp.status, json.loads(resp.read())
-    except urllib.error.HTTPError as err:
-        return err.code, json.loads(err.read())
-
-
-def json_examples(case: Case, n: int = N) -> list[dict[str, Any]]:
-    """The first ``n`` sample rows as TF Serving JSON examples (floats stay decimal, ints whole)."""
-    rows = []
-    for i in range(n):
-        row = {}
-        for key, values in case.sample.items():
-            v = values[i]
-            row[key] = v.item() if hasattr(v, "item") else v
-        rows.append(row)
-    return rows
 
 
 @pytest.fixture(scope="session")

@@ -91,7 +91,7 @@ def test_status_codes(two_models, iris_raw):
 
 
 def test_rest_row_format_with_named_inputs(two_models, iris_raw):
-    from conftest import http
+    from server_support import http
 
     case = iris_raw[0]
     rows = [{k: float(v[i]) for k, v in case.sample.items()} for i in range(4)]

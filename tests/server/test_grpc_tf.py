@@ -9,7 +9,7 @@ import subprocess
 
 import numpy as np
 import pytest
-from conftest import N
+from server_support import N
 from tf_support import require_tf_python
 
 pytestmark = pytest.mark.tf

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import time
 
-from conftest import add_version, http, json_examples
+from server_support import add_version, http, json_examples
 
 
 def test_new_version_is_served_without_a_failed_request(server, titanic):

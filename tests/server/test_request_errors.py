@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 
 import pytest
-from conftest import http, json_examples
+from server_support import http, json_examples
 
 CASES = [
     # (path, body, HTTP code, part of TF Serving's message)

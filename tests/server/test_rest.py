@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 
 import numpy as np
-from conftest import N, http, json_examples
+from server_support import N, http, json_examples
 
 
 def test_model_status_is_tf_servings_document(server):
@@ -107,7 +107,7 @@ def test_prometheus_metrics_and_health(server):
 
 
 def test_torch_backend_serves_the_same_answers(titanic, tmp_path):
-    from conftest import add_version
+    from server_support import add_version
 
     from torchestimator.server import ModelConfig, ModelServer, ServerOptions
 
@@ -126,7 +126,7 @@ def test_stop_lets_an_in_flight_request_finish(titanic, tmp_path):
     import threading
     import time
 
-    from conftest import add_version
+    from server_support import add_version
 
     from torchestimator.server import BatchingOptions, ModelConfig, ModelServer, ServerOptions
 

@@ -12,7 +12,7 @@ import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
-from conftest import N, add_version, http, json_examples
+from server_support import N, add_version, http, json_examples
 
 
 class _Ports:
