@@ -13,6 +13,7 @@ from torchestimator.heads.multi_class import MultiClassHead
 from torchestimator.heads.multi_head import MultiHead
 from torchestimator.heads.multi_label import MultiLabelHead
 from torchestimator.heads.regression import LogisticRegressionHead, PoissonRegressionHead, RegressionHead
+from torchestimator.heads.weight_keys import find_weight_keys
 
 __all__ = [
     "BinaryClassHead",
@@ -30,5 +31,6 @@ __all__ = [
     "PredictionKeys",
     "RegressionHead",
     "RegressionOutput",
+    "find_weight_keys",
     "numeric_predictions_only",
 ]

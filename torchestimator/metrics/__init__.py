@@ -2,6 +2,11 @@
 
 from torchestimator.metrics.auc import AUC, AUCPrecisionRecall, auc_histograms
 from torchestimator.metrics.base import Mean, Metric, accumulate
+from torchestimator.metrics.shapes import (
+    broadcast_weights,
+    matched_labels_and_predictions,
+    remove_squeezable_dimensions,
+)
 from torchestimator.metrics.classification import (
     Accuracy,
     AccuracyBaseline,
@@ -22,4 +27,7 @@ __all__ = [
     "Recall",
     "accumulate",
     "auc_histograms",
+    "broadcast_weights",
+    "matched_labels_and_predictions",
+    "remove_squeezable_dimensions",
 ]
