@@ -9,8 +9,8 @@ runs :func:`check_batch` on every batch before anything reaches the model::
             ─► weight_column values < 0 or NaN?                                         InvalidArgumentError
             ─► float features NaN?  (except those a normalizer_fn may impute)            FeatureError
 
-Each check is one vectorised pass: a NaN test is a float sum (NaN propagates through a sum; only a
-NaN or ``inf - inf`` sum pays for an exact ``isnan`` count). Tensors already on an accelerator are
+Each check is one vectorised pass: a NaN test is a ``min`` reduction (NaN iff any element is NaN;
+only then is an exact ``isnan`` count paid for). Tensors already on an accelerator are
 not read (that would sync the device every step); the NaN-loss guard reports them instead
 (:func:`describe_non_finite`).
 """
@@ -41,17 +41,19 @@ def float_values(value: Any) -> np.ndarray | torch.Tensor | None:
     """The floating-point values of a batch value, as numpy (or a torch tensor numpy cannot hold).
 
     Returns None for non-float values, for tensors on an accelerator, and for anything else the
-    checks do not read (strings, objects, scalars).
+    checks do not read (strings, objects, scalars). Ordered for the common case (a CPU tensor or a
+    numpy array): this runs for every feature of every batch.
     """
-    if isinstance(value, Ragged):
-        value = value.values
+    if type(value) is torch.Tensor or isinstance(value, torch.Tensor):
+        if not value.is_floating_point() or not value.is_cpu or value.layout != torch.strided:
+            return None
+        if value.dtype == torch.bfloat16:
+            return value.detach()
+        return value.numpy() if not value.requires_grad else value.detach().numpy()
     if isinstance(value, np.ndarray):
         return value if value.dtype.kind == "f" else None
-    if isinstance(value, torch.Tensor):
-        if not value.is_floating_point() or value.device.type != "cpu" or value.is_sparse:
-            return None
-        value = value.detach()
-        return value if value.dtype == torch.bfloat16 else value.numpy()
+    if isinstance(value, Ragged):
+        return float_values(value.values)
     if isinstance(value, (list, tuple)) and value and isinstance(value[0], float):
         arr = np.asarray(value)
         return arr if arr.dtype.kind == "f" else None
@@ -65,8 +67,8 @@ def nan_count(value: Any) -> int:
         return 0
     if isinstance(values, torch.Tensor):  # bfloat16, which numpy cannot hold
         return int(torch.isnan(values).sum())
-    total = np.add.reduce(values, axis=None)  # NaN propagates: one pass, no mask
-    if not np.isnan(total):
+    low = np.minimum.reduce(values, axis=None)  # NaN iff any element is: one SIMD pass, no mask
+    if low == low:
         return 0
     return int(np.count_nonzero(np.isnan(values)))
 
@@ -97,15 +99,17 @@ def refuse_nan(values: Any, what: str) -> None:
     if count:
         row = _first_nan_row(values)
         where = f" (first in row {row})" if row is not None else ""
-        raise FeatureError(f"{what} has {count} NaN value{'s' if count > 1 else ''}{where}" + _NAN_FEATURE_HINT)
+        raise FeatureError(
+            f"{what} has {count} NaN value{'s' if count > 1 else ''}{where}" + _NAN_FEATURE_HINT
+        )
 
 
 def batch_size(value: Any) -> int | None:
     """The leading (batch) dimension of a batch value; None for scalars and unknown types."""
+    if isinstance(value, (torch.Tensor, np.ndarray)):
+        return int(value.shape[0]) if value.ndim >= 1 else None
     if isinstance(value, Ragged):
         return len(value.row_splits) - 1
-    if isinstance(value, (np.ndarray, torch.Tensor)):
-        return int(value.shape[0]) if value.ndim >= 1 else None
     if isinstance(value, (list, tuple)):
         return len(value)
     return None
@@ -144,38 +148,42 @@ def describe_bad_weights(weights: Any) -> str | None:
     return " and ".join(parts)
 
 
-def _named_values(features: Any, labels: Any) -> tuple[list[tuple[str, Any]], list[tuple[str, Any]]]:
-    if isinstance(features, Mapping):
-        named_features = [(f"feature {k!r}", v) for k, v in features.items()]
-    else:
-        named_features = [("features", features)]
-    if labels is None:
-        named_labels: list[tuple[str, Any]] = []
-    elif isinstance(labels, Mapping):
-        named_labels = [(f"labels[{k!r}]", v) for k, v in labels.items()]
-    else:
-        named_labels = [("labels", labels)]
-    return named_features, named_labels
+def _parts(values: Any, kind: str) -> list[tuple[str, Any, Any]]:
+    """``[(kind, key, value)]``: a dict's items, or one ``(kind, None, values)``; none for None."""
+    if values is None:
+        return []
+    if type(values) is dict or isinstance(values, Mapping):
+        return [(kind, k, v) for k, v in values.items()]
+    return [(kind, None, values)]
 
 
-def _check_sizes(named: list[tuple[str, Any]], index: int) -> None:
-    sizes = [(name, size) for name, value in named if (size := batch_size(value)) is not None]
-    if not sizes:
+def _name(kind: str, key: Any) -> str:
+    """``feature 'x'``, ``features``, ``labels['y']`` or ``labels`` (built only for a message)."""
+    if kind == "feature":
+        return "features" if key is None else f"feature {key!r}"
+    return "labels" if key is None else f"labels[{key!r}]"
+
+
+def _check_sizes(parts: list[tuple[str, Any, Any]], index: int) -> None:
+    sizes = [batch_size(value) for _, _, value in parts]
+    known = {size for size in sizes if size is not None}
+    if (len(known) == 1 and 0 not in known) or not known:
         return
-    # the labels (listed last) are the reference when present: "feature 'x' has 3 rows but labels have 4"
-    ref_name, ref_size = next(((n, s) for n, s in sizes if n.startswith("labels")), sizes[0])
-    for name, size in sizes:
-        if size != ref_size:
+    # the labels are the reference when present: "feature 'x' has 3 rows but labels has 4"
+    listed = [(kind, key, size) for (kind, key, _), size in zip(parts, sizes) if size is not None]
+    ref = next((s for s in listed if s[0] == "labels"), listed[0])
+    for kind, key, size in listed:
+        if size != ref[2]:
+            name = _name(kind, key)
             raise InputError(
-                f"batch {index}: {name} has {size} rows but {ref_name} has {ref_size}; every feature and "
-                "the labels must share the leading (batch) dimension. Check how the input_fn batches "
-                f"{name.split(' ', 1)[-1]}."
+                f"batch {index}: {name} has {size} rows but {_name(ref[0], ref[1])} has {ref[2]}; every "
+                "feature and the labels must share the leading (batch) dimension. Check how the input_fn "
+                f"batches {name}."
             )
-    if ref_size == 0:
-        raise InputError(
-            f"batch {index} is empty (0 rows); an input_fn must not yield empty batches (one would count "
-            "as a training step). Drop empty batches in the input_fn."
-        )
+    raise InputError(
+        f"batch {index} is empty (0 rows); an input_fn must not yield empty batches (one would count "
+        "as a training step). Drop empty batches in the input_fn."
+    )
 
 
 def _nan_message(index: int, name: str, value: Any, count: int) -> str:
@@ -207,34 +215,30 @@ def check_batch(
         InvalidArgumentError: a negative or NaN weight.
         FeatureError: a NaN in a float feature.
     """
-    named_features, named_labels = _named_values(features, labels)
-    _check_sizes(named_features + named_labels, index)
-    for name, value in named_labels:
+    feature_parts, label_parts = _parts(features, "feature"), _parts(labels, "labels")
+    _check_sizes(feature_parts + label_parts, index)
+    for kind, key, value in label_parts:
         count = nan_count(value)
         if count:
             raise InputError(
-                _nan_message(index, name, value, count) + "; NaN labels would make the loss NaN. Fix or "
-                "drop those examples in the input_fn."
+                _nan_message(index, _name(kind, key), value, count) + "; NaN labels would make the loss "
+                "NaN. Fix or drop those examples in the input_fn."
             )
-    if not isinstance(features, Mapping):
-        count = nan_count(features)
-        if count:
-            raise FeatureError(_nan_message(index, "features", features, count) + _NAN_FEATURE_HINT)
-        return
-    for key in weight_keys:
-        problem = describe_bad_weights(features.get(key))
-        if problem:
-            raise InvalidArgumentError(
-                f"batch {index}: weight_column {key!r} has {problem} among {batch_size(features[key])} "
-                "examples; weights must be >= 0 and not NaN (TF would silently report a weighted metric "
-                "outside its range, e.g. accuracy 2.0). Fix the weight data in the input_fn."
-            )
-    for key, value in features.items():
-        if key in nan_exempt_keys:
+    if weight_keys and isinstance(features, Mapping):
+        for key in weight_keys:
+            problem = describe_bad_weights(features.get(key))
+            if problem:
+                raise InvalidArgumentError(
+                    f"batch {index}: weight_column {key!r} has {problem} among {batch_size(features[key])} "
+                    "examples; weights must be >= 0 and not NaN (TF would silently report a weighted "
+                    "metric outside its range, e.g. accuracy 2.0). Fix the weight data in the input_fn."
+                )
+    for kind, key, value in feature_parts:
+        if nan_exempt_keys and key in nan_exempt_keys:
             continue
         count = nan_count(value)
         if count:
-            raise FeatureError(_nan_message(index, f"feature {key!r}", value, count) + _NAN_FEATURE_HINT)
+            raise FeatureError(_nan_message(index, _name(kind, key), value, count) + _NAN_FEATURE_HINT)
 
 
 _NAN_FEATURE_HINT = (
@@ -253,9 +257,9 @@ def describe_non_finite(features: Any, labels: Any) -> str | None:
         >>> describe_non_finite({"x": torch.tensor([1.0, float("inf")])}, torch.zeros(2))
         "feature 'x' has 1 non-finite value"
     """
-    named_features, named_labels = _named_values(features, labels)
     found = []
-    for name, value in named_features + named_labels:
+    for kind, key, value in _parts(features, "feature") + _parts(labels, "labels"):
+        name = _name(kind, key)
         if isinstance(value, Ragged):
             value = value.values
         if isinstance(value, torch.Tensor) and value.is_floating_point() and not value.is_sparse:

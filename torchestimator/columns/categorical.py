@@ -186,7 +186,10 @@ class WeightedCategoricalColumn(CategoricalColumn):
                 f"weighted_categorical_column {self.name!r}: weight feature {self.weight_feature_key!r} must be "
                 f"numeric; received dtype {weights.values.dtype}."
             )
-        refuse_nan(weights.values, f"weighted_categorical_column {self.name!r}: weight feature {self.weight_feature_key!r}")
+        refuse_nan(
+            weights.values,
+            f"weighted_categorical_column {self.name!r}: weight feature {self.weight_feature_key!r}",
+        )
         if not np.array_equal(weights.row_splits, ids.row_splits):
             raise FeatureError(
                 f"weighted_categorical_column {self.name!r}: the weights in {self.weight_feature_key!r} do not line "

@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from torchestimator.batch_checks import refuse_nan
 from torchestimator.columns.base import (
     CategoricalColumn,
     CategoricalIds,
@@ -18,7 +19,6 @@ from torchestimator.columns.base import (
     KeyedColumn,
     TransformCache,
 )
-from torchestimator.batch_checks import refuse_nan
 from torchestimator.columns.inputs import dtype_name, is_numeric_kind
 from torchestimator.errors import FeatureError, InvalidArgumentError
 from torchestimator.parsing import FixedLenFeature, Ragged

@@ -142,7 +142,9 @@ class BinaryClassHead(Head):
             ids = label_utils.label_ids_from_vocabulary(labels, self._label_vocabulary, logits.device)
         else:
             ids = self._label_tensor(labels, logits.device)
-        ids = label_utils.reshape_labels_like_logits(ids, logits, 1, self._describe()).to(torch.float32)  # (B, 1)
+        ids = label_utils.reshape_labels_like_logits(ids, logits, 1, self._describe()).to(
+            torch.float32
+        )  # (B, 1)
         return check_label_range(ids, 2)
 
     def _default_unweighted_loss(self, labels: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:

@@ -73,7 +73,9 @@ def check_label_structure(labels: Any, head: str, expected: str) -> None:
             arr = None
         if arr is None or (arr.dtype.kind == "O" and not is_string_labels(arr)):
             lengths = sorted({len(r) for r in labels if isinstance(r, (list, tuple, np.ndarray))})
-            what = f"rows of lengths {lengths[:5]}" if len(lengths) > 1 else f"{type(labels[0]).__name__} items"
+            what = (
+                f"rows of lengths {lengths[:5]}" if len(lengths) > 1 else f"{type(labels[0]).__name__} items"
+            )
             raise InvalidArgumentError(
                 f"{head} expects labels as {expected}; received a {type(labels).__name__} of {what}. "
                 "Stack them into one numeric array with a batch dimension."

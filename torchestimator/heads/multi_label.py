@@ -125,7 +125,9 @@ class MultiLabelHead(Head):
                 "of class names, e.g. [['a', 'c'], ['b']]."
             )
         indicator = label_utils.to_label_tensor(labels, logits.device)
-        indicator = label_utils.reshape_labels_like_logits(indicator, logits, self._n_classes, self._describe())
+        indicator = label_utils.reshape_labels_like_logits(
+            indicator, logits, self._n_classes, self._describe()
+        )
         check_label_range(indicator, 2, "labels must be an indicator tensor with values in [0, 1]")
         return indicator.long()  # (B, n)
 

@@ -2,17 +2,17 @@
 
 from torchestimator.metrics.auc import AUC, AUCPrecisionRecall, auc_histograms
 from torchestimator.metrics.base import Mean, Metric, accumulate
-from torchestimator.metrics.shapes import (
-    broadcast_weights,
-    matched_labels_and_predictions,
-    remove_squeezable_dimensions,
-)
 from torchestimator.metrics.classification import (
     Accuracy,
     AccuracyBaseline,
     BinaryAccuracy,
     Precision,
     Recall,
+)
+from torchestimator.metrics.shapes import (
+    broadcast_weights,
+    matched_labels_and_predictions,
+    remove_squeezable_dimensions,
 )
 
 __all__ = [
