@@ -36,6 +36,7 @@ __all__ = [
     "categorical_column_with_identity",
     "categorical_column_with_vocabulary_file",
     "categorical_column_with_vocabulary_list",
+    "check_identity_ids",
     "load_vocabulary_file",
     "weighted_categorical_column",
 ]
@@ -109,16 +110,36 @@ class IdentityCategoricalColumn(KeyedColumn, CategoricalColumn):
         ids = sparse.values.astype(np.int64, copy=False)
         if ids.size == 0 or (ids.min() >= 0 and ids.max() < self.number_buckets):
             return CategoricalIds(ids, sparse.row_splits)
+        if self.default_value is None:
+            check_identity_ids(ids, self.key, self.number_buckets)
         bad = (ids < 0) | (ids >= self.number_buckets)
-        if self.default_value is not None:
-            return CategoricalIds(np.where(bad, np.int64(self.default_value), ids), sparse.row_splits)
-        examples = sorted({int(v) for v in ids[bad][:8]})
-        raise FeatureError(
-            f"categorical_column_with_identity {self.name!r}: feature {self.key!r} has "
-            f"{int(np.count_nonzero(bad))} id(s) outside [0, {self.number_buckets}) (e.g. {examples}). -1 in a "
-            "dense input means 'missing' and is dropped; every other negative id (and -1 in variable-length "
-            "input) is out of range. Fix the ids, raise num_buckets, or set default_value."
-        )
+        return CategoricalIds(np.where(bad, np.int64(self.default_value), ids), sparse.row_splits)
+
+
+def check_identity_ids(ids: np.ndarray, key: str, num_buckets: int) -> None:
+    """Raise unless every id is in ``[0, num_buckets)`` (an identity column without ``default_value``).
+
+    Shared by training (:class:`IdentityCategoricalColumn`) and the export's serving host step, so
+    both refuse the same ids with the same message.
+
+    Args:
+        ids: the present ids (dense input's ``-1`` missing markers already dropped).
+        key: the feature (and column) name.
+        num_buckets: the column's ``num_buckets``.
+
+    Raises:
+        FeatureError: naming the column, how many ids are out of range and a few of them.
+    """
+    bad = (ids < 0) | (ids >= num_buckets)
+    if not bad.any():
+        return
+    examples = sorted({int(v) for v in ids[bad][:8]})
+    raise FeatureError(
+        f"categorical_column_with_identity {key!r}: feature {key!r} has {int(np.count_nonzero(bad))} id(s) "
+        f"outside [0, {num_buckets}) (e.g. {examples}). -1 in a dense input means 'missing' and is dropped; "
+        "every other negative id (and -1 in variable-length input) is out of range. Fix the ids, raise "
+        "num_buckets, or set default_value."
+    )
 
 
 def categorical_column_with_identity(
