@@ -44,7 +44,7 @@ def float_values(value: Any) -> np.ndarray | torch.Tensor | None:
     checks do not read (strings, objects, scalars). Ordered for the common case (a CPU tensor or a
     numpy array): this runs for every feature of every batch.
     """
-    if type(value) is torch.Tensor or isinstance(value, torch.Tensor):
+    if isinstance(value, torch.Tensor):
         if not value.is_floating_point() or not value.is_cpu or value.layout != torch.strided:
             return None
         if value.dtype == torch.bfloat16:

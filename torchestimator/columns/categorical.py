@@ -112,6 +112,7 @@ class IdentityCategoricalColumn(KeyedColumn, CategoricalColumn):
             return CategoricalIds(ids, sparse.row_splits)
         if self.default_value is None:
             check_identity_ids(ids, self.key, self.number_buckets)
+            return CategoricalIds(ids, sparse.row_splits)  # not reached: the check raised
         bad = (ids < 0) | (ids >= self.number_buckets)
         return CategoricalIds(np.where(bad, np.int64(self.default_value), ids), sparse.row_splits)
 
