@@ -107,7 +107,7 @@ def refuse_nan(values: Any, what: str) -> None:
 def batch_size(value: Any) -> int | None:
     """The leading (batch) dimension of a batch value; None for scalars and unknown types."""
     if isinstance(value, (torch.Tensor, np.ndarray)):
-        return int(value.shape[0]) if value.ndim >= 1 else None
+        return len(value) if value.ndim else None
     if isinstance(value, Ragged):
         return len(value.row_splits) - 1
     if isinstance(value, (list, tuple)):
@@ -164,23 +164,20 @@ def _name(kind: str, key: Any) -> str:
     return "labels" if key is None else f"labels[{key!r}]"
 
 
-def _check_sizes(parts: list[tuple[str, Any, Any]], index: int) -> None:
-    sizes = [batch_size(value) for _, _, value in parts]
-    known = {size for size in sizes if size is not None}
-    if (len(known) == 1 and 0 not in known) or not known:
-        return
-    # the labels are the reference when present: "feature 'x' has 3 rows but labels has 4"
+def _size_error(parts: list[tuple[str, Any, Any]], sizes: list[int | None], index: int) -> InputError:
+    """The error for sizes that disagree (naming both) or are all 0."""
     listed = [(kind, key, size) for (kind, key, _), size in zip(parts, sizes) if size is not None]
+    # the labels are the reference when present: "feature 'x' has 3 rows but labels has 4"
     ref = next((s for s in listed if s[0] == "labels"), listed[0])
     for kind, key, size in listed:
         if size != ref[2]:
             name = _name(kind, key)
-            raise InputError(
+            return InputError(
                 f"batch {index}: {name} has {size} rows but {_name(ref[0], ref[1])} has {ref[2]}; every "
                 "feature and the labels must share the leading (batch) dimension. Check how the input_fn "
                 f"batches {name}."
             )
-    raise InputError(
+    return InputError(
         f"batch {index} is empty (0 rows); an input_fn must not yield empty batches (one would count "
         "as a training step). Drop empty batches in the input_fn."
     )
@@ -216,7 +213,11 @@ def check_batch(
         FeatureError: a NaN in a float feature.
     """
     feature_parts, label_parts = _parts(features, "feature"), _parts(labels, "labels")
-    _check_sizes(feature_parts + label_parts, index)
+    parts = feature_parts + label_parts
+    sizes = [batch_size(value) for _, _, value in parts]
+    known = {size for size in sizes if size is not None}
+    if known and (len(known) > 1 or 0 in known):
+        raise _size_error(parts, sizes, index)
     for kind, key, value in label_parts:
         count = nan_count(value)
         if count:
