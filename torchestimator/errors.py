@@ -83,11 +83,13 @@ class CheckpointMismatchError(CheckpointError):
 class NanLossDuringTrainingError(TorchEstimatorError, RuntimeError):
     """The training loss became NaN or infinite (tf.estimator's ``NanLossDuringTrainingError``)."""
 
-    def __init__(self, step: int | None = None, loss: float | None = None) -> None:
+    def __init__(self, step: int | None = None, loss: float | None = None, cause: str | None = None) -> None:
         self.step = step
         self.loss = loss
+        self.cause = cause
         where = f" at step {step}" if step is not None else ""
-        super().__init__(f"NaN loss during training{where} (loss = {loss}).")
+        because = f" The step's inputs hold the likely cause: {cause}." if cause else ""
+        super().__init__(f"NaN loss during training{where} (loss = {loss}).{because}")
 
 
 class ExportError(TorchEstimatorError, RuntimeError):

@@ -46,6 +46,7 @@ from torchestimator.errors import (
     did_you_mean,
 )
 from torchestimator.evaluation import run_evaluation
+from torchestimator.heads import find_weight_keys
 from torchestimator.hooks.base import CheckpointSaverListener, Hook
 from torchestimator.hooks.basic import ProgressBarHook
 from torchestimator.input_fn import Batch, call_input_fn, host_batches, to_device
@@ -398,7 +399,7 @@ class Estimator:
         On CPU the two share the cores: a thread beside torch's intra-op threads cost 3-6% in
         scripts/bench_overhead.py and scripts/bench_columns.py. torchestimator's readers prefetch their
         own batches either way."""
-        stream = host_batches(batches, self._transform)
+        stream = host_batches(batches, self._transform, find_weight_keys(self._module))
         on_accelerator = self._strategy.device.type != "cpu"
         if self._config.prefetch_batches > 0 and self._transform is not None and on_accelerator:
             from torchestimator.inputs.prefetch import prefetch

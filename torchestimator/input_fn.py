@@ -18,13 +18,14 @@ from __future__ import annotations
 
 import inspect
 import itertools
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from typing import Any
 
 import numpy as np
 import torch
 
-from torchestimator.errors import InputError, InvalidArgumentError
+from torchestimator.batch_checks import check_batch
+from torchestimator.errors import FeatureError, InputError, InvalidArgumentError
 from torchestimator.spec import ModeKeys
 
 __all__ = ["Batch", "call_input_fn", "host_batches", "to_device"]
@@ -120,13 +121,30 @@ def _to_host_tensor(value: Any) -> Any:
 
 
 def host_batches(
-    batches: Iterator[Batch], transform: Callable[[Mapping[str, Any]], dict[str, Any]] | None
+    batches: Iterator[Batch],
+    transform: Callable[[Mapping[str, Any]], dict[str, Any]] | None,
+    weight_keys: Collection[str] = (),
 ) -> Iterator[Batch]:
-    """Host stage: numbers to CPU tensors, then the feature-column transform (strings never leave the host)."""
-    for features, labels in batches:
+    """Host stage: check the batch, then numbers to CPU tensors and the feature-column transform.
+
+    Every batch is checked first (:func:`~torchestimator.batch_checks.check_batch`: sizes, NaN labels /
+    weights / features, negative weights), so bad input fails at its batch, named; strings never
+    leave the host.
+
+    Args:
+        batches: ``(features, labels)`` batches from :func:`call_input_fn`.
+        transform: the model's column transform (``find_host_transform``), or None.
+        weight_keys: features that are a head's ``weight_column`` (see ``heads.find_weight_keys``).
+
+    Raises:
+        InputError, FeatureError, InvalidArgumentError: a bad batch; the message names its index.
+    """
+    nan_exempt: Collection[str] = getattr(transform, "nan_exempt_keys", ())
+    for index, (features, labels) in enumerate(batches):
+        check_batch(features, labels, index, weight_keys, nan_exempt)
         if isinstance(features, Mapping):
             if transform is not None:
-                features = transform(features)
+                features = _transformed(transform, features, index)
             features = {k: _to_host_tensor(v) for k, v in features.items()}
         else:
             features = _to_host_tensor(features)
@@ -135,6 +153,18 @@ def host_batches(
         elif labels is not None:
             labels = _to_host_tensor(labels)
         yield features, labels
+
+
+def _transformed(
+    transform: Callable[[Mapping[str, Any]], dict[str, Any]], features: Mapping[str, Any], index: int
+) -> dict[str, Any]:
+    """``transform(features)``, with the batch index added to a column's input error."""
+    try:
+        return transform(features)
+    except (FeatureError, InputError, InvalidArgumentError) as e:
+        if type(e) not in (FeatureError, InputError, InvalidArgumentError):
+            raise  # a subclass may take other constructor arguments: keep it as it is
+        raise type(e)(f"batch {index}: {e}") from e
 
 
 def to_device(value: Any, device: torch.device) -> Any:

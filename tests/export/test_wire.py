@@ -48,8 +48,11 @@ def test_identity_out_of_range_is_the_training_error() -> None:
     with pytest.raises(FeatureError) as serving:
         step(features)
     assert str(serving.value) == str(training.value)
-    assert "id 7 is out of range [0, 5)" in str(serving.value)
+    assert "1 id(s) outside [0, 5) (e.g. [7])" in str(serving.value)
     np.testing.assert_array_equal(step({"slot": np.array([[1], [4]])})["slot"], [[1], [4]])
+    negative = {"slot": np.array([[1], [-2]], dtype=np.int64)}  # below -1: refused in both, as training does
+    with pytest.raises(FeatureError, match=r"outside \[0, 5\) \(e.g. \[-2\]\)"):
+        step(negative)
 
 
 def test_tensor_input_shape_dtype_and_missing_are_named() -> None:

@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from torchestimator.batch_checks import refuse_nan
 from torchestimator.columns.base import CategoricalColumn, CategoricalIds, KeyedColumn, TransformCache
 from torchestimator.columns.categorical_input import normalize_categorical_dtype, raw_sparse
 from torchestimator.columns.hashing import hash_bucket
@@ -35,6 +36,7 @@ __all__ = [
     "categorical_column_with_identity",
     "categorical_column_with_vocabulary_file",
     "categorical_column_with_vocabulary_list",
+    "check_identity_ids",
     "load_vocabulary_file",
     "weighted_categorical_column",
 ]
@@ -82,7 +84,14 @@ def categorical_column_with_hash_bucket(
 
 @dataclasses.dataclass(frozen=True, eq=False)
 class IdentityCategoricalColumn(KeyedColumn, CategoricalColumn):
-    """Id = the integer value; out of range -> ``default_value`` or an error."""
+    """Id = the integer value; out of range -> ``default_value`` or an error.
+
+    ``-1`` in a dense input is the missing marker and is dropped, as TF does. Any other id outside
+    ``[0, num_buckets)`` (a negative id, or ``-1`` inside variable-length input) becomes
+    ``default_value`` when one is set (TF's rule) and otherwise raises: TF 2.15 would silently drop a
+    negative id in its embedding lookup (and zero it in an indicator column), and fails on ids
+    ``>= num_buckets`` only in some consumers.
+    """
 
     key: str
     number_buckets: int
@@ -99,17 +108,39 @@ class IdentityCategoricalColumn(KeyedColumn, CategoricalColumn):
     def transform(self, cache: TransformCache) -> CategoricalIds:
         sparse = raw_sparse(cache, self.key, self.name, "int64")
         ids = sparse.values.astype(np.int64, copy=False)
+        if ids.size == 0 or (ids.min() >= 0 and ids.max() < self.number_buckets):
+            return CategoricalIds(ids, sparse.row_splits)
+        if self.default_value is None:
+            check_identity_ids(ids, self.key, self.number_buckets)
+            return CategoricalIds(ids, sparse.row_splits)  # not reached: the check raised
         bad = (ids < 0) | (ids >= self.number_buckets)
-        if bad.any():
-            if self.default_value is not None:
-                ids = np.where(bad, np.int64(self.default_value), ids)
-            elif (ids >= self.number_buckets).any():
-                value = int(ids[ids >= self.number_buckets][0])
-                raise FeatureError(
-                    f"categorical_column_with_identity {self.name!r}: id {value} is out of range "
-                    f"[0, {self.number_buckets}); raise num_buckets or set default_value."
-                )
-        return CategoricalIds(ids, sparse.row_splits)
+        return CategoricalIds(np.where(bad, np.int64(self.default_value), ids), sparse.row_splits)
+
+
+def check_identity_ids(ids: np.ndarray, key: str, num_buckets: int) -> None:
+    """Raise unless every id is in ``[0, num_buckets)`` (an identity column without ``default_value``).
+
+    Shared by training (:class:`IdentityCategoricalColumn`) and the export's serving host step, so
+    both refuse the same ids with the same message.
+
+    Args:
+        ids: the present ids (dense input's ``-1`` missing markers already dropped).
+        key: the feature (and column) name.
+        num_buckets: the column's ``num_buckets``.
+
+    Raises:
+        FeatureError: naming the column, how many ids are out of range and a few of them.
+    """
+    bad = (ids < 0) | (ids >= num_buckets)
+    if not bad.any():
+        return
+    examples = sorted({int(v) for v in ids[bad][:8]})
+    raise FeatureError(
+        f"categorical_column_with_identity {key!r}: feature {key!r} has {int(np.count_nonzero(bad))} id(s) "
+        f"outside [0, {num_buckets}) (e.g. {examples}). -1 in a dense input means 'missing' and is dropped; "
+        "every other negative id (and -1 in variable-length input) is out of range. Fix the ids, raise "
+        "num_buckets, or set default_value."
+    )
 
 
 def categorical_column_with_identity(
@@ -177,6 +208,10 @@ class WeightedCategoricalColumn(CategoricalColumn):
                 f"weighted_categorical_column {self.name!r}: weight feature {self.weight_feature_key!r} must be "
                 f"numeric; received dtype {weights.values.dtype}."
             )
+        refuse_nan(
+            weights.values,
+            f"weighted_categorical_column {self.name!r}: weight feature {self.weight_feature_key!r}",
+        )
         if not np.array_equal(weights.row_splits, ids.row_splits):
             raise FeatureError(
                 f"weighted_categorical_column {self.name!r}: the weights in {self.weight_feature_key!r} do not line "

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 import torch
 
+from torchestimator.batch_checks import refuse_nan
 from torchestimator.columns.base import (
     CategoricalColumn,
     CategoricalIds,
@@ -98,9 +100,11 @@ class NumericColumn(KeyedColumn, DenseColumn):
                 f"{self.key!r} has shape {tuple(raw.shape)}."
             )
         values = torch.from_numpy(np.ascontiguousarray(raw.reshape(raw.shape[0], width)))  # (B, D)
-        if self.normalizer_fn is not None:
-            values = torch.as_tensor(self.normalizer_fn(values))
-        return values.to(torch.float32)
+        if self.normalizer_fn is None:
+            return values.to(torch.float32)  # NaN in raw input: refused by the host stage (batch_checks)
+        values = torch.as_tensor(self.normalizer_fn(values)).to(torch.float32)
+        refuse_nan(values, f"numeric_column {self.name!r}: normalizer_fn's output for feature {self.key!r}")
+        return values
 
 
 def numeric_column(
@@ -184,8 +188,13 @@ class BucketizedColumn(DenseColumn, CategoricalColumn):
         return self.source_column.parse_example_spec
 
     def bucket_indices(self, cache: TransformCache) -> np.ndarray:
-        """int64 ``(B, prod(shape))`` bucket of every element (count of boundaries <= x)."""
+        """int64 ``(B, prod(shape))`` bucket of every element (count of boundaries <= x).
+
+        Raises:
+            FeatureError: a NaN value (TF's Bucketize puts NaN in the last bucket, silently).
+        """
         values = cache.get(self.source_column).numpy()  # (B, D)
+        refuse_nan(values, f"bucketized_column {self.name!r}: feature {self.source_column.key!r}")
         return np.searchsorted(np.asarray(self.boundaries, dtype=np.float64), values, side="right").astype(
             np.int64
         )
@@ -210,7 +219,7 @@ def bucketized_column(source_column: NumericColumn, boundaries: Sequence[float])
         A :class:`BucketizedColumn` named ``<source>_bucketized``.
 
     Raises:
-        InvalidArgumentError: the source is not numeric or the boundaries are not sorted.
+        InvalidArgumentError: the source is not numeric, or the boundaries are not sorted or hold NaN.
 
     Example:
         >>> bucketized_column(numeric_column("age"), [18, 25]).num_buckets
@@ -221,6 +230,11 @@ def bucketized_column(source_column: NumericColumn, boundaries: Sequence[float])
             f"bucketized_column: source_column must be a numeric_column; received {source_column!r}."
         )
     bounds = tuple(float(b) for b in boundaries)
+    if any(math.isnan(b) for b in bounds):
+        raise InvalidArgumentError(
+            f"bucketized_column {source_column.name!r}: boundaries must not contain NaN; received "
+            f"{list(boundaries)!r} (TF accepts them and buckets every value against a NaN wrongly)."
+        )
     if not bounds or any(b >= a for b, a in itertools.pairwise(bounds)):
         raise InvalidArgumentError(
             f"bucketized_column {source_column.name!r}: boundaries must be a sorted, non-empty list with no "

@@ -21,6 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from torchestimator.batch_checks import refuse_nan
 from torchestimator.columns.base import (
     CategoricalColumn,
     CategoricalColumnView,
@@ -157,6 +158,9 @@ class SequenceNumericColumn(KeyedColumn, SequenceDenseColumn):
         out = torch.from_numpy(np.ascontiguousarray(values, dtype=np.float32))
         if self.normalizer_fn is not None:
             out = torch.as_tensor(self.normalizer_fn(out)).to(torch.float32)
+            refuse_nan(
+                out, f"sequence_numeric_column {self.name!r}: normalizer_fn's output for feature {self.key!r}"
+            )
         return Ragged(out.numpy(), splits)
 
 

@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from torchestimator.columns.base import CategoricalIds, TransformCache
+from torchestimator.columns.categorical import check_identity_ids
 from torchestimator.columns.inputs import dense_to_sparse, normalize_raw
 from torchestimator.errors import FeatureError, did_you_mean
 from torchestimator.export.wire_plan import WireInput
@@ -233,19 +234,14 @@ def _pad_sequences(
 
 
 def _check_identity_range(rows: Ragged, key: str, num_buckets: int) -> None:
-    """Raise as ``categorical_column_with_identity`` does in training for an id >= num_buckets.
+    """Raise as ``categorical_column_with_identity`` does in training for an id outside [0, num_buckets).
 
     Raises:
         FeatureError: an id out of range (the column has no ``default_value``).
     """
     values = np.asarray(rows.values)
     if values.size and values.dtype.kind in "iu":
-        high = values >= num_buckets
-        if high.any():
-            raise FeatureError(
-                f"categorical_column_with_identity {key!r}: id {int(values[high][0])} is out of range "
-                f"[0, {num_buckets}); raise num_buckets or set default_value."
-            )
+        check_identity_ids(values, key, num_buckets)  # one rule and message for training and serving
 
 
 def normalize_features(features: Mapping[str, Any]) -> dict[str, Any]:

@@ -14,6 +14,7 @@ from torchestimator.heads.multi_head import MultiHead
 from torchestimator.heads.multi_label import MultiLabelHead
 from torchestimator.heads.regression import LogisticRegressionHead, PoissonRegressionHead, RegressionHead
 from torchestimator.heads.sequential import SequentialHeadWrapper
+from torchestimator.heads.weight_keys import find_weight_keys
 
 __all__ = [
     "BinaryClassHead",
@@ -32,5 +33,6 @@ __all__ = [
     "RegressionHead",
     "RegressionOutput",
     "SequentialHeadWrapper",
+    "find_weight_keys",
     "numeric_predictions_only",
 ]

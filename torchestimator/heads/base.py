@@ -184,6 +184,18 @@ class Head:
     def _summary_key(self, key: str) -> str:
         return f"{key}/{self._name}" if self._name else key
 
+    # what the head accepts as labels, for error messages
+    _expected_labels = "one tensor or array of shape [batch] or [batch, 1]"
+
+    def _describe(self) -> str:
+        """The head as error messages name it: ``BinaryClassHead`` or ``BinaryClassHead 'ctr'``."""
+        return type(self).__name__ + (f" {self._name!r}" if self._name else "")
+
+    def _label_tensor(self, labels: Any, device: torch.device) -> torch.Tensor:
+        """Numeric labels as a tensor on ``device``, after refusing a wrong structure (a dict, ragged rows)."""
+        label_utils.check_label_structure(labels, self._describe(), self._expected_labels)
+        return label_utils.to_label_tensor(labels, device)
+
     # -- hooks for subclasses ------------------------------------------------------------------------
     def _processed_labels(self, logits: torch.Tensor, labels: Any) -> torch.Tensor:
         """Labels as a tensor shaped like the loss input, on the logits' device."""

@@ -138,10 +138,13 @@ class BinaryClassHead(Head):
 
     def _processed_labels(self, logits: torch.Tensor, labels: Any) -> torch.Tensor:
         if self._label_vocabulary is not None:
+            label_utils.check_label_structure(labels, self._describe(), self._expected_labels)
             ids = label_utils.label_ids_from_vocabulary(labels, self._label_vocabulary, logits.device)
         else:
-            ids = label_utils.to_label_tensor(labels, logits.device)
-        ids = label_utils.reshape_labels_like_logits(ids, logits, 1).to(torch.float32)  # (B, 1)
+            ids = self._label_tensor(labels, logits.device)
+        ids = label_utils.reshape_labels_like_logits(ids, logits, 1, self._describe()).to(
+            torch.float32
+        )  # (B, 1)
         return check_label_range(ids, 2)
 
     def _default_unweighted_loss(self, labels: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:

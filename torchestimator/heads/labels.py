@@ -13,10 +13,12 @@ from typing import Any
 import numpy as np
 import torch
 
+from torchestimator.batch_checks import describe_bad_weights
 from torchestimator.errors import FeatureError, InputError, InvalidArgumentError, did_you_mean
 
 __all__ = [
     "as_float_logits",
+    "check_label_structure",
     "is_string_labels",
     "label_ids_from_vocabulary",
     "reshape_labels_like_logits",
@@ -45,6 +47,45 @@ def as_float_logits(logits: torch.Tensor, logits_dimension: int) -> torch.Tensor
     if logits.dtype in (torch.float16, torch.bfloat16) or not logits.is_floating_point():
         logits = logits.float()
     return logits
+
+
+def check_label_structure(labels: Any, head: str, expected: str) -> None:
+    """Refuse labels that are not one array-like (a dict, ragged rows, a list of objects).
+
+    Args:
+        labels: the batch's labels.
+        head: the head, as named in the message (e.g. ``"BinaryClassHead"``).
+        expected: what the head expects, e.g. ``"a tensor or array of shape [batch] or [batch, 1]"``.
+
+    Raises:
+        InvalidArgumentError: naming the head, what it expected and what it received.
+    """
+    if isinstance(labels, Mapping):
+        raise InvalidArgumentError(
+            f"{head} expects labels as {expected}; received a dict with keys {sorted(map(str, labels))}. "
+            "Yield the head's label from the input_fn (e.g. `return features, labels['y']`), or use a "
+            "MultiHead with one named head per key."
+        )
+    if isinstance(labels, (list, tuple)):
+        try:
+            arr = np.asarray(labels)
+        except ValueError:
+            arr = None
+        if arr is None or (arr.dtype.kind == "O" and not is_string_labels(arr)):
+            lengths = sorted({len(r) for r in labels if isinstance(r, (list, tuple, np.ndarray))})
+            what = (
+                f"rows of lengths {lengths[:5]}" if len(lengths) > 1 else f"{type(labels[0]).__name__} items"
+            )
+            raise InvalidArgumentError(
+                f"{head} expects labels as {expected}; received a {type(labels).__name__} of {what}. "
+                "Stack them into one numeric array with a batch dimension."
+            )
+    elif isinstance(labels, np.ndarray) and labels.dtype.kind == "O" and not is_string_labels(labels):
+        sample = type(labels.reshape(-1)[0]).__name__ if labels.size else "object"
+        raise InvalidArgumentError(
+            f"{head} expects labels as {expected}; received a numpy object array of {sample}. Convert "
+            "it to one numeric array (e.g. np.stack)."
+        )
 
 
 def is_string_labels(labels: Any) -> bool:
@@ -124,20 +165,23 @@ def to_label_tensor(labels: Any, device: torch.device) -> torch.Tensor:
 
 
 def reshape_labels_like_logits(
-    labels: torch.Tensor, logits: torch.Tensor, label_dimension: int
+    labels: torch.Tensor, logits: torch.Tensor, label_dimension: int, head: str = "the head"
 ) -> torch.Tensor:
     """Return labels as ``logits.shape[:-1] + (label_dimension,)``, expanding ``[B]`` to ``[B, 1]``.
 
     Raises:
-        InputError: the labels' shape does not match.
+        InvalidArgumentError: the labels' shape (rank, label dimension or batch size) does not match,
+            naming ``head`` (TF's ``check_dense_labels_match_logits_and_reshape`` raises ValueError).
     """
-    if labels.dim() == logits.dim() - 1:
+    given = list(labels.shape)
+    if labels.dim() == logits.dim() - 1 and label_dimension == 1:
         labels = labels.unsqueeze(-1)
     expected = (*logits.shape[:-1], label_dimension)
     if tuple(labels.shape) != expected:
-        raise InputError(
-            f"labels shape must be {list(expected)} (or {list(expected[:-1])} when the label dimension is 1) "
-            f"to match logits {list(logits.shape)}; received {list(labels.shape)}."
+        also = f" (or {list(expected[:-1])})" if label_dimension == 1 else ""
+        raise InvalidArgumentError(
+            f"{head} expects labels of shape {list(expected)}{also} to match logits {list(logits.shape)}; "
+            f"received labels of shape {given}. Check the labels' rank and batch size in the input_fn."
         )
     return labels
 
@@ -162,7 +206,9 @@ def weights_from_features(
 
     Raises:
         FeatureError: the weight feature is missing, not numeric, or has the wrong shape.
-        InvalidArgumentError: ``weight_column`` is neither a str nor a column with ``.key``.
+        InvalidArgumentError: ``weight_column`` is neither a str nor a column with ``.key``, or a
+            weight (after ``normalizer_fn``) is negative or NaN. The value check runs on CPU weights
+            only (on an accelerator it would sync every step; the host stage checks raw weights).
     """
     if weight_column is None:
         return None
@@ -190,6 +236,13 @@ def weights_from_features(
     weights = weights.to(logits.device, torch.float32)
     if normalizer is not None:
         weights = normalizer(weights)
+    problem = describe_bad_weights(weights)
+    if problem:
+        raise InvalidArgumentError(
+            f"weight_column {key!r} has {problem} in a batch of {weights.shape[0] if weights.dim() else 1} "
+            "examples; weights must be >= 0 and not NaN (TF would silently report a weighted metric "
+            "outside its range, e.g. accuracy 2.0). Fix the weight data or the column's normalizer_fn."
+        )
     if weights.dim() == logits.dim() - 1:
         weights = weights.unsqueeze(-1)
     per_example = (*logits.shape[:-1], 1)

@@ -95,15 +95,16 @@ class MultiClassHead(Head):
 
     def _processed_labels(self, logits: torch.Tensor, labels: Any) -> torch.Tensor:
         if self._label_vocabulary is not None:
+            label_utils.check_label_structure(labels, self._describe(), self._expected_labels)
             ids = label_utils.label_ids_from_vocabulary(labels, self._label_vocabulary, logits.device)
         else:
-            ids = label_utils.to_label_tensor(labels, logits.device)
+            ids = self._label_tensor(labels, logits.device)
             if ids.is_floating_point() or ids.dtype == torch.bool:
                 raise InputError(
                     f"MultiClassHead labels must be integer class ids; received dtype {ids.dtype}. Cast them "
                     "to int64, or set label_vocabulary for string labels."
                 )
-        ids = label_utils.reshape_labels_like_logits(ids.long(), logits, 1)  # (B, 1)
+        ids = label_utils.reshape_labels_like_logits(ids.long(), logits, 1, self._describe())  # (B, 1)
         return check_label_range(ids, self._n_classes)
 
     def _default_unweighted_loss(self, labels: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:

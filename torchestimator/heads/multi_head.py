@@ -7,7 +7,7 @@ from typing import Any
 
 import torch
 
-from torchestimator.errors import InputError, InvalidArgumentError
+from torchestimator.errors import InvalidArgumentError, did_you_mean
 from torchestimator.heads.base import Head, _add_n, _train_op
 from torchestimator.heads.export_output import PredictOutput
 from torchestimator.heads.keys import DEFAULT_SERVING_KEY, PREDICT_SERVING_KEY, MetricKeys
@@ -97,13 +97,18 @@ class MultiHead(Head):
         return dict(zip(names, torch.split(logits, dims, dim=-1)))
 
     def _check_labels(self, labels: Any) -> Mapping[str, Any]:
+        names = [str(h.name) for h in self._heads]
         if not isinstance(labels, Mapping):
-            raise InputError(
-                f"MultiHead labels must be a dict keyed by head name; received {type(labels).__name__}."
+            raise InvalidArgumentError(
+                f"MultiHead expects labels as a dict keyed by head name {names}; received "
+                f"{type(labels).__name__}. Yield (features, {{name: labels}}) from the input_fn."
             )
-        missing = [str(h.name) for h in self._heads if h.name not in labels]
+        missing = [n for n in names if n not in labels]
         if missing:
-            raise InputError(f"labels has no values for head(s) {missing}; received keys {list(labels)}.")
+            raise InvalidArgumentError(
+                f"MultiHead labels have no values for head(s) {missing}; received keys {list(labels)}, "
+                f"expected {names}{did_you_mean(missing[0], map(str, labels))}."
+            )
         return labels
 
     def _head_losses(

@@ -101,6 +101,10 @@ class MultiLabelHead(Head):
     def logits_dimension(self) -> int:
         return self._n_classes
 
+    _expected_labels = (
+        "a multi-hot indicator of shape [batch, n_classes], or each example's class ids / names as a "
+        "list of lists or a Ragged"
+    )
     _host_prediction_keys = (_KEYS.CLASSES,)
 
     def _prediction_keys(self) -> list[str]:
@@ -109,6 +113,8 @@ class MultiLabelHead(Head):
     def _processed_labels(self, logits: torch.Tensor, labels: Any) -> torch.Tensor:
         if labels is None:
             raise InputError("labels must not be None in TRAIN and EVAL.")
+        if isinstance(labels, Mapping):
+            label_utils.check_label_structure(labels, self._describe(), self._expected_labels)
         if isinstance(labels, Ragged) or (
             isinstance(labels, list) and labels and isinstance(labels[0], list)
         ):
@@ -119,7 +125,9 @@ class MultiLabelHead(Head):
                 "of class names, e.g. [['a', 'c'], ['b']]."
             )
         indicator = label_utils.to_label_tensor(labels, logits.device)
-        indicator = label_utils.reshape_labels_like_logits(indicator, logits, self._n_classes)
+        indicator = label_utils.reshape_labels_like_logits(
+            indicator, logits, self._n_classes, self._describe()
+        )
         check_label_range(indicator, 2, "labels must be an indicator tensor with values in [0, 1]")
         return indicator.long()  # (B, n)
 
@@ -127,7 +135,10 @@ class MultiLabelHead(Head):
         ragged = labels if isinstance(labels, Ragged) else Ragged.from_rows(labels)
         batch = len(ragged.row_splits) - 1
         if batch != logits.shape[0]:
-            raise InputError(f"got labels for {batch} examples but logits for {logits.shape[0]}.")
+            raise InvalidArgumentError(
+                f"{self._describe()} got labels for {batch} examples but logits for {logits.shape[0]}; "
+                "give one row of class ids per example."
+            )
         values = ragged.values
         if label_utils.is_string_labels(values) or (values.dtype.kind == "O" and values.size):
             if self._label_vocabulary is None:

@@ -73,12 +73,19 @@ class RegressionHead(Head):
     def logits_dimension(self) -> int:
         return self._label_dimension
 
+    @property
+    def _expected_labels(self) -> str:  # type: ignore[override]
+        d = self._label_dimension
+        return f"one tensor or array of shape [batch, {d}]" + (" or [batch]" if d == 1 else "")
+
     def _prediction_keys(self) -> list[str]:
         return [_KEYS.PREDICTIONS, _KEYS.LOGITS] if self._inverse_link_fn else [_KEYS.PREDICTIONS]
 
     def _processed_labels(self, logits: torch.Tensor, labels: Any) -> torch.Tensor:
-        values = label_utils.to_label_tensor(labels, logits.device).to(torch.float32)
-        return label_utils.reshape_labels_like_logits(values, logits, self._label_dimension)  # (B, D)
+        values = self._label_tensor(labels, logits.device).to(torch.float32)
+        return label_utils.reshape_labels_like_logits(
+            values, logits, self._label_dimension, self._describe()
+        )  # (B, D)
 
     def _default_unweighted_loss(self, labels: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
         return (logits - labels.to(logits.dtype)) ** 2  # (B, D)

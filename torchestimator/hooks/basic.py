@@ -13,6 +13,7 @@ from typing import Any
 import torch
 
 from torchestimator import summary
+from torchestimator.batch_checks import describe_non_finite
 from torchestimator.errors import InvalidArgumentError, NanLossDuringTrainingError
 from torchestimator.hooks.base import Hook, RunContext
 from torchestimator.hooks.timer import SecondOrStepTimer
@@ -106,8 +107,10 @@ class NanTensorHook(Hook):
         if step < 0:
             return
         if self.fail_on_nan_loss:
+            # the batch is still at hand only when the bad step is the current one (always on CPU)
+            cause = describe_non_finite(ctx.features, ctx.labels) if step == ctx.global_step else None
             raise NanLossDuringTrainingError(
-                step=step, loss=float(ctx.loss) if ctx.loss is not None else None
+                step=step, loss=float(ctx.loss) if ctx.loss is not None else None, cause=cause
             )
         logger.error("NaN loss during training at step %d; stopping without saving the NaN model.", step)
         ctx.request_stop()

@@ -9,6 +9,11 @@ from torchestimator.metrics.classification import (
     Precision,
     Recall,
 )
+from torchestimator.metrics.shapes import (
+    broadcast_weights,
+    matched_labels_and_predictions,
+    remove_squeezable_dimensions,
+)
 
 __all__ = [
     "AUC",
@@ -22,4 +27,7 @@ __all__ = [
     "Recall",
     "accumulate",
     "auc_histograms",
+    "broadcast_weights",
+    "matched_labels_and_predictions",
+    "remove_squeezable_dimensions",
 ]

@@ -34,6 +34,7 @@ import torch
 
 from torchestimator.errors import InvalidArgumentError
 from torchestimator.metrics.base import Metric
+from torchestimator.metrics.shapes import broadcast_weights, matched_labels_and_predictions
 
 __all__ = ["AUC", "AUCPrecisionRecall", "auc_histograms"]
 
@@ -48,26 +49,25 @@ def auc_histograms(
 
     Args:
         labels: labels, any shape; nonzero means positive.
-        predictions: scores in [0, 1] (clipped), same shape as ``labels``.
-        weights: optional weights broadcastable to ``predictions``.
+        predictions: scores in [0, 1] (clipped), the shape of ``labels`` (or differing by a trailing
+            dimension of size 1, squeezed as TF does).
+        weights: optional weights (Keras' rules, :func:`~torchestimator.metrics.shapes.broadcast_weights`).
         num_thresholds: number of thresholds (> 1), Keras' default 200.
 
     Returns:
         ``(pos_hist, neg_hist)``, each a float64 tensor of shape ``(num_thresholds,)``.
 
     Raises:
-        InvalidArgumentError: ``num_thresholds`` < 2.
+        InvalidArgumentError: ``num_thresholds`` < 2, or shapes TF would refuse.
     """
     if num_thresholds < 2:
         raise InvalidArgumentError(f"num_thresholds must be an integer > 1; received {num_thresholds}.")
-    p = torch.as_tensor(predictions).detach().double().clamp(0.0, 1.0).reshape(-1)  # (N,)
-    y = torch.as_tensor(labels, device=p.device).detach().bool().reshape(-1).double()  # (N,)
-    if weights is None:
-        w = torch.ones_like(p)
-    else:
-        w = torch.broadcast_to(
-            torch.as_tensor(weights, dtype=torch.float64, device=p.device), torch.as_tensor(predictions).shape
-        ).reshape(-1)  # (N,)
+    scores = torch.as_tensor(predictions).detach().double()
+    truth = torch.as_tensor(labels, device=scores.device).detach().bool()
+    truth, scores = matched_labels_and_predictions(truth, scores, "AUC")
+    w = broadcast_weights(weights, scores, "AUC").reshape(-1)  # (N,)
+    p = scores.clamp(0.0, 1.0).reshape(-1)  # (N,)
+    y = truth.reshape(-1).double()  # (N,)
     bucket = (torch.ceil(p * (num_thresholds - 1)) - 1).clamp_min(0).long()  # (N,)
     pos = torch.zeros(num_thresholds, dtype=torch.float64, device=p.device).index_add_(0, bucket, y * w)
     neg = torch.zeros(num_thresholds, dtype=torch.float64, device=p.device).index_add_(0, bucket, (1 - y) * w)

@@ -58,7 +58,9 @@ class Metric:
 
 
 class Mean(Metric):
-    """Weighted mean of ``values`` (tf.compat.v1.metrics.mean).
+    """Weighted mean of ``values`` (tf.compat.v1.metrics.mean); weights follow Keras' rules
+    (:func:`~torchestimator.metrics.shapes.broadcast_weights`: squeezed or expanded by one trailing
+    dimension, never broadcast ``(B,)`` against ``(B, 1)``).
 
     >>> import torch
     >>> Mean(torch.tensor([1.0, 3.0])).result()
@@ -70,9 +72,9 @@ class Mean(Metric):
         if weights is None:
             total, count = values.sum(), torch.tensor(float(values.numel()), device=values.device)
         else:
-            weights = torch.broadcast_to(
-                torch.as_tensor(weights, dtype=values.dtype, device=values.device), values.shape
-            )
+            from torchestimator.metrics.shapes import broadcast_weights
+
+            weights = broadcast_weights(weights, values, "Mean").to(values.dtype)
             total, count = (values * weights).sum(), weights.sum()
         super().__init__((total.double(), count.double()))
 

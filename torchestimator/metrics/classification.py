@@ -25,18 +25,11 @@ from collections.abc import Sequence
 import torch
 
 from torchestimator.metrics.base import Metric
+from torchestimator.metrics.shapes import broadcast_weights, matched_labels_and_predictions
 
 __all__ = ["Accuracy", "AccuracyBaseline", "BinaryAccuracy", "Precision", "Recall"]
 
 _Weights = torch.Tensor | float | None
-
-
-def _broadcast_weights(weights: _Weights, like: torch.Tensor) -> torch.Tensor:
-    """Weights broadcast to ``like``'s shape as float64 (Keras ``broadcast_weights``)."""
-    if weights is None:
-        return torch.ones_like(like, dtype=torch.float64)
-    w = torch.as_tensor(weights, dtype=torch.float64, device=like.device)
-    return torch.broadcast_to(w, like.shape)
 
 
 def _safe_div(num: float, den: float) -> float:
@@ -48,8 +41,12 @@ class Accuracy(Metric):
 
     Args:
         labels: label values, any shape.
-        predictions: predicted values, broadcastable to ``labels`` (e.g. class ids).
-        weights: optional per-example weights, broadcastable to ``labels``.
+        predictions: predicted values (e.g. class ids), the shape of ``labels`` or differing by a
+            trailing dimension of size 1 (squeezed, as TF does; never broadcast).
+        weights: optional per-example weights (Keras' weight rules, see :mod:`.shapes`).
+
+    Raises:
+        InvalidArgumentError: shapes that TF would refuse.
 
     Example:
         >>> import torch
@@ -59,8 +56,11 @@ class Accuracy(Metric):
 
     def __init__(self, labels: torch.Tensor, predictions: torch.Tensor, weights: _Weights = None) -> None:
         labels = torch.as_tensor(labels).double()
-        matches = (labels == torch.as_tensor(predictions, device=labels.device).double()).double()  # (B, 1)
-        w = _broadcast_weights(weights, matches)
+        predictions = torch.as_tensor(predictions, device=labels.device).double()
+        name = type(self).__name__
+        labels, predictions = matched_labels_and_predictions(labels, predictions, name)  # (B,) or (B, n)
+        matches = (labels == predictions).double()
+        w = broadcast_weights(weights, matches, name)
         super().__init__(((matches * w).sum(), w.sum()))
 
     @staticmethod
@@ -90,13 +90,14 @@ class BinaryAccuracy(Accuracy):
 
 
 def _confusion(
-    labels: torch.Tensor, predictions: torch.Tensor, weights: _Weights, threshold: float
+    labels: torch.Tensor, predictions: torch.Tensor, weights: _Weights, threshold: float, metric: str
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Weighted (tp, fp, fn) at one threshold, with Keras' casts (label -> bool, pred > threshold)."""
     predictions = torch.as_tensor(predictions).double()
-    positive_label = torch.as_tensor(labels, device=predictions.device).bool()  # (B, 1)
-    predicted_positive = predictions > threshold  # (B, 1)
-    w = _broadcast_weights(weights, predictions)
+    positive_label = torch.as_tensor(labels, device=predictions.device).bool()
+    positive_label, predictions = matched_labels_and_predictions(positive_label, predictions, metric)  # (B,)
+    predicted_positive = predictions > threshold  # (B,)
+    w = broadcast_weights(weights, predictions, metric)
     tp = (w * (positive_label & predicted_positive)).sum()
     fp = (w * (~positive_label & predicted_positive)).sum()
     fn = (w * (positive_label & ~predicted_positive)).sum()
@@ -125,7 +126,7 @@ class Precision(Metric):
         weights: _Weights = None,
         threshold: float = 0.5,
     ) -> None:
-        tp, fp, _ = _confusion(labels, predictions, weights, threshold)
+        tp, fp, _ = _confusion(labels, predictions, weights, threshold, type(self).__name__)
         super().__init__((tp, fp))
 
     @staticmethod
@@ -150,7 +151,7 @@ class Recall(Metric):
         weights: _Weights = None,
         threshold: float = 0.5,
     ) -> None:
-        tp, _, fn = _confusion(labels, predictions, weights, threshold)
+        tp, _, fn = _confusion(labels, predictions, weights, threshold, type(self).__name__)
         super().__init__((tp, fn))
 
     @staticmethod
@@ -172,7 +173,7 @@ class AccuracyBaseline(Metric):
 
     def __init__(self, labels: torch.Tensor, weights: _Weights = None) -> None:
         labels = torch.as_tensor(labels).double()
-        w = _broadcast_weights(weights, labels)
+        w = broadcast_weights(weights, labels, type(self).__name__)
         super().__init__(((labels * w).sum(), w.sum()))
 
     @staticmethod
