@@ -73,6 +73,10 @@ def call_input_fn(input_fn: Callable[..., Any], mode: str, **available: Any) -> 
                     f"only {list(_INPUT_FN_ARGS)} (bind others with functools.partial or a lambda)."
                 )
     result = input_fn(**kwargs)
+    if "input_context" not in kwargs:  # TF's strategies shard a dataset the input_fn did not shard itself
+        from torchestimator.data.experimental import auto_shard
+
+        result = auto_shard(result, available.get("input_context"))
     single = _as_single_batch(result)
     if single is not None:
         return itertools.repeat(single) if mode == ModeKeys.TRAIN else iter([single])

@@ -236,3 +236,22 @@ def test_predict_from_a_features_only_dataset(tmp_path: Path) -> None:
     assert len(predictions) == len(dfeval)
     direct = list(est.predict(lambda: {"age": dfeval["age"].to_numpy()}))
     assert [p["logits"].tolist() for p in predictions] == [p["logits"].tolist() for p in direct]
+
+
+def test_estimator_input_stage_auto_shards_like_tf_strategies() -> None:
+    from torchestimator.input_fn import call_input_fn
+
+    def plain():  # does not take input_context: sharded for it, as TF's strategies do
+        return te.data.Dataset.from_tensor_slices(({"x": np.arange(10)}, np.arange(10))).batch(5)
+
+    def shards_itself(input_context):
+        ds = te.data.Dataset.from_tensor_slices(({"x": np.arange(10)}, np.arange(10)))
+        return ds.shard(input_context.num_input_pipelines, input_context.input_pipeline_id).batch(5)
+
+    ctx = te.InputContext(2, 1)
+    got = [labels.tolist() for _, labels in call_input_fn(plain, te.ModeKeys.EVAL, input_context=ctx)]
+    assert got == [[3, 4], [8, 9]]  # the second slice of each global batch of 5
+    own = [labels.tolist() for _, labels in call_input_fn(shards_itself, te.ModeKeys.EVAL, input_context=ctx)]
+    assert own == [[1, 3, 5, 7, 9]]  # left as the input_fn made it
+    single = [labels.tolist() for _, labels in call_input_fn(plain, te.ModeKeys.EVAL, input_context=None)]
+    assert single == [[0, 1, 2, 3, 4], [5, 6, 7, 8, 9]]
