@@ -17,12 +17,19 @@ _PROBE = textwrap.dedent(
     import torchestimator as te
     from torchestimator.errors import MissingDependencyError
 
-    est = te.LinearClassifier([te.feature_column.numeric_column("x")])
-    est.train(lambda: ({"x": np.array([[1.0], [-1.0]], np.float32)}, np.array([1, 0])), steps=3)
+    fc = te.feature_column
+    est = te.LinearClassifier([fc.numeric_column("x")])
+    x = np.array([[1.0], [-1.0]], np.float32)
+    est.train(lambda: ({"x": x}, np.array([1, 0])), steps=3)
     print("trained", est.global_step)
+    receiver = te.export.build_parsing_serving_input_receiver_fn(fc.make_parse_example_spec([fc.numeric_column("x")]))
+    path = est.export_saved_model(est.model_dir + "/export", receiver)  # model.pt2 only: no [onnx] extra
+    served = te.serving.load(path).signatures["predict"](examples=[te.inputs.encode_example({"x": [1.0]})])
+    expected = next(est.predict(lambda: {"x": x[:1]}))["logistic"]
+    print("served", abs(float(served["logistic"][0][0]) - float(expected[0])) < 1e-6)
     for name, call in [
         ("pandas", lambda: te.inputs.pandas_input_fn(x=None)),
-        ("onnxruntime", lambda: te.serving.load("nowhere")),
+        ("onnxruntime", lambda: te.serving.load(path, backend="onnxruntime")),
         ("plot", lambda: te.plot.plot_model_dir(est.model_dir)),
     ]:
         try:
@@ -54,9 +61,10 @@ def test_fresh_venv_without_extras(tmp_path):
     assert out.returncode == 0, out.stderr[-3000:]
     lines = out.stdout.splitlines()
     assert "trained 3" in lines
+    assert "served True" in lines  # exported and served without onnx / onnxruntime
     assert any(line.startswith("pandas -> ") and "torchestimator[pandas]" in line for line in lines), lines
     assert any(
-        line.startswith("onnxruntime -> ") and "torchestimator[onnx]" in line and "backend='torch'" in line
+        line.startswith("onnxruntime -> other ExportError") and "[onnx]" in line and "backend='torch'" in line
         for line in lines
     ), lines
     assert any(line.startswith("plot -> ") and "torchestimator[plot]" in line for line in lines), lines

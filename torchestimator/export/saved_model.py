@@ -183,17 +183,21 @@ def _write(
         os.makedirs(os.path.join(export_dir, "variables"))
         os.makedirs(os.path.join(export_dir, "assets"))
         torch.export.save(program, os.path.join(export_dir, "model.pt2"))
-        onnx_outputs = write_onnx(
-            program,
-            args,
-            os.path.join(export_dir, "model.onnx"),
-            module.input_names,
-            module.output_names,
-            plan.onnx_inputs(),
-            plan.lookups,
-            probe.class_names,
-            probe.strings,
-            recurrent_module=module if _has_recurrent_layers(model) else None,
+        onnx_outputs = (
+            None
+            if not _onnx_available()
+            else write_onnx(
+                program,
+                args,
+                os.path.join(export_dir, "model.onnx"),
+                module.input_names,
+                module.output_names,
+                plan.onnx_inputs(),
+                plan.lookups,
+                probe.class_names,
+                probe.strings,
+                recurrent_module=module if _has_recurrent_layers(model) else None,
+            )
         )
         with torch.no_grad():
             eager = module(*args)
@@ -241,7 +245,10 @@ def _write(
         "parse_spec": parse_spec_to_json(parse_spec),
         "class_names": probe.class_names,
         "outputs": outputs,
-        "onnx": {"file": "model.onnx", "inputs": onnx_inputs, "outputs": onnx_outputs},
+        # null when the [onnx] extra is missing: the export then serves through model.pt2 alone
+        "onnx": None
+        if onnx_outputs is None
+        else {"file": "model.onnx", "inputs": onnx_inputs, "outputs": onnx_outputs},
         "torch": {"file": "model.pt2", "inputs": torch_inputs, "outputs": module.output_names},
         "signatures": _signatures(probe, receiver, outputs),
         "model": _model_settings(est.model),
@@ -253,6 +260,20 @@ def _write(
             target = os.path.join(export_dir, "assets.extra", dest)
             os.makedirs(os.path.dirname(target), exist_ok=True)
             shutil.copyfile(src, target)
+
+
+def _onnx_available() -> bool:
+    """Whether model.onnx can be written; without the [onnx] extra the export is model.pt2 only (warned)."""
+    import importlib.util
+
+    missing = [m for m in ("onnx", "onnxscript") if importlib.util.find_spec(m) is None]
+    if missing:
+        logger.warning(
+            "export_saved_model: writing model.pt2 only, no model.onnx: %s not installed "
+            "(pip install 'torchestimator[onnx]'). Serve it with serving.load(path, backend='torch').",
+            " and ".join(missing),
+        )
+    return not missing
 
 
 def _has_recurrent_layers(model: torch.nn.Module) -> bool:

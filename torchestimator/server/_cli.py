@@ -45,7 +45,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=0,
         help="threads running unbatched requests (default: the CPU count)",
     )
-    add("--backend", default="onnxruntime", choices=["onnxruntime", "torch"], help="serving.load backend")
+    add(
+        "--backend",
+        default=None,
+        choices=["onnxruntime", "torch"],
+        help="serving.load backend (default: ONNX Runtime when an export has model.onnx, else torch)",
+    )
     add("--max_body_bytes", type=int, default=64 << 20, help="largest REST request body (413 above it)")
     add("--port_file", default="", help="write 'grpc_port rest_port' here once serving (for ephemeral ports)")
 

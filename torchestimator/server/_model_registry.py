@@ -130,7 +130,7 @@ class ModelRegistry:
         configs: Sequence[ModelConfig],
         load: Callable[[str], Any] | None = None,
         poll_seconds: float = 1.0,
-        backend: str = "onnxruntime",
+        backend: str | None = None,
     ) -> None:
         names = [c.name for c in configs]
         if len(set(names)) != len(names):
@@ -283,7 +283,7 @@ class ModelRegistry:
             return all(self._serving[name] for name in self.configs)
 
 
-def _default_loader(backend: str) -> Callable[[str], Any]:
+def _default_loader(backend: str | None) -> Callable[[str], Any]:
     def load(path: str) -> Any:
         from torchestimator import serving
 

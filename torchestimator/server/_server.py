@@ -43,7 +43,8 @@ class ServerOptions:
         num_threads: threads running unbatched requests (default: the CPU count; the predictor's own
             intra-op threads use the cores, more callers only oversubscribe them). gRPC's handler pool,
             whose threads mostly wait, has max(16, 4 x CPUs).
-        backend: ``serving.load`` backend, ``"onnxruntime"`` or ``"torch"``.
+        backend: ``serving.load`` backend, ``"onnxruntime"``, ``"torch"`` or None (ONNX Runtime when the export
+            has a model.onnx, else torch).
         max_body_bytes: REST request bodies larger than this are refused with 413.
         grpc_max_message_bytes: largest gRPC request accepted (gRPC's default 4 MiB).
     """
@@ -55,7 +56,7 @@ class ServerOptions:
     enable_batching: bool = False
     batching: BatchingOptions = dataclasses.field(default_factory=BatchingOptions)
     num_threads: int = 0  # 0 -> os.cpu_count()
-    backend: str = "onnxruntime"
+    backend: str | None = None
     max_body_bytes: int = 64 << 20
     grpc_max_message_bytes: int = 4 << 20
 

@@ -98,8 +98,9 @@ def _check_structure(manifest: Any, path: Path) -> None:
     outputs = _expect(manifest.get("outputs"), dict, "outputs", path)
     for key, info in outputs.items():
         _check_tensor_info(info, f"outputs[{key!r}]", path)
-    for graph in ("onnx", "torch"):
-        _check_graph(manifest.get(graph), graph, path)
+    _check_graph(manifest.get("torch"), "torch", path)
+    if manifest.get("onnx") is not None:  # null: exported without the [onnx] extra (model.pt2 only)
+        _check_graph(manifest.get("onnx"), "onnx", path)
     for sig_name, sig in _expect(manifest.get("signatures"), dict, "signatures", path).items():
         where = f"signatures[{sig_name!r}]"
         _expect(sig, dict, where, path)

@@ -127,16 +127,26 @@ class Predictor:
     """A loaded export (see :func:`load`)."""
 
     def __init__(
-        self, export_dir: str, backend: str = "onnxruntime", custom_objects: Mapping[str, Any] | None = None
+        self, export_dir: str, backend: str | None = None, custom_objects: Mapping[str, Any] | None = None
     ) -> None:
         from torchestimator.export.saved_model import parse_spec_from_json
         from torchestimator.export.wire import HostStep, WireInput
         from torchestimator.serving.manifest import export_file, read_manifest, resolve_vocabularies
         from torchestimator.serving.safe_pt2 import load_pt2_module
 
-        if backend not in BACKENDS:
-            raise InvalidArgumentError(f"backend must be one of {list(BACKENDS)}; received {backend!r}.")
+        if backend is not None and backend not in BACKENDS:
+            raise InvalidArgumentError(
+                f"backend must be one of {list(BACKENDS)} or None (automatic); received {backend!r}."
+            )
         self.manifest: dict[str, Any] = read_manifest(export_dir)
+        has_onnx = self.manifest.get("onnx") is not None
+        if backend is None:
+            backend = "onnxruntime" if has_onnx else "torch"
+        elif backend == "onnxruntime" and not has_onnx:
+            raise ExportError(
+                f"{export_dir!r} has no model.onnx (it was exported without the [onnx] extra); load it with "
+                "serving.load(path, backend='torch'), or re-export with pip install 'torchestimator[onnx]'."
+            )
         self.export_dir = export_dir
         self.backend = backend
         graph = self.manifest["onnx" if backend == "onnxruntime" else "torch"]
@@ -230,14 +240,15 @@ class Predictor:
 
 def load(
     export_dir: str | os.PathLike[str],
-    backend: str = "onnxruntime",
+    backend: str | None = None,
     custom_objects: Mapping[str, Any] | None = None,
 ) -> Predictor:
     """Load an export written by ``export_saved_model``.
 
     Args:
         export_dir: the ``<timestamp>`` directory.
-        backend: ``'onnxruntime'`` (model.onnx) or ``'torch'`` (model.pt2).
+        backend: ``'onnxruntime'`` (model.onnx), ``'torch'`` (model.pt2), or None: ONNX Runtime when the
+            export has a model.onnx, else the torch program (an export made without the [onnx] extra).
         custom_objects: ``{name: callable}`` for callables the export's columns name (a numeric
             column's ``normalizer_fn`` under a crossed or bucketized column), by ``"module:qualname"``
             or bare name. Nothing named in the export is ever imported: a callable that is neither

@@ -47,10 +47,13 @@ def format_export(export_dir: str) -> str:
         for key, info in sig["outputs"].items():
             lines += _tensor_line(key, info, "    ")
         lines += [f"  Method name is: {sig['method_name']}", ""]
-    graph_inputs = ", ".join(f"{i['name']}:{i['dtype']}" for i in manifest["onnx"]["inputs"])
-    lines.append(f"model.onnx inputs: {graph_inputs}")
-    host = [str(i["name"]) for i in manifest["onnx"]["inputs"] if i["kind"] == "ids"]
-    lines.append(f"host step (hashing / crossing before model.onnx): {', '.join(host) if host else 'none'}")
+    graph_name, graph = (
+        ("model.onnx", manifest["onnx"]) if manifest.get("onnx") else ("model.pt2", manifest["torch"])
+    )
+    graph_inputs = ", ".join(f"{i['name']}:{i['dtype']}" for i in graph["inputs"])
+    lines.append(f"{graph_name} inputs: {graph_inputs}")
+    host = [str(i["name"]) for i in graph["inputs"] if i["kind"] == "ids"]
+    lines.append(f"host step (hashing / crossing before {graph_name}): {', '.join(host) if host else 'none'}")
     lines.append(f"global_step: {manifest['global_step']}")
     return "\n".join(lines)
 
