@@ -51,6 +51,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         choices=["onnxruntime", "torch"],
         help="serving.load backend (default: ONNX Runtime when an export has model.onnx, else torch)",
     )
+    add(
+        "--onnx_providers",
+        default="",
+        help="comma-separated ONNX Runtime execution providers in priority order "
+        "(e.g. CUDAExecutionProvider,CPUExecutionProvider; default CPU)",
+    )
     add("--max_body_bytes", type=int, default=64 << 20, help="largest REST request body (413 above it)")
     add("--port_file", default="", help="write 'grpc_port rest_port' here once serving (for ephemeral ports)")
 
@@ -90,6 +96,7 @@ def run(args: argparse.Namespace) -> int:
             batching=batching,
             num_threads=args.rest_api_num_threads,
             backend=args.backend,
+            onnx_providers=tuple(p for p in args.onnx_providers.split(",") if p) or None,
             max_body_bytes=args.max_body_bytes,
         )
         server = ModelServer(_configs(args), options)

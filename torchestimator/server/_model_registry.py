@@ -123,6 +123,7 @@ class ModelRegistry:
         load: ``path -> predictor`` (default ``serving.load(path, backend=backend)``).
         poll_seconds: seconds between base-path scans; ``0`` scans once, at :meth:`start`.
         backend: the ``serving.load`` backend when ``load`` is not given.
+        providers: ONNX Runtime execution providers for ``serving.load`` when ``load`` is not given.
     """
 
     def __init__(
@@ -131,12 +132,13 @@ class ModelRegistry:
         load: Callable[[str], Any] | None = None,
         poll_seconds: float = 1.0,
         backend: str | None = None,
+        providers: Sequence[str] | None = None,
     ) -> None:
         names = [c.name for c in configs]
         if len(set(names)) != len(names):
             raise InvalidArgumentError(f"Illegal to list a model multiple times in config list: {names}.")
         self.configs = {c.name: c for c in configs}
-        self._load = load or _default_loader(backend)
+        self._load = load or _default_loader(backend, providers)
         self.poll_seconds = poll_seconds
         self._lock = threading.Lock()
         self._serving: dict[str, dict[int, Servable]] = {c.name: {} for c in configs}
@@ -283,10 +285,10 @@ class ModelRegistry:
             return all(self._serving[name] for name in self.configs)
 
 
-def _default_loader(backend: str | None) -> Callable[[str], Any]:
+def _default_loader(backend: str | None, providers: Sequence[str] | None = None) -> Callable[[str], Any]:
     def load(path: str) -> Any:
         from torchestimator import serving
 
-        return serving.load(path, backend=backend)
+        return serving.load(path, backend=backend, providers=providers)
 
     return load

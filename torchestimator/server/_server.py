@@ -45,6 +45,8 @@ class ServerOptions:
             whose threads mostly wait, has max(16, 4 x CPUs).
         backend: ``serving.load`` backend, ``"onnxruntime"``, ``"torch"`` or None (ONNX Runtime when the export
             has a model.onnx, else torch).
+        onnx_providers: ONNX Runtime execution providers in priority order (default CPU only), e.g.
+            ``("CUDAExecutionProvider", "CPUExecutionProvider")`` with onnxruntime-gpu.
         max_body_bytes: REST request bodies larger than this are refused with 413.
         grpc_max_message_bytes: largest gRPC request accepted (gRPC's default 4 MiB).
     """
@@ -57,6 +59,7 @@ class ServerOptions:
     batching: BatchingOptions = dataclasses.field(default_factory=BatchingOptions)
     num_threads: int = 0  # 0 -> os.cpu_count()
     backend: str | None = None
+    onnx_providers: tuple[str, ...] | None = None
     max_body_bytes: int = 64 << 20
     grpc_max_message_bytes: int = 4 << 20
 
@@ -81,7 +84,10 @@ class ModelServer:
         self.options = options or ServerOptions()
         self.metrics = ServerMetrics()
         self.registry = ModelRegistry(
-            configs, poll_seconds=self.options.file_system_poll_wait_seconds, backend=self.options.backend
+            configs,
+            poll_seconds=self.options.file_system_poll_wait_seconds,
+            backend=self.options.backend,
+            providers=self.options.onnx_providers,
         )
         threads = self.options.num_threads or os.cpu_count() or 1
         self.runner: Any = (

@@ -30,8 +30,12 @@ _SMALL_BATCH = 16
 _MAX_ONNX_BYTES = 1 << 34  # 16 GiB: the single-file ONNX we write is far smaller
 
 
-def _onnx_session(path: os.PathLike[str]) -> Any:
-    """An ONNX Runtime session on ``path``'s bytes, refusing graphs that reference external data files."""
+def _onnx_session(path: os.PathLike[str], providers: Sequence[str] | None = None) -> Any:
+    """An ONNX Runtime session on ``path``'s bytes, refusing graphs that reference external data files.
+
+    ``providers`` are ONNX Runtime execution providers in priority order (default CPU only); each must be
+    available in this onnxruntime build (``onnxruntime-gpu`` has ``CUDAExecutionProvider``).
+    """
     purpose = "serving.load(backend='onnxruntime')"
     alternative = "Or run the export's torch.export program: serving.load(path, backend='torch')."
     onnx = import_optional("onnx", extra="onnx", purpose=purpose, alternative=alternative)
@@ -54,10 +58,18 @@ def _onnx_session(path: os.PathLike[str]) -> Any:
             f"{os.fspath(path)!r} refers to external data for {external[:3]}; torchestimator writes single-file "
             "ONNX and never reads files an ONNX graph names. Re-export the model."
         )
+    chosen = list(providers) if providers else ["CPUExecutionProvider"]
+    available = list(ort.get_available_providers())
+    missing = [p for p in chosen if p not in available]
+    if missing:
+        raise InvalidArgumentError(
+            f"providers {missing} are not available in this onnxruntime build; available: {available} "
+            "(CUDAExecutionProvider needs the onnxruntime-gpu package and a CUDA device)."
+        )
     options = ort.SessionOptions()
     options.log_severity_level = 3
     try:
-        return ort.InferenceSession(data, options, providers=["CPUExecutionProvider"])
+        return ort.InferenceSession(data, options, providers=chosen)
     except Exception as exc:  # onnxruntime raises its own exception types
         raise ExportError(f"ONNX Runtime cannot load {os.fspath(path)!r}: {exc}") from exc
 
@@ -127,7 +139,11 @@ class Predictor:
     """A loaded export (see :func:`load`)."""
 
     def __init__(
-        self, export_dir: str, backend: str | None = None, custom_objects: Mapping[str, Any] | None = None
+        self,
+        export_dir: str,
+        backend: str | None = None,
+        custom_objects: Mapping[str, Any] | None = None,
+        providers: Sequence[str] | None = None,
     ) -> None:
         from torchestimator.export.saved_model import parse_spec_from_json
         from torchestimator.export.wire import HostStep, WireInput
@@ -169,7 +185,7 @@ class Predictor:
             None if names is None else np.array([n.encode("utf-8") for n in names], dtype=object)
         )
         if backend == "onnxruntime":
-            self._session = _onnx_session(path)
+            self._session = _onnx_session(path, providers)
         else:
             self._program = load_pt2_module(path)
         self.signatures = {
@@ -242,6 +258,7 @@ def load(
     export_dir: str | os.PathLike[str],
     backend: str | None = None,
     custom_objects: Mapping[str, Any] | None = None,
+    providers: Sequence[str] | None = None,
 ) -> Predictor:
     """Load an export written by ``export_saved_model``.
 
@@ -253,6 +270,8 @@ def load(
             column's ``normalizer_fn`` under a crossed or bucketized column), by ``"module:qualname"``
             or bare name. Nothing named in the export is ever imported: a callable that is neither
             here nor registered with :func:`torchestimator.columns.register_callable` is an error.
+        providers: ONNX Runtime execution providers in priority order, e.g.
+            ``["CUDAExecutionProvider", "CPUExecutionProvider"]`` (default: CPU only).
 
     Returns:
         A :class:`Predictor`.
@@ -266,6 +285,6 @@ def load(
         ExportError: not an export directory, an unknown format, a damaged or hostile manifest or
             model file, a file outside ``export_dir``, a changed vocabulary file, or a callable the
             caller did not supply (each error names the file or the callable).
-        InvalidArgumentError: an unknown backend.
+        InvalidArgumentError: an unknown backend, or a provider this onnxruntime build does not have.
     """
-    return Predictor(os.fspath(export_dir), backend, custom_objects)
+    return Predictor(os.fspath(export_dir), backend, custom_objects, providers)
