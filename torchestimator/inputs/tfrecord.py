@@ -214,9 +214,15 @@ def read_record_chunks(
             end_of_data = len(buf)
             unpack_header = _HEADER.unpack_from
             unpack_footer = _FOOTER.unpack_from
+            crc32c, delta = _crc32c, _MASK_DELTA  # locals: this loop runs once per record
             while pos + 12 <= end_of_data:
                 length, length_crc = unpack_header(buf, pos)
-                if verify_checksums and masked_crc32c(buf[pos : pos + 8]) != length_crc:
+                if verify_checksums:
+                    c = crc32c(buf[pos : pos + 8])
+                    masked = (((c >> 15) | (c << 17)) + delta) & 0xFFFFFFFF
+                else:
+                    masked = length_crc
+                if masked != length_crc:
                     raise DataLossError(
                         f"Corrupt TFRecord in {path!r}: the length checksum of record {index + len(starts)} "
                         f"at byte offset {base + pos} does not match." + _hint(path, compression)
@@ -226,7 +232,8 @@ def read_record_chunks(
                     break
                 if verify_checksums:
                     (data_crc,) = unpack_footer(buf, record_end - 4)
-                    if masked_crc32c(buf[pos + 12 : record_end - 4]) != data_crc:
+                    c = crc32c(buf[pos + 12 : record_end - 4])
+                    if (((c >> 15) | (c << 17)) + delta) & 0xFFFFFFFF != data_crc:
                         raise DataLossError(
                             f"Corrupt TFRecord in {path!r}: the data checksum of record {index + len(starts)} "
                             f"at byte offset {base + pos} does not match." + _hint(path, compression)
