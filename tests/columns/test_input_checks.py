@@ -122,3 +122,26 @@ def test_nan_weights_of_a_weighted_categorical_column_raise() -> None:
     column = fc.weighted_categorical_column(fc.categorical_column_with_identity("k", NB), "kw")
     with pytest.raises(FeatureError, match=r"weight feature 'kw' has 1 NaN value \(first in row 1\)"):
         fc.LinearModel([column])({"k": np.asarray([[1], [2]]), "kw": np.asarray([[0.5], [np.nan]])})
+
+
+@pytest.mark.parametrize(
+    "state",
+    [
+        {"format": "torchestimator.columns/1", "layer": "LinearModel", "config": {}, "columns": "abc"},
+        {"format": "torchestimator.columns/1", "layer": "LinearModel", "config": {}, "columns": [1, 2]},
+        {
+            "format": "torchestimator.columns/1",
+            "layer": "LinearModel",
+            "config": {},
+            "columns": [{"type": 5}],
+        },
+        ["not", "a", "record"],
+    ],
+)
+def test_malformed_column_state_in_a_checkpoint_is_a_mismatch_error(state):
+    from torchestimator.columns import LinearModel, numeric_column
+    from torchestimator.errors import CheckpointMismatchError
+
+    layer = LinearModel([numeric_column("x")])
+    with pytest.raises(CheckpointMismatchError):
+        layer.set_extra_state(state)

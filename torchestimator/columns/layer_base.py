@@ -129,7 +129,13 @@ class ColumnLayer(nn.Module):
         theirs = json.loads(json.dumps(state, ensure_ascii=False)) if state is not None else None
         if theirs == mine:
             return
-        if not isinstance(theirs, dict) or theirs.get("format") != _STATE_FORMAT:
+        columns = theirs.get("columns", []) if isinstance(theirs, dict) else None
+        if (
+            not isinstance(theirs, dict)
+            or theirs.get("format") != _STATE_FORMAT
+            or not isinstance(columns, list)
+            or not all(isinstance(c, dict) for c in columns)
+        ):
             raise CheckpointMismatchError(
                 f"{type(self).__name__}: the checkpoint's column state is not a {_STATE_FORMAT} record "
                 f"(received {str(theirs)[:120]!r})."
@@ -139,7 +145,7 @@ class ColumnLayer(nn.Module):
             problems.append(f"layer {theirs.get('layer')!r} vs {mine['layer']!r}")
         if theirs.get("config") != mine["config"]:
             problems.append(f"config {theirs.get('config')} vs {mine['config']}")
-        ck = {_name_of(c): c for c in theirs.get("columns", [])}
+        ck = {_name_of(c): c for c in columns}
         me = {_name_of(c): c for c in mine["columns"]}
         if set(ck) - set(me):
             problems.append(f"only in the checkpoint: {sorted(set(ck) - set(me))}")
