@@ -72,3 +72,15 @@ def test_features_only_tensor_dataset_predicts(tmp_path):
     assert len(preds) == 10
     expected = est.get_variable_value("model.weight") @ x[0].numpy() + est.get_variable_value("model.bias")
     np.testing.assert_allclose(preds[0]["logits"], expected, atol=1e-5)
+
+
+def test_read_only_arrays_train_without_torch_warning(tmp_path):
+    import warnings
+
+    x = np.broadcast_to(np.float32(1.0), (8, 1))  # read-only, like a pandas 3 column's values
+    assert not x.flags.writeable
+    est = te.LinearClassifier([fc.numeric_column("x")], model_dir=str(tmp_path))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # torch's "NumPy array is not writable" would fail the test
+        est.train(lambda: ({"x": x}, np.ones(8, np.int64)), steps=2)
+    assert est.global_step == 2

@@ -25,6 +25,7 @@ import numpy as np
 import torch
 
 from torchestimator.batch_checks import check_batch
+from torchestimator.columns.inputs import as_host_tensor
 from torchestimator.errors import FeatureError, InputError, InvalidArgumentError
 from torchestimator.spec import ModeKeys
 
@@ -109,9 +110,7 @@ def _to_host_tensor(value: Any) -> Any:
         return value
     if isinstance(value, np.ndarray):
         if value.dtype.kind in "biuf":
-            if not value.flags.writeable:  # read-only views (pandas 3 columns, np.broadcast_to) warn in torch
-                value = value.copy()
-            return torch.from_numpy(np.ascontiguousarray(value))
+            return as_host_tensor(value)
         return value  # strings / objects stay on the host
     if (
         isinstance(value, (list, tuple))

@@ -12,10 +12,10 @@ from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
-import torch
 from torch import nn
 
 from torchestimator.columns.base import TransformCache
+from torchestimator.columns.inputs import as_host_tensor
 from torchestimator.columns.layer_base import ColumnLayer
 
 __all__ = ["HostTransform", "find_host_transform"]
@@ -23,7 +23,7 @@ __all__ = ["HostTransform", "find_host_transform"]
 
 def _passthrough(value: Any) -> Any:
     if isinstance(value, np.ndarray) and value.dtype.kind in "fiub":
-        return torch.from_numpy(value)
+        return as_host_tensor(value)
     return value
 
 

@@ -23,6 +23,7 @@ from torchestimator.parsing import Ragged
 
 __all__ = [
     "RawInput",
+    "as_host_tensor",
     "dense_to_sparse",
     "dtype_name",
     "get_raw",
@@ -32,6 +33,17 @@ __all__ = [
 ]
 
 RawInput = np.ndarray | Ragged
+
+
+def as_host_tensor(array: np.ndarray) -> torch.Tensor:
+    """A CPU tensor over a numeric array's memory (copied only when read-only or not contiguous).
+
+    Read-only arrays (pandas 3 columns, ``np.broadcast_to`` views) are copied: torch warns on them, and a
+    tensor that aliases read-only memory is undefined behaviour if anything writes to it.
+    """
+    if not array.flags.writeable:
+        array = array.copy()
+    return torch.from_numpy(np.ascontiguousarray(array))
 
 
 def get_raw(features: Mapping[str, Any], key: str, column_name: str) -> Any:
