@@ -94,11 +94,10 @@ class _FileSource(Dataset):
         return UNKNOWN
 
 
-class TextLineDataset(_FileSource):
-    """The lines of text files, without their ``\\n`` / ``\\r\\n`` (``tf.data.TextLineDataset``).
+class _CompressedFileSource(_FileSource):
+    """TF's (filenames, compression_type, buffer_size, num_parallel_reads, name) file sources.
 
-    Example:
-        >>> lines = TextLineDataset("data/titanic/train.csv").skip(1)  # doctest: +SKIP
+    ``buffer_size`` and ``name`` are accepted for TF compatibility; reads are in fixed chunks.
     """
 
     def __init__(
@@ -115,7 +114,15 @@ class TextLineDataset(_FileSource):
         self._compression = tfrecord_compression(compression_type)
 
     def _single(self, path: str) -> Dataset:
-        return TextLineDataset(path, self._compression or None)
+        return type(self)(path, self._compression or None)
+
+
+class TextLineDataset(_CompressedFileSource):
+    """The lines of text files, without their ``\\n`` / ``\\r\\n`` (``tf.data.TextLineDataset``).
+
+    Example:
+        >>> lines = TextLineDataset("data/titanic/train.csv").skip(1)  # doctest: +SKIP
+    """
 
     def _read_file(self, path: str) -> Iterator[Block]:
         from torchestimator.inputs.tfrecord import _open_read
@@ -145,24 +152,8 @@ class TextLineDataset(_FileSource):
             ) from err
 
 
-class TFRecordDataset(_FileSource):
+class TFRecordDataset(_CompressedFileSource):
     """The records of TFRecord files, as ``bytes`` (``tf.data.TFRecordDataset``)."""
-
-    def __init__(
-        self,
-        filenames: Any,
-        compression_type: str | None = None,
-        buffer_size: int | None = None,
-        num_parallel_reads: int | None = None,
-        name: str | None = None,
-    ) -> None:
-        from torchestimator.inputs.tfrecord import tfrecord_compression
-
-        super().__init__(filenames, num_parallel_reads)
-        self._compression = tfrecord_compression(compression_type)
-
-    def _single(self, path: str) -> Dataset:
-        return TFRecordDataset(path, self._compression or None)
 
     def _read_file(self, path: str) -> Iterator[Block]:
         from torchestimator.inputs.tfrecord import read_record_chunks
