@@ -252,7 +252,7 @@ def encode_example(features: Mapping[str, Any]) -> bytes:
     feature_map = msg.features.feature
     for key, value in features.items():
         _fill_feature(feature_map[key], key, value)
-    return msg.SerializeToString()
+    return msg.SerializeToString(deterministic=True)  # map entries sorted by key: same bytes in every process
 
 
 def encode_sequence_example(context: Mapping[str, Any], feature_lists: Mapping[str, Iterable[Any]]) -> bytes:
@@ -267,4 +267,4 @@ def encode_sequence_example(context: Mapping[str, Any], feature_lists: Mapping[s
         kinds = [k for k in map(_list_kind, steps) if k is not None]
         for step in steps:  # an empty step takes the list's kind, so the whole list has one type
             _fill_feature(flist.feature.add(), key, step, kinds[0] if kinds else None)
-    return msg.SerializeToString()
+    return msg.SerializeToString(deterministic=True)
