@@ -20,7 +20,7 @@ from torchestimator.compat._tf_bundle import TFBundle
 from torchestimator.compat._tf_names import Binding, optimizer_slot_names, tf_slot_candidates
 
 if TYPE_CHECKING:
-    from torchestimator.compat._import import ImportReport
+    from torchestimator.compat._report import ImportReport
 
 __all__ = ["load_slots"]
 

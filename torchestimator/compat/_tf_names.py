@@ -141,28 +141,15 @@ def tower_bindings(tower: Any, path: str, scope: str) -> list[Binding]:
 
 
 def module_bindings(module: torch.nn.Module) -> list[Binding] | None:
-    """The bindings of a pre-made model_fn module, or None for any other module (which needs a name map)."""
-    from torchestimator.premade.baseline import BaselineModelFn
-    from torchestimator.premade.dnn import DNNModelFn
-    from torchestimator.premade.dnn_linear_combined import DNNLinearCombinedModelFn
-    from torchestimator.premade.linear import LinearModelFn
+    """The bindings of a pre-made model_fn module, or None for any other module (which needs a name map).
 
-    if isinstance(module, LinearModelFn):
-        return linear_model_bindings(module.linear_model, "linear_model", "linear/linear_model")
-    if isinstance(module, DNNModelFn):
-        return dense_features_bindings(module.input_layer, "input_layer", DNN_INPUT_SCOPE) + tower_bindings(
-            module.tower, "tower", "dnn"
-        )
-    if isinstance(module, DNNLinearCombinedModelFn):
-        out: list[Binding] = []
-        if module.dnn_input_layer is not None and module.dnn_tower is not None:
-            out += dense_features_bindings(module.dnn_input_layer, "dnn_input_layer", DNN_INPUT_SCOPE)
-            out += tower_bindings(module.dnn_tower, "dnn_tower", "dnn")
-        if module.linear_model is not None:
-            out += linear_model_bindings(module.linear_model, "linear_model", "linear/linear_model")
-        return out
-    if isinstance(module, BaselineModelFn):
-        return [Binding(("baseline/bias",), "bias")]
+    Each pre-made model states its TF names (``PremadeModel.tf_variable_bindings``), so this module does not
+    import the pre-made estimators (which import the Estimator, which warm-starts through here).
+    """
+    from torchestimator.premade.model_base import PremadeModel
+
+    if isinstance(module, PremadeModel):
+        return module.tf_variable_bindings()
     return None
 
 

@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from torchestimator.inputs.example_spec import default_array
 from torchestimator.parsing import FixedLenFeature, Ragged, VarLenFeature
 
 __all__ = ["parse_records", "supports"]
@@ -387,8 +388,6 @@ def _parse(
             if len(sel) != n:
                 if feature.default_value is None:
                     return None  # a required feature is missing: the protobuf path raises TF's error
-                from torchestimator.inputs.example_parsing import default_array
-
                 result[:] = np.asarray(default_array(key, feature), dtype=np_dtype).reshape(-1)
             result[rec_j] = values
         out[key] = result.reshape(n, *feature.shape)

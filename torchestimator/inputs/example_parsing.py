@@ -22,14 +22,16 @@ and every error, to the protobuf runtime so TF's result or TF's error comes out.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
-from typing import Any, Union
+from typing import Any
 
 import numpy as np
 
 from torchestimator.errors import InputError, InvalidArgumentError
 from torchestimator.inputs.example_proto import decode_example, decode_sequence_example
+from torchestimator.inputs.example_spec import WIRE_DTYPES as _WIRE
+from torchestimator.inputs.example_spec import FeatureSpec, ParseSpec, default_array
+from torchestimator.inputs.example_spec import shape_size as _size
 from torchestimator.parsing import FixedLenFeature, FixedLenSequenceFeature, Ragged, VarLenFeature
 
 __all__ = [
@@ -40,22 +42,7 @@ __all__ = [
     "parse_single_sequence_example",
 ]
 
-FeatureSpec = Union[FixedLenFeature, VarLenFeature, FixedLenSequenceFeature]  # noqa: UP007 - a runtime alias
-ParseSpec = Mapping[str, FeatureSpec]
-
-# spec dtype -> (wire kind, numpy dtype of the output)
-_WIRE = {
-    "float32": ("float", np.float32),
-    "float64": ("float", np.float64),
-    "int64": ("int64", np.int64),
-    "int32": ("int64", np.int32),
-    "string": ("bytes", object),
-}
 _TF_NAME = {"float": "float", "int64": "int64", "bytes": "string"}
-
-
-def _size(shape: Sequence[int]) -> int:
-    return int(math.prod(shape))
 
 
 def _check_spec(spec: ParseSpec) -> None:
@@ -70,27 +57,6 @@ def _check_spec(spec: ParseSpec) -> None:
                 f"features[{key!r}] must be a FixedLenFeature, VarLenFeature or FixedLenSequenceFeature "
                 f"(torchestimator.parsing); received {type(feature).__name__}."
             )
-
-
-def default_array(key: str, feature: FixedLenFeature | FixedLenSequenceFeature) -> np.ndarray | None:
-    """The spec's default as an array of the feature's shape (``None`` when there is no default)."""
-    if feature.default_value is None:
-        return None
-    _, np_dtype = _WIRE[feature.dtype]
-    value = feature.default_value
-    if np_dtype is object:
-        flat = np.asarray(value, dtype=object).reshape(-1)
-        arr = np.array([v.encode() if isinstance(v, str) else bytes(v) for v in flat], dtype=object)
-    else:
-        arr = np.asarray(value, dtype=np_dtype).reshape(-1)
-    if isinstance(feature, FixedLenSequenceFeature):
-        return arr.reshape(()) if arr.size == 1 else arr.reshape(feature.shape)
-    if arr.size != _size(feature.shape):
-        raise InvalidArgumentError(
-            f"features[{key!r}].default_value has {arr.size} values but shape {list(feature.shape)} needs "
-            f"{_size(feature.shape)}; give a default of that shape."
-        )
-    return arr.reshape(feature.shape)
 
 
 def _type_error(key: str, index: int, got: str, feature: FeatureSpec) -> InputError:

@@ -79,6 +79,11 @@ class BaselineModelFn(PremadeModel):
     def _optimizer_plan(self) -> list[OptimizerPlan]:
         return [("optimizer", [self.bias], self.optimizer_spec, BASELINE_LEARNING_RATE)]
 
+    def tf_variable_bindings(self) -> list[Any]:
+        from torchestimator.compat._tf_names import Binding
+
+        return [Binding(("baseline/bias",), "bias")]
+
 
 class BaselineClassifier(Estimator):
     """Predicts the label prior, ignoring the features (tf.estimator.BaselineClassifier).

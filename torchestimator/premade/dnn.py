@@ -93,6 +93,14 @@ class DNNModelFn(PremadeModel):
         inputs = self.input_layer(features)  # (B, D)
         return self.tower(inputs, training=mode == ModeKeys.TRAIN)
 
+    def tf_variable_bindings(self) -> list[Any]:
+        from torchestimator.compat._tf_names import DNN_INPUT_SCOPE, dense_features_bindings, tower_bindings
+
+        return [
+            *dense_features_bindings(self.input_layer, "input_layer", DNN_INPUT_SCOPE),
+            *tower_bindings(self.tower, "tower", "dnn"),
+        ]
+
     def _optimizer_plan(self) -> list[OptimizerPlan]:
         params = trainable(self.input_layer) + trainable(self.tower)
         return [("optimizer", params, self.optimizer_spec, None)]

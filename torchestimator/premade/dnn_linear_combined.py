@@ -136,6 +136,19 @@ class DNNLinearCombinedModelFn(PremadeModel):
             return linear
         return dnn if linear is None else dnn + linear  # (B, logits_dimension)
 
+    def tf_variable_bindings(self) -> list[Any]:
+        from torchestimator.compat import _tf_names as names
+
+        out: list[Any] = []
+        if self.dnn_input_layer is not None and self.dnn_tower is not None:
+            out += names.dense_features_bindings(
+                self.dnn_input_layer, "dnn_input_layer", names.DNN_INPUT_SCOPE
+            )
+            out += names.tower_bindings(self.dnn_tower, "dnn_tower", "dnn")
+        if self.linear_model is not None:
+            out += names.linear_model_bindings(self.linear_model, "linear_model", "linear/linear_model")
+        return out
+
     def _optimizer_plan(self) -> list[OptimizerPlan]:
         plan: list[OptimizerPlan] = []
         if self.dnn_input_layer is not None and self.dnn_tower is not None:

@@ -114,6 +114,11 @@ class LinearModelFn(PremadeModel):
             _linear_summaries(self.linear_model)
         return logits
 
+    def tf_variable_bindings(self) -> list[Any]:
+        from torchestimator.compat._tf_names import linear_model_bindings
+
+        return linear_model_bindings(self.linear_model, "linear_model", "linear/linear_model")
+
     def _optimizer_plan(self) -> list[OptimizerPlan]:
         if self.sdca is not None:
             sdca, model, loss = self.sdca, self.linear_model, self._sdca_loss

@@ -173,6 +173,13 @@ class PremadeModel(nn.Module):
         """One entry per optimizer: its train_op name, parameters, spec and default learning rate."""
         raise NotImplementedError
 
+    def tf_variable_bindings(self) -> list[Any] | None:
+        """How TF's pre-made estimator names this model's variables (``compat._tf_names.Binding`` list).
+
+        ``None`` for models whose TF checkpoints need a user's ``name_map`` (the default).
+        """
+        return None
+
     # -- optimizers -------------------------------------------------------------------------------
     def optimizers(self) -> dict[str, torch.optim.Optimizer]:
         """The optimizers (built on first use over the current parameters), keyed by train_op name."""
