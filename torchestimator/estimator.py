@@ -30,66 +30,32 @@ from __future__ import annotations
 import copy
 import logging
 import os
-import tempfile
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
 from torchestimator import checkpoint as ckpt_lib
-from torchestimator.columns import find_host_transform
+from torchestimator._runtime import Runtime
 from torchestimator.errors import (
     CheckpointNotFoundError,
     InvalidArgumentError,
     did_you_mean,
 )
 from torchestimator.evaluation import run_evaluation
-from torchestimator.heads import find_weight_keys
 from torchestimator.hooks.base import CheckpointSaverListener, Hook
 from torchestimator.hooks.basic import ProgressBarHook
-from torchestimator.input_fn import Batch, call_input_fn, host_batches, to_device
-from torchestimator.model_compile import compile_model, compile_options
-from torchestimator.model_dir_guard import (
-    all_corrupt_error,
-    lock_for_training,
-    nothing_to_load_error,
-    training_input_seed_of,
-)
-from torchestimator.model_fn import ModelCaller, build_module
-from torchestimator.nonfinite import check_finite_before_save
-from torchestimator.parallel.placement import module_optimizers, move_optimizer_state
-from torchestimator.parallel.resolve import resolve_strategy
+from torchestimator.model_dir_guard import lock_for_training, resolve_model_dir, training_input_seed_of
+from torchestimator.prediction import run_prediction
 from torchestimator.progress import progress_wanted
-from torchestimator.rng import seed_everything
 from torchestimator.run_config import RunConfig
 from torchestimator.spec import ModeKeys
-from torchestimator.summaries import SummaryWriter
 from torchestimator.train_loop import run_training
 
 __all__ = ["Estimator"]
 
 logger = logging.getLogger("torchestimator")
-
-
-def _resolve_model_dir(model_dir: Any, config: RunConfig) -> str:
-    if model_dir is not None and config.model_dir is not None and os.fspath(model_dir) != config.model_dir:
-        raise InvalidArgumentError(
-            f"model_dir are set both in constructor and RunConfig, but with different values. In constructor: "
-            f"{os.fspath(model_dir)!r}, in RunConfig: {config.model_dir!r}."
-        )
-    resolved = os.fspath(model_dir) if model_dir is not None else config.model_dir
-    if resolved is None:
-        resolved = tempfile.mkdtemp(prefix="torchestimator-")
-        logger.warning("Using temporary folder as model directory: %s", resolved)
-    if resolved == "":
-        raise InvalidArgumentError("model_dir must be a non-empty path; received ''.")
-    if os.path.exists(resolved) and not os.path.isdir(resolved):
-        raise InvalidArgumentError(
-            f"model_dir {resolved!r} exists and is a file; expected a directory (or a new path)."
-        )
-    return resolved
 
 
 def _check_positive(name: str, value: Any) -> None:
@@ -127,73 +93,58 @@ class Estimator:
         config = config if config is not None else RunConfig()
         if not isinstance(config, RunConfig):
             raise InvalidArgumentError(f"config must be a RunConfig; received {type(config).__name__}.")
-        self._model_dir = _resolve_model_dir(model_dir, config)
-        self._config = config.replace(model_dir=self._model_dir)
-        self._params = copy.deepcopy(dict(params or {}))
-        if self._config.tf_random_seed is not None:
-            seed_everything(self._config.tf_random_seed)
-        self._strategy = resolve_strategy(
-            self._config.train_distribute, self._config.device, self._config.session_creation_timeout_secs
+        model_dir = resolve_model_dir(model_dir, config)
+        self._runtime = Runtime(
+            self,
+            model_fn,
+            model_dir,
+            config.replace(model_dir=model_dir),
+            copy.deepcopy(dict(params or {})),
+            warm_start_from,
         )
-        self._strategy.setup()
-        self._module = build_module(model_fn, self._params, self._config).to(self._strategy.device)
-        compile_model(self._module, compile_options(self._config.compile))
-        self._caller = ModelCaller(self._module, self._params, self._config)
-        self._transform = find_host_transform(self._module)
-        self._optimizers: dict[str, torch.optim.Optimizer] = module_optimizers(self._module)
-        move_optimizer_state(
-            self._module
-        )  # e.g. Adagrad accumulators built on the CPU before module.to(cuda)
-        self._pending_optimizer_state: dict[str, Any] = {}
-        self._registered_key: tuple[int, ...] = ()
-        self._global_step = 0
-        self._resident_checkpoint: str | None = (
-            None  # the checkpoint the resident state came from / was saved to
-        )
-        self._resume_input: dict[str, Any] | None = None
-        self._resume_rng: dict[str, Any] | None = None
-        self._warm_start_from = warm_start_from
-        self._warm_started = False  # weights came from warm_start_from (evaluate/predict may use them)
-        self._weights_given = isinstance(
-            model_fn, torch.nn.Module
-        )  # an instance carries the caller's weights
-        self._writers: dict[str, SummaryWriter] = {}
 
     # ------------------------------------------------------------------ properties
     @property
     def model_dir(self) -> str:
-        return self._model_dir
+        return self._runtime.model_dir
 
     @property
     def config(self) -> RunConfig:
-        return self._config
+        return self._runtime.config
 
     @property
     def params(self) -> dict[str, Any]:
-        return copy.deepcopy(self._params)
+        return copy.deepcopy(self._runtime.params)
 
     @property
     def model(self) -> torch.nn.Module:
         """The resident model_fn module (plain, never DDP-wrapped)."""
-        return self._module
+        return self._runtime.module
 
     @property
     def global_step(self) -> int:
-        return self._global_step
+        return self._runtime.global_step
+
+    @property
+    def runtime(self) -> Runtime:
+        """The :class:`~torchestimator._runtime.Runtime` below this facade (resident module, strategy,
+        optimizers, step, writers, checkpoints): what torchestimator's loops, hooks and export use. Not a
+        stable API; prefer the Estimator's methods."""
+        return self._runtime
 
     def __repr__(self) -> str:
-        model = type(self._module).__name__
-        params = sum(p.numel() for p in self._module.parameters())
+        rt = self._runtime
+        params = sum(p.numel() for p in rt.module.parameters())
         return (
-            f"{type(self).__name__}(model={model} with {params:,} parameters, model_dir={self._model_dir!r}, "
-            f"global_step={self._global_step}, strategy={self._strategy!r})"
+            f"{type(self).__name__}(model={type(rt.module).__name__} with {params:,} parameters, "
+            f"model_dir={rt.model_dir!r}, global_step={rt.global_step}, strategy={rt.strategy!r})"
         )
 
     def eval_dir(self, name: str | None = None) -> str:
-        return os.path.join(self._model_dir, "eval" if not name else f"eval_{name}")
+        return self._runtime.eval_dir(name)
 
     def latest_checkpoint(self) -> str | None:
-        return ckpt_lib.latest_checkpoint(self._model_dir)
+        return self._runtime.latest_checkpoint()
 
     def get_variable_names(self) -> list[str]:
         """Names of every tensor in the latest checkpoint (model, optimizer slots) plus ``global_step``."""
@@ -232,7 +183,7 @@ class Estimator:
         latest = self.latest_checkpoint()
         if latest is None:
             raise CheckpointNotFoundError(
-                f"Estimator has no checkpoint in model_dir {self._model_dir!r}; train it first."
+                f"Estimator has no checkpoint in model_dir {self.model_dir!r}; train it first."
             )
         return ckpt_lib.load_checkpoint(latest)
 
@@ -262,9 +213,10 @@ class Estimator:
             NanLossDuringTrainingError: the loss became NaN, or a parameter / optimizer slot is not
                 finite at a save (``NonFiniteParametersError``; nothing is written).
         """
-        if self._config.task_type in ("evaluator", "ps"):
+        rt = self._runtime
+        if rt.config.task_type in ("evaluator", "ps"):
             raise InvalidArgumentError(
-                f"Train has been called with task_type {self._config.task_type!r}; it does not train."
+                f"Train has been called with task_type {rt.config.task_type!r}; it does not train."
             )
         if steps is not None and max_steps is not None:
             raise InvalidArgumentError(
@@ -272,39 +224,39 @@ class Estimator:
             )
         _check_positive("steps", steps)
         _check_positive("max_steps", max_steps)
-        if saving_listeners and not self._config.checkpointing_enabled:
+        if saving_listeners and not rt.config.checkpointing_enabled:
             raise InvalidArgumentError(
                 "saving_listeners were given but checkpointing is disabled (save_checkpoints_steps and "
                 "save_checkpoints_secs are both None); enable checkpoints or drop the listeners."
             )
-        lock = lock_for_training(self._strategy, self._model_dir)
+        lock = lock_for_training(rt.strategy, rt.model_dir)
         try:
-            self._restore_if_newer(for_training=True)
-            if max_steps is not None and self._global_step >= max_steps:
+            rt.restore_if_newer(for_training=True)
+            if max_steps is not None and rt.global_step >= max_steps:
                 logger.info(
                     "Skipping training since max_steps has already saved (global_step %d >= %d).",
-                    self._global_step,
+                    rt.global_step,
                     max_steps,
                 )
                 return self
             last_step = (
                 max_steps
                 if max_steps is not None
-                else (self._global_step + steps if steps is not None else None)
+                else (rt.global_step + steps if steps is not None else None)
             )
             skip, seed = 0, None
-            resume = self._resume_input
+            resume = rt.resume_input
             if resume and last_step is not None and resume.get("last_step") == last_step:
                 skip, seed = int(resume.get("batches_consumed", 0)), resume.get("shuffle_seed")
-            self._resume_input = None
+            rt.resume_input = None
             run_training(
-                self,
+                rt,
                 input_fn,
                 list(hooks or ()),
                 last_step,
                 list(saving_listeners or ()),
                 skip_batches=skip,
-                input_seed=training_input_seed_of(self._strategy, self._config, seed),
+                input_seed=training_input_seed_of(rt.strategy, rt.config, seed),
             )
         finally:
             if lock is not None:
@@ -327,21 +279,16 @@ class Estimator:
                 passed); ``RunConfig(allow_untrained=True)`` evaluates the initial weights instead.
         """
         _check_positive("steps", steps)
-        self._use_checkpoint(checkpoint_path)
+        rt = self._runtime
+        rt.use_checkpoint(checkpoint_path)
         return run_evaluation(
-            self,
+            rt,
             input_fn,
             steps,
             [*self._progress_hooks(steps), *(hooks or ())],
             name,
-            checkpoint_path or self._resident_checkpoint,
+            checkpoint_path or rt.resident_checkpoint,
         )
-
-    def _evaluate_resident(
-        self, input_fn: Callable[..., Any], steps: int | None, hooks: Sequence[Hook] | None, name: str | None
-    ) -> dict[str, Any]:
-        """Evaluate the in-memory model as it is (used by InMemoryEvaluatorHook during training)."""
-        return run_evaluation(self, input_fn, steps, list(hooks or ()), name, None)
 
     def predict(
         self,
@@ -357,16 +304,14 @@ class Estimator:
             CheckpointNotFoundError: nothing to load, as in :meth:`evaluate` (raised by this call, before
                 the first prediction is drawn).
         """
-        from torchestimator.prediction import run_prediction
-
-        self._use_checkpoint(checkpoint_path)
+        self._runtime.use_checkpoint(checkpoint_path)
         keys = [predict_keys] if isinstance(predict_keys, str) else predict_keys
         hooks = [*self._progress_hooks(None), *(hooks or ())]
-        return run_prediction(self, input_fn, keys, hooks, yield_single_examples)
+        return run_prediction(self._runtime, input_fn, keys, hooks, yield_single_examples)
 
     def _progress_hooks(self, steps: int | None) -> list[Hook]:
         """A progress bar for evaluate / predict where ``RunConfig.progress_bar`` wants one (chief only)."""
-        if self._strategy.is_chief and progress_wanted(self._config.progress_bar):
+        if self._runtime.is_chief and progress_wanted(self.config.progress_bar):
             return [ProgressBarHook(total=steps)]
         return []
 
@@ -392,123 +337,51 @@ class Estimator:
             experimental_mode=experimental_mode,
         )
 
-    # ------------------------------------------------------------------ internals used by the loops
-    def _host_stream(self, batches: Iterator[Batch]) -> Iterator[Batch]:
-        """The host stage (tensors, column transforms), prefetched in a background thread when the model
-        has feature-column transforms and trains on an accelerator, where host work overlaps device work.
-        On CPU the two share the cores: a thread beside torch's intra-op threads cost 3-6% in
-        scripts/bench_overhead.py and scripts/bench_columns.py. torchestimator's readers prefetch their
-        own batches either way."""
-        stream = host_batches(batches, self._transform, find_weight_keys(self._module))
-        on_accelerator = self._strategy.device.type != "cpu"
-        if self._config.prefetch_batches > 0 and self._transform is not None and on_accelerator:
-            from torchestimator.inputs.prefetch import prefetch
+    # ------------------------------------------------------------------ the old private names
+    # Code written against the Estimator's former private attributes (``est._strategy``, ``est._save()``,
+    # ...) reaches the Runtime, where that state lives now. New code: ``est.runtime``.
+    def __getattr__(self, name: str) -> Any:
+        target = _RUNTIME_ALIASES.get(name)
+        if target is None or name == "_runtime":
+            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+        return getattr(self._runtime, target)
 
-            return prefetch(stream, self._config.prefetch_batches)
-        return stream
+    def __setattr__(self, name: str, value: Any) -> None:
+        target = _RUNTIME_ALIASES.get(name)
+        if target is not None and "_runtime" in self.__dict__:
+            setattr(self._runtime, target, value)
+        else:
+            object.__setattr__(self, name, value)
 
-    def _batches(self, input_fn: Callable[..., Any], mode: str) -> Iterator[Batch]:
-        ctx = self._strategy.input_context()
-        return self._host_stream(
-            call_input_fn(input_fn, mode, params=self.params, config=self._config, input_context=ctx)
-        )
 
-    def _to_device(self, value: Any) -> Any:
-        return to_device(value, self._strategy.device)
-
-    def _train_writer(self) -> SummaryWriter:
-        return self._writer(self._model_dir)
-
-    def _writer(self, logdir: str) -> SummaryWriter:
-        if logdir not in self._writers:
-            self._writers[logdir] = SummaryWriter(logdir)
-        return self._writers[logdir]
-
-    def _register_optimizers(self, optimizers: Mapping[str, torch.optim.Optimizer]) -> None:
-        key = tuple(map(id, optimizers.values()))
-        if key == self._registered_key:  # the same optimizers as the last step: nothing to do
-            return
-        self._registered_key = key
-        for name, opt in optimizers.items():
-            if any(opt is known for known in self._optimizers.values()):
-                continue
-            if name in self._optimizers:
-                name = f"{name}_{len(self._optimizers)}"
-            self._optimizers[name] = opt
-            if name in self._pending_optimizer_state:
-                opt.load_state_dict(self._pending_optimizer_state.pop(name))
-
-    def _has_checkpoint_at(self, step: int) -> bool:
-        return (Path(self._model_dir) / f"{ckpt_lib.PREFIX}{step}").is_dir()
-
-    def _save(self, input_state: dict[str, Any] | None, rank_rng: dict[str, Any] | None = None) -> str:
-        check_finite_before_save(self._module, self._optimizers, self._global_step, self._model_dir)
-        opt_states = {name: opt.state_dict() for name, opt in self._optimizers.items()}
-        opt_states.update({k: v for k, v in self._pending_optimizer_state.items() if k not in opt_states})
-        path = ckpt_lib.save_checkpoint(
-            self._model_dir,
-            self._global_step,
-            self._module.state_dict(),
-            opt_states,
-            input_state=input_state,
-            keep_checkpoint_max=self._config.keep_checkpoint_max,
-            keep_checkpoint_every_n_hours=self._config.keep_checkpoint_every_n_hours,
-            rank_rng=rank_rng,
-        )
-        self._resident_checkpoint = path
-        return path
-
-    def _use_checkpoint(self, checkpoint_path: str | None) -> None:
-        if checkpoint_path is None:
-            self._restore_if_newer(for_training=False)
-            has_weights = (
-                self._resident_checkpoint is not None
-                or self._global_step > 0
-                or self._warm_started
-                or self._weights_given
-            )
-            if not has_weights and not self._config.allow_untrained:
-                raise nothing_to_load_error(self._model_dir)
-            return
-        state = ckpt_lib.load_checkpoint(checkpoint_path)
-        if state.path != self._resident_checkpoint:
-            self._apply(state, for_training=False)
-
-    def _restore_if_newer(self, for_training: bool) -> None:
-        newest = ckpt_lib.latest_checkpoint(self._model_dir, verify=False)
-        if newest is None or newest == self._resident_checkpoint:
-            if newest is None and self._warm_start_from is not None and self._resident_checkpoint is None:
-                from torchestimator.warm_start import warm_start
-
-                warm_start(self._module, self._warm_start_from)
-                self._warm_start_from = None
-                self._warm_started = True
-            return
-        state = ckpt_lib.load_latest(self._model_dir)
-        if state is None:
-            if for_training:
-                raise all_corrupt_error(self._model_dir)
-            return
-        if state.path == self._resident_checkpoint:
-            return
-        if self._resident_checkpoint is not None and state.global_step < self._global_step:
-            return  # the resident model is ahead of what is on disk (e.g. checkpoints disabled)
-        self._apply(state, for_training=for_training)
-
-    def _apply(self, state: ckpt_lib.CheckpointState, for_training: bool) -> None:
-        ckpt_lib.check_compatible(self._module, state.model, str(state.path))
-        self._module.load_state_dict(state.model)
-        self._pending_optimizer_state = {}
-        for name, opt_state in state.optimizers.items():
-            if name in self._optimizers:
-                self._optimizers[name].load_state_dict(opt_state)
-            else:
-                self._pending_optimizer_state[name] = opt_state
-        self._global_step = state.global_step
-        self._resident_checkpoint = state.path
-        if for_training:
-            # applied by the train loop once the input iterator exists, so a resumed run draws the same
-            # input order as an uninterrupted one and continues the same random stream after it
-            self._resume_rng = state.rng
-            self._resume_input = state.input
-        logger.info("Restored %s (global_step %d).", state.path, state.global_step)
+# Estimator's former private attribute -> the Runtime attribute that holds it now.
+_RUNTIME_ALIASES = {
+    "_model_dir": "model_dir",
+    "_config": "config",
+    "_params": "params",
+    "_strategy": "strategy",
+    "_module": "module",
+    "_caller": "caller",
+    "_transform": "transform",
+    "_optimizers": "optimizers",
+    "_pending_optimizer_state": "pending_optimizer_state",
+    "_global_step": "global_step",
+    "_resident_checkpoint": "resident_checkpoint",
+    "_resume_input": "resume_input",
+    "_resume_rng": "resume_rng",
+    "_warm_start_from": "warm_start_from",
+    "_warm_started": "warm_started",
+    "_weights_given": "weights_given",
+    "_writers": "writers",
+    "_host_stream": "host_stream",
+    "_batches": "input_stream",
+    "_to_device": "to_device",
+    "_train_writer": "train_writer",
+    "_writer": "writer",
+    "_register_optimizers": "register_optimizers",
+    "_has_checkpoint_at": "has_checkpoint_at",
+    "_save": "save",
+    "_use_checkpoint": "use_checkpoint",
+    "_restore_if_newer": "restore_if_newer",
+    "_apply": "apply",
+}

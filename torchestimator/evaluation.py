@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
+from torchestimator._runtime import fire_hooks, open_stream
 from torchestimator.errors import InvalidArgumentError
 from torchestimator.hooks.base import Hook, RunContext
 from torchestimator.metrics.base import Mean, Metric
@@ -22,7 +23,7 @@ from torchestimator.model_fn import eval_mode
 from torchestimator.spec import ModeKeys
 
 if TYPE_CHECKING:
-    from torchestimator.estimator import Estimator
+    from torchestimator._runtime import Runtime
 
 __all__ = ["run_evaluation"]
 
@@ -36,64 +37,85 @@ def results_line(results: dict[str, Any]) -> str:
 
 
 def run_evaluation(
-    est: Estimator,
+    rt: Runtime,
     input_fn: Callable[..., Any],
     steps: int | None,
     hooks: Sequence[Hook],
     name: str | None,
     checkpoint_path: str | None,
 ) -> dict[str, Any]:
-    module = est._module
-    ctx = RunContext(estimator=est, mode=ModeKeys.EVAL, global_step=est._global_step)
+    """Evaluate the resident module on ``input_fn`` as it is (the one evaluation loop).
+
+    ``Estimator.evaluate`` picks the checkpoint first; ``train_and_evaluate`` and
+    ``InMemoryEvaluatorHook`` evaluate the live module. ``checkpoint_path`` is only recorded in the
+    summaries.
+    """
+    ctx = rt.context(ModeKeys.EVAL)
     hooks = list(hooks)
-    for h in hooks:
-        h.begin(ctx)
-    loss_sum = torch.zeros((), dtype=torch.float64, device=est._strategy.device)
+    fire_hooks(hooks, "begin", ctx)
+    loss_sum, n_batches, totals = _accumulate(rt, input_fn, steps, hooks, ctx)
+    results = _reduce(rt, loss_sum, n_batches, totals)
+    if rt.is_chief:
+        writer = rt.writer(rt.eval_dir(name))
+        writer.scalars(
+            {k: v for k, v in results.items() if k != "global_step" and isinstance(v, (int, float))},
+            rt.global_step,
+        )
+        if checkpoint_path:
+            writer.text("checkpoint_path", str(checkpoint_path), rt.global_step)
+        writer.flush()
+        logger.info("Saving dict for global step %d: %s", rt.global_step, results_line(results))
+    ctx.results = results
+    fire_hooks(hooks, "end", ctx)
+    return results
+
+
+def _accumulate(
+    rt: Runtime, input_fn: Callable[..., Any], steps: int | None, hooks: list[Hook], ctx: RunContext
+) -> tuple[torch.Tensor, int, dict[str, Metric]]:
+    """Run the batches: the summed loss, the batch count and the merged metric states (on the device)."""
+    module = rt.module
+    loss_sum = torch.zeros((), dtype=torch.float64, device=rt.strategy.device)
     n_batches = 0
     totals: dict[str, Metric] = {}
-    stream = est._batches(input_fn, ModeKeys.EVAL)
     first = True
-    try:
-        with eval_mode(module):
-            for batch in stream:
-                features, labels = est._to_device(batch)
-                ctx.features, ctx.labels = features, labels
-                for h in hooks:
-                    h.before_step(ctx)
-                spec = est._caller(module, features, labels, ModeKeys.EVAL)
-                if first:
-                    first = False
-                    for h in spec.evaluation_hooks:
-                        h.begin(ctx)
-                    hooks.extend(spec.evaluation_hooks)
-                loss_sum += spec.loss_tensor.detach().reshape(()).double()
-                n_batches += 1
-                for key, value in (spec.eval_metric_ops or {}).items():
-                    if key in _RESERVED:
-                        raise InvalidArgumentError(
-                            f"eval_metric_ops may not use the reserved name {key!r} (the Estimator adds it); rename it."
-                        )
-                    metric = (
-                        value
-                        if isinstance(value, Metric)
-                        else Mean(torch.as_tensor(value).detach().reshape(-1).mean())
+    with open_stream(rt.input_stream(input_fn, ModeKeys.EVAL)) as stream, eval_mode(module):
+        for batch in stream:
+            features, labels = rt.to_device(batch)
+            ctx.features, ctx.labels = features, labels
+            fire_hooks(hooks, "before_step", ctx)
+            spec = rt.caller(module, features, labels, ModeKeys.EVAL)
+            if first:
+                first = False
+                fire_hooks(spec.evaluation_hooks, "begin", ctx)
+                hooks.extend(spec.evaluation_hooks)
+            loss_sum += spec.loss_tensor.detach().reshape(()).double()
+            n_batches += 1
+            for key, value in (spec.eval_metric_ops or {}).items():
+                if key in _RESERVED:
+                    raise InvalidArgumentError(
+                        f"eval_metric_ops may not use the reserved name {key!r} (the Estimator adds it); rename it."
                     )
-                    totals[key] = metric if key not in totals else totals[key].merge(metric)
-                ctx.loss, ctx.spec = spec.loss_tensor.detach(), spec
-                for h in hooks:
-                    h.after_step(ctx)
-                if ctx.stop_requested or (steps is not None and n_batches >= steps):
-                    break
-    finally:
-        close = getattr(stream, "close", None)
-        if close is not None:
-            close()
-    # one reduction across processes for everything, in a fixed (sorted) order on every rank
+                metric = (
+                    value
+                    if isinstance(value, Metric)
+                    else Mean(torch.as_tensor(value).detach().reshape(-1).mean())
+                )
+                totals[key] = metric if key not in totals else totals[key].merge(metric)
+            ctx.loss, ctx.spec = spec.loss_tensor.detach(), spec
+            fire_hooks(hooks, "after_step", ctx)
+            if ctx.stop_requested or (steps is not None and n_batches >= steps):
+                break
+    return loss_sum, n_batches, totals
+
+
+def _reduce(rt: Runtime, loss_sum: torch.Tensor, n_batches: int, totals: dict[str, Metric]) -> dict[str, Any]:
+    """One reduction across processes for everything, in a fixed (sorted) order on every rank."""
     names = sorted(totals)
     flat = [loss_sum, torch.tensor(float(n_batches), dtype=torch.float64, device=loss_sum.device)]
     for key in names:
         flat.extend(s.to(loss_sum.device) for s in totals[key].state)
-    est._strategy.all_reduce_sum(flat)
+    rt.strategy.all_reduce_sum(flat)
     loss_total, count = float(flat[0]), float(flat[1])
     results: dict[str, Any] = {}
     i = 2
@@ -102,18 +124,5 @@ def run_evaluation(
         results[key] = totals[key].compute(flat[i : i + k])
         i += k
     results["loss"] = loss_total / count if count else float("nan")
-    results["global_step"] = est._global_step
-    if est._strategy.is_chief:
-        writer = est._writer(est.eval_dir(name))
-        writer.scalars(
-            {k: v for k, v in results.items() if k != "global_step" and isinstance(v, (int, float))},
-            est._global_step,
-        )
-        if checkpoint_path:
-            writer.text("checkpoint_path", str(checkpoint_path), est._global_step)
-        writer.flush()
-        logger.info("Saving dict for global step %d: %s", est._global_step, results_line(results))
-    ctx.results = results
-    for h in hooks:
-        h.end(ctx)
+    results["global_step"] = rt.global_step
     return results

@@ -9,21 +9,36 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import secrets
-from typing import TYPE_CHECKING
+import tempfile
+from typing import TYPE_CHECKING, Any
 
 import torch
 
 from torchestimator import checkpoint as ckpt_lib
-from torchestimator.errors import CheckpointError, CheckpointNotFoundError, CorruptCheckpointError
+from torchestimator.errors import (
+    CheckpointError,
+    CheckpointNotFoundError,
+    CorruptCheckpointError,
+    InvalidArgumentError,
+)
 from torchestimator.model_dir_lock import ModelDirLock
+
+logger = logging.getLogger("torchestimator")
 
 if TYPE_CHECKING:
     from torchestimator.parallel.strategy import Strategy
     from torchestimator.run_config import RunConfig
 
-__all__ = ["all_corrupt_error", "lock_for_training", "nothing_to_load_error", "training_input_seed_of"]
+__all__ = [
+    "all_corrupt_error",
+    "lock_for_training",
+    "nothing_to_load_error",
+    "resolve_model_dir",
+    "training_input_seed_of",
+]
 
 
 def lock_for_training(strategy: Strategy, model_dir: str | os.PathLike[str]) -> ModelDirLock | None:
@@ -95,3 +110,27 @@ def all_corrupt_error(model_dir: str | os.PathLike[str]) -> CorruptCheckpointErr
         "folders (and the 'checkpoint' file) out of model_dir, or train into a new model_dir; to recover, "
         "restore them from a backup."
     )
+
+
+def resolve_model_dir(model_dir: Any, config: RunConfig) -> str:
+    """The Estimator's model_dir: the constructor's or the RunConfig's (they must agree), else a temp dir.
+
+    Raises:
+        InvalidArgumentError: two different model_dirs, an empty path, or a path that is a file.
+    """
+    if model_dir is not None and config.model_dir is not None and os.fspath(model_dir) != config.model_dir:
+        raise InvalidArgumentError(
+            f"model_dir are set both in constructor and RunConfig, but with different values. In constructor: "
+            f"{os.fspath(model_dir)!r}, in RunConfig: {config.model_dir!r}."
+        )
+    resolved = os.fspath(model_dir) if model_dir is not None else config.model_dir
+    if resolved is None:
+        resolved = tempfile.mkdtemp(prefix="torchestimator-")
+        logger.warning("Using temporary folder as model directory: %s", resolved)
+    if resolved == "":
+        raise InvalidArgumentError("model_dir must be a non-empty path; received ''.")
+    if os.path.exists(resolved) and not os.path.isdir(resolved):
+        raise InvalidArgumentError(
+            f"model_dir {resolved!r} exists and is a file; expected a directory (or a new path)."
+        )
+    return resolved

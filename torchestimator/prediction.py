@@ -8,13 +8,14 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
+from torchestimator._runtime import fire_hooks, open_stream
 from torchestimator.errors import InvalidArgumentError
-from torchestimator.hooks.base import Hook, RunContext
+from torchestimator.hooks.base import Hook
 from torchestimator.model_fn import eval_mode
 from torchestimator.spec import ModeKeys
 
 if TYPE_CHECKING:
-    from torchestimator.estimator import Estimator
+    from torchestimator._runtime import Runtime
 
 __all__ = ["run_prediction"]
 
@@ -28,61 +29,62 @@ def _to_numpy(value: Any) -> Any:
 
 
 def run_prediction(
-    est: Estimator,
+    rt: Runtime,
     input_fn: Callable[..., Any],
     predict_keys: Sequence[str] | None,
     hooks: Sequence[Hook],
     yield_single_examples: bool,
 ) -> Iterator[Any]:
-    module = est._module
-    ctx = RunContext(estimator=est, mode=ModeKeys.PREDICT, global_step=est._global_step)
+    """Yield the resident module's predictions on ``input_fn`` (per example or per batch)."""
+    module = rt.module
+    ctx = rt.context(ModeKeys.PREDICT)
     hooks = list(hooks)
-    for h in hooks:
-        h.begin(ctx)
-    stream = est._batches(input_fn, ModeKeys.PREDICT)
-    try:
+    fire_hooks(hooks, "begin", ctx)
+    with open_stream(rt.input_stream(input_fn, ModeKeys.PREDICT)) as stream:
         for features, _labels in stream:
-            features = est._to_device(features)
+            features = rt.to_device(features)
             ctx.features = features
-            for h in hooks:
-                h.before_step(ctx)
+            fire_hooks(hooks, "before_step", ctx)
             with eval_mode(module):
-                spec = est._caller(module, features, None, ModeKeys.PREDICT)
-            preds = spec.predictions
-            if isinstance(preds, Mapping):
-                if predict_keys is not None:
-                    missing = [k for k in predict_keys if k not in preds]
-                    if missing:
-                        raise InvalidArgumentError(
-                            f"predict_keys {missing} are not in the predictions; available keys: {sorted(preds)}."
-                        )
-                    preds = {k: preds[k] for k in predict_keys}
-                out: Any = {k: _to_numpy(v) for k, v in preds.items()}
-            else:
-                out = _to_numpy(preds)
+                spec = rt.caller(module, features, None, ModeKeys.PREDICT)
+            out = _selected(spec.predictions, predict_keys)
             ctx.spec = spec
-            for h in hooks:
-                h.after_step(ctx)
+            fire_hooks(hooks, "after_step", ctx)
             if not yield_single_examples:
                 yield out
-            elif isinstance(out, dict):
-                sizes = {k: len(v) for k, v in out.items()}
-                if len(set(sizes.values())) > 1:
-                    raise InvalidArgumentError(
-                        "Batch length of predictions should be same; with yield_single_examples=True every "
-                        f"prediction must have the same first dimension, received {sizes}. Use "
-                        "yield_single_examples=False."
-                    )
-                n = next(iter(sizes.values()), 0)
-                for i in range(n):
-                    yield {k: v[i] for k, v in out.items()}
             else:
-                yield from out
+                yield from _examples(out)
             if ctx.stop_requested:
                 break
-    finally:
-        close = getattr(stream, "close", None)
-        if close is not None:
-            close()
-    for h in hooks:
-        h.end(ctx)
+    fire_hooks(hooks, "end", ctx)
+
+
+def _selected(preds: Any, predict_keys: Sequence[str] | None) -> Any:
+    """The predictions ``predict_keys`` names (all if None), as numpy."""
+    if not isinstance(preds, Mapping):
+        return _to_numpy(preds)
+    if predict_keys is not None:
+        missing = [k for k in predict_keys if k not in preds]
+        if missing:
+            raise InvalidArgumentError(
+                f"predict_keys {missing} are not in the predictions; available keys: {sorted(preds)}."
+            )
+        preds = {k: preds[k] for k in predict_keys}
+    return {k: _to_numpy(v) for k, v in preds.items()}
+
+
+def _examples(out: Any) -> Iterator[Any]:
+    """One batch's predictions split into examples."""
+    if not isinstance(out, dict):
+        yield from out
+        return
+    sizes = {k: len(v) for k, v in out.items()}
+    if len(set(sizes.values())) > 1:
+        raise InvalidArgumentError(
+            "Batch length of predictions should be same; with yield_single_examples=True every "
+            f"prediction must have the same first dimension, received {sizes}. Use "
+            "yield_single_examples=False."
+        )
+    n = next(iter(sizes.values()), 0)
+    for i in range(n):
+        yield {k: v[i] for k, v in out.items()}

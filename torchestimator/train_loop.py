@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
+from torchestimator._runtime import fire_hooks, open_stream
 from torchestimator.errors import InvalidArgumentError
 from torchestimator.hooks.base import CheckpointSaverListener, Hook, RunContext
 from torchestimator.hooks.basic import (
@@ -27,13 +28,13 @@ from torchestimator.hooks.basic import (
     StopAtStepHook,
     SummarySaverHook,
 )
-from torchestimator.input_fn import Batch, call_input_fn, to_device
+from torchestimator.input_fn import Batch, to_device
 from torchestimator.progress import progress_wanted
 from torchestimator.rng import restore_rng, rng_state_json, training_input_seed
 from torchestimator.spec import ModeKeys
 
 if TYPE_CHECKING:
-    from torchestimator.estimator import Estimator
+    from torchestimator._runtime import Runtime
 
 __all__ = ["run_training"]
 
@@ -48,21 +49,21 @@ def autocast(device: torch.device, precision: str) -> contextlib.AbstractContext
     return torch.autocast(device_type=device.type, dtype=dtype)
 
 
-def _builtin_hooks(est: Estimator, user_hooks: Sequence[Hook], last_step: int | None) -> list[Hook]:
-    cfg = est.config
+def _builtin_hooks(rt: Runtime, user_hooks: Sequence[Hook], last_step: int | None) -> list[Hook]:
+    cfg = rt.config
     hooks: list[Hook] = []
     if not any(isinstance(h, NanTensorHook) for h in user_hooks):
         hooks.append(NanTensorHook())
     if last_step is not None:
         hooks.append(StopAtStepHook(last_step=last_step))
-    if est._strategy.is_chief:
+    if rt.is_chief:
         if progress_wanted(cfg.progress_bar):
             hooks.append(ProgressBarHook(total=last_step))
         if cfg.log_step_count_steps:
-            hooks.append(LoggingHook(cfg.log_step_count_steps, writer=est._train_writer()))
+            hooks.append(LoggingHook(cfg.log_step_count_steps, writer=rt.train_writer()))
         if cfg.save_summary_steps:
-            hooks.append(SummarySaverHook(cfg.save_summary_steps, est._train_writer()))
-            hooks.append(HParamsHook(est._train_writer()))
+            hooks.append(SummarySaverHook(cfg.save_summary_steps, rt.train_writer()))
+            hooks.append(HParamsHook(rt.train_writer()))
     return hooks
 
 
@@ -77,18 +78,18 @@ class _Checkpointer:
 
     def __init__(
         self,
-        est: Estimator,
+        rt: Runtime,
         hooks: list[Hook],
         listeners: Sequence[CheckpointSaverListener],
         last_step: int | None,
         input_seed: int,
     ) -> None:
-        self.est, self.hooks, self.listeners, self.last_step = est, hooks, listeners, last_step
+        self.rt, self.hooks, self.listeners, self.last_step = rt, hooks, listeners, last_step
         self.input_seed = input_seed
-        cfg = est.config
+        cfg = rt.config
         self.enabled = cfg.checkpointing_enabled
-        self.writes = est._strategy.is_chief
-        self.distributed = est._strategy.world_size > 1
+        self.writes = rt.is_chief
+        self.distributed = rt.strategy.world_size > 1
         self.steps, self.secs = cfg.save_checkpoints_steps, cfg.save_checkpoints_secs
         self.last_saved_step: int | None = None
         self.last_time = time.monotonic()
@@ -113,13 +114,11 @@ class _Checkpointer:
         return time.monotonic() - self.last_time >= float(self.secs or 0)
 
     def save(self, ctx: RunContext, batches_consumed: int, completed: bool) -> None:
-        strategy = self.est._strategy
-        ranks = strategy.gather_json(rng_state_json()) if self.distributed else []
+        ranks = self.rt.strategy.gather_json(rng_state_json()) if self.distributed else []
         self.last_saved_step, self.last_time, self.secs_agreed = ctx.global_step, time.monotonic(), False
         if not self.writes:
             return
-        for h in self.hooks:
-            h.before_save(ctx)
+        fire_hooks(self.hooks, "before_save", ctx)
         if ctx.save_vetoed:
             return
         for listener in self.listeners:
@@ -134,16 +133,15 @@ class _Checkpointer:
             }
         )
         rank_rng = {str(r): state for r, state in enumerate(ranks)} if len(ranks) > 1 else None
-        path = self.est._save(input_state, rank_rng)
+        path = self.rt.save(input_state, rank_rng)
         for listener in self.listeners:
             if listener.after_save(ctx.global_step):
                 ctx.request_stop()
-        for h in self.hooks:
-            h.after_save(ctx, path)
+        fire_hooks(self.hooks, "after_save", ctx, path)
 
 
 def run_training(
-    est: Estimator,
+    rt: Runtime,
     input_fn: Any,
     user_hooks: Sequence[Hook],
     last_step: int | None,
@@ -157,31 +155,15 @@ def run_training(
     resumed call replays the same order); ``skip_batches`` are the batches the interrupted call had
     already trained on.
     """
-    strategy = est._strategy
-    with training_input_seed(input_seed, strategy.rank):
-        batches: Iterator[Batch] = call_input_fn(
-            input_fn,
-            ModeKeys.TRAIN,
-            params=est.params,
-            config=est.config,
-            input_context=strategy.input_context(),
-        )
-        for _ in range(skip_batches):  # resume an interrupted train() call where it stopped reading
-            if next(batches, None) is None:
-                break
-        if skip_batches:
-            logger.info("Resumed the input of the interrupted train() call after %d batches.", skip_batches)
-        stream = est._host_stream(batches)
-        try:
-            _train_steps(est, stream, user_hooks, last_step, listeners, skip_batches, input_seed)
-        finally:
-            close = getattr(stream, "close", None)
-            if close is not None:
-                close()
+    with (
+        training_input_seed(input_seed, rt.strategy.rank),
+        open_stream(rt.input_stream(input_fn, ModeKeys.TRAIN, skip_batches)) as stream,
+    ):
+        _train_steps(rt, stream, user_hooks, last_step, listeners, skip_batches, input_seed)
 
 
 def _train_steps(
-    est: Estimator,
+    rt: Runtime,
     stream: Iterator[Batch],
     user_hooks: Sequence[Hook],
     last_step: int | None,
@@ -189,22 +171,21 @@ def _train_steps(
     skip_batches: int,
     input_seed: int,
 ) -> None:
-    strategy, module, cfg = est._strategy, est._module, est.config
+    strategy, module, cfg = rt.strategy, rt.module, rt.config
     device = strategy.device
-    hooks = [*_builtin_hooks(est, user_hooks, last_step), *user_hooks]
-    ckpt = _Checkpointer(est, hooks, listeners, last_step, input_seed)
-    ctx = RunContext(estimator=est, mode=ModeKeys.TRAIN, global_step=est._global_step)
+    hooks = [*_builtin_hooks(rt, user_hooks, last_step), *user_hooks]
+    ckpt = _Checkpointer(rt, hooks, listeners, last_step, input_seed)
+    ctx = rt.context(ModeKeys.TRAIN)
     scaler = torch.amp.GradScaler(device.type) if cfg.precision == "fp16" and device.type == "cuda" else None
     module.train()
     train_module = strategy.wrap(module)  # under DDP this reseeds per rank; a resumed run then restores:
-    if est._resume_rng:
-        restore_rng(est._resume_rng, strategy.rank, strategy.world_size)
-        est._resume_rng = None
-    for h in hooks:
-        h.begin(ctx)
+    if rt.resume_rng:
+        restore_rng(rt.resume_rng, strategy.rank, strategy.world_size)
+        rt.resume_rng = None
+    fire_hooks(hooks, "begin", ctx)
     for listener in listeners:
         listener.begin()
-    if ckpt.enabled and strategy.agree(ckpt.writes and not est._has_checkpoint_at(ctx.global_step)):
+    if ckpt.enabled and strategy.agree(ckpt.writes and not rt.has_checkpoint_at(ctx.global_step)):
         ckpt.save(ctx, skip_batches, completed=False)
 
     consumed, steps_made, first = skip_batches, 0, True
@@ -221,23 +202,20 @@ def _train_steps(
         consumed += 1
         features, labels = to_device(batch, device)
         ctx.features, ctx.labels = features, labels
-        for h in hooks:
-            h.before_step(ctx)
+        fire_hooks(hooks, "before_step", ctx)
         with autocast(device, cfg.precision):
-            spec = est._caller(train_module, features, labels, ModeKeys.TRAIN)
+            spec = rt.caller(train_module, features, labels, ModeKeys.TRAIN)
         if first:
             first = False
-            extra = [*spec.training_hooks, *(spec.training_chief_hooks if strategy.is_chief else ())]
-            for h in extra:
-                h.begin(ctx)
+            extra = [*spec.training_hooks, *(spec.training_chief_hooks if rt.is_chief else ())]
+            fire_hooks(extra, "begin", ctx)
             hooks.extend(extra)
-        _apply_train_op(est, spec, scaler)
-        est._global_step += 1
+        _apply_train_op(rt, spec, scaler)
+        rt.global_step += 1
         steps_made += 1
-        ctx.global_step, ctx.loss, ctx.spec = est._global_step, spec.loss_tensor.detach(), spec
+        ctx.global_step, ctx.loss, ctx.spec = rt.global_step, spec.loss_tensor.detach(), spec
         strategy.step_boundary()
-        for h in hooks:
-            h.after_step(ctx)
+        fire_hooks(hooks, "after_step", ctx)
         if ckpt.due(ctx.global_step):
             ckpt.save(ctx, consumed, completed=False)
     if steps_made == 0:
@@ -247,19 +225,18 @@ def _train_steps(
     if ckpt.enabled and ckpt.last_saved_step != ctx.global_step:
         ckpt.save(ctx, consumed, completed=True)
     strategy.barrier()  # every rank leaves train() after the chief's final checkpoint exists
-    for h in hooks:
-        h.end(ctx)
+    fire_hooks(hooks, "end", ctx)
     for listener in listeners:
         listener.end(ctx.global_step)
 
 
-def _apply_train_op(est: Estimator, spec: Any, scaler: Any) -> None:
+def _apply_train_op(rt: Runtime, spec: Any, scaler: Any) -> None:
     """zero_grad / backward / clip / step for the optimizers of ``spec.train_op`` (or call it)."""
     optimizers = spec.optimizers()
     if not optimizers:  # a callable train_op owns backward and step
         spec.train_op(spec.loss)
         return
-    est._register_optimizers(optimizers)
+    rt.register_optimizers(optimizers)
     for opt in optimizers.values():
         opt.zero_grad(set_to_none=True)
     loss = spec.loss.reshape(())
@@ -267,7 +244,7 @@ def _apply_train_op(est: Estimator, spec: Any, scaler: Any) -> None:
         scaler.scale(loss).backward()
     else:
         loss.backward()
-    clip = est.config.gradient_clip_norm
+    clip = rt.config.gradient_clip_norm
     if clip is not None:
         params = [
             p

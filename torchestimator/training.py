@@ -44,17 +44,18 @@ Example:
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import os
 import time
-from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
+from torchestimator._train_eval_specs import EvalSpec, TrainSpec
 from torchestimator.errors import CheckpointError, InvalidArgumentError
+from torchestimator.evaluation import run_evaluation
 from torchestimator.hooks.base import CheckpointSaverListener, Hook, RunContext
 
 if TYPE_CHECKING:
+    from torchestimator._runtime import Runtime
     from torchestimator.estimator import Estimator
 
 __all__ = ["EvalSpec", "TrainSpec", "train_and_evaluate"]
@@ -62,139 +63,6 @@ __all__ = ["EvalSpec", "TrainSpec", "train_and_evaluate"]
 logger = logging.getLogger("torchestimator")
 
 _NO_CHECKPOINT_LOG_SECS = 600  # "no new checkpoint" is logged at most this often (as TF)
-
-
-def _check_input_fn(input_fn: Any) -> None:
-    if not callable(input_fn):
-        raise InvalidArgumentError(f"`input_fn` must be callable, given: {input_fn!r}")
-
-
-def _check_hooks(hooks: Any) -> tuple[Hook, ...]:
-    hooks = tuple(hooks or ())
-    for hook in hooks:
-        if not isinstance(hook, Hook):
-            raise InvalidArgumentError(f"All hooks must be `torchestimator.Hook` instances, given: {hook!r}")
-    return hooks
-
-
-def _check_exporters(exporters: Any) -> tuple[Any, ...]:
-    if not exporters:
-        return ()
-    if hasattr(exporters, "export") and hasattr(exporters, "name"):
-        exporters = [exporters]
-    try:
-        exporters = tuple(exporters)
-    except TypeError:
-        raise InvalidArgumentError(
-            f"`exporters` must be an Exporter, an iterable of Exporter, or `None`, found {exporters!r}."
-        ) from None
-    names: list[Any] = [getattr(e, "name", None) for e in exporters]
-    for exporter, name in zip(exporters, names):
-        if not callable(getattr(exporter, "export", None)):
-            raise InvalidArgumentError(
-                f"`exporters` must be an Exporter, an iterable of Exporter, or `None`, found {exporter!r} (an "
-                "exporter needs a `name` and an `export(estimator, export_path, checkpoint_path, eval_result, "
-                "is_the_final_export)` method)."
-            )
-        if not name:
-            raise InvalidArgumentError(
-                f"An Exporter cannot have a name that is `None` or empty. All exporter names: {names}"
-            )
-        if not isinstance(name, str):
-            raise InvalidArgumentError(f"An Exporter must have a string name. Given: {type(name)}")
-    if len(set(names)) != len(names):
-        raise InvalidArgumentError(
-            f"`exporters` must have unique names. Such a name cannot be `None`. All exporter names: {names}"
-        )
-    return exporters
-
-
-@dataclasses.dataclass(frozen=True)
-class TrainSpec:
-    """What to train on and for how long (tf.estimator.TrainSpec).
-
-    Args:
-        input_fn: the training ``input_fn``.
-        max_steps: train until this global step; ``None`` trains until the input ends (under
-            distribution the only reliable stop: with N ranks reading one epoch each, the input ends
-            after N epochs of data).
-        hooks: extra training hooks.
-        saving_listeners: extra checkpoint saving listeners (they fire on the chief).
-
-    Raises:
-        InvalidArgumentError: a non-callable ``input_fn``, ``max_steps <= 0``, a hook that is not a
-            :class:`~torchestimator.Hook`, a listener that is not a ``CheckpointSaverListener``.
-    """
-
-    input_fn: Callable[..., Any]
-    max_steps: int | None = None
-    hooks: Sequence[Hook] = ()
-    saving_listeners: Sequence[CheckpointSaverListener] = ()
-
-    def __post_init__(self) -> None:
-        _check_input_fn(self.input_fn)
-        if self.max_steps is not None and self.max_steps <= 0:
-            raise InvalidArgumentError(f"Must specify max_steps > 0, given: {self.max_steps}")
-        object.__setattr__(self, "hooks", _check_hooks(self.hooks))
-        listeners = tuple(self.saving_listeners or ())
-        for listener in listeners:
-            if not isinstance(listener, CheckpointSaverListener):
-                raise InvalidArgumentError(
-                    f"All saving_listeners must be `CheckpointSaverListener` instances, given: {listener!r}"
-                )
-        object.__setattr__(self, "saving_listeners", listeners)
-
-
-@dataclasses.dataclass(frozen=True)
-class EvalSpec:
-    """What to evaluate on, how often, and which exporters to run (tf.estimator.EvalSpec).
-
-    Args:
-        input_fn: the evaluation ``input_fn``.
-        steps: evaluate this many batches (TF's default is 100); ``None`` evaluates until the input ends.
-        name: evaluation name; results go to ``model_dir/eval_<name>`` (``model_dir/eval`` if ``None``).
-        hooks: evaluation hooks.
-        exporters: an exporter or an iterable of exporters with unique names.
-        start_delay_secs: the evaluator process waits this long before its first evaluation
-            (unused locally, as in TF).
-        throttle_secs: evaluate again only after this many seconds (0: after every checkpoint).
-        every_n_steps: torchestimator extension: evaluate every N global steps on the live model
-            (every rank in step; no checkpoint needed) instead of after checkpoints subject to
-            ``throttle_secs``. Exporters then get the latest checkpoint, so make
-            ``save_checkpoints_steps`` divide N for the export to match the evaluated step.
-
-    Raises:
-        InvalidArgumentError: a bad ``input_fn``, ``steps``, ``name``, hooks, exporters, delay or
-            throttle (TF's messages).
-    """
-
-    input_fn: Callable[..., Any]
-    steps: int | None = 100
-    name: str | None = None
-    hooks: Sequence[Hook] = ()
-    exporters: Any = ()
-    start_delay_secs: float = 120
-    throttle_secs: float = 600
-    every_n_steps: int | None = None
-
-    def __post_init__(self) -> None:
-        _check_input_fn(self.input_fn)
-        if self.steps is not None and self.steps <= 0:
-            raise InvalidArgumentError(f"Must specify steps > 0, given: {self.steps}")
-        if self.name is not None and not isinstance(self.name, str):
-            raise InvalidArgumentError(f"`name` must be string, given: {self.name!r}")
-        object.__setattr__(self, "hooks", _check_hooks(self.hooks))
-        object.__setattr__(self, "exporters", _check_exporters(self.exporters))
-        if self.start_delay_secs < 0:
-            raise InvalidArgumentError(f"Must specify start_delay_secs >= 0, given: {self.start_delay_secs}")
-        if self.throttle_secs < 0:
-            raise InvalidArgumentError(f"Must specify throttle_secs >= 0, given: {self.throttle_secs}")
-        if self.every_n_steps is not None and (
-            isinstance(self.every_n_steps, bool) or self.every_n_steps <= 0
-        ):
-            raise InvalidArgumentError(
-                f"every_n_steps must be a positive int or None; received {self.every_n_steps!r}."
-            )
 
 
 class _Evaluation:
@@ -211,10 +79,8 @@ class _Evaluation:
         """Evaluate (the live module, or ``checkpoint_path``) and export."""
         est, spec = self.est, self.spec
         if live:
-            from torchestimator.evaluation import run_evaluation
-
             metrics = run_evaluation(
-                est, spec.input_fn, spec.steps, list(spec.hooks), spec.name, checkpoint_path
+                est.runtime, spec.input_fn, spec.steps, list(spec.hooks), spec.name, checkpoint_path
             )
         else:
             metrics = est.evaluate(
@@ -227,7 +93,7 @@ class _Evaluation:
         step = int(metrics["global_step"])
         final = self.max_steps is not None and step >= self.max_steps
         exports: list[Any] = []
-        if est._strategy.is_chief:
+        if est.runtime.is_chief:
             for exporter in spec.exporters:
                 exports.append(
                     exporter.export(
@@ -281,31 +147,26 @@ class _EvaluateDuringTraining(Hook):
         return last is not None and time.monotonic() - last < self.throttle_secs
 
     def before_step(self, ctx: RunContext) -> None:
-        est, step = ctx.estimator, ctx.global_step
+        rt, step = ctx.estimator.runtime, ctx.global_step
         if self.every_n_steps is not None:
             if (
                 step > self.start_step
                 and step % self.every_n_steps == 0
                 and step != self.evaluation.last_step
             ):
-                self._evaluate(est)
+                self._evaluate(rt)
             return
         wanted = self.seen.pending is not None and self.seen.pending[0] == step and not self._throttled()
-        if (
-            self.seen.pending is not None
-            and not wanted
-            and est._strategy.is_chief
-            and self.seen.pending[0] == step
-        ):
+        if self.seen.pending is not None and not wanted and rt.is_chief and self.seen.pending[0] == step:
             logger.info(
                 "Skip the current checkpoint eval due to throttle secs (%s secs).", self.throttle_secs
             )
-        if est._strategy.agree(wanted):
-            self._evaluate(est)
+        if rt.strategy.agree(wanted):
+            self._evaluate(rt)
         self.seen.pending = None
 
-    def _evaluate(self, est: Estimator) -> None:
-        path = est.latest_checkpoint() if est._strategy.is_chief else None
+    def _evaluate(self, rt: Runtime) -> None:
+        path = rt.latest_checkpoint() if rt.is_chief else None
         self.evaluation.run(path, live=True)
 
 
@@ -338,7 +199,8 @@ def _train_with_evaluation(est: Estimator, train_spec: TrainSpec, eval_spec: Eva
     if not hook.started:  # max_steps already reached: nothing trained, nothing evaluated (as TF)
         return None, None
     if evaluation.last_step != est.global_step:
-        evaluation.run(est.latest_checkpoint() if est._strategy.is_chief else None, live=True)
+        rt = est.runtime
+        evaluation.run(rt.latest_checkpoint() if rt.is_chief else None, live=True)
     return evaluation.metrics, evaluation.export_results
 
 
@@ -432,7 +294,7 @@ def train_and_evaluate(estimator: Estimator, train_spec: TrainSpec, eval_spec: E
     if task_type == "master" or (task_type == "worker" and "master" in cfg.cluster_spec):
         return _train_with_evaluation(estimator, train_spec, eval_spec)
     if task_type in ("chief", "worker"):
-        listeners = train_spec.saving_listeners if estimator._strategy.is_chief else ()
+        listeners = train_spec.saving_listeners if estimator.runtime.is_chief else ()
         estimator.train(
             train_spec.input_fn,
             hooks=train_spec.hooks,

@@ -178,7 +178,7 @@ def _write(
     was_training = model.training
     model.eval()
     try:
-        module = ServingModule(model, est._caller, plan, strings, bare_tensor=bare)
+        module = ServingModule(model, est.runtime.caller, plan, strings, bare_tensor=bare)
         program, probe, args = export_program(module)
         os.makedirs(os.path.join(export_dir, "variables"))
         os.makedirs(os.path.join(export_dir, "assets"))
@@ -239,7 +239,7 @@ def _write(
     manifest = {
         "format": FORMAT,
         "global_step": int(est.global_step),
-        "checkpoint": est._resident_checkpoint,
+        "checkpoint": est.runtime.resident_checkpoint,
         "tags": ["serve"],
         "receiver": "parsing" if receiver.is_parsing else "raw",
         "parse_spec": parse_spec_to_json(parse_spec),
@@ -356,7 +356,7 @@ def export_saved_model(
             f"Couldn't find trained model at {estimator.model_dir!r}: no checkpoint to export; train first or "
             "pass checkpoint_path."
         )
-    estimator._use_checkpoint(checkpoint_path)
+    estimator.runtime.use_checkpoint(checkpoint_path)
     receiver = _receiver(serving_input_receiver_fn)
     base = os.fspath(export_dir_base)
     os.makedirs(base, exist_ok=True)

@@ -293,8 +293,10 @@ class InMemoryEvaluatorHook(Hook):
         self._last_eval_step = -1
 
     def _evaluate(self, step: int) -> None:
-        self.results[step] = self.estimator._evaluate_resident(
-            self.input_fn, self.steps, self.hooks, self.name
+        from torchestimator.evaluation import run_evaluation
+
+        self.results[step] = run_evaluation(
+            self.estimator.runtime, self.input_fn, self.steps, list(self.hooks or ()), self.name, None
         )
         self._last_eval_step = step
 

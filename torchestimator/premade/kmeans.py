@@ -30,7 +30,6 @@ from typing import Any, cast
 
 import numpy as np
 
-from torchestimator import checkpoint as ckpt_lib
 from torchestimator.estimator import Estimator
 from torchestimator.hooks.base import CheckpointSaverListener, Hook
 from torchestimator.input_fn import Batch, call_input_fn
@@ -102,6 +101,8 @@ class KMeans(Estimator):
             )
 
         super().__init__(build, model_dir=model_dir, config=config)
+        # the centres' shape is known only from data: size them from a checkpoint before it is loaded
+        self.runtime.prepare_state = cast(KMeansModelFn, self.model).match_checkpoint_shapes
 
     def train(
         self,
@@ -116,7 +117,7 @@ class KMeans(Estimator):
         return self
 
     def _initializing(self, input_fn: Callable[..., Any]) -> Callable[..., Iterator[Batch]]:
-        module = cast(KMeansModelFn, self._module)
+        module = cast(KMeansModelFn, self.model)
 
         def initialize_then_train(
             mode: str, params: Any = None, config: Any = None, input_context: Any = None
@@ -130,12 +131,6 @@ class KMeans(Estimator):
             yield from batches
 
         return initialize_then_train
-
-    def _apply(self, state: ckpt_lib.CheckpointState, for_training: bool) -> None:
-        cast(KMeansModelFn, self._module).match_checkpoint_shapes(
-            state.model
-        )  # the centres' shape is known only from data
-        super()._apply(state, for_training)
 
     def _predict_one_key(self, input_fn: Callable[..., Any], key: str) -> Iterator[Any]:
         for result in self.predict(input_fn, predict_keys=[key]):
