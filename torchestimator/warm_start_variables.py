@@ -174,7 +174,7 @@ def checkpoint_variables(model_state: Mapping[str, Any], source: str) -> dict[st
     Raises:
         CheckpointError: a column layer's stored specs cannot be rebuilt.
     """
-    from torchestimator.columns.layer_base import _AnyCallable
+    from torchestimator.columns.layer_base import PlaceholderCallables
     from torchestimator.columns.serialization import deserialize_column
 
     tables: dict[str, list[_Table]] = {}
@@ -186,7 +186,7 @@ def checkpoint_variables(model_state: Mapping[str, Any], source: str) -> dict[st
             continue
         path = key[: -len(_EXTRA_STATE)].rstrip(".")
         try:
-            columns = [deserialize_column(c, _AnyCallable()) for c in value.get("columns", [])]
+            columns = [deserialize_column(c, PlaceholderCallables()) for c in value.get("columns", [])]
         except Exception as err:  # any failure here means the stored specs are unusable
             raise CheckpointError(
                 f"warm start: cannot rebuild the feature columns of {layer} {path or '<top level>'!r} stored in "

@@ -38,6 +38,7 @@ from torchestimator.columns.batched_transform import stacked_hash_ids, stacked_n
 from torchestimator.columns.embedding import EmbeddingColumn, IndicatorColumn
 from torchestimator.columns.fused_bag import PackedBags, pack_bags
 from torchestimator.columns.layer_base import ColumnLayer
+from torchestimator.columns.layout import DenseFeaturesLayout, fused_table_of
 from torchestimator.columns.numeric import BucketizedColumn, NumericColumn
 from torchestimator.errors import FeatureError, InvalidArgumentError
 
@@ -188,6 +189,16 @@ class DenseFeatures(ColumnLayer):
             slices[col.name] = slice(start, start + width)
             start += width
         return slices
+
+    def layout(self) -> DenseFeaturesLayout:
+        """The frozen description of the host blocks and fused tables (what export and the TF bridge read)."""
+        return DenseFeaturesLayout(
+            tuple(tuple(block) for block in self._host_blocks),
+            tuple(
+                fused_table_of(g.key, g.dimension, g.trainable, g.max_norm, g.columns, g.tables)
+                for g in self._groups.values()
+            ),
+        )
 
     # ---- weights by column ----------------------------------------------------------------------
     def table_rows(self, column_name: str) -> tuple[str, int, int]:

@@ -10,7 +10,6 @@ layers nested inside it) and moves the tensors to the layer's device.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -22,11 +21,15 @@ from torchestimator.columns.base import FeatureColumn, TransformCache
 from torchestimator.columns.serialization import serialize_column
 from torchestimator.errors import CheckpointMismatchError, InvalidArgumentError
 from torchestimator.quiet import consume_sparse_invariant_warning
+from torchestimator.tf_bridge.column_contract import (
+    RESERVED_PREFIX,
+    STATE_FORMAT,
+    column_state,
+    key_prefix,
+    layer_digest,
+)
 
-__all__ = ["RESERVED_PREFIX", "ColumnLayer", "sorted_columns"]
-
-RESERVED_PREFIX = "__tecol__"
-_STATE_FORMAT = "torchestimator.columns/1"
+__all__ = ["RESERVED_PREFIX", "ColumnLayer", "PlaceholderCallables", "sorted_columns"]
 
 
 def sorted_columns(feature_columns: Sequence[FeatureColumn], layer: str) -> list[FeatureColumn]:
@@ -65,9 +68,8 @@ class ColumnLayer(nn.Module):
         layer = type(self).__name__
         self.feature_columns: list[FeatureColumn] = sorted_columns(feature_columns, layer)
         self._config = dict(config or {})
-        spec = json.dumps(self._column_state(), sort_keys=True, ensure_ascii=False)
-        digest = hashlib.sha1(spec.encode("utf-8")).hexdigest()[:12]
-        self.key_prefix = f"{RESERVED_PREFIX}/{layer}/{digest}"
+        state = self._column_state()
+        self.key_prefix = key_prefix(layer, layer_digest(layer, state["config"], state["columns"]))
         self.ready_key = f"{self.key_prefix}/ready"
         self.register_buffer("_device_probe", torch.zeros(0), persistent=False)
 
@@ -108,12 +110,9 @@ class ColumnLayer(nn.Module):
 
     # ---- column state ---------------------------------------------------------------------------
     def _column_state(self) -> dict[str, Any]:
-        return {
-            "format": _STATE_FORMAT,
-            "layer": type(self).__name__,
-            "config": self._config,
-            "columns": [serialize_column(c) for c in self.feature_columns],
-        }
+        return column_state(
+            type(self).__name__, self._config, [serialize_column(c) for c in self.feature_columns]
+        )
 
     def get_extra_state(self) -> dict[str, Any]:
         """JSON-serialisable column specs (vocabularies inline, vocabulary files by path + sha256)."""
@@ -132,12 +131,12 @@ class ColumnLayer(nn.Module):
         columns = theirs.get("columns", []) if isinstance(theirs, dict) else None
         if (
             not isinstance(theirs, dict)
-            or theirs.get("format") != _STATE_FORMAT
+            or theirs.get("format") != STATE_FORMAT
             or not isinstance(columns, list)
             or not all(isinstance(c, dict) for c in columns)
         ):
             raise CheckpointMismatchError(
-                f"{type(self).__name__}: the checkpoint's column state is not a {_STATE_FORMAT} record "
+                f"{type(self).__name__}: the checkpoint's column state is not a {STATE_FORMAT} record "
                 f"(received {str(theirs)[:120]!r})."
             )
         problems: list[str] = []
@@ -165,12 +164,12 @@ def _name_of(serialized: Mapping[str, Any]) -> str:
     from torchestimator.columns.serialization import deserialize_column
 
     try:
-        return deserialize_column(serialized, _AnyCallable()).name
+        return deserialize_column(serialized, PlaceholderCallables()).name
     except Exception:  # a malformed record still gets reported, by position-free JSON text
         return json.dumps(serialized, sort_keys=True)[:80]
 
 
-class _AnyCallable(dict):
+class PlaceholderCallables(dict):
     """custom_objects that resolves every callable to a placeholder (names only are needed)."""
 
     def __contains__(self, key: object) -> bool:

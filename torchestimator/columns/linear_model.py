@@ -23,6 +23,7 @@ from torchestimator.columns.dense_features import DenseFeatures
 from torchestimator.columns.embedding import COMBINERS
 from torchestimator.columns.fused_bag import pack_bags
 from torchestimator.columns.layer_base import ColumnLayer
+from torchestimator.columns.layout import LinearModelLayout, TableSpan
 from torchestimator.errors import InvalidArgumentError
 
 __all__ = ["LinearModel"]
@@ -80,6 +81,11 @@ class LinearModel(ColumnLayer):
         dense_dim = self.dense_features.output_dim if self.dense_features is not None else 0
         self.dense_kernel = nn.Parameter(torch.zeros(dense_dim, self.units)) if dense_dim else None
         self.bias = nn.Parameter(torch.zeros(self.units))
+
+    def layout(self) -> LinearModelLayout:
+        """The frozen description of the categorical columns' rows (what export and the TF bridge read)."""
+        spans = tuple(TableSpan(c.name, *self._rows[c.name]) for c in self._sparse)
+        return LinearModelLayout(tuple(self._sparse), spans)
 
     def column_rows(self, column_name: str) -> tuple[int, int]:
         """``(first row, num_buckets)`` of a categorical column in ``sparse_weights.weight``.

@@ -108,11 +108,17 @@ def dense_features_bindings(layer: Any, path: str, scope: str) -> list[Binding]:
 def linear_model_bindings(layer: Any, path: str, scope: str) -> list[Binding]:
     """A :class:`~torchestimator.columns.LinearModel`: per-column weight rows, dense kernel rows, bias."""
     out: list[Binding] = []
+    layout = layer.layout()
     for col in layer.feature_columns:
-        if col.name in layer._rows:
-            start, rows = layer.column_rows(col.name)
+        span = layout.span(col.name)
+        if span is not None:
             out.append(
-                Binding((f"{scope}/{col.name}/weights",), _join(path, "sparse_weights.weight"), start, rows)
+                Binding(
+                    (f"{scope}/{col.name}/weights",),
+                    _join(path, "sparse_weights.weight"),
+                    span.start,
+                    span.rows,
+                )
             )
     if layer.dense_features is not None:
         start = 0

@@ -149,12 +149,15 @@ def build_layer_inputs(builder: GraphBuilder, layers: list[ColumnLayer]) -> dict
         p = layer.key_prefix
         out[layer.ready_key] = torch.zeros(())
         if isinstance(layer, DenseFeatures):
-            for i, block in enumerate(layer._host_blocks):
+            layout = layer.layout()
+            for i, block in enumerate(layout.host_blocks):
                 parts = [builder.dense(col) for col in block]
                 out[f"{p}/dense{i}"] = parts[0] if len(parts) == 1 else torch.cat(parts, dim=1)
-            for g in layer._groups.values():
-                start_of = {name: start for name, (start, _, _) in g.tables.items()}
-                slots = [(c.categorical_column, start_of[c.table_name], c.combiner) for c in g.columns]
+            for g in layout.fused_tables:
+                slots = [
+                    (c.categorical_column, start, c.combiner)
+                    for c, start in zip(g.columns, g.column_starts())
+                ]
                 ids, offsets, weights, bags = builder.bags(slots, example_major=True)
                 out.update({f"{p}/{g.key}/ids": ids, f"{p}/{g.key}/offsets": offsets})
                 out.update({f"{p}/{g.key}/weights": weights, f"{p}/{g.key}/bags": bags})
@@ -164,8 +167,9 @@ def build_layer_inputs(builder: GraphBuilder, layers: list[ColumnLayer]) -> dict
                 kind = "values" if isinstance(col, SequenceNumericColumn) else "ids"
                 out[f"{p}/{i}/{kind}"] = builder.wire[name]  # (B, T, w) float32 / (B, T) int64
             out[f"{p}/lengths"] = builder.wire[length_name]  # (B,)
-        elif isinstance(layer, LinearModel) and layer._sparse:
-            slots = [(c, layer._rows[c.name][0], layer.sparse_combiner) for c in layer._sparse]
+        elif isinstance(layer, LinearModel) and layer.layout().sparse_columns:
+            linear = layer.layout()
+            slots = [(c, s.start, layer.sparse_combiner) for c, s in zip(linear.sparse_columns, linear.spans)]
             ids, offsets, weights, _ = builder.bags(slots)
             out.update({f"{p}/ids": ids, f"{p}/offsets": offsets, f"{p}/weights": weights})
     return out

@@ -214,13 +214,13 @@ class RNNModelFn(PremadeModel):
         """The trainable parameters grouped as TF's variables (one clip norm per variable)."""
         units: list[ClipUnit] = [[(p, None)] for p in trainable(self.sequence_input)]
         if self.context_input is not None:
+            layout = self.context_input.layout()
             for group_key, bag in self.context_input.embedding_tables.items():
                 if not bag.weight.requires_grad:
                     continue
-                g = self.context_input._groups[group_key]
                 weight = bag.weight
                 assert isinstance(weight, torch.Tensor)
-                units += [[(weight, (start, start + rows))] for start, rows, _ in g.tables.values()]
+                units += [[(weight, (s.start, s.stop))] for s in layout.fused_table(group_key).spans]
             seen = {id(u[0][0]) for u in units}
             units += [[(p, None)] for p in trainable(self.context_input) if id(p) not in seen]
         units += self.rnn.clip_units()

@@ -47,6 +47,11 @@ from typing import Any
 
 import numpy as np
 
+try:  # run as a script in the TF venv: the contract is this file's sibling (no torch, no torchestimator)
+    from column_contract import layer_digest
+except ImportError:  # imported from the torch side
+    from torchestimator.tf_bridge.column_contract import layer_digest
+
 CLASSIFY, REGRESS, PREDICT = (
     "tensorflow/serving/classify",
     "tensorflow/serving/regress",
@@ -323,14 +328,6 @@ class DenseFeaturesTF:
         return parts[0] if len(parts) == 1 else tf.concat(parts, axis=1)  # (B, D)
 
 
-def _layer_digest(layer: str, config: Mapping[str, Any], columns: list[dict[str, Any]]) -> str:
-    """The ``key_prefix`` digest torchestimator's ColumnLayer derives from its column state."""
-    state = {"format": "torchestimator.columns/1", "layer": layer, "config": dict(config), "columns": columns}
-    return hashlib.sha1(json.dumps(state, sort_keys=True, ensure_ascii=False).encode("utf-8")).hexdigest()[
-        :12
-    ]
-
-
 class LinearModelTF:
     """torchestimator's ``LinearModel`` in TF: ``Σ safe_embedding_lookup_sparse(W_c) + dense @ kernel + bias``."""
 
@@ -374,7 +371,7 @@ class LinearModelTF:
         digest = str(entry.get("key_prefix", "")).rsplit("/", 1)[-1]
         for combiner in ("sum", "mean", "sqrtn"):
             config = {"units": units, "sparse_combiner": combiner}
-            if _layer_digest("LinearModel", config, entry["columns"]) == digest:
+            if layer_digest("LinearModel", config, entry["columns"]) == digest:
                 return combiner
         return None  # e.g. vocabulary file paths were rewritten by the export: the caller's default
 
