@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from torchestimator.columns.categorical import HashedCategoricalColumn
-from torchestimator.columns.hashing import _INT_MEMO, _INT_MEMO_LIMIT
+from torchestimator.columns.hashing import INT_MEMO, INT_MEMO_LIMIT
 from torchestimator.columns.numeric import NumericColumn
 
 __all__ = ["single_valued", "stacked_hash_ids", "stacked_numeric"]
@@ -94,8 +94,8 @@ def stacked_hash_ids(
     if not arrays or arrays[0].size == 0:
         return None
     values = np.stack(arrays, axis=1).astype(np.int64, copy=False)  # (B, k)
-    if int(values.min()) < 0 or int(values.max()) >= _INT_MEMO_LIMIT:
+    if int(values.min()) < 0 or int(values.max()) >= INT_MEMO_LIMIT:
         return None  # missing (-1) or out-of-memo ids: the per-column path handles them
-    fingerprints = _INT_MEMO.lookup(values.reshape(-1)).reshape(values.shape)  # (B, k) uint64
+    fingerprints = INT_MEMO.lookup(values.reshape(-1)).reshape(values.shape)  # (B, k) uint64
     ids = (fingerprints % np.asarray(sizes, dtype=np.uint64)).astype(np.int64)  # (B, k)
     return positions, ids

@@ -6,7 +6,7 @@
   for each input in order, where ``f_i`` is ``Fingerprint64`` of a string value and the raw integer
   (as uint64, not fingerprinted) of an int value; the id is ``h mod hash_bucket_size``.
 
-Repeated values are hashed once. Non-negative integers below ``_INT_MEMO_LIMIT`` (the common case:
+Repeated values are hashed once. Non-negative integers below ``INT_MEMO_LIMIT`` (the common case:
 ids from logs) go through a vectorised memo table: ``memo[values]`` in numpy, hashing only values
 never seen before. Other values are memoised in a process-wide dict (bounded), and the batch is
 mapped through it with a C-level ``map``, so a Zipf-distributed batch costs one dict lookup per value.
@@ -20,13 +20,20 @@ from typing import Any
 import farmhash
 import numpy as np
 
-__all__ = ["DEFAULT_HASH_KEY", "fingerprint64", "fingerprint_cat64", "hash_bucket"]
+__all__ = [
+    "DEFAULT_HASH_KEY",
+    "INT_MEMO",
+    "INT_MEMO_LIMIT",
+    "fingerprint64",
+    "fingerprint_cat64",
+    "hash_bucket",
+]
 
 DEFAULT_HASH_KEY = 0xDECAFCAFFE  # sparse_ops._DEFAULT_HASH_KEY
 _K_MUL = np.uint64(0xC6A4A7935BD1E995)
 _SHIFT = np.uint64(47)
 _MAX_CACHE = 1 << 21  # entries; cleared (not evicted one by one) when exceeded
-_INT_MEMO_LIMIT = 1 << 24  # ints in [0, limit) use the array memo (at most 128 MiB + 16 MiB when full)
+INT_MEMO_LIMIT = 1 << 24  # ints in [0, limit) use the array memo (at most 128 MiB + 16 MiB when full)
 
 
 class _FingerprintCache(dict):
@@ -54,7 +61,7 @@ class _IntMemo:
     def lookup(self, v: np.ndarray) -> np.ndarray:
         top = int(v.max()) + 1
         if top > self.fp.size:
-            size = min(max(top, 2 * self.fp.size, 1024), _INT_MEMO_LIMIT)
+            size = min(max(top, 2 * self.fp.size, 1024), INT_MEMO_LIMIT)
             self.fp = np.concatenate([self.fp, np.zeros(size - self.fp.size, dtype=np.uint64)])
             self.known = np.concatenate([self.known, np.zeros(size - self.known.size, dtype=bool)])
         missing = ~self.known[v]
@@ -67,7 +74,7 @@ class _IntMemo:
         return self.fp[v]
 
 
-_INT_MEMO = _IntMemo()
+INT_MEMO = _IntMemo()
 
 
 def fingerprint64(values: Iterable[Any], count: int = -1) -> np.ndarray:
@@ -90,8 +97,8 @@ def fingerprint64(values: Iterable[Any], count: int = -1) -> np.ndarray:
         count = values.size
         if values.dtype.kind in "iu":
             flat = values.ravel()
-            if count and int(flat.min()) >= 0 and int(flat.max()) < _INT_MEMO_LIMIT:
-                return _INT_MEMO.lookup(flat.astype(np.int64, copy=False))
+            if count and int(flat.min()) >= 0 and int(flat.max()) < INT_MEMO_LIMIT:
+                return INT_MEMO.lookup(flat.astype(np.int64, copy=False))
             values = flat.tolist()
         else:
             values = values.ravel()

@@ -69,6 +69,10 @@ class _VocabularyMixin:
     def _table(self) -> dict[Any, int]:
         raise NotImplementedError
 
+    def vocabulary_table(self) -> dict[Any, int]:
+        """The vocabulary: each entry -> its id (OOV buckets follow the last id)."""
+        return self._table()
+
     @property
     def vocabulary_size_(self) -> int:
         return len(self._table())

@@ -196,7 +196,7 @@ def _model_optimizers(module: torch.nn.Module) -> dict[str, torch.optim.Optimize
     from torchestimator.premade.model_base import PremadeModel
 
     if isinstance(module, PremadeModel):
-        op = module._train_op()  # what the model_fn returns as train_op, named as the loop names it
+        op = module.train_op()  # what the model_fn returns as train_op, named as the loop names it
         return {"optimizer": op} if isinstance(op, torch.optim.Optimizer) else dict(op)
     return module_optimizers(module)
 

@@ -63,7 +63,7 @@ def _export_torchscript(
 
     axes: dict[str, dict[int, str]] = {}
     for name in input_names:
-        item = module._plan.inputs[name]
+        item = module.plan.inputs[name]
         axes[name] = {0: "batch"}
         if item.kind in ("padded", "ids", "sequence"):
             axes[name][1] = f"len_{item.group or name}"

@@ -164,6 +164,11 @@ class ServingModule(nn.Module):
         self.input_names = list(plan.inputs)
         self.output_names: list[str] = []
 
+    @property
+    def plan(self) -> WirePlan:
+        """The serving graph's inputs and the column layers they feed."""
+        return self._plan
+
     def features(self, wire: Sequence[torch.Tensor]) -> Any:
         """The model's features: the column layers' reserved keys plus the pass-through tensors."""
         if self._bare_tensor:
@@ -284,7 +289,7 @@ def export_program(module: ServingModule) -> tuple[Any, ProbeResult, list[torch.
         ExportError: the model reads nothing, reads a string feature, or cannot be traced (the
             cause is chained).
     """
-    plan = module._plan
+    plan = module.plan
     args = example_wire(plan.inputs)
     with torch.no_grad():
         spec, read = module.probe(*args)

@@ -143,7 +143,7 @@ def _serialized(column: FeatureColumn) -> dict[str, Any]:
 
 
 def _vocabulary(column: Any) -> list[Any]:
-    table = column._table()
+    table = column.vocabulary_table()
     return [k for k, _ in sorted(table.items(), key=lambda kv: kv[1])]
 
 

@@ -35,12 +35,14 @@ from torchestimator.spec import EstimatorSpec, ModeKeys
 
 __all__ = [
     "Head",
+    "add_n",
     "all_class_ids",
     "all_classes",
     "check_label_range",
     "check_prediction_keys",
     "class_strings",
     "numeric_predictions_only",
+    "resolve_train_op",
     "string_predictions_enabled",
 ]
 
@@ -181,6 +183,19 @@ class Head:
         """The :class:`LossReduction` used by :meth:`loss`."""
         return self._loss_reduction
 
+    @property
+    def weight_column(self) -> Any:
+        """The ``weight_column`` this head was given (a feature key, a numeric column, or None)."""
+        return self._weight_column
+
+    def device_prediction_keys(self) -> list[str]:
+        """The prediction keys computed on the device (all but the string-valued ones built on the host)."""
+        return [k for k in self._prediction_keys() if k not in self._host_prediction_keys]
+
+    def export_outputs(self, predictions: dict[Any, Any]) -> dict[str, Any]:
+        """The serving signatures (TF's ``export_outputs``) that serve ``predictions``."""
+        return self._export_outputs(predictions)
+
     def _summary_key(self, key: str) -> str:
         return f"{key}/{self._name}" if self._name else key
 
@@ -269,7 +284,7 @@ class Head:
         unweighted = self._unweighted_loss(processed, logits, features)
         training_loss = self._reduce(unweighted, self._weights(features, logits))
         if regularization_losses:
-            training_loss = training_loss + _add_n(regularization_losses)
+            training_loss = training_loss + add_n(regularization_losses)
         return training_loss
 
     # -- predictions and metrics ---------------------------------------------------------------------
@@ -304,7 +319,7 @@ class Head:
         if not regularization_losses:
             return {}
         return {
-            self._summary_key(MetricKeys.LOSS_REGULARIZATION): Mean(_add_n(regularization_losses).detach())
+            self._summary_key(MetricKeys.LOSS_REGULARIZATION): Mean(add_n(regularization_losses).detach())
         }
 
     # -- spec --------------------------------------------------------------------------------------
@@ -338,7 +353,7 @@ class Head:
             return EstimatorSpec(
                 mode, predictions=predictions, export_outputs=self._export_outputs(predictions)
             )
-        device_keys = [k for k in self._prediction_keys() if k not in self._host_prediction_keys]
+        device_keys = self.device_prediction_keys()
         loss = self.loss(labels, logits, features, mode, regularization_losses)
         if mode == ModeKeys.EVAL:
             predictions = self.predictions(logits, device_keys)
@@ -346,14 +361,17 @@ class Head:
             return EstimatorSpec(mode, predictions=predictions, loss=loss, eval_metric_ops=eval_metric_ops)
         # TRAIN: computed only if a hook reads them (TF runs prediction ops only when fetched)
         lazy = LazyPredictions(device_keys, lambda: self.predictions(logits, device_keys))
-        return EstimatorSpec(mode, predictions=lazy, loss=loss, train_op=_train_op(optimizer, train_op_fn))
+        return EstimatorSpec(
+            mode, predictions=lazy, loss=loss, train_op=resolve_train_op(optimizer, train_op_fn)
+        )
 
     def _prediction_keys(self) -> list[str]:
         """The prediction keys this head produces (TF's ``valid_keys``)."""
         raise NotImplementedError
 
 
-def _train_op(optimizer: Any, train_op_fn: Callable[[torch.Tensor], Any] | None) -> Any:
+def resolve_train_op(optimizer: Any, train_op_fn: Callable[[torch.Tensor], Any] | None) -> Any:
+    """The spec's ``train_op``: ``optimizer`` or ``train_op_fn`` (exactly one of them must be given)."""
     if optimizer is not None and train_op_fn is not None:
         raise InvalidArgumentError("train_op_fn and optimizer cannot both be set; pass one of them.")
     if optimizer is None and train_op_fn is None:
@@ -364,7 +382,8 @@ def _train_op(optimizer: Any, train_op_fn: Callable[[torch.Tensor], Any] | None)
     return optimizer if optimizer is not None else train_op_fn
 
 
-def _add_n(tensors: Sequence[torch.Tensor]) -> torch.Tensor:
+def add_n(tensors: Sequence[torch.Tensor]) -> torch.Tensor:
+    """The sum of a non-empty list of tensors (tf.add_n)."""
     total = tensors[0]
     for t in tensors[1:]:
         total = total + t

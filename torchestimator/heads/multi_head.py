@@ -8,7 +8,7 @@ from typing import Any
 import torch
 
 from torchestimator.errors import InvalidArgumentError, did_you_mean
-from torchestimator.heads.base import Head, _add_n, _train_op
+from torchestimator.heads.base import Head, add_n, resolve_train_op
 from torchestimator.heads.export_output import PredictOutput
 from torchestimator.heads.keys import DEFAULT_SERVING_KEY, PREDICT_SERVING_KEY, MetricKeys
 from torchestimator.heads.lazy_predictions import LazyPredictions
@@ -130,9 +130,9 @@ class MultiHead(Head):
         losses = self._head_losses(labels, logits, features)
         if self._head_weights:
             losses = [loss * w for loss, w in zip(losses, self._head_weights)]
-        total = _add_n(losses)
+        total = add_n(losses)
         if regularization_losses:
-            total = total + _add_n(regularization_losses)
+            total = total + add_n(regularization_losses)
         return total
 
     def predictions(self, logits: Any, keys: Sequence[str] | None = None) -> dict[Any, Any]:
@@ -156,7 +156,7 @@ class MultiHead(Head):
         labels = self._check_labels(labels)
         out: dict[str, Metric] = {}
         if regularization_losses:
-            out[MetricKeys.LOSS_REGULARIZATION] = Mean(_add_n(regularization_losses).detach())
+            out[MetricKeys.LOSS_REGULARIZATION] = Mean(add_n(regularization_losses).detach())
         for h in self._heads:
             head_logits = split[str(h.name)]
             out[f"{MetricKeys.LOSS}/{h.name}"] = Mean(h.loss(labels[h.name], head_logits, features).detach())
@@ -182,10 +182,7 @@ class MultiHead(Head):
                 mode, predictions=self.predictions(logits), export_outputs=self._merge_exports(head_specs)
             )
         split = self._split_logits(logits)
-        head_keys = {
-            str(h.name): [k for k in h._prediction_keys() if k not in h._host_prediction_keys]
-            for h in self._heads
-        }
+        head_keys = {str(h.name): h.device_prediction_keys() for h in self._heads}
 
         def device_predictions() -> dict[Any, Any]:
             out: dict[Any, Any] = {}
@@ -201,7 +198,7 @@ class MultiHead(Head):
         keys = [(h.name, k) for h in self._heads for k in head_keys[str(h.name)]]
         predictions = LazyPredictions(keys, device_predictions)  # computed only if a hook reads them
         return EstimatorSpec(
-            mode, predictions=predictions, loss=loss, train_op=_train_op(optimizer, train_op_fn)
+            mode, predictions=predictions, loss=loss, train_op=resolve_train_op(optimizer, train_op_fn)
         )
 
     def _prediction_keys(self) -> list[str]:

@@ -209,7 +209,7 @@ class SequentialHeadWrapper(Head):
             predictions = _per_example_class_lists(dict(spec.predictions))
             predictions[self._mask_key] = torch.as_tensor(features[self._mask_key])
             # the signatures read the final predictions (so 'predict' also serves the mask)
-            export_outputs = self._static_head._export_outputs(predictions)
+            export_outputs = self._static_head.export_outputs(predictions)
             return spec.replace(predictions=predictions, export_outputs=export_outputs)
         flat_labels, flat_logits, flat_features = self._flatten(labels, logits, features)
         return self._static_head.create_estimator_spec(

@@ -20,7 +20,7 @@ __all__ = ["find_weight_keys"]
 def _head_weight_keys(head: Head) -> list[str]:
     if isinstance(head, MultiHead):
         return [key for h in head.heads for key in _head_weight_keys(h)]
-    column = head._weight_column
+    column = head.weight_column
     if isinstance(column, str):
         return [column]
     if column is not None and getattr(column, "normalizer_fn", None) is None and hasattr(column, "key"):

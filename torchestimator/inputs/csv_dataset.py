@@ -33,8 +33,8 @@ from typing import Any
 import numpy as np
 
 from torchestimator.errors import InvalidArgumentError, did_you_mean
-from torchestimator.inputs.csv_reader import _compression, _CsvReader, _read_header
-from torchestimator.inputs.csv_types import _infer_defaults, _parse_default
+from torchestimator.inputs.csv_reader import CsvReader, csv_compression, read_header
+from torchestimator.inputs.csv_types import infer_defaults, parse_default
 from torchestimator.inputs.pipeline import BatchedDataset, expand_file_pattern
 from torchestimator.parallel.input_context import InputContext
 
@@ -127,14 +127,14 @@ def make_csv_dataset(
         >>> features, label = next(iter(ds))  # doctest: +SKIP
     """
     del num_parallel_reads, sloppy  # documented as accepted for compatibility
-    compression = _compression(compression_type)
+    compression = csv_compression(compression_type)
     files = expand_file_pattern(file_pattern, shuffle)
     if column_names is None:
         if not header:
             raise InvalidArgumentError(
                 "column_names must be given when header=False (there is no header line)."
             )
-        first = _read_header(files[0], compression, field_delim, use_quote_delim)
+        first = read_header(files[0], compression, field_delim, use_quote_delim)
         if not first:
             raise InvalidArgumentError(
                 f"Cannot read column names from the header of {files[0]!r}: the file is empty."
@@ -151,9 +151,9 @@ def make_csv_dataset(
                 f"column_defaults has {len(column_defaults)} entries but {len(selected)} columns are selected "
                 f"({[names[i] for i in selected]}); give one default (or dtype) per selected column."
             )
-        parsed = [_parse_default(i, names[c], d) for i, (c, d) in enumerate(zip(selected, column_defaults))]
+        parsed = [parse_default(i, names[c], d) for i, (c, d) in enumerate(zip(selected, column_defaults))]
     else:
-        parsed = _infer_defaults(
+        parsed = infer_defaults(
             files,
             names,
             selected,
@@ -173,7 +173,7 @@ def make_csv_dataset(
             f"label_name {label_name!r} must be one of the selected columns {selected_names}"
             f"{did_you_mean(label_name, selected_names)}"
         )
-    reader = _CsvReader(
+    reader = CsvReader(
         names,
         selected,
         dtypes,

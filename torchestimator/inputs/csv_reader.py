@@ -1,7 +1,7 @@
 """Reading CSV files for ``make_csv_dataset``: text rows (stdlib ``csv``) and typed numpy blocks (pyarrow).
 
-:func:`_csv_rows` walks the rows of (GZIP / ZLIB compressed) files with Python's ``csv`` module; the
-header and type inference (:mod:`torchestimator.inputs.csv_types`) read through it. :class:`_CsvReader`
+:func:`csv_rows` walks the rows of (GZIP / ZLIB compressed) files with Python's ``csv`` module; the
+header and type inference (:mod:`torchestimator.inputs.csv_types`) read through it. :class:`CsvReader`
 is the dataset's ``read_file``: it reads one file with pyarrow's CSV reader into blocks of typed numpy
 columns, filling missing values (empty or ``na_value``) with the column defaults, and raises
 :class:`~torchestimator.errors.InputError` naming the file and line on a malformed row, a missing
@@ -37,11 +37,11 @@ def _arrow_type(dtype: str) -> pa.DataType:
     return getattr(pa, dtype)()
 
 
-_NUMPY = {"int32": np.int32, "int64": np.int64, "float32": np.float32, "float64": np.float64}
-_REQUIRED = object()  # marker: the column has no default
+NUMPY_DTYPES = {"int32": np.int32, "int64": np.int64, "float32": np.float32, "float64": np.float64}
+REQUIRED = object()  # marker: the column has no default
 
 
-def _open_text(path: str, compression: str) -> io.TextIOBase:
+def open_text(path: str, compression: str) -> io.TextIOBase:
     if compression == "GZIP":
         return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8", newline="")
     if compression == "ZLIB":
@@ -50,7 +50,7 @@ def _open_text(path: str, compression: str) -> io.TextIOBase:
     return open(path, encoding="utf-8", newline="")
 
 
-def _csv_reader(f: Any, field_delim: str, use_quote_delim: bool) -> Iterator[list[str]]:
+def csv_line_reader(f: Any, field_delim: str, use_quote_delim: bool) -> Iterator[list[str]]:
     if use_quote_delim:
         return csv.reader(f, delimiter=field_delim, quoting=csv.QUOTE_MINIMAL)
     return csv.reader(f, delimiter=field_delim, quoting=csv.QUOTE_NONE)
@@ -73,28 +73,28 @@ def _read_errors(path: str, compression: str) -> Iterator[None]:
         ) from err
 
 
-def _read_header(path: str, compression: str, field_delim: str, use_quote_delim: bool) -> list[str] | None:
+def read_header(path: str, compression: str, field_delim: str, use_quote_delim: bool) -> list[str] | None:
     """The first row of ``path`` (its column names), or None for an empty file.
 
     Raises:
         InputError: the file cannot be read or decoded.
     """
-    with _read_errors(path, compression), _open_text(path, compression) as f:
-        return next(_csv_reader(f, field_delim, use_quote_delim), None)
+    with _read_errors(path, compression), open_text(path, compression) as f:
+        return next(csv_line_reader(f, field_delim, use_quote_delim), None)
 
 
-def _csv_rows(
+def csv_rows(
     files: list[str], compression: str, field_delim: str, use_quote_delim: bool, header: bool
 ) -> Iterator[tuple[str, int, list[str]]]:
     for path in files:
-        with _read_errors(path, compression), _open_text(path, compression) as f:
-            for line, row in enumerate(_csv_reader(f, field_delim, use_quote_delim), start=1):
+        with _read_errors(path, compression), open_text(path, compression) as f:
+            for line, row in enumerate(csv_line_reader(f, field_delim, use_quote_delim), start=1):
                 if header and line == 1:
                     continue
                 yield path, line, row
 
 
-def _compression(compression_type: str | None) -> str:
+def csv_compression(compression_type: str | None) -> str:
     value = (compression_type or "").upper()
     if value not in ("", "GZIP", "ZLIB"):
         raise InvalidArgumentError(
@@ -103,7 +103,7 @@ def _compression(compression_type: str | None) -> str:
     return value
 
 
-class _CsvReader:
+class CsvReader:
     """Reads one CSV file into blocks of typed numpy columns (the pipeline's ``read_file``)."""
 
     def __init__(
@@ -231,7 +231,7 @@ class _CsvReader:
             if self.na_value:
                 missing = pc.or_(missing, pc.equal(text, self.na_value))
             missing_np = missing.to_numpy(zero_copy_only=False)
-            if default is _REQUIRED and missing_np.any():
+            if default is REQUIRED and missing_np.any():
                 row = int(np.flatnonzero(missing_np & keep)[0]) if (missing_np & keep).any() else -1
                 if row >= 0 and not self.ignore_errors:
                     raise InputError(
@@ -241,7 +241,7 @@ class _CsvReader:
                 keep &= ~missing_np
             if dtype == "string":
                 values = text.to_numpy(zero_copy_only=False).astype(object)
-                if default is not _REQUIRED:
+                if default is not REQUIRED:
                     values[missing_np] = default
                 columns[name] = values
                 continue
@@ -261,8 +261,8 @@ class _CsvReader:
                 values = pc.cast(pc.if_else(pa.array(bad), "0", filled), _arrow_type(dtype)).to_numpy(
                     zero_copy_only=False
                 )
-            values = np.array(values, dtype=_NUMPY[dtype])  # a writable copy
-            if default is not _REQUIRED:
+            values = np.array(values, dtype=NUMPY_DTYPES[dtype])  # a writable copy
+            if default is not REQUIRED:
                 values[missing_np] = default
             columns[name] = values
         dropped = int(n - keep.sum())
@@ -287,3 +287,11 @@ class _CsvReader:
 
 def _shifted(line_of: Callable[[int], int], offset: int, row: int) -> int:
     return line_of(offset + row)
+
+
+# The former private names, still imported by data/ (issue 13 renames its imports after its merge).
+_REQUIRED = REQUIRED
+_open_text = open_text
+_csv_reader = csv_line_reader
+_compression = csv_compression
+_CsvReader = CsvReader

@@ -1,9 +1,9 @@
 """Column types of ``make_csv_dataset``: TF's type inference and the ``column_defaults`` entries.
 
-Without ``column_defaults``, :func:`_infer_defaults` reads the first ``num_rows_for_inference`` rows
+Without ``column_defaults``, :func:`infer_defaults` reads the first ``num_rows_for_inference`` rows
 and gives each selected column the least permissive of ``int32 < int64 < float32 < float64 < string``
 that every non-missing value fits (:func:`_value_rank`, TF's ``_infer_type``), with default ``0`` /
-``""``. With them, :func:`_parse_default` turns each entry into ``(dtype, default)``: a Python ``int``
+``""``. With them, :func:`parse_default` turns each entry into ``(dtype, default)``: a Python ``int``
 -> int32 (int64 when it does not fit), ``float`` -> float32, ``str`` -> string, and a dtype makes the
 column required (default :data:`~torchestimator.inputs.csv_reader._REQUIRED`).
 """
@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from torchestimator.errors import InputError, InvalidArgumentError
-from torchestimator.inputs.csv_reader import _NUMPY, _REQUIRED, _csv_rows
+from torchestimator.inputs.csv_reader import NUMPY_DTYPES, REQUIRED, csv_rows
 
 _TYPE_ORDER = ("int32", "int64", "float32", "float64", "string")
 
@@ -56,11 +56,11 @@ def _dtype_name(value: Any) -> str | None:
     return name if name in _TYPE_ORDER else None
 
 
-def _parse_default(index: int, name: str, value: Any) -> tuple[str, Any]:
-    """``(dtype, default or _REQUIRED)`` of one ``column_defaults`` entry."""
+def parse_default(index: int, name: str, value: Any) -> tuple[str, Any]:
+    """``(dtype, default or REQUIRED)`` of one ``column_defaults`` entry."""
     dtype = _dtype_name(value) if not isinstance(value, (list, tuple, np.ndarray)) else None
     if dtype is not None and not (isinstance(value, str) and value not in _TYPE_ORDER):
-        return dtype, _REQUIRED
+        return dtype, REQUIRED
     if isinstance(value, (list, tuple, np.ndarray)):
         arr = np.asarray(value)
         if arr.size == 0:
@@ -73,7 +73,9 @@ def _parse_default(index: int, name: str, value: Any) -> tuple[str, Any]:
         value = int(value)
     if isinstance(value, (int, np.integer)):
         if isinstance(value, np.integer):
-            return np.dtype(type(value)).name if np.dtype(type(value)).name in _NUMPY else "int64", int(value)
+            return np.dtype(type(value)).name if np.dtype(type(value)).name in NUMPY_DTYPES else "int64", int(
+                value
+            )
         return ("int32" if -(2**31) <= value < 2**31 else "int64"), int(value)
     if isinstance(value, (float, np.floating)):
         return ("float64" if isinstance(value, np.float64) else "float32"), float(value)
@@ -85,7 +87,7 @@ def _parse_default(index: int, name: str, value: Any) -> tuple[str, Any]:
     )
 
 
-def _infer_defaults(
+def infer_defaults(
     files: list[str],
     names: list[str],
     selected: list[int],
@@ -99,7 +101,7 @@ def _infer_defaults(
 ) -> list[tuple[str, Any]]:
     ranks: list[int | None] = [None] * len(selected)
     for seen, (path, line, row) in enumerate(
-        _csv_rows(files, compression, field_delim, use_quote_delim, header)
+        csv_rows(files, compression, field_delim, use_quote_delim, header)
     ):
         if num_rows is not None and seen >= num_rows:
             break
@@ -124,3 +126,7 @@ def _infer_defaults(
         dtype = _TYPE_ORDER[4 if column_rank is None else column_rank]
         out.append((dtype, "" if dtype == "string" else 0))
     return out
+
+
+# The former private names, still imported by data/ (issue 13 renames its imports after its merge).
+_parse_default = parse_default

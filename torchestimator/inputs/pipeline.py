@@ -44,7 +44,7 @@ Block = dict[str, Any]  # column name -> np.ndarray (rows on axis 0) or Ragged
 _EPOCH_END: Any = None  # marks the end of an epoch in the block stream
 
 
-def _ragged_take(column: Ragged, index: np.ndarray | slice) -> Ragged:
+def ragged_take(column: Ragged, index: np.ndarray | slice) -> Ragged:
     rows = np.arange(column.nrows, dtype=np.int64)[index]
     lengths = column.row_lengths()[rows]
     splits = np.zeros(len(rows) + 1, dtype=np.int64)
@@ -55,7 +55,7 @@ def _ragged_take(column: Ragged, index: np.ndarray | slice) -> Ragged:
     return Ragged(column.values[flat], splits)
 
 
-def _ragged_concat(columns: list[Ragged]) -> Ragged:
+def ragged_concat(columns: list[Ragged]) -> Ragged:
     offsets = np.cumsum([0] + [int(c.row_splits[-1]) for c in columns[:-1]])
     splits = np.concatenate(
         [columns[0].row_splits[:1]] + [c.row_splits[1:] + o for c, o in zip(columns, offsets)]
@@ -109,7 +109,7 @@ def _concat(blocks: list[Block]) -> Block:
     if len(blocks) == 1:
         return blocks[0]
     return {
-        k: _ragged_concat([b[k] for b in blocks])
+        k: ragged_concat([b[k] for b in blocks])
         if isinstance(v, Ragged)
         else np.concatenate([b[k] for b in blocks])
         for k, v in blocks[0].items()
@@ -117,7 +117,7 @@ def _concat(blocks: list[Block]) -> Block:
 
 
 def _take(block: Block, index: np.ndarray | slice) -> Block:
-    return {k: _ragged_take(v, index) if isinstance(v, Ragged) else v[index] for k, v in block.items()}
+    return {k: ragged_take(v, index) if isinstance(v, Ragged) else v[index] for k, v in block.items()}
 
 
 def _rows(block: Block) -> int:
@@ -276,3 +276,8 @@ class BatchedDataset:
         if self.prefetch_buffer_size > 0:
             return prefetch(self._batches(seed), self.prefetch_buffer_size)
         return self._batches(seed)
+
+
+# The former private names, still imported by data/ (issue 13 renames its imports after its merge).
+_ragged_take = ragged_take
+_ragged_concat = ragged_concat

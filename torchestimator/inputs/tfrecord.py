@@ -127,7 +127,7 @@ class _ZlibReader(io.RawIOBase):
         super().close()
 
 
-def _open_read(path: str, compression: str) -> Any:
+def open_read(path: str, compression: str) -> Any:
     if compression == "GZIP":
         return gzip.open(path, "rb")
     raw = open(path, "rb")  # noqa: SIM115 - closed by the caller
@@ -193,7 +193,7 @@ def read_record_chunks(
         InvalidArgumentError: an unknown ``compression_type``.
     """
     compression = tfrecord_compression(compression_type)
-    with _open_read(path, compression) as stream:
+    with open_read(path, compression) as stream:
         carry = b""
         base = 0  # offset of carry[0] in the uncompressed stream
         index = 0
@@ -326,3 +326,7 @@ class TFRecordWriter:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.close()
+
+
+# The former private names, still imported by data/ (issue 13 renames its imports after its merge).
+_open_read = open_read

@@ -69,7 +69,7 @@ class BaselineModelFn(PremadeModel):
         super().__init__(head)
         self.optimizer_spec = check_optimizer_spec(optimizer, type(self).__name__)
         self.bias = nn.Parameter(torch.zeros(self.head.logits_dimension))
-        self._weight_column = getattr(head, "_weight_column", None)
+        self._weight_column = getattr(head, "weight_column", None)
 
     def logits(self, features: Mapping[str, Any], mode: str = ModeKeys.PREDICT) -> torch.Tensor:
         """The bias repeated for every example ``(B, logits_dimension)``."""

@@ -99,7 +99,7 @@ class LinearModelFn(PremadeModel):
         columns = check_feature_columns(feature_columns, owner)
         self.sdca = optimizer if isinstance(optimizer, LinearSDCA) else None
         if self.sdca is not None:
-            self._sdca_loss = self.sdca.loss_type(self.head, sparse_combiner, owner)  # TF's requirements
+            self.sdca_loss = self.sdca.loss_type(self.head, sparse_combiner, owner)  # TF's requirements
             self.optimizer_spec = optimizer
         else:
             self.optimizer_spec = check_optimizer_spec(optimizer, owner, allow_none=True)
@@ -121,7 +121,7 @@ class LinearModelFn(PremadeModel):
 
     def _optimizer_plan(self) -> list[OptimizerPlan]:
         if self.sdca is not None:
-            sdca, model, loss = self.sdca, self.linear_model, self._sdca_loss
+            sdca, model, loss = self.sdca, self.linear_model, self.sdca_loss
             return [("optimizer", trainable(model), lambda params: sdca.build_optimizer(model, loss), None)]
         n = len(self.linear_model.feature_columns)
         return [linear_optimizer_plan("optimizer", trainable(self.linear_model), self.optimizer_spec, n)]

@@ -191,6 +191,10 @@ class PremadeModel(nn.Module):
             self._optimizers = built
         return self._optimizers
 
+    def train_op(self) -> Any:
+        """What ``forward`` returns as the TRAIN spec's ``train_op``: one optimizer, or a dict of them."""
+        return self._train_op()
+
     def _train_op(self) -> Any:
         optimizers = self.optimizers()
         if len(optimizers) == 1:

@@ -260,10 +260,10 @@ class LinearSDCA:
             )
         with torch.no_grad():
             logits = model.logits(features, ModeKeys.TRAIN)  # (B, 1)
-        optimizer = model._train_op()
+        optimizer = model.train_op()
         spec = model.head.create_estimator_spec(
             features=features, mode=ModeKeys.TRAIN, logits=logits, labels=labels, optimizer=optimizer
         )
-        batch = self.staged_batch(model.linear_model, model.head, features, labels, logits, model._sdca_loss)
+        batch = self.staged_batch(model.linear_model, model.head, features, labels, logits, model.sdca_loss)
         optimizer.stage(batch)
         return spec.replace(loss=spec.loss_tensor.detach().requires_grad_())
