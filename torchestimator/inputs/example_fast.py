@@ -23,11 +23,13 @@ protobuf path, which gives TF's result or TF's error for it.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 
+from torchestimator.inputs import example_wire as wire
 from torchestimator.inputs.example_spec import default_array
 from torchestimator.parsing import FixedLenFeature, Ragged, VarLenFeature
 
@@ -35,114 +37,11 @@ __all__ = ["parse_records", "supports"]
 
 # spec dtype -> wire kind: 1 float_list, 2 int64_list, 3 bytes_list
 _KIND = {"float32": 1, "float64": 1, "int64": 2, "int32": 2, "string": 3}
-_HASH_WEIGHTS = np.random.default_rng(0x7E57).integers(1, 2**63, size=4096, dtype=np.uint64) | np.uint64(1)
 
 
 def supports(features: Mapping[str, Any]) -> bool:
     """Whether the fast path can handle this spec (``FixedLenFeature`` / ``VarLenFeature`` of any dtype)."""
     return all(type(f) in (FixedLenFeature, VarLenFeature) and f.dtype in _KIND for f in features.values())
-
-
-def _varint(buf: np.ndarray, pos: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
-    """Decode the varint at each position: ``(values uint64, byte counts int64)``; ``None`` if too long."""
-    first = buf[pos]
-    value = (first & 0x7F).astype(np.uint64)
-    nbytes = np.ones(len(pos), dtype=np.int64)
-    pending = np.flatnonzero(first >= 0x80)
-    shift = 7
-    while pending.size:
-        if shift > 63:
-            return None
-        b = buf[pos[pending] + nbytes[pending]]
-        value[pending] |= (b & 0x7F).astype(np.uint64) << np.uint64(shift)
-        nbytes[pending] += 1
-        pending = pending[b >= 0x80]
-        shift += 7
-    return value, nbytes
-
-
-def _ranges(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
-    """Concatenated ``arange(s, s + n)`` for every ``(s, n)``."""
-    total = int(lengths.sum())
-    if total == 0:
-        return np.zeros(0, dtype=np.int64)
-    excl = np.cumsum(lengths) - lengths
-    return np.repeat(starts - excl, lengths) + np.arange(total, dtype=np.int64)
-
-
-class _SpecKeys:
-    """The spec's key names packed as :func:`_pack_keys` packs keys read from the wire (cached)."""
-
-    _cache: dict[tuple[str, ...], _SpecKeys] = {}
-
-    def __init__(self, names: tuple[str, ...]) -> None:
-        encoded = [k.encode() for k in names]
-        self.n_words = max(1, -(-max(len(b) for b in encoded) // 8))
-        width = 8 * self.n_words
-        padded = b"".join(b.ljust(width, b"\0")[:width] for b in encoded)
-        self.words = np.frombuffer(padded, dtype="<u8").reshape(len(names), self.n_words).copy()
-        self.lengths = np.asarray([len(b) for b in encoded], dtype=np.int64)
-        if self.n_words == 1:
-            self.codes = self.words[:, 0].copy()
-        else:
-            self.codes = (self.words * _HASH_WEIGHTS[: self.n_words]).sum(axis=1, dtype=np.uint64)
-        self.order = np.argsort(self.codes, kind="stable")
-        self.sorted_codes = self.codes[self.order]
-
-    @classmethod
-    def get(cls, names: tuple[str, ...]) -> _SpecKeys:
-        keys = cls._cache.get(names)
-        if keys is None:
-            keys = cls._cache[names] = _SpecKeys(names)
-        return keys
-
-
-_BYTE_MASKS = np.asarray([(1 << (8 * i)) - 1 for i in range(8)] + [2**64 - 1], dtype=np.uint64)
-
-
-def _pack_keys(buf: np.ndarray, ks: np.ndarray, klen: np.ndarray, n_words: int) -> np.ndarray:
-    """``(E, n_words)`` uint64: each key's first ``8 * n_words`` bytes, zero past its length."""
-    width = 8 * n_words
-    raw = np.lib.stride_tricks.sliding_window_view(buf, width)[ks]  # (E, width) uint8, a copy
-    words = raw.view("<u8").reshape(len(ks), n_words)
-    for w in range(n_words):
-        words[:, w] &= _BYTE_MASKS[np.clip(klen - 8 * w, 0, 8)]
-    return words
-
-
-def _bytes_elements(
-    buf: np.ndarray, span: bytes, ps: np.ndarray, plen: np.ndarray
-) -> tuple[np.ndarray, np.ndarray] | None:
-    """Split BytesList payloads (``(0x0a len bytes)*``) into elements, in lockstep across lists.
-
-    Returns ``(counts per list, object array of bytes in list order)`` or ``None`` on anything unusual.
-    """
-    owner_parts, start_parts, end_parts = [], [], []
-    idx = np.arange(len(ps), dtype=np.int64)
-    cur = ps.copy()
-    end = ps + plen
-    while idx.size:
-        if np.any(buf[cur] != 0x0A):
-            return None
-        dec = _varint(buf, cur + 1)
-        if dec is None:
-            return None
-        s = cur + 1 + dec[1]
-        e = s + dec[0].astype(np.int64)
-        if np.any(e > end):
-            return None
-        owner_parts.append(idx)
-        start_parts.append(s)
-        end_parts.append(e)
-        more = e < end
-        idx, cur, end = idx[more], e[more], end[more]
-    owner = np.concatenate(owner_parts)
-    order = np.argsort(owner, kind="stable")  # list by list, elements in order
-    starts = np.concatenate(start_parts)[order].tolist()
-    ends = np.concatenate(end_parts)[order].tolist()
-    values = np.empty(len(starts), dtype=object)
-    values[:] = [span[a:b] for a, b in zip(starts, ends)]
-    return np.bincount(owner, minlength=len(ps)).astype(np.int64), values
 
 
 def parse_records(
@@ -161,7 +60,7 @@ def parse_records(
     """
     starts = np.asarray(starts, dtype=np.int64)
     lengths = np.asarray(lengths, dtype=np.int64)
-    pad = 8 * _SpecKeys.get(tuple(features)).n_words + 16
+    pad = 8 * wire.SpecKeys.get(tuple(features)).n_words + 16
     if len(starts) == 0:
         return _parse(np.zeros(pad, dtype=np.uint8), starts, lengths, features, 0, bytes(pad))
     lo = int(starts.min())
@@ -176,6 +75,30 @@ def parse_records(
         return None
 
 
+@dataclasses.dataclass
+class _Lists:
+    """The matched map entries' value lists: one row per (record, spec key) present in the batch."""
+
+    rec: np.ndarray  # (M,) record of each entry
+    kid: np.ndarray  # (M,) spec key index
+    has_kind: np.ndarray  # (M,) bool: the Feature has a list set
+    kind: np.ndarray  # (M,) 1 float, 2 int64, 3 bytes (0: none)
+    ps: np.ndarray  # (M,) payload start
+    plen: np.ndarray  # (M,) payload length
+    spec_kind: np.ndarray  # (K,) the spec's kind per key
+
+
+@dataclasses.dataclass
+class _Values:
+    """Decoded values: per entry its value count and where its values start in the int / bytes pools."""
+
+    counts: np.ndarray
+    int_values: np.ndarray
+    int_offset: np.ndarray
+    bytes_values: np.ndarray
+    bytes_offset: np.ndarray
+
+
 def _parse(
     buf: np.ndarray,
     starts: np.ndarray,
@@ -184,12 +107,26 @@ def _parse(
     raw_len: int,
     span: bytes,
 ) -> dict[str, Any] | None:
+    """Decode level by level; any stage that meets something unusual returns None (the protobuf path)."""
     n = len(starts)
     starts = np.asarray(starts, dtype=np.int64)
     ends = starts + np.asarray(lengths, dtype=np.int64)
     if n and int(ends.max()) > raw_len:
         return None
-    # ---- Example: 0x0a len Features
+    framed = _features_spans(buf, starts, ends)
+    entries = None if framed is None else _map_entries(buf, *framed)
+    matched = None if entries is None else _match_keys(buf, *entries, list(features))
+    lists = None if matched is None else _feature_lists(buf, *matched, features)
+    values = None if lists is None else _decode_values(buf, span, lists)
+    if lists is None or values is None:
+        return None
+    return _assemble(buf, n, features, lists, values)
+
+
+def _features_spans(
+    buf: np.ndarray, starts: np.ndarray, ends: np.ndarray
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """Example = 0x0a len Features: each record's Features span (empty for an empty record)."""
     fstart = starts.copy()
     fend = starts.copy()
     nonempty = np.flatnonzero(ends > starts)
@@ -197,25 +134,34 @@ def _parse(
         p = starts[nonempty]
         if np.any(buf[p] != 0x0A):
             return None
-        dec = _varint(buf, p + 1)
+        dec = wire.varint(buf, p + 1)
         if dec is None:
             return None
         fstart[nonempty] = p + 1 + dec[1]
         fend[nonempty] = fstart[nonempty] + dec[0].astype(np.int64)
         if np.any(fend[nonempty] != ends[nonempty]):
             return None
-    # ---- Features: repeated map entries, in lockstep across records (the hot loop: few ops per step)
+    return fstart, fend
+
+
+def _map_entries(
+    buf: np.ndarray, fstart: np.ndarray, fend: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """Features = (0x0a len MapEntry)*, in lockstep across records (the hot loop: few ops per step).
+
+    Returns ``(record, start, end)`` of every map entry's body.
+    """
     rec_parts, tag_parts, s_parts, e_parts = [], [], [], []
     idx = np.flatnonzero(fstart < fend)  # records still inside their Features
     cur = fstart[idx]
     end = fend[idx]
     while idx.size:
         first = buf[cur + 1]
-        if np.all(first < 0x80):  # entry length < 128: one varint byte
+        if np.all(first < 0x80):  # entry length < 128: one wire.varint byte
             s = cur + 2
             e = s + first
         else:
-            dec = _varint(buf, cur + 1)
+            dec = wire.varint(buf, cur + 1)
             if dec is None:
                 return None
             s = cur + 1 + dec[1]
@@ -231,18 +177,26 @@ def _parse(
             if np.any(e[~more] != end[~more]):
                 return None  # an entry runs past its Features
             idx, cur, end = idx[more], e[more], end[more]
-    if rec_parts:
-        er = np.concatenate(rec_parts)
-        es = np.concatenate(s_parts)
-        ee = np.concatenate(e_parts)
-        if np.any(buf[np.concatenate(tag_parts)] != 0x0A):
-            return None  # not a map entry (an unknown field inside Features)
-    else:
-        er = es = ee = np.zeros(0, dtype=np.int64)
-    # ---- MapEntry: 0x0a klen key 0x12 vlen Feature
+    if not rec_parts:
+        empty = np.zeros(0, dtype=np.int64)
+        return empty, empty, empty
+    if np.any(buf[np.concatenate(tag_parts)] != 0x0A):
+        return None  # not a map entry (an unknown field inside Features)
+    return np.concatenate(rec_parts), np.concatenate(s_parts), np.concatenate(e_parts)
+
+
+def _match_keys(
+    buf: np.ndarray, er: np.ndarray, es: np.ndarray, ee: np.ndarray, names: list[str]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:
+    """MapEntry = 0x0a klen key 0x12 vlen Feature, keys matched to the spec.
+
+    Each key is packed into little-endian uint64 words (exact, no hashing collisions for keys up to 8
+    bytes; longer keys hash their words and are then compared word for word). Returns ``(record, key
+    index, Feature start, Feature end)`` of the entries whose key is in the spec.
+    """
     if er.size and np.any(buf[es] != 0x0A):
         return None
-    dec = _varint(buf, es + 1)
+    dec = wire.varint(buf, es + 1)
     if dec is None:
         return None
     klen = dec[0].astype(np.int64)
@@ -250,41 +204,49 @@ def _parse(
     ke = ks + klen
     if np.any(ke >= ee) or np.any(buf[ke] != 0x12):  # a map entry without a value: leave it to protobuf
         return None
-    dec = _varint(buf, ke + 1)
+    dec = wire.varint(buf, ke + 1)
     if dec is None:
         return None
     vs = ke + 1 + dec[1]
     ve = vs + dec[0].astype(np.int64)
     if np.any(ve != ee):
         return None
-    # ---- match keys to the spec: each key packed into little-endian uint64 words (exact, no hashing
-    # collisions for keys up to 8 bytes; longer keys hash their words and are then compared word for word)
-    names = list(features)
-    keys = _SpecKeys.get(tuple(names))
-    words = _pack_keys(buf, ks, klen, keys.n_words)  # (E, W) uint64
+    keys = wire.SpecKeys.get(tuple(names))
+    words = wire.pack_keys(buf, ks, klen, keys.n_words)  # (E, W) uint64
     if keys.n_words == 1:
         code = words[:, 0]
     else:
-        code = (words * _HASH_WEIGHTS[: keys.n_words]).sum(axis=1, dtype=np.uint64)
+        code = (words * wire.HASH_WEIGHTS[: keys.n_words]).sum(axis=1, dtype=np.uint64)
     pos = np.minimum(np.searchsorted(keys.sorted_codes, code), len(names) - 1)
     kid = keys.order[pos]
     hit = (keys.codes[kid] == code) & (keys.lengths[kid] == klen)
     if keys.n_words > 1:
         hit &= np.all(words == keys.words[kid], axis=1)
     m = np.flatnonzero(hit)
-    rec, kid, fs, fe = er[m], kid[m], vs[m], ve[m]
+    rec, kid = er[m], kid[m]
     if np.any(np.bincount(rec * len(names) + kid, minlength=1) > 1):
         return None  # a key twice in one Example: protobuf keeps the last; let it
-    # ---- Feature: tag len List; List: 0x0a len packed-values
+    return rec, kid, vs[m], ve[m]
+
+
+def _feature_lists(
+    buf: np.ndarray,
+    rec: np.ndarray,
+    kid: np.ndarray,
+    fs: np.ndarray,
+    fe: np.ndarray,
+    features: Mapping[str, Any],
+) -> _Lists | None:
+    """Feature = tag len List; numeric List = 0x0a len packed-values, BytesList = (0x0a len bytes)*."""
     has_kind = fe > fs
     tag = np.where(has_kind, buf[fs], 0)
-    kind = np.zeros(len(m), dtype=np.int64)
+    kind = np.zeros(len(rec), dtype=np.int64)
     kind[tag == 0x12] = 1
     kind[tag == 0x1A] = 2
     kind[tag == 0x0A] = 3
     if np.any(has_kind & (kind == 0)):
         return None  # junk: let protobuf report it
-    dec = _varint(buf, fs + 1)
+    dec = wire.varint(buf, fs + 1)
     if dec is None:
         return None
     ls = fs + 1 + dec[1]
@@ -297,7 +259,7 @@ def _parse(
     nonempty_list = (le > ls) & ~is_bytes  # numeric lists: one packed field 0x0a len payload
     if np.any(buf[ls[nonempty_list]] != 0x0A):
         return None  # unpacked repeated values
-    dec = _varint(buf, ls + 1)
+    dec = wire.varint(buf, ls + 1)
     if dec is None:
         return None
     ps = np.where(nonempty_list, ls + 1 + dec[1], le)
@@ -306,27 +268,33 @@ def _parse(
     plen[is_bytes] = (le - ls)[is_bytes]
     if np.any(ps + plen != le):
         return None
-    spec_kind = np.asarray([_KIND[features[k].dtype] for k in names], dtype=np.int64)
+    spec_kind = np.asarray([_KIND[features[k].dtype] for k in features], dtype=np.int64)
     if np.any(has_kind & (kind != spec_kind[kid])):
         return None
-    # ---- values
-    counts = np.zeros(len(m), dtype=np.int64)
+    return _Lists(rec, kid, has_kind, kind, ps, plen, spec_kind)
+
+
+def _decode_values(buf: np.ndarray, span: bytes, lists: _Lists) -> _Values | None:
+    """Value counts of every list; all int64 varints decoded in one pass, bytes elements split."""
+    kind, ps, plen = lists.kind, lists.ps, lists.plen
+    m = len(kind)
+    counts = np.zeros(m, dtype=np.int64)
     is_float = kind == 1
     if np.any(plen[is_float] % 4):
         return None
     counts[is_float] = plen[is_float] // 4
     is_int = np.flatnonzero(kind == 2)
     int_values = np.zeros(0, dtype=np.int64)
-    int_offset = np.zeros(len(m), dtype=np.int64)
+    int_offset = np.zeros(m, dtype=np.int64)
     if is_int.size:
-        idx = _ranges(ps[is_int], plen[is_int])
+        idx = wire.ranges(ps[is_int], plen[is_int])
         raw_bytes = buf[idx]
         term = raw_bytes < 0x80
         if raw_bytes.size:
             group_start = np.concatenate(([0], np.flatnonzero(term)[:-1] + 1))
             if not term[-1] or np.any(np.diff(np.concatenate((group_start, [raw_bytes.size]))) > 10):
                 return None
-            # every payload must end on a terminator, or a varint would straddle two entries
+            # every payload must end on a terminator, or a wire.varint would straddle two entries
             if np.any(plen[is_int] > 0) and np.any(buf[(ps + plen - 1)[is_int][plen[is_int] > 0]] >= 0x80):
                 return None
             group_id: np.ndarray = np.cumsum(term) - term
@@ -338,57 +306,94 @@ def _parse(
         counts[is_int] = cterm[off[1:]] - cterm[off[:-1]]
         int_offset[is_int] = np.cumsum(counts[is_int]) - counts[is_int]
     bytes_values = np.zeros(0, dtype=object)
-    bytes_offset = np.zeros(len(m), dtype=np.int64)
-    is_bytes_idx = np.flatnonzero(is_bytes & (plen > 0))
+    bytes_offset = np.zeros(m, dtype=np.int64)
+    is_bytes_idx = np.flatnonzero((kind == 3) & (plen > 0))
     if is_bytes_idx.size:
-        elements = _bytes_elements(buf, span, ps[is_bytes_idx], plen[is_bytes_idx])
+        elements = wire.bytes_elements(buf, span, ps[is_bytes_idx], plen[is_bytes_idx])
         if elements is None:
             return None
         counts[is_bytes_idx], bytes_values = elements
         bytes_offset[is_bytes_idx] = np.cumsum(counts[is_bytes_idx]) - counts[is_bytes_idx]
-    # ---- group the entries by spec key once (a stable sort keeps record order within a key)
-    present = np.flatnonzero(has_kind)
-    by_key = present[np.argsort(kid[present], kind="stable")]
-    bounds = np.searchsorted(kid[by_key], np.arange(len(names) + 1))
+    return _Values(counts, int_values, int_offset, bytes_values, bytes_offset)
+
+
+def _assemble(
+    buf: np.ndarray, n: int, features: Mapping[str, Any], lists: _Lists, values: _Values
+) -> dict[str, Any] | None:
+    """One output per spec key: the entries grouped by key once (a stable sort keeps record order)."""
+    present = np.flatnonzero(lists.has_kind)
+    by_key = present[np.argsort(lists.kid[present], kind="stable")]
+    bounds = np.searchsorted(lists.kid[by_key], np.arange(len(features) + 1))
     out: dict[str, Any] = {}
-    for j, key in enumerate(names):
-        feature = features[key]
-        np_dtype = np.dtype(object) if feature.dtype == "string" else np.dtype(feature.dtype)
+    for j, key in enumerate(features):
         sel = by_key[bounds[j] : bounds[j + 1]]
-        rec_j = rec[sel]
-        if isinstance(feature, VarLenFeature):
-            row_len = np.zeros(n, dtype=np.int64)
-            row_len[rec_j] = counts[sel]
-            splits = np.zeros(n + 1, dtype=np.int64)
-            np.cumsum(row_len, out=splits[1:])
-            sel = sel[np.argsort(rec_j, kind="stable")]
-            if spec_kind[j] == 1:
-                values = buf[_ranges(ps[sel], plen[sel])].view("<f4")
-            elif spec_kind[j] == 2:
-                values = int_values[_ranges(int_offset[sel], counts[sel])]
-            else:
-                values = bytes_values[_ranges(bytes_offset[sel], counts[sel])]
-            out[key] = Ragged(values.astype(np_dtype, copy=False), splits)
-            continue
-        size = int(np.prod(feature.shape))
-        if np.any(counts[sel] != size):
+        column = (
+            _varlen_column(buf, n, features[key], lists, values, j, sel)
+            if isinstance(features[key], VarLenFeature)
+            else _fixed_column(buf, n, key, features[key], lists, values, j, sel)
+        )
+        if column is None:
             return None
-        if spec_kind[j] == 1:
-            values = np.lib.stride_tricks.sliding_window_view(buf, 4 * size)[ps[sel]].view(
-                "<f4"
-            )  # (n_j, size)
-        elif spec_kind[j] == 2:
-            values = int_values[int_offset[sel][:, None] + np.arange(size, dtype=np.int64)]  # (n_j, size)
-        else:
-            values = bytes_values[bytes_offset[sel][:, None] + np.arange(size, dtype=np.int64)]  # (n_j, size)
-        if len(sel) == n and np.array_equal(rec_j, np.arange(n)):
-            result = values.astype(np_dtype, copy=False)
-        else:
-            result = np.empty((n, size), dtype=np_dtype)
-            if len(sel) != n:
-                if feature.default_value is None:
-                    return None  # a required feature is missing: the protobuf path raises TF's error
-                result[:] = np.asarray(default_array(key, feature), dtype=np_dtype).reshape(-1)
-            result[rec_j] = values
-        out[key] = result.reshape(n, *feature.shape)
+        out[key] = column
     return out
+
+
+def _np_dtype(feature: Any) -> np.dtype[Any]:
+    return np.dtype(object) if feature.dtype == "string" else np.dtype(feature.dtype)
+
+
+def _varlen_column(
+    buf: np.ndarray, n: int, feature: Any, lists: _Lists, values: _Values, j: int, sel: np.ndarray
+) -> Ragged:
+    """A ``VarLenFeature``: the values of key ``j`` (entries ``sel``) as ragged rows, one per record."""
+    rec_j = lists.rec[sel]
+    row_len = np.zeros(n, dtype=np.int64)
+    row_len[rec_j] = values.counts[sel]
+    splits = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(row_len, out=splits[1:])
+    sel = sel[np.argsort(rec_j, kind="stable")]
+    counts = values.counts[sel]
+    if lists.spec_kind[j] == 1:
+        flat = buf[wire.ranges(lists.ps[sel], lists.plen[sel])].view("<f4")
+    elif lists.spec_kind[j] == 2:
+        flat = values.int_values[wire.ranges(values.int_offset[sel], counts)]
+    else:
+        flat = values.bytes_values[wire.ranges(values.bytes_offset[sel], counts)]
+    return Ragged(flat.astype(_np_dtype(feature), copy=False), splits)
+
+
+def _fixed_column(
+    buf: np.ndarray,
+    n: int,
+    key: str,
+    feature: Any,
+    lists: _Lists,
+    values: _Values,
+    j: int,
+    sel: np.ndarray,
+) -> np.ndarray | None:
+    """A ``FixedLenFeature``: ``(n, *shape)``, defaults where a record lacks it (None: let protobuf decide)."""
+    np_dtype = _np_dtype(feature)
+    rec_j = lists.rec[sel]
+    size = int(np.prod(feature.shape))
+    if np.any(values.counts[sel] != size):
+        return None
+    within = np.arange(size, dtype=np.int64)
+    if lists.spec_kind[j] == 1:
+        taken = np.lib.stride_tricks.sliding_window_view(buf, 4 * size)[lists.ps[sel]].view(
+            "<f4"
+        )  # (n_j, size)
+    elif lists.spec_kind[j] == 2:
+        taken = values.int_values[values.int_offset[sel][:, None] + within]  # (n_j, size)
+    else:
+        taken = values.bytes_values[values.bytes_offset[sel][:, None] + within]  # (n_j, size)
+    if len(sel) == n and np.array_equal(rec_j, np.arange(n)):
+        result = taken.astype(np_dtype, copy=False)
+    else:
+        result = np.empty((n, size), dtype=np_dtype)
+        if len(sel) != n:
+            if feature.default_value is None:
+                return None  # a required feature is missing: the protobuf path raises TF's error
+            result[:] = np.asarray(default_array(key, feature), dtype=np_dtype).reshape(-1)
+        result[rec_j] = taken
+    return result.reshape(n, *feature.shape)
