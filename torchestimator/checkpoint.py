@@ -160,18 +160,7 @@ def save_checkpoint(
     name = f"{PREFIX}{int(global_step)}"
     tmp = model_dir / f".tmp-{name}-{os.getpid()}"
     tensors, extra = split_tensors(model_state, "model state")
-    opt_tensors: dict[str, torch.Tensor] = {}
-    opt_meta: dict[str, Any] = {}
-    for opt_name, state in (optimizers or {}).items():
-        t, m = flatten_optimizer(opt_name, state)
-        opt_tensors.update(t)
-        opt_meta[opt_name] = m
-    rng_meta: dict[str, Any] = {}
-    if save_rng:
-        rng_tensors, rng_meta = rng_state()
-        opt_tensors.update(rng_tensors)
-        if rank_rng:
-            rng_meta["ranks"] = dict(rank_rng)
+    opt_tensors, opt_meta, rng_meta = _optimizer_and_rng_state(optimizers, save_rng, rank_rng)
     size = sum(t.numel() * t.element_size() for t in (*tensors.values(), *opt_tensors.values()))
     try:
         model_dir.mkdir(parents=True, exist_ok=True)
@@ -192,15 +181,7 @@ def save_checkpoint(
             f.flush()
             os.fsync(f.fileno())
         fsync_dir(tmp)
-        final = model_dir / name
-        if final.exists():  # re-saving a step (e.g. after a restart): move the old one out of the way first
-            trash = model_dir / f".old-{name}-{os.getpid()}"
-            final.rename(trash)
-            os.replace(tmp, final)
-            shutil.rmtree(trash, ignore_errors=True)
-        else:
-            os.replace(tmp, final)
-        fsync_dir(model_dir)
+        final = _publish(tmp, model_dir, name)
         kept = _garbage_collect(model_dir, keep_checkpoint_max, keep_checkpoint_every_n_hours)
         _write_index(model_dir, name, kept)
     except (OSError, SafetensorError) as exc:
@@ -210,6 +191,39 @@ def save_checkpoint(
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return str(final)
+
+
+def _optimizer_and_rng_state(
+    optimizers: Mapping[str, Mapping[str, Any]] | None, save_rng: bool, rank_rng: Mapping[str, Any] | None
+) -> tuple[dict[str, torch.Tensor], dict[str, Any], dict[str, Any]]:
+    """The optimizers' tensors (+ this rank's RNG tensors) and metadata, and the RNG metadata."""
+    opt_tensors: dict[str, torch.Tensor] = {}
+    opt_meta: dict[str, Any] = {}
+    for opt_name, state in (optimizers or {}).items():
+        t, m = flatten_optimizer(opt_name, state)
+        opt_tensors.update(t)
+        opt_meta[opt_name] = m
+    rng_meta: dict[str, Any] = {}
+    if save_rng:
+        rng_tensors, rng_meta = rng_state()
+        opt_tensors.update(rng_tensors)
+        if rank_rng:
+            rng_meta["ranks"] = dict(rank_rng)
+    return opt_tensors, opt_meta, rng_meta
+
+
+def _publish(tmp: Path, model_dir: Path, name: str) -> Path:
+    """Rename the written ``tmp`` directory to ``model_dir/name`` (replacing one of that name) and fsync."""
+    final = model_dir / name
+    if final.exists():  # re-saving a step (e.g. after a restart): move the old one out of the way first
+        trash = model_dir / f".old-{name}-{os.getpid()}"
+        final.rename(trash)
+        os.replace(tmp, final)
+        shutil.rmtree(trash, ignore_errors=True)
+    else:
+        os.replace(tmp, final)
+    fsync_dir(model_dir)
+    return final
 
 
 def _write_files(

@@ -208,39 +208,8 @@ def read_record_chunks(
             buf = carry + block if carry else block
             if not buf:
                 return
-            starts: list[int] = []
-            lengths: list[int] = []
-            pos = 0
             end_of_data = len(buf)
-            unpack_header = _HEADER.unpack_from
-            unpack_footer = _FOOTER.unpack_from
-            crc32c, delta = _crc32c, _MASK_DELTA  # locals: this loop runs once per record
-            while pos + 12 <= end_of_data:
-                length, length_crc = unpack_header(buf, pos)
-                if verify_checksums:
-                    c = crc32c(buf[pos : pos + 8])
-                    masked = (((c >> 15) | (c << 17)) + delta) & 0xFFFFFFFF
-                else:
-                    masked = length_crc
-                if masked != length_crc:
-                    raise DataLossError(
-                        f"Corrupt TFRecord in {path!r}: the length checksum of record {index + len(starts)} "
-                        f"at byte offset {base + pos} does not match." + _hint(path, compression)
-                    )
-                record_end = pos + 12 + length + 4
-                if record_end > end_of_data:
-                    break
-                if verify_checksums:
-                    (data_crc,) = unpack_footer(buf, record_end - 4)
-                    c = crc32c(buf[pos + 12 : record_end - 4])
-                    if (((c >> 15) | (c << 17)) + delta) & 0xFFFFFFFF != data_crc:
-                        raise DataLossError(
-                            f"Corrupt TFRecord in {path!r}: the data checksum of record {index + len(starts)} "
-                            f"at byte offset {base + pos} does not match." + _hint(path, compression)
-                        )
-                starts.append(pos + 12)
-                lengths.append(length)
-                pos = record_end
+            starts, lengths, pos = _frame_records(buf, verify_checksums, path, compression, base, index)
             if starts:
                 yield RecordChunk(
                     buf, np.asarray(starts, dtype=np.int64), np.asarray(lengths, dtype=np.int64), path, index
@@ -256,6 +225,50 @@ def read_record_chunks(
                 return
             carry = buf[pos:]
             base += pos
+
+
+def _frame_records(
+    buf: bytes, verify_checksums: bool, path: str, compression: str, base: int, index: int
+) -> tuple[list[int], list[int], int]:
+    """The whole records of ``buf``: their data starts and lengths, and where the first partial one begins.
+
+    Raises:
+        DataLossError: a length or data checksum mismatch (``base`` / ``index``: where ``buf`` starts).
+    """
+    starts: list[int] = []
+    lengths: list[int] = []
+    pos = 0
+    end_of_data = len(buf)
+    unpack_header = _HEADER.unpack_from
+    unpack_footer = _FOOTER.unpack_from
+    crc32c, delta = _crc32c, _MASK_DELTA  # locals: this loop runs once per record
+    while pos + 12 <= end_of_data:
+        length, length_crc = unpack_header(buf, pos)
+        if verify_checksums:
+            c = crc32c(buf[pos : pos + 8])
+            masked = (((c >> 15) | (c << 17)) + delta) & 0xFFFFFFFF
+        else:
+            masked = length_crc
+        if masked != length_crc:
+            raise DataLossError(
+                f"Corrupt TFRecord in {path!r}: the length checksum of record {index + len(starts)} "
+                f"at byte offset {base + pos} does not match." + _hint(path, compression)
+            )
+        record_end = pos + 12 + length + 4
+        if record_end > end_of_data:
+            break
+        if verify_checksums:
+            (data_crc,) = unpack_footer(buf, record_end - 4)
+            c = crc32c(buf[pos + 12 : record_end - 4])
+            if (((c >> 15) | (c << 17)) + delta) & 0xFFFFFFFF != data_crc:
+                raise DataLossError(
+                    f"Corrupt TFRecord in {path!r}: the data checksum of record {index + len(starts)} "
+                    f"at byte offset {base + pos} does not match." + _hint(path, compression)
+                )
+        starts.append(pos + 12)
+        lengths.append(length)
+        pos = record_end
+    return starts, lengths, pos
 
 
 def read_records(path: str, compression_type: str | None = None) -> Iterator[bytes]:

@@ -185,20 +185,8 @@ def parse_tf_config(raw: str | None) -> ClusterInfo:
     task = config.get("task") or {}
     eval_master = str(config.get("eval_session_master", ""))
 
-    if not cluster:  # local mode
-        task_type = task.get("type", TaskType.WORKER)
-        task_id = int(task.get("index", 0))
-        if task_type != TaskType.WORKER:
-            raise DistributedError('If "cluster" is not set in TF_CONFIG, task type must be WORKER.')
-        if task_id != 0:
-            raise DistributedError('If "cluster" is not set in TF_CONFIG, task index must be 0.')
-        return dataclasses.replace(
-            _LOCAL,
-            master=str(config.get("session_master", "")),
-            evaluation_master=eval_master,
-            model_dir=model_dir,
-            service=service,
-        )
+    if not cluster:
+        return _local_mode(config, task, eval_master, model_dir, service)
 
     chief_type = TaskType.CHIEF
     if TaskType.MASTER in cluster:  # legacy cluster
@@ -235,6 +223,25 @@ def parse_tf_config(raw: str | None) -> ClusterInfo:
         global_id_in_cluster=_global_id(cluster, task_type, task_id, chief_type),
         master=_session_master(cluster, task_type, task_id, config),
         evaluation_master=evaluation_master,
+        model_dir=model_dir,
+        service=service,
+    )
+
+
+def _local_mode(
+    config: Mapping[str, Any], task: Mapping[str, Any], eval_master: str, model_dir: Any, service: Any
+) -> ClusterInfo:
+    """No cluster in TF_CONFIG: the single local worker (task type WORKER, index 0)."""
+    task_type = task.get("type", TaskType.WORKER)
+    task_id = int(task.get("index", 0))
+    if task_type != TaskType.WORKER:
+        raise DistributedError('If "cluster" is not set in TF_CONFIG, task type must be WORKER.')
+    if task_id != 0:
+        raise DistributedError('If "cluster" is not set in TF_CONFIG, task index must be 0.')
+    return dataclasses.replace(
+        _LOCAL,
+        master=str(config.get("session_master", "")),
+        evaluation_master=eval_master,
         model_dir=model_dir,
         service=service,
     )
