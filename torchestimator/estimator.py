@@ -49,6 +49,7 @@ from torchestimator.evaluation import run_evaluation
 from torchestimator.heads import find_weight_keys
 from torchestimator.hooks.base import CheckpointSaverListener, Hook
 from torchestimator.hooks.basic import ProgressBarHook
+from torchestimator.hooks.session_run import as_loop_hooks, as_saving_listeners  # issue 14: TF-style hooks
 from torchestimator.input_fn import Batch, call_input_fn, host_batches, to_device
 from torchestimator.model_compile import compile_model, compile_options
 from torchestimator.model_dir_guard import (
@@ -300,9 +301,9 @@ class Estimator:
             run_training(
                 self,
                 input_fn,
-                list(hooks or ()),
+                as_loop_hooks(hooks),
                 last_step,
-                list(saving_listeners or ()),
+                as_saving_listeners(saving_listeners),
                 skip_batches=skip,
                 input_seed=training_input_seed_of(self._strategy, self._config, seed),
             )
@@ -332,7 +333,7 @@ class Estimator:
             self,
             input_fn,
             steps,
-            [*self._progress_hooks(steps), *(hooks or ())],
+            [*self._progress_hooks(steps), *as_loop_hooks(hooks)],
             name,
             checkpoint_path or self._resident_checkpoint,
         )
@@ -341,7 +342,7 @@ class Estimator:
         self, input_fn: Callable[..., Any], steps: int | None, hooks: Sequence[Hook] | None, name: str | None
     ) -> dict[str, Any]:
         """Evaluate the in-memory model as it is (used by InMemoryEvaluatorHook during training)."""
-        return run_evaluation(self, input_fn, steps, list(hooks or ()), name, None)
+        return run_evaluation(self, input_fn, steps, as_loop_hooks(hooks), name, None)
 
     def predict(
         self,
@@ -361,7 +362,7 @@ class Estimator:
 
         self._use_checkpoint(checkpoint_path)
         keys = [predict_keys] if isinstance(predict_keys, str) else predict_keys
-        hooks = [*self._progress_hooks(None), *(hooks or ())]
+        hooks = [*self._progress_hooks(None), *as_loop_hooks(hooks)]
         return run_prediction(self, input_fn, keys, hooks, yield_single_examples)
 
     def _progress_hooks(self, steps: int | None) -> list[Hook]:
@@ -391,6 +392,13 @@ class Estimator:
             checkpoint_path=checkpoint_path,
             experimental_mode=experimental_mode,
         )
+
+    def export_savedmodel(self, *args: Any, **kwargs: Any) -> str:  # issue 14: TF's deprecated name
+        """Deprecated alias of :meth:`export_saved_model` (as in TF); warns ``DeprecationWarning``."""
+        from torchestimator.export.default_outputs import warn_export_savedmodel
+
+        warn_export_savedmodel(kwargs.pop("strip_default_attrs", None))
+        return self.export_saved_model(*args, **kwargs)
 
     # ------------------------------------------------------------------ internals used by the loops
     def _host_stream(self, batches: Iterator[Batch]) -> Iterator[Batch]:

@@ -17,7 +17,8 @@ import torch
 
 from torchestimator.errors import InvalidArgumentError
 from torchestimator.hooks.base import Hook, RunContext
-from torchestimator.metrics.base import Mean, Metric
+from torchestimator.metrics.base import Metric
+from torchestimator.metrics.external import as_metric, reset_module_metrics
 from torchestimator.model_fn import eval_mode
 from torchestimator.spec import ModeKeys
 
@@ -52,6 +53,7 @@ def run_evaluation(
     n_batches = 0
     totals: dict[str, Metric] = {}
     stream = est._batches(input_fn, ModeKeys.EVAL)
+    reset_module_metrics(module)  # issue 14: torchmetrics metrics start each evaluation empty
     first = True
     try:
         with eval_mode(module):
@@ -73,11 +75,7 @@ def run_evaluation(
                         raise InvalidArgumentError(
                             f"eval_metric_ops may not use the reserved name {key!r} (the Estimator adds it); rename it."
                         )
-                    metric = (
-                        value
-                        if isinstance(value, Metric)
-                        else Mean(torch.as_tensor(value).detach().reshape(-1).mean())
-                    )
+                    metric = as_metric(value)  # issue 14: te.metrics objects, torchmetrics metrics, scalars
                     totals[key] = metric if key not in totals else totals[key].merge(metric)
                 ctx.loss, ctx.spec = spec.loss_tensor.detach(), spec
                 for h in hooks:

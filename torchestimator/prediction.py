@@ -40,6 +40,7 @@ def run_prediction(
     for h in hooks:
         h.begin(ctx)
     stream = est._batches(input_fn, ModeKeys.PREDICT)
+    first = True
     try:
         for features, _labels in stream:
             features = est._to_device(features)
@@ -61,6 +62,13 @@ def run_prediction(
             else:
                 out = _to_numpy(preds)
             ctx.spec = spec
+            if (
+                first
+            ):  # issue 14: the spec's prediction_hooks join after the first forward (as evaluation_hooks)
+                first = False
+                for h in spec.prediction_hooks:
+                    h.begin(ctx)
+                hooks.extend(spec.prediction_hooks)
             for h in hooks:
                 h.after_step(ctx)
             if not yield_single_examples:

@@ -27,7 +27,10 @@ processes; ``compute`` turns them into the confusion counts with a reverse cumul
 from __future__ import annotations
 
 import math
+import sys
+import types
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -141,3 +144,16 @@ class AUCPrecisionRecall(AUC):
         increment = _div_no_nan(prec_slope * (dtp + intercept * log_ratio), np.maximum(tp[1:] + fn[1:], 0))
         value = float(np.sum(increment))
         return value if math.isfinite(value) else 0.0
+
+
+class _CallableModule(types.ModuleType):
+    """``te.metrics.auc`` is this module (``from torchestimator.metrics.auc import AUC`` keeps working) and
+    also TF's function: ``te.metrics.auc(labels, predictions)`` (:func:`torchestimator.metrics.functional.auc`)."""
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Metric:
+        from torchestimator.metrics.functional import auc
+
+        return auc(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallableModule
