@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,8 +17,13 @@ from torchestimator.hooks import Hook
 from torchestimator.summaries import read_scalars
 
 
+TF = json.loads((Path(__file__).parents[1] / "fixtures" / "hooks_compat" / "tf_hook_steps.json").read_text())
+
+
 def _input(n=10):
     data = make_batches(n_batches=n)
+    for i, (features, _) in enumerate(data):
+        features["i"] = torch.full((4,), i, dtype=torch.int64)  # the batch index, as the TF fixture logs
     return lambda: iter(data)
 
 
@@ -34,27 +40,26 @@ class LossRecorder(Hook):
         self.losses.append(float(ctx.loss))
 
 
-def test_logging_tensor_hook_fires_at_iterations_0_n_2n_and_at_end(tmp_path):
+def test_logging_tensor_hook_fires_at_tf_iterations(tmp_path, caplog):
     est = _est(tmp_path)
     rec = LossRecorder()
-    hook = te.LoggingTensorHook({"loss": "loss", "step": "global_step"}, every_n_iter=3, at_end=True)
-    est.train(_input(), hooks=[rec, hook], steps=10)
-    assert [i for i, _ in hook.logged] == [0, 3, 6, 9, 10]
-    # the value fetched in a run is that run's loss; global_step is the value before the step (TF's stale step)
-    for it, values in hook.logged[:4]:
+    hook = te.LoggingTensorHook(
+        {"i": "i", "loss": "loss", "step": "global_step"}, every_n_iter=3, at_end=True
+    )
+    with caplog.at_level("INFO", logger="torchestimator"):
+        est.train(_input(), hooks=[rec, hook], steps=10)
+    tf_batches = TF["logging_tensor_hook_every_3_at_end_batches_logged"]
+    logged = [int(values["i"][0]) for _, values in hook.logged]
+    assert logged[:-1] == tf_batches[:-1] == [0, 3, 6, 9]
+    assert len(logged) == len(tf_batches)  # plus the at_end line
+    # a run's fetches are that run's values; global_step is the value before the step (TF's stale step)
+    for it, values in hook.logged[:-1]:
         assert values["loss"] == pytest.approx(rec.losses[it], rel=1e-6)
         assert int(values["step"]) == it
-    assert hook.logged[-1][1]["loss"] == pytest.approx(rec.losses[-1], rel=1e-6)
-
-
-def test_logging_tensor_hook_line_format(tmp_path, caplog):
-    est = _est(tmp_path)
-    hook = te.LoggingTensorHook(["global_step"], every_n_iter=5)
-    with caplog.at_level("INFO", logger="torchestimator"):
-        est.train(_input(), hooks=[hook], steps=6)
-    lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("global_step = ")]
-    assert lines[0] == "global_step = 0"
-    assert lines[1].startswith("global_step = 5 (") and lines[1].endswith(" sec)")
+    assert int(hook.logged[-1][1]["step"]) == 10  # at_end reads the global step after the last step, as TF
+    lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("i = ")]
+    timed = [line.endswith(" sec)") for line in lines]
+    assert timed == TF["logging_tensor_hook_line_has_elapsed_time"]
 
 
 def test_logging_tensor_hook_argument_errors():
@@ -76,9 +81,10 @@ def test_step_counter_hook_records_at_tf_steps(tmp_path):
     hook = te.StepCounterHook(every_n_steps=4, output_dir=out)
     est.train(_input(), hooks=[hook], steps=10)
     # step 1 starts the clock; then global steps 5 and 9 (TF: should_trigger_for_step(stale + 1))
-    assert [s for s, _ in hook.recorded] == [5, 9]
+    tf_steps = TF["step_counter_every_4_summary_steps"]
+    assert [s for s, _ in hook.recorded] == tf_steps == [5, 9]
     est._writer(out).flush()
-    assert [s for s, _ in read_scalars(out)["global_step/sec"]] == [5, 9]
+    assert [s for s, _ in read_scalars(out)["global_step/sec"]] == tf_steps
 
 
 def test_checkpoint_saver_hook_steps_and_listener_with_tf_signature(tmp_path):
@@ -95,15 +101,10 @@ def test_checkpoint_saver_hook_steps_and_listener_with_tf_signature(tmp_path):
     other = tmp_path / "other"
     hook = te.CheckpointSaverHook(str(other), save_steps=4, listeners=[TFListener()])
     est.train(_input(), hooks=[hook], steps=10)
-    assert hook.saved_steps == [0, 4, 8, 10]
-    assert sorted(
-        int(p.name.rsplit("-", 1)[1]) for p in other.iterdir() if p.name.startswith("model.ckpt-")
-    ) == [
-        0,
-        4,
-        8,
-        10,
-    ]
+    tf_steps = TF["checkpoint_saver_every_4_saved_steps"]
+    assert hook.saved_steps == tf_steps == [0, 4, 8, 10]
+    written = [p.name for p in other.iterdir() if p.name.startswith("model.ckpt-")]
+    assert sorted(int(n.rsplit("-", 1)[1]) for n in written) == tf_steps
     assert calls[:2] == [("before", 0), ("after", 0)] and calls[-1] == ("after", 10)
     # the saved weights are the model's at that step
     state = te.checkpoint.load_checkpoint(str(other / "model.ckpt-10"))
@@ -128,7 +129,7 @@ def test_profiler_hook_writes_chrome_traces_at_tf_steps(tmp_path):
     out = tmp_path / "prof"
     hook = te.ProfilerHook(save_steps=3, output_dir=str(out))
     est.train(_input(), hooks=[hook], steps=7)
-    assert sorted(p.name for p in out.iterdir()) == ["timeline-3.json", "timeline-6.json"]
+    assert sorted(p.name for p in out.iterdir()) == TF["profiler_every_3_of_7_files"]
     trace = json.loads((out / "timeline-3.json").read_text())
     names = {e.get("name", "") for e in trace["traceEvents"]}
     assert any("addmm" in n or "linear" in n for n in names), sorted(names)[:20]

@@ -6,7 +6,8 @@ Each one is the TF hook's logic over :mod:`torchestimator.hooks.session_run`; fe
 hook                        fires (``SecondOrStepTimer``: first time seen, then every N steps / secs after it)
 ==========================  ==================================================================================
 ``LoggingTensorHook``       iterations 0, N, 2N, ... of this call (counted from 0), and at the end with
-                            ``at_end``: logs ``tag = value, ...`` (``(x.xxx sec)`` after the first)
+                            ``at_end``: logs ``tag = value, ...`` (``(x.xxx sec)`` after the first); the
+                            end line has the last step's values (TF runs batch tensors once more)
 ``StepCounterHook``         global steps 1 (starts the clock), N+1, 2N+1, ...: ``global_step/sec``
 ``CheckpointSaverHook``     the starting step, then global steps where ``step >= last + N``, and the end
 ``FinalOpsHook``            at the end: ``final_ops_values``
@@ -143,8 +144,13 @@ class LoggingTensorHook(SessionRunHook):
         self._iter_count += 1
 
     def end(self, session: StepSession) -> None:
-        if self._log_at_end and self._last_values is not None:
-            self._log_tensors(self._last_values)
+        if not self._log_at_end or self._last_values is None:
+            return
+        try:  # as TF, the values now (global_step after the last step); the last step's where TF would
+            values = session.run(self._tensors)  # read the next batch (features, predictions)
+        except InvalidArgumentError:  # a summary tag: only recorded during its step
+            values = self._last_values
+        self._log_tensors(values)
 
 
 def _writer_for(session: StepSession, output_dir: str | None) -> Any:
