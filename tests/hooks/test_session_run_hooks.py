@@ -16,7 +16,6 @@ from torchestimator.errors import InvalidArgumentError
 from torchestimator.hooks import Hook
 from torchestimator.summaries import read_scalars
 
-
 TF = json.loads((Path(__file__).parents[1] / "fixtures" / "hooks_compat" / "tf_hook_steps.json").read_text())
 
 
