@@ -53,6 +53,8 @@ from typing import TYPE_CHECKING, Any
 
 from torchestimator.errors import CheckpointError, InvalidArgumentError
 from torchestimator.hooks.base import CheckpointSaverListener, Hook, RunContext
+from torchestimator.hooks.session_run import as_loop_hooks, is_session_run_hook
+from torchestimator.multi_eval import as_eval_specs, make_evaluation  # issue 14: a list of EvalSpecs
 
 if TYPE_CHECKING:
     from torchestimator.estimator import Estimator
@@ -72,9 +74,9 @@ def _check_input_fn(input_fn: Any) -> None:
 def _check_hooks(hooks: Any) -> tuple[Hook, ...]:
     hooks = tuple(hooks or ())
     for hook in hooks:
-        if not isinstance(hook, Hook):
+        if not isinstance(hook, Hook) and not is_session_run_hook(hook):  # issue 14: TF-style hooks too
             raise InvalidArgumentError(f"All hooks must be `torchestimator.Hook` instances, given: {hook!r}")
-    return hooks
+    return tuple(as_loop_hooks(hooks))
 
 
 def _check_exporters(exporters: Any) -> tuple[Any, ...]:
@@ -309,7 +311,8 @@ class _EvaluateDuringTraining(Hook):
         self.evaluation.run(path, live=True)
 
 
-def _train_with_evaluation(est: Estimator, train_spec: TrainSpec, eval_spec: EvalSpec) -> tuple[Any, Any]:
+def _train_with_evaluation(est: Estimator, train_spec: TrainSpec, eval_spec: Any) -> tuple[Any, Any]:
+    all_specs, eval_spec = eval_spec, as_eval_specs(eval_spec)[0]  # issue 14: the first spec sets the cadence
     cfg = est.config
     logger.info(
         "Start train and evaluate loop. The evaluate will happen %s.",
@@ -323,7 +326,7 @@ def _train_with_evaluation(est: Estimator, train_spec: TrainSpec, eval_spec: Eva
             "train_and_evaluate evaluates after each checkpoint, but checkpointing is disabled (save_checkpoints_steps "
             "and save_checkpoints_secs are both None); enable checkpoints or set EvalSpec(every_n_steps=N)."
         )
-    evaluation = _Evaluation(est, eval_spec, train_spec.max_steps)
+    evaluation = make_evaluation(est, all_specs, train_spec.max_steps)
     seen = _CheckpointSeen()
     hook = _EvaluateDuringTraining(evaluation, seen, eval_spec.every_n_steps, eval_spec.throttle_secs)
     listeners = list(train_spec.saving_listeners)
@@ -342,11 +345,12 @@ def _train_with_evaluation(est: Estimator, train_spec: TrainSpec, eval_spec: Eva
     return evaluation.metrics, evaluation.export_results
 
 
-def _continuous_evaluation(est: Estimator, train_spec: TrainSpec, eval_spec: EvalSpec) -> tuple[Any, Any]:
+def _continuous_evaluation(est: Estimator, train_spec: TrainSpec, eval_spec: Any) -> tuple[Any, Any]:
+    all_specs, eval_spec = eval_spec, as_eval_specs(eval_spec)[0]  # issue 14: the first spec sets the cadence
     if eval_spec.start_delay_secs:
         logger.info("Waiting %f secs before starting eval.", eval_spec.start_delay_secs)
         time.sleep(eval_spec.start_delay_secs)
-    evaluation = _Evaluation(est, eval_spec, train_spec.max_steps)
+    evaluation = make_evaluation(est, all_specs, train_spec.max_steps)
     previous: str | None = None
     last_warning = 0.0
 
@@ -387,13 +391,16 @@ def _continuous_evaluation(est: Estimator, train_spec: TrainSpec, eval_spec: Eva
             time.sleep(1.0)  # nothing new: do not spin on the file system (TF warns with throttle_secs=0)
 
 
-def train_and_evaluate(estimator: Estimator, train_spec: TrainSpec, eval_spec: EvalSpec) -> tuple[Any, Any]:
+def train_and_evaluate(
+    estimator: Estimator, train_spec: TrainSpec, eval_spec: EvalSpec | Sequence[EvalSpec]
+) -> tuple[Any, Any]:
     """Train, evaluate and export ``estimator`` as its role in ``TF_CONFIG`` says (see the module docstring).
 
     Args:
         estimator: an :class:`~torchestimator.Estimator`.
         train_spec: a :class:`TrainSpec`.
-        eval_spec: an :class:`EvalSpec`.
+        eval_spec: an :class:`EvalSpec`, or a list of them (:mod:`torchestimator.multi_eval`; lists of
+            results are returned then).
 
     Returns:
         ``(eval_metrics, export_results)`` of the last evaluation locally and on the evaluator;
@@ -413,10 +420,7 @@ def train_and_evaluate(estimator: Estimator, train_spec: TrainSpec, eval_spec: E
         raise InvalidArgumentError(
             f"`train_spec` must have type `torchestimator.TrainSpec`. Given {type(train_spec)}"
         )
-    if not isinstance(eval_spec, EvalSpec):
-        raise InvalidArgumentError(
-            f"`eval_spec` must have type `torchestimator.EvalSpec`. Given {type(eval_spec)}"
-        )
+    as_eval_specs(eval_spec)  # issue 14: an EvalSpec or a list of them (torchestimator/multi_eval.py)
     cfg = estimator.config
     task_type = cfg.task_type
     if not cfg.cluster_spec and task_type != "evaluator":

@@ -42,6 +42,7 @@ __all__ = [
     "StepSession",
     "as_loop_hooks",
     "as_saving_listeners",
+    "is_session_run_hook",
 ]
 
 
@@ -128,7 +129,8 @@ class SessionRunHook:
         """After the last step."""
 
 
-def _is_session_run_hook(hook: Any) -> bool:
+def is_session_run_hook(hook: Any) -> bool:
+    """Whether ``hook`` follows TF's protocol (a :class:`SessionRunHook`, or ``before_run`` / ``after_run``)."""
     if isinstance(hook, SessionRunHook):
         return True
     return not isinstance(hook, Hook) and (hasattr(hook, "before_run") or hasattr(hook, "after_run"))
@@ -144,7 +146,7 @@ def as_loop_hooks(hooks: Iterable[Any] | None) -> list[Hook]:
     for hook in hooks or ():
         if isinstance(hook, Hook):
             out.append(hook)
-        elif _is_session_run_hook(hook):
+        elif is_session_run_hook(hook):
             out.append(SessionRunHookAdapter(hook))
         else:
             raise InvalidArgumentError(
