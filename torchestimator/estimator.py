@@ -60,11 +60,13 @@ from torchestimator.model_dir_guard import (
 )
 from torchestimator.model_fn import ModelCaller, build_module
 from torchestimator.nonfinite import check_finite_before_save
+from torchestimator.optimizers.sparse_check import check_sparse_gradient_support
 from torchestimator.parallel.placement import module_optimizers, move_optimizer_state
 from torchestimator.parallel.resolve import resolve_strategy
 from torchestimator.progress import progress_wanted
 from torchestimator.rng import seed_everything
 from torchestimator.run_config import RunConfig
+from torchestimator.session_config import apply_session_settings, parse_session_config
 from torchestimator.spec import ModeKeys
 from torchestimator.summaries import SummaryWriter
 from torchestimator.train_loop import run_training
@@ -137,6 +139,7 @@ class Estimator:
             self._config.train_distribute, self._config.device, self._config.session_creation_timeout_secs
         )
         self._strategy.setup()
+        apply_session_settings(parse_session_config(self._config.session_config), self._strategy.device)  # issue 14
         self._module = build_module(model_fn, self._params, self._config).to(self._strategy.device)
         compile_model(self._module, compile_options(self._config.compile))
         self._caller = ModelCaller(self._module, self._params, self._config)
@@ -437,6 +440,7 @@ class Estimator:
         if key == self._registered_key:  # the same optimizers as the last step: nothing to do
             return
         self._registered_key = key
+        check_sparse_gradient_support(self._module, optimizers)  # issue 14: fail before step 1, naming the fix
         for name, opt in optimizers.items():
             if any(opt is known for known in self._optimizers.values()):
                 continue
