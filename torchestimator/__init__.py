@@ -18,6 +18,7 @@ from torchestimator import (
     data,
     datasets,
     errors,
+    experimental,
     export,
     feature_column,
     hooks,
@@ -30,6 +31,7 @@ from torchestimator import (
     summary,
 )
 from torchestimator._version import __version__
+from torchestimator.add_metrics import add_metrics
 from torchestimator.errors import NanLossDuringTrainingError
 from torchestimator.estimator import Estimator
 from torchestimator.exporters import BestExporter, Exporter, FinalExporter, LatestExporter
@@ -149,11 +151,13 @@ __all__ = [
     "VocabInfo",
     "WarmStartSettings",
     "__version__",
+    "add_metrics",
     "checkpoint",
     "compat",
     "data",
     "datasets",
     "errors",
+    "experimental",
     "export",
     "feature_column",
     "hooks",
