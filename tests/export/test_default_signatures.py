@@ -87,3 +87,29 @@ def test_eval_output_keys_follow_tf():
     loss, pred = torch.tensor(1.0), torch.zeros(2)
     out = te.export.EvalOutput(loss=loss, predictions={"p": pred}, metrics={"acc": (pred, pred)}).outputs
     assert sorted(out) == ["loss", "metrics/acc/update_op", "metrics/acc/value", "predictions/p"]
+
+
+def test_signature_inputs_are_the_receiver_tensors(tmp_path):
+    from torchestimator import serving
+    from torchestimator.export import ServingInputReceiver, TensorSpec
+
+    est = te.Estimator(
+        Custom,
+        model_dir=str(tmp_path / "m"),
+        params={"kind": "dict"},
+        config=te.RunConfig(progress_bar=False),
+    )
+    x = torch.randn(4, 3)
+    est.train(lambda: iter([({"x": x}, None)]), steps=1)
+    spec = TensorSpec((-1, 3), "float32")  # one placeholder, fed to the model as feature "x"
+    path = est.export_saved_model(
+        str(tmp_path / "e"), lambda: ServingInputReceiver({"x": spec}, {"inputs": spec})
+    )
+    with open(os.path.join(path, "saved_model.json"), encoding="utf-8") as fh:
+        sig = json.load(fh)["signatures"]["serving_default"]
+    tf_sig = TF["receiver_tensors_renamed"]["serving_default"]
+    assert {k: v["shape"] for k, v in sig["inputs"].items()} == tf_sig["inputs"] == {"inputs": [-1, 3]}
+    assert sorted(sig["outputs"]) == tf_sig["outputs"]
+    served = serving.load(path).signatures["serving_default"](inputs=x.numpy())
+    expected = next(iter(est.predict(lambda: iter([({"x": x}, None)]), yield_single_examples=False)))
+    np.testing.assert_allclose(served["y"], expected["y"], rtol=1e-5, atol=1e-6)

@@ -80,8 +80,15 @@ class ServingInputReceiver:
     receiver_tensors: Any
     receiver_tensors_alternatives: Any = None
     parse_spec: Mapping[str, Any] | None = None
+    # receiver key -> feature key, for receiver tensors that are (the same object as) a feature (TF's placeholders)
+    feature_of_input: dict[str, str] = dataclasses.field(init=False, repr=False, default_factory=dict)
 
     def __post_init__(self) -> None:
+        raw_features = _as_dict(self.features, "feature")
+        for rkey, rvalue in _as_dict(self.receiver_tensors, "input").items():
+            same = [fkey for fkey, fvalue in raw_features.items() if fvalue is rvalue]
+            if rkey in raw_features or len(same) == 1:
+                self.feature_of_input[rkey] = rkey if rkey in raw_features else same[0]
         self.features = {k: _spec_of(v, None, k) for k, v in _as_dict(self.features, "feature").items()}
         self.receiver_tensors = {
             k: _spec_of(v, None, k) for k, v in _as_dict(self.receiver_tensors, "input").items()

@@ -115,12 +115,34 @@ def _signatures(
         elif receiver.is_parsing or isinstance(receiver, TensorServingInputReceiver):
             inputs = {k: v.to_json() for k, v in receiver.receiver_tensors.items()}
         else:
-            inputs = {k: v.to_json() for k, v in receiver.features.items()}
+            inputs = raw_signature_inputs(receiver)  # issue 14: keyed by receiver_tensors, as TF
         sig_outputs = {okey: {"source": src, **outputs[src]} for okey, src in sig["outputs"].items()}
         sigs[name] = {"method_name": method, "inputs": inputs, "outputs": sig_outputs}
     if "serving_default" not in sigs:
         logger.warning("Export includes no default signature!")
     return sigs
+
+
+def raw_signature_inputs(receiver: ServingInputReceiver) -> dict[str, Any]:
+    """A raw receiver's signature inputs: TF keys them by ``receiver_tensors``; each names the feature it feeds.
+
+    When the receiver tensors are the features under other keys (the same placeholder objects, TF's way), the
+    input is the receiver key with ``"feature": <feature key>``; when they cannot be matched to the features,
+    the features' keys are used and a warning says so.
+    """
+    mapping = receiver.feature_of_input
+    if set(mapping) == set(receiver.receiver_tensors) and set(mapping.values()) == set(receiver.features):
+        return {
+            rkey: {**receiver.features[fkey].to_json(), **({"feature": fkey} if fkey != rkey else {})}
+            for rkey, fkey in mapping.items()
+        }
+    logger.warning(
+        "receiver_tensors %s are not the features %s (pass the same TensorSpec objects in both, as TF passes the "
+        "same placeholders); the signature takes the features' keys.",
+        sorted(receiver.receiver_tensors),
+        sorted(receiver.features),
+    )
+    return {k: v.to_json() for k, v in receiver.features.items()}
 
 
 def _copy_vocabularies(columns: list[dict[str, Any]], assets: str) -> None:
