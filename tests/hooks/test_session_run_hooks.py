@@ -246,3 +246,27 @@ def test_profiler_default_dir_is_model_dir(tmp_path):
     est = _est(tmp_path)
     est.train(_input(), hooks=[te.ProfilerHook(save_steps=2)], steps=3)
     assert os.path.exists(os.path.join(est.model_dir, "timeline-2.json"))
+
+
+def test_summary_saver_hook_with_tf_arguments(tmp_path):
+    est = _est(tmp_path)
+    out = str(tmp_path / "summaries")
+    hook = te.SummarySaverHook(save_steps=3, output_dir=out, summary_op=object())
+    est.train(_input(), hooks=[hook], steps=10)
+    est._writer(out).flush()
+    assert [s for s, _ in read_scalars(out)["loss"]] == [1, 4, 7, 10]  # SecondOrStepTimer from the first step
+
+
+class NanModel(TinyRegressor):
+    def forward(self, features, labels=None, mode=te.ModeKeys.TRAIN):
+        spec = super().forward(features, labels, mode)
+        return spec.replace(loss=spec.loss * float("nan")) if mode == te.ModeKeys.TRAIN else spec
+
+
+def test_nan_tensor_hook_tf_signature(tmp_path):
+    est = te.Estimator(NanModel, model_dir=str(tmp_path), config=te.RunConfig(progress_bar=False))
+    hook = te.NanTensorHook("loss", False)  # TF: NanTensorHook(loss_tensor, fail_on_nan_loss=False)
+    assert hook.fail_on_nan_loss is False
+    est.train(_input(), hooks=[hook], steps=5)  # stops instead of raising
+    assert est.global_step == 1
+    assert te.NanTensorHook(torch.tensor(0.0)).fail_on_nan_loss is True
