@@ -136,3 +136,23 @@ def test_te_metrics_auc_is_function_and_module():
     value = te.metrics.auc(torch.tensor([0, 0, 1, 1]), torch.tensor([0.1, 0.4, 0.35, 0.8]))
     assert isinstance(value, AUC) and value.result() == pytest.approx(0.75)
     assert te.metrics.auc.AUC is AUC
+
+
+@pytest.mark.slow
+def test_two_processes_reduce_to_tf_values(tmp_path, monkeypatch):
+    """te.metrics states are all-reduced by the loop; torchmetrics reduces its own states in compute()."""
+    import os
+
+    from torchestimator.parallel.launch import run_local
+
+    here, root = str(Path(__file__).parent), str(Path(__file__).parents[2])  # this checkout's package
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([root, here, os.environ.get("PYTHONPATH", "")]))
+    import tm_ddp_worker
+
+    results = run_local(tm_ddp_worker.evaluate_shard, nproc=2, args=(str(tmp_path),))
+    for rank in (0, 1):
+        r = results[rank]
+        assert r["rmse"] == pytest.approx(TF["rmse"], abs=1e-6)
+        assert r["auc"] == pytest.approx(TF["auc"], abs=1e-5)
+        assert r["tm_rmse"] == pytest.approx(TF["rmse"], abs=1e-6)
+        assert r["tm_acc"] == pytest.approx(TF["accuracy"], abs=1e-6)
