@@ -95,5 +95,5 @@ def add_metrics(estimator: Any, metric_fn: Callable[..., Any]) -> Any:
         params=estimator.params,
         warm_start_from=estimator._warm_start_from,
     )
-    new._caller = _MetricsCaller(new._caller, metric_fn, args, new.config)
+    new._caller = _MetricsCaller(new._caller, metric_fn, args, new.config)  # type: ignore[assignment]
     return new

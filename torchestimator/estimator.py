@@ -139,7 +139,8 @@ class Estimator:
             self._config.train_distribute, self._config.device, self._config.session_creation_timeout_secs
         )
         self._strategy.setup()
-        apply_session_settings(parse_session_config(self._config.session_config), self._strategy.device)  # issue 14
+        session = parse_session_config(self._config.session_config)  # issue 14: ConfigProto fields -> torch
+        apply_session_settings(session, self._strategy.device)
         self._module = build_module(model_fn, self._params, self._config).to(self._strategy.device)
         compile_model(self._module, compile_options(self._config.compile))
         self._caller = ModelCaller(self._module, self._params, self._config)
@@ -440,7 +441,7 @@ class Estimator:
         if key == self._registered_key:  # the same optimizers as the last step: nothing to do
             return
         self._registered_key = key
-        check_sparse_gradient_support(self._module, optimizers)  # issue 14: fail before step 1, naming the fix
+        check_sparse_gradient_support(self._module, optimizers)  # issue 14: fails before step 1
         for name, opt in optimizers.items():
             if any(opt is known for known in self._optimizers.values()):
                 continue

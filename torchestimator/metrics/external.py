@@ -78,4 +78,4 @@ def reset_module_metrics(module: torch.nn.Module) -> None:
     """Reset every ``torchmetrics.Metric`` held by ``module`` (the start of an evaluation)."""
     for sub in module.modules():
         if is_torchmetrics_metric(sub):
-            sub.reset()
+            sub.reset()  # type: ignore[operator]  # torchmetrics.Metric.reset

@@ -40,7 +40,7 @@ def sparse_gradient_parameters(module: torch.nn.Module) -> dict[int, str]:
 def _refuses_sparse(opt: torch.optim.Optimizer) -> bool:
     """A trial step of the same optimizer class and settings on a throwaway sparse gradient."""
     probe = torch.nn.Parameter(torch.zeros(2, 1))
-    probe.grad = torch.sparse_coo_tensor([[0]], torch.ones(1, 1), (2, 1), check_invariants=True)
+    probe.grad = torch.sparse_coo_tensor(torch.tensor([[0]]), torch.ones(1, 1), (2, 1), check_invariants=True)
     try:
         accepted = set(inspect.signature(type(opt)).parameters)
     except (TypeError, ValueError):
