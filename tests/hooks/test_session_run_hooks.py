@@ -242,10 +242,13 @@ def test_hooks_must_be_hooks(tmp_path):
         est.train(_input(), hooks=[3], steps=1)
 
 
-def test_profiler_default_dir_is_model_dir(tmp_path):
+def test_profiler_default_dir_is_model_dir_and_tensorboard_layout(tmp_path):
     est = _est(tmp_path)
-    est.train(_input(), hooks=[te.ProfilerHook(save_steps=2)], steps=3)
+    est.train(_input(), hooks=[te.ProfilerHook(save_steps=2, tensorboard_trace=True)], steps=3)
     assert os.path.exists(os.path.join(est.model_dir, "timeline-2.json"))
+    run_dir = Path(est.model_dir) / "plugins" / "profile" / "step_2"
+    (trace,) = list(run_dir.glob("*.pt.trace.json"))  # torch-tb-profiler's file pattern
+    assert json.loads(trace.read_text())["traceEvents"]
 
 
 def test_summary_saver_hook_with_tf_arguments(tmp_path):
