@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import socket
 import time
 from typing import Any
@@ -114,4 +115,4 @@ class ProfilerHook(SessionRunHook):
             run_dir = os.path.join(self._output_dir, "plugins", "profile", f"step_{step}")
             os.makedirs(run_dir, exist_ok=True)
             name = f"{socket.gethostname()}_{os.getpid()}.{int(time.time() * 1000)}.pt.trace.json"
-            profiler.export_chrome_trace(os.path.join(run_dir, name))
+            shutil.copyfile(path, os.path.join(run_dir, name))  # torch exports a trace once
