@@ -137,10 +137,13 @@ def test_profiler_hook_writes_chrome_traces_at_tf_steps(tmp_path):
 def test_final_ops_hook_in_evaluate(tmp_path):
     est = _est(tmp_path)
     est.train(_input(), steps=2)
-    hook = te.FinalOpsHook({"loss": "loss", "const": lambda: 7})
+    hook = te.FinalOpsHook({"loss": "loss", "mae": "mae", "const": lambda: 7})
     rec = LossRecorder()
-    est.evaluate(_input(3), hooks=[rec, hook])
-    assert hook.final_ops_values["loss"] == pytest.approx(rec.losses[-1], rel=1e-6)
+    results = est.evaluate(_input(3), hooks=[rec, hook])
+    # as TF's evaluate, the final values are the streamed results
+    assert hook.final_ops_values["loss"] == pytest.approx(results["loss"], rel=1e-9)
+    assert hook.final_ops_values["loss"] == pytest.approx(np.mean(rec.losses), rel=1e-6)
+    assert hook.final_ops_values["mae"] == results["mae"]
     assert hook.final_ops_values["const"] == 7
 
 

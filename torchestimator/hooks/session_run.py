@@ -17,7 +17,8 @@ spec's ``predictions``, a ``te.summary.scalar`` / ``histogram`` tag recorded in 
 feature key (TF's ``:0`` suffix is ignored). A hook a model_fn returns in ``training_hooks`` may also fetch
 the tensors themselves (``LoggingTensorHook({'loss': loss})``): each is matched by identity, on the first
 step, to the spec's loss / predictions / summaries and fetched by that name on every later step.
-``run_context.session.run(fetches)`` reads the same names (``global_step`` after the step).
+``run_context.session.run(fetches)`` reads the same names (``global_step`` after the step); at the end of
+``evaluate`` (``end(session)``, e.g. :class:`FinalOpsHook`) also the names of the evaluation's results.
 ``SessionRunArgs.feed_dict`` replaces features by key (or ``labels``) for that step's forward.
 """
 
@@ -312,6 +313,8 @@ class SessionRunHookAdapter(Hook):
                 named["predictions"] = spec.predictions
             if spec.loss is not None:
                 named["loss"] = spec.loss
+        if ctx.results:  # at the end of evaluate: the streamed metrics (what TF's FinalOpsHook reads)
+            named.update({str(k): v for k, v in ctx.results.items() if k != "global_step"})
         return named
 
     def _name_of_tensor(self, tensor: torch.Tensor, ctx: RunContext) -> str:
