@@ -156,3 +156,35 @@ def test_two_processes_reduce_to_tf_values(tmp_path, monkeypatch):
         assert r["auc"] == pytest.approx(TF["auc"], abs=1e-5)
         assert r["tm_rmse"] == pytest.approx(TF["rmse"], abs=1e-6)
         assert r["tm_acc"] == pytest.approx(TF["accuracy"], abs=1e-6)
+
+
+class KerasStyleModel(torch.nn.Module):
+    """TF 2's pattern: metric objects built once, updated in the model_fn, returned in eval_metric_ops."""
+
+    def __init__(self):
+        super().__init__()
+        self.w = torch.nn.Parameter(torch.zeros(()))
+        self.rmse = te.metrics.RootMeanSquaredError()
+        self.mae = te.metrics.MeanAbsoluteError()
+
+    def forward(self, features, labels, mode):
+        f = features
+        self.rmse.update_state(f["targets"], f["preds"])
+        self.mae.update_state(f["targets"], f["preds"], sample_weight=f["weights"])
+        ops = {"rmse": self.rmse, "mae_weighted": self.mae}
+        return te.EstimatorSpec(mode, loss=(self.w * f["preds"]).mean(), eval_metric_ops=ops)
+
+
+def test_keras_style_te_metrics_match_tf_and_reset(tmp_path):
+    est = te.Estimator(
+        KerasStyleModel(),
+        model_dir=str(tmp_path),
+        config=te.RunConfig(progress_bar=False, allow_untrained=True),
+    )
+    first = est.evaluate(input_fn)
+    assert first["rmse"] == pytest.approx(TF["keras_rmse"], abs=1e-6)
+    assert first["mae_weighted"] == pytest.approx(TF["mae_weighted"], abs=1e-6)
+    second = est.evaluate(input_fn)  # reset at the start of each evaluation
+    assert second["rmse"] == pytest.approx(first["rmse"], rel=1e-12)
+    with pytest.raises(te.errors.InvalidArgumentError, match="needs both labels and predictions"):
+        te.metrics.MeanSquaredError(torch.zeros(2))

@@ -75,7 +75,11 @@ def as_metric(value: Any) -> Metric:
 
 
 def reset_module_metrics(module: torch.nn.Module) -> None:
-    """Reset every ``torchmetrics.Metric`` held by ``module`` (the start of an evaluation)."""
+    """Reset the stateful metrics ``module`` holds (the start of an evaluation): every ``torchmetrics.Metric``
+    and every Keras-style te metric (built with no arguments) kept as a module attribute."""
     for sub in module.modules():
         if is_torchmetrics_metric(sub):
             sub.reset()  # type: ignore[operator]  # torchmetrics.Metric.reset
+        for value in vars(sub).values():
+            if isinstance(value, Metric) and getattr(value, "stateful", False):
+                value.reset_state()  # type: ignore[attr-defined]  # the Keras-style metrics define it
