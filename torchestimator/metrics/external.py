@@ -21,6 +21,7 @@ from typing import Any
 
 import torch
 
+from torchestimator.errors import InvalidArgumentError
 from torchestimator.metrics.base import Mean, Metric
 
 __all__ = ["ExternalMetric", "as_metric", "is_torchmetrics_metric", "reset_module_metrics"]
@@ -44,6 +45,12 @@ class ExternalMetric(Metric):
         if not isinstance(other, ExternalMetric):
             raise TypeError(f"cannot merge {type(other).__name__} into a torchmetrics metric")
         if other.metric is not self.metric:  # a fresh object per batch: fold its states into the first one
+            if not hasattr(self.metric, "_reduce_states") or not hasattr(self.metric, "_defaults"):
+                raise InvalidArgumentError(
+                    f"eval_metric_ops got a new {type(other.metric).__name__} object on a later batch and this "
+                    "torchmetrics version cannot merge them; create the metric once (in __init__) and update it "
+                    "in forward."
+                )
             self.metric._reduce_states({name: getattr(other.metric, name) for name in other.metric._defaults})
             self.metric._update_count += other.metric._update_count
         return self
