@@ -211,9 +211,10 @@ class StepCounterHook(SessionRunHook):
 class CheckpointSaverHook(SessionRunHook):
     """Saves checkpoints every ``save_steps`` steps or ``save_secs`` seconds (TF's CheckpointSaverHook).
 
-    It saves the starting step (when not saved yet), every due step and the last step. Into the
+    It saves the starting step (when not saved yet), every due step and the last step, on the chief. Into the
     Estimator's ``model_dir`` it writes through the Estimator (same files and retention as its own saves);
-    into another ``checkpoint_dir`` it writes the model and optimizer state in the same format.
+    into another ``checkpoint_dir`` it writes the model and optimizer state in the same format. Unlike TF, the
+    Estimator keeps its own ``RunConfig`` cadence beside it (TF drops its saver when one is given).
 
     Args:
         checkpoint_dir: where to write.
@@ -281,6 +282,8 @@ class CheckpointSaverHook(SessionRunHook):
 
     def _save(self, session: StepSession, step: int) -> bool:
         est = session.estimator
+        if not est._strategy.is_chief:  # under DDP every rank holds the same model: the chief writes
+            return False
         for listener in self._listeners:
             listener.before_save(step)
         logger.info("Saving checkpoints for %d into %s.", step, self._checkpoint_dir)
