@@ -3,7 +3,8 @@
 As TF 2.15's ``ProfilerHook``, the first step only starts the timer; the step that brings the global step to
 ``last + save_steps`` (or the first after ``save_secs`` seconds) is traced, and its trace is written to
 ``output_dir/timeline-<global_step>.json``: with ``save_steps=3`` from step 0, ``timeline-3.json``,
-``timeline-6.json``, ... A trace covers the forward, backward and optimizer step. The file is the Chrome trace
+``timeline-6.json``, ... (other DDP ranks add ``.rank<r>``). A trace covers the forward, backward and optimizer
+step. The file is the Chrome trace
 format: open it in ``chrome://tracing`` or https://ui.perfetto.dev; TensorBoard's profiler plugin
 (``torch-tb-profiler``) reads the same traces from ``output_dir/plugins/profile/<run>/`` when
 ``tensorboard_trace=True`` also writes them there.
@@ -59,6 +60,7 @@ class ProfilerHook(SessionRunHook):
         self._next_step: int | None = None
         self._request_summary = False
         self._profiler: Any = None
+        self._suffix = ""
         self.written: list[str] = []  # trace files written, in order
 
     def begin(self) -> None:
@@ -68,6 +70,8 @@ class ProfilerHook(SessionRunHook):
     def after_create_session(self, session: StepSession, coord: Any) -> None:
         if not self._output_dir:
             self._output_dir = session.estimator.model_dir
+        strategy = session.estimator._strategy
+        self._suffix = "" if strategy.is_chief else f".rank{strategy.rank}"  # DDP: one file per rank
 
     def before_run(self, run_context: SessionRunContext) -> SessionRunArgs:
         self._request_summary = self._next_step is not None and self._timer.should_trigger_for_step(
@@ -107,7 +111,7 @@ class ProfilerHook(SessionRunHook):
 
     def _save(self, profiler: Any, step: int) -> None:
         os.makedirs(self._output_dir, exist_ok=True)
-        path = os.path.join(self._output_dir, f"timeline-{step}.json")
+        path = os.path.join(self._output_dir, f"timeline-{step}{self._suffix}.json")
         logger.info("Saving timeline for %d into '%s'.", step, path)
         profiler.export_chrome_trace(path)
         self.written.append(path)
