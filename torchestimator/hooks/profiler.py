@@ -37,7 +37,8 @@ class ProfilerHook(SessionRunHook):
     """Captures a profile of one step every N steps or seconds.
 
     Args:
-        save_steps / save_secs: the cadence (exactly one).
+        save_steps: trace every N steps (exactly one of this and ``save_secs``).
+        save_secs: trace every N seconds.
         output_dir: where ``timeline-<step>.json`` goes (default: the Estimator's ``model_dir``).
         show_dataflow: accepted for TF compatibility (torch traces have no dataflow arrows).
         show_memory: also record tensor allocations (``profile_memory``).

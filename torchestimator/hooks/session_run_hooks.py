@@ -218,9 +218,11 @@ class CheckpointSaverHook(SessionRunHook):
 
     Args:
         checkpoint_dir: where to write.
-        save_secs / save_steps: the cadence (exactly one).
-        saver, scaffold: accepted for TF compatibility; must be None.
+        save_secs: save every N seconds (exactly one of this and ``save_steps``).
+        save_steps: save every N steps.
+        saver: accepted for TF compatibility; must be None.
         checkpoint_basename: must be ``'model.ckpt'`` (the only layout written).
+        scaffold: accepted for TF compatibility; must be None.
         listeners: :class:`CheckpointSaverListener` s (TF's ``(session, step)`` signatures work too).
         save_graph_def: accepted; there is no graph to write.
     """
