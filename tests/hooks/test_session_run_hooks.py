@@ -276,3 +276,28 @@ def test_nan_tensor_hook_tf_signature(tmp_path):
     est.train(_input(), hooks=[hook], steps=5)  # stops instead of raising
     assert est.global_step == 1
     assert te.NanTensorHook(torch.tensor(0.0)).fail_on_nan_loss is True
+
+
+class WithSummary(TinyRegressor):
+    def forward(self, features, labels=None, mode=te.ModeKeys.TRAIN):
+        spec = super().forward(features, labels, mode)
+        te.summary.scalar("x_mean", features["x"].mean())
+        return spec
+
+
+def test_fetch_summary_tags_in_train_and_predictions_in_predict(tmp_path):
+    est = te.Estimator(
+        WithSummary,
+        model_dir=str(tmp_path / "m"),
+        config=te.RunConfig(save_summary_steps=None, log_step_count_steps=None, progress_bar=False),
+    )
+    train_hook = te.LoggingTensorHook(["x_mean"], every_n_iter=2)
+    est.train(_input(), hooks=[train_hook], steps=4)
+    data = make_batches(n_batches=4)
+    assert [float(v["x_mean"]) for _, v in train_hook.logged] == pytest.approx(
+        [float(data[i][0]["x"].mean()) for i in (0, 2)], rel=1e-6
+    )
+    predict_hook = te.LoggingTensorHook({"y": "y"}, every_n_iter=1)
+    preds = list(est.predict(_input(2), hooks=[predict_hook], yield_single_examples=False))
+    assert len(predict_hook.logged) == 2
+    np.testing.assert_allclose(predict_hook.logged[1][1]["y"], preds[1]["y"])
