@@ -301,3 +301,27 @@ def test_fetch_summary_tags_in_train_and_predictions_in_predict(tmp_path):
     preds = list(est.predict(_input(2), hooks=[predict_hook], yield_single_examples=False))
     assert len(predict_hook.logged) == 2
     np.testing.assert_allclose(predict_hook.logged[1][1]["y"], preds[1]["y"])
+
+
+class RecordingProbe(TinyRegressor):
+    def __init__(self, params=None):
+        super().__init__(params)
+        self.recording = []
+
+    def forward(self, features, labels=None, mode=te.ModeKeys.TRAIN):
+        self.recording.append(te.summary.is_recording())
+        return super().forward(features, labels, mode)
+
+
+def test_fetching_known_names_does_not_switch_summaries_on(tmp_path):
+    est = te.Estimator(
+        RecordingProbe,
+        model_dir=str(tmp_path / "m"),
+        config=te.RunConfig(save_summary_steps=None, log_step_count_steps=None, progress_bar=False),
+    )
+    est.train(
+        _input(),
+        hooks=[te.StepCounterHook(every_n_steps=2), te.LoggingTensorHook(["loss"], every_n_iter=1)],
+        steps=3,
+    )
+    assert est.model.recording == [False, False, False]  # costly summaries stay off

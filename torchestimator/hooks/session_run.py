@@ -34,6 +34,7 @@ import torch
 from torchestimator import summary
 from torchestimator.errors import InvalidArgumentError
 from torchestimator.hooks.base import CheckpointSaverListener, Hook, RunContext
+from torchestimator.spec import ModeKeys
 
 __all__ = [
     "SessionRunArgs",
@@ -222,6 +223,7 @@ class SessionRunHookAdapter(Hook):
         self._recording: summary.Recording | None = None
         self._own_recording = False
         self._names_by_id: dict[int, str] = {}
+        self._prediction_keys: set[str] = set()  # seen in earlier steps: fetching them needs no recording
 
     def begin(self, ctx: RunContext) -> None:
         self.hook.begin()
@@ -238,10 +240,26 @@ class SessionRunHookAdapter(Hook):
         self._args, self._run_context = args, run_context
         if args is not None and args.feed_dict and may_feed:
             self._feed(ctx, args.feed_dict)
-        if args is not None and args.fetches is not None and ctx.mode == "train":
+        if args is not None and ctx.mode == ModeKeys.TRAIN and self._needs_recording(args.fetches, ctx):
             active = summary._active
             self._own_recording = active is None
             self._recording = active if active is not None else summary.start_recording()
+
+    def _leaf_names(self, fetches: Any) -> list[str | None]:
+        if isinstance(fetches, Mapping):
+            return [n for v in fetches.values() for n in self._leaf_names(v)]
+        if isinstance(fetches, (list, tuple)):
+            return [n for v in fetches for n in self._leaf_names(v)]
+        if isinstance(fetches, torch.Tensor):
+            return [self._names_by_id.get(id(fetches))]  # None: not matched yet
+        return [_strip(fetches)] if isinstance(fetches, str) else []
+
+    def _needs_recording(self, fetches: Any, ctx: RunContext) -> bool:
+        """Whether a fetch may be a te.summary tag: only then is the step's summary recording switched on."""
+        known = {"loss", "global_step", "labels", *self._prediction_keys}
+        if isinstance(ctx.features, Mapping):
+            known.update(str(k) for k in ctx.features)
+        return any(name is None or name not in known for name in self._leaf_names(fetches))
 
     def _feed(self, ctx: RunContext, feed_dict: Mapping[str, Any]) -> None:
         for key, value in feed_dict.items():
@@ -267,6 +285,8 @@ class SessionRunHookAdapter(Hook):
         assert run_context is not None
         self._run_context = self._args = None
         results = None if args is None else self.resolve(args.fetches, ctx, stale=True)
+        if ctx.spec is not None and isinstance(ctx.spec.predictions, Mapping):
+            self._prediction_keys = {str(k) for k in ctx.spec.predictions}
         if self._recording is not None:
             if self._own_recording and summary._active is self._recording:
                 summary.stop_recording()
