@@ -62,9 +62,7 @@ def run_prediction(
             else:
                 out = _to_numpy(preds)
             ctx.spec = spec
-            if (
-                first
-            ):  # issue 14: the spec's prediction_hooks join after the first forward (as evaluation_hooks)
+            if first:  # issue 14: spec.prediction_hooks join after the first forward (as evaluation_hooks)
                 first = False
                 for h in spec.prediction_hooks:
                     h.begin(ctx)
