@@ -24,6 +24,8 @@ PACKAGES = [
     "torchestimator.optimizers",
     "torchestimator.parallel",
     "torchestimator.errors",
+    "torchestimator.experimental",
+    "torchestimator.export",
     "torchestimator.server",
 ]
 

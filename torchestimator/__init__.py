@@ -18,6 +18,7 @@ from torchestimator import (
     data,
     datasets,
     errors,
+    experimental,
     export,
     feature_column,
     hooks,
@@ -30,6 +31,7 @@ from torchestimator import (
     summary,
 )
 from torchestimator._version import __version__
+from torchestimator.add_metrics import add_metrics
 from torchestimator.errors import NanLossDuringTrainingError
 from torchestimator.estimator import Estimator
 from torchestimator.exporters import BestExporter, Exporter, FinalExporter, LatestExporter
@@ -46,7 +48,24 @@ from torchestimator.heads import (
     PredictionKeys,
     RegressionHead,
 )
-from torchestimator.hooks import CheckpointSaverListener
+from torchestimator.hooks import (
+    CheckpointSaverHook,
+    CheckpointSaverListener,
+    FeedFnHook,
+    FinalOpsHook,
+    GlobalStepWaiterHook,
+    LoggingTensorHook,
+    NanTensorHook,
+    ProfilerHook,
+    SecondOrStepTimer,
+    SessionRunArgs,
+    SessionRunContext,
+    SessionRunHook,
+    SessionRunValues,
+    StepCounterHook,
+    StopAtStepHook,
+    SummarySaverHook,
+)
 from torchestimator.model_to_estimator import model_to_estimator
 from torchestimator.parallel import InputContext
 from torchestimator.premade import (
@@ -79,6 +98,7 @@ __all__ = [
     "BaselineRegressor",
     "BestExporter",
     "BinaryClassHead",
+    "CheckpointSaverHook",
     "CheckpointSaverListener",
     "DNNClassifier",
     "DNNEstimator",
@@ -90,7 +110,10 @@ __all__ = [
     "EstimatorSpec",
     "EvalSpec",
     "Exporter",
+    "FeedFnHook",
     "FinalExporter",
+    "FinalOpsHook",
+    "GlobalStepWaiterHook",
     "Head",
     "InputContext",
     "KMeans",
@@ -99,6 +122,7 @@ __all__ = [
     "LinearEstimator",
     "LinearRegressor",
     "LinearSDCA",
+    "LoggingTensorHook",
     "LogisticRegressionHead",
     "LossReduction",
     "MetricKeys",
@@ -107,21 +131,33 @@ __all__ = [
     "MultiHead",
     "MultiLabelHead",
     "NanLossDuringTrainingError",
+    "NanTensorHook",
     "PoissonRegressionHead",
     "PredictionKeys",
+    "ProfilerHook",
     "RNNClassifier",
     "RNNEstimator",
     "RegressionHead",
     "RunConfig",
+    "SecondOrStepTimer",
+    "SessionRunArgs",
+    "SessionRunContext",
+    "SessionRunHook",
+    "SessionRunValues",
+    "StepCounterHook",
+    "StopAtStepHook",
+    "SummarySaverHook",
     "TrainSpec",
     "VocabInfo",
     "WarmStartSettings",
     "__version__",
+    "add_metrics",
     "checkpoint",
     "compat",
     "data",
     "datasets",
     "errors",
+    "experimental",
     "export",
     "feature_column",
     "hooks",

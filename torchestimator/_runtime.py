@@ -36,10 +36,12 @@ from torchestimator.model_compile import compile_model, compile_options
 from torchestimator.model_dir_guard import all_corrupt_error, nothing_to_load_error
 from torchestimator.model_fn import ModelCaller, build_module
 from torchestimator.nonfinite import check_finite_before_save
+from torchestimator.optimizers.sparse_check import check_sparse_gradient_support
 from torchestimator.parallel.placement import module_optimizers, move_optimizer_state
 from torchestimator.parallel.resolve import resolve_strategy
 from torchestimator.rng import seed_everything
 from torchestimator.run_config import RunConfig
+from torchestimator.session_config import apply_session_settings, parse_session_config
 from torchestimator.summaries import SummaryWriter
 
 __all__ = ["Runtime", "fire_hooks", "open_stream"]
@@ -104,6 +106,7 @@ class Runtime:
             config.train_distribute, config.device, config.session_creation_timeout_secs
         )
         self.strategy.setup()
+        apply_session_settings(parse_session_config(config.session_config), self.strategy.device)
         self.module = build_module(model_fn, params, config).to(self.strategy.device)
         compile_model(self.module, compile_options(config.compile))
         self.caller = ModelCaller(self.module, params, config)
@@ -193,6 +196,7 @@ class Runtime:
         if key == self.registered_key:  # the same optimizers as the last step: nothing to do
             return
         self.registered_key = key
+        check_sparse_gradient_support(self.module, optimizers)  # fails before step 1, naming the fix
         for name, opt in optimizers.items():
             if any(opt is known for known in self.optimizers.values()):
                 continue

@@ -11,6 +11,7 @@ from typing import Any
 
 from torchestimator.errors import InvalidArgumentError
 from torchestimator.hooks.base import CheckpointSaverListener, Hook
+from torchestimator.hooks.session_run import as_loop_hooks, is_session_run_hook
 
 __all__ = ["EvalSpec", "TrainSpec"]
 
@@ -23,9 +24,9 @@ def _check_input_fn(input_fn: Any) -> None:
 def _check_hooks(hooks: Any) -> tuple[Hook, ...]:
     hooks = tuple(hooks or ())
     for hook in hooks:
-        if not isinstance(hook, Hook):
+        if not isinstance(hook, Hook) and not is_session_run_hook(hook):  # TF-style SessionRunHooks too
             raise InvalidArgumentError(f"All hooks must be `torchestimator.Hook` instances, given: {hook!r}")
-    return hooks
+    return tuple(as_loop_hooks(hooks))
 
 
 def _check_exporters(exporters: Any) -> tuple[Any, ...]:

@@ -46,6 +46,7 @@ from torchestimator.errors import (
 from torchestimator.evaluation import run_evaluation
 from torchestimator.hooks.base import CheckpointSaverListener, Hook
 from torchestimator.hooks.basic import ProgressBarHook
+from torchestimator.hooks.session_run import as_loop_hooks, as_saving_listeners
 from torchestimator.model_dir_guard import lock_for_training, resolve_model_dir, training_input_seed_of
 from torchestimator.prediction import run_prediction
 from torchestimator.progress import progress_wanted
@@ -252,9 +253,9 @@ class Estimator:
             run_training(
                 rt,
                 input_fn,
-                list(hooks or ()),
+                as_loop_hooks(hooks),
                 last_step,
-                list(saving_listeners or ()),
+                as_saving_listeners(saving_listeners),
                 skip_batches=skip,
                 input_seed=training_input_seed_of(rt.strategy, rt.config, seed),
             )
@@ -285,7 +286,7 @@ class Estimator:
             rt,
             input_fn,
             steps,
-            [*self._progress_hooks(steps), *(hooks or ())],
+            [*self._progress_hooks(steps), *as_loop_hooks(hooks)],
             name,
             checkpoint_path or rt.resident_checkpoint,
         )
@@ -306,7 +307,7 @@ class Estimator:
         """
         self._runtime.use_checkpoint(checkpoint_path)
         keys = [predict_keys] if isinstance(predict_keys, str) else predict_keys
-        hooks = [*self._progress_hooks(None), *(hooks or ())]
+        hooks = [*self._progress_hooks(None), *as_loop_hooks(hooks)]
         return run_prediction(self._runtime, input_fn, keys, hooks, yield_single_examples)
 
     def _progress_hooks(self, steps: int | None) -> list[Hook]:
@@ -336,6 +337,13 @@ class Estimator:
             checkpoint_path=checkpoint_path,
             experimental_mode=experimental_mode,
         )
+
+    def export_savedmodel(self, *args: Any, **kwargs: Any) -> str:
+        """Deprecated alias of :meth:`export_saved_model` (as in TF); warns ``DeprecationWarning``."""
+        from torchestimator.export.default_outputs import warn_export_savedmodel
+
+        warn_export_savedmodel(kwargs.pop("strip_default_attrs", None))
+        return self.export_saved_model(*args, **kwargs)
 
     # ------------------------------------------------------------------ the old private names
     # Code written against the Estimator's former private attributes (``est._strategy``, ``est._save()``,

@@ -18,7 +18,8 @@ import torch
 from torchestimator._runtime import fire_hooks, open_stream
 from torchestimator.errors import InvalidArgumentError
 from torchestimator.hooks.base import Hook, RunContext
-from torchestimator.metrics.base import Mean, Metric
+from torchestimator.metrics.base import Metric
+from torchestimator.metrics.external import as_metric, reset_module_metrics
 from torchestimator.model_fn import eval_mode
 from torchestimator.spec import ModeKeys
 
@@ -78,6 +79,7 @@ def _accumulate(
     loss_sum = torch.zeros((), dtype=torch.float64, device=rt.strategy.device)
     n_batches = 0
     totals: dict[str, Metric] = {}
+    reset_module_metrics(module)  # torchmetrics metrics start each evaluation empty
     first = True
     with open_stream(rt.input_stream(input_fn, ModeKeys.EVAL)) as stream, eval_mode(module):
         for batch in stream:
@@ -96,11 +98,7 @@ def _accumulate(
                     raise InvalidArgumentError(
                         f"eval_metric_ops may not use the reserved name {key!r} (the Estimator adds it); rename it."
                     )
-                metric = (
-                    value
-                    if isinstance(value, Metric)
-                    else Mean(torch.as_tensor(value).detach().reshape(-1).mean())
-                )
+                metric = as_metric(value)  # te.metrics objects, torchmetrics metrics, scalars
                 totals[key] = metric if key not in totals else totals[key].merge(metric)
             ctx.loss, ctx.spec = spec.loss_tensor.detach(), spec
             fire_hooks(hooks, "after_step", ctx)

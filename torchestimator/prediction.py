@@ -40,6 +40,7 @@ def run_prediction(
     ctx = rt.context(ModeKeys.PREDICT)
     hooks = list(hooks)
     fire_hooks(hooks, "begin", ctx)
+    first = True
     with open_stream(rt.input_stream(input_fn, ModeKeys.PREDICT)) as stream:
         for features, _labels in stream:
             features = rt.to_device(features)
@@ -49,6 +50,10 @@ def run_prediction(
                 spec = rt.caller(module, features, None, ModeKeys.PREDICT)
             out = _selected(spec.predictions, predict_keys)
             ctx.spec = spec
+            if first:  # spec.prediction_hooks join after the first forward (as evaluation_hooks)
+                first = False
+                fire_hooks(spec.prediction_hooks, "begin", ctx)
+                hooks.extend(spec.prediction_hooks)
             fire_hooks(hooks, "after_step", ctx)
             if not yield_single_examples:
                 yield out

@@ -49,7 +49,7 @@ class RunConfig:
     save_summary_steps: int | None = 100  # train summaries every N steps; None or 0 disables
     save_checkpoints_steps: int | None = _UNSET  # see the module docstring for the steps/secs rules
     save_checkpoints_secs: float | None = _UNSET  # default 600 when neither is given
-    session_config: Any = None  # accepted for compatibility; unused
+    session_config: Any = None  # dict / ConfigProto: GPU count 0 -> CPU, thread counts (session_config.py)
     keep_checkpoint_max: int | None = 5  # None or 0 keeps all
     keep_checkpoint_every_n_hours: float = 10000  # also keep one checkpoint per N hours
     log_step_count_steps: int | None = 100  # "loss = ..., step = ..." and global_step/sec; None disables
@@ -132,10 +132,25 @@ class RunConfig:
                     f"received {self.device!r}."
                 ) from err
         compile_options(self.compile)  # validates
+        self._map_session_config()  # issue 14
         if self.prefetch_batches < 0:
             raise InvalidArgumentError(f"prefetch_batches must be >= 0; received {self.prefetch_batches}.")
         if not isinstance(self.allow_untrained, bool):
             raise InvalidArgumentError(f"allow_untrained must be a bool; received {self.allow_untrained!r}.")
+
+    def _map_session_config(self) -> None:
+        """Validate ``session_config`` now; ``device_count={'GPU': 0}`` makes the device ``'cpu'``."""
+        from torchestimator.session_config import parse_session_config
+
+        settings = parse_session_config(self.session_config)
+        if settings is None or not settings.cpu_only:
+            return
+        if self.device is not None and torch.device(self.device).type != "cpu":
+            raise InvalidArgumentError(
+                f"session_config.device_count={{'GPU': 0}} asks for the CPU but RunConfig.device={self.device!r}; "
+                "drop one of them."
+            )
+        object.__setattr__(self, "device", "cpu")
 
     @staticmethod
     def _check_non_negative(name: str, value: Any) -> None:

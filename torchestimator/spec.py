@@ -29,24 +29,9 @@ from typing import Any, Union
 import torch
 
 from torchestimator.errors import InvalidArgumentError
+from torchestimator.mode_keys import ModeKeys
 
 __all__ = ["EstimatorSpec", "ModeKeys", "TrainOp"]
-
-
-class ModeKeys:
-    """The three modes, with TF's string values."""
-
-    TRAIN = "train"
-    EVAL = "eval"
-    PREDICT = "infer"
-
-    ALL = (TRAIN, EVAL, PREDICT)
-
-    @classmethod
-    def validate(cls, mode: str) -> str:
-        if mode not in cls.ALL:
-            raise InvalidArgumentError(f"mode must be one of {list(cls.ALL)}; received {mode!r}.")
-        return mode
 
 
 TrainOp = Union[  # noqa: UP007 - a runtime alias; `X | Y` of typing generics needs 3.10+ at runtime anyway
@@ -129,6 +114,7 @@ class EstimatorSpec:
         for name in self.eval_metric_ops or {}:
             if not isinstance(name, str):
                 raise InvalidArgumentError(f"eval_metric_ops keys must be strings; received {name!r}.")
+        _adapt_session_run_hooks(self)
 
     def replace(self, **changes: Any) -> EstimatorSpec:
         """A copy with ``changes`` applied (``mode`` cannot change, as in TF's ``_replace``)."""
@@ -174,3 +160,15 @@ def _validate_train_op(op: Any) -> None:
             "EstimatorSpec `train_op` must be a torch.optim.Optimizer, a non-empty list/dict of them, or a "
             f"callable taking the loss; received {type(op).__name__} containing {bad or 'nothing'}."
         )
+
+
+def _adapt_session_run_hooks(spec: EstimatorSpec) -> None:
+    """TF-style hooks (``before_run`` / ``after_run``) in the spec's hook lists run through their adapter."""
+    from torchestimator.hooks.base import Hook
+
+    for field in ("training_chief_hooks", "training_hooks", "evaluation_hooks", "prediction_hooks"):
+        hooks = getattr(spec, field)
+        if any(not isinstance(h, Hook) for h in hooks):
+            from torchestimator.hooks.session_run import as_loop_hooks
+
+            object.__setattr__(spec, field, tuple(as_loop_hooks(hooks)))

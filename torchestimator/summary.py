@@ -51,6 +51,11 @@ class Recording:
 _active: Recording | None = None
 
 
+def active_recording() -> Recording | None:
+    """The recording collecting this step's summaries, or None when the step is not recorded."""
+    return _active
+
+
 def is_recording() -> bool:
     """True while the current training step's summaries will be written."""
     return _active is not None

@@ -47,12 +47,14 @@ from __future__ import annotations
 import logging
 import os
 import time
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from torchestimator._train_eval_specs import EvalSpec, TrainSpec
 from torchestimator.errors import CheckpointError, InvalidArgumentError
 from torchestimator.evaluation import run_evaluation
 from torchestimator.hooks.base import CheckpointSaverListener, Hook, RunContext
+from torchestimator.multi_eval import MultiEvaluation, as_eval_specs
 
 if TYPE_CHECKING:
     from torchestimator._runtime import Runtime
@@ -170,7 +172,8 @@ class _EvaluateDuringTraining(Hook):
         self.evaluation.run(path, live=True)
 
 
-def _train_with_evaluation(est: Estimator, train_spec: TrainSpec, eval_spec: EvalSpec) -> tuple[Any, Any]:
+def _train_with_evaluation(est: Estimator, train_spec: TrainSpec, eval_spec: Any) -> tuple[Any, Any]:
+    all_specs, eval_spec = eval_spec, as_eval_specs(eval_spec)[0]  # the first spec sets the cadence
     cfg = est.config
     logger.info(
         "Start train and evaluate loop. The evaluate will happen %s.",
@@ -184,7 +187,7 @@ def _train_with_evaluation(est: Estimator, train_spec: TrainSpec, eval_spec: Eva
             "train_and_evaluate evaluates after each checkpoint, but checkpointing is disabled (save_checkpoints_steps "
             "and save_checkpoints_secs are both None); enable checkpoints or set EvalSpec(every_n_steps=N)."
         )
-    evaluation = _Evaluation(est, eval_spec, train_spec.max_steps)
+    evaluation = make_evaluation(est, all_specs, train_spec.max_steps)
     seen = _CheckpointSeen()
     hook = _EvaluateDuringTraining(evaluation, seen, eval_spec.every_n_steps, eval_spec.throttle_secs)
     listeners = list(train_spec.saving_listeners)
@@ -204,11 +207,12 @@ def _train_with_evaluation(est: Estimator, train_spec: TrainSpec, eval_spec: Eva
     return evaluation.metrics, evaluation.export_results
 
 
-def _continuous_evaluation(est: Estimator, train_spec: TrainSpec, eval_spec: EvalSpec) -> tuple[Any, Any]:
+def _continuous_evaluation(est: Estimator, train_spec: TrainSpec, eval_spec: Any) -> tuple[Any, Any]:
+    all_specs, eval_spec = eval_spec, as_eval_specs(eval_spec)[0]  # the first spec sets the cadence
     if eval_spec.start_delay_secs:
         logger.info("Waiting %f secs before starting eval.", eval_spec.start_delay_secs)
         time.sleep(eval_spec.start_delay_secs)
-    evaluation = _Evaluation(est, eval_spec, train_spec.max_steps)
+    evaluation = make_evaluation(est, all_specs, train_spec.max_steps)
     previous: str | None = None
     last_warning = 0.0
 
@@ -249,13 +253,16 @@ def _continuous_evaluation(est: Estimator, train_spec: TrainSpec, eval_spec: Eva
             time.sleep(1.0)  # nothing new: do not spin on the file system (TF warns with throttle_secs=0)
 
 
-def train_and_evaluate(estimator: Estimator, train_spec: TrainSpec, eval_spec: EvalSpec) -> tuple[Any, Any]:
+def train_and_evaluate(
+    estimator: Estimator, train_spec: TrainSpec, eval_spec: EvalSpec | Sequence[EvalSpec]
+) -> tuple[Any, Any]:
     """Train, evaluate and export ``estimator`` as its role in ``TF_CONFIG`` says (see the module docstring).
 
     Args:
         estimator: an :class:`~torchestimator.Estimator`.
         train_spec: a :class:`TrainSpec`.
-        eval_spec: an :class:`EvalSpec`.
+        eval_spec: an :class:`EvalSpec`, or a list of them (:mod:`torchestimator.multi_eval`; lists of
+            results are returned then).
 
     Returns:
         ``(eval_metrics, export_results)`` of the last evaluation locally and on the evaluator;
@@ -275,10 +282,7 @@ def train_and_evaluate(estimator: Estimator, train_spec: TrainSpec, eval_spec: E
         raise InvalidArgumentError(
             f"`train_spec` must have type `torchestimator.TrainSpec`. Given {type(train_spec)}"
         )
-    if not isinstance(eval_spec, EvalSpec):
-        raise InvalidArgumentError(
-            f"`eval_spec` must have type `torchestimator.EvalSpec`. Given {type(eval_spec)}"
-        )
+    as_eval_specs(eval_spec)  # an EvalSpec or a list of them (torchestimator/multi_eval.py)
     cfg = estimator.config
     task_type = cfg.task_type
     if not cfg.cluster_spec and task_type != "evaluator":
@@ -311,3 +315,10 @@ def train_and_evaluate(estimator: Estimator, train_spec: TrainSpec, eval_spec: E
     raise InvalidArgumentError(
         f"Task type {task_type} is not supported. Supported task types are ['chief', 'evaluator', 'master', 'ps', 'worker']"
     )
+
+
+def make_evaluation(est: Estimator, eval_spec: Any, max_steps: int | None) -> Any:
+    """An :class:`_Evaluation` for one spec, a :class:`~torchestimator.multi_eval.MultiEvaluation` for a list."""
+    if not isinstance(eval_spec, (list, tuple)):
+        return _Evaluation(est, eval_spec, max_steps)
+    return MultiEvaluation([_Evaluation(est, spec, max_steps) for spec in as_eval_specs(eval_spec)])

@@ -6,6 +6,14 @@ See :mod:`torchestimator.export.saved_model` for the directory layout and
 
 from __future__ import annotations
 
+from torchestimator.export.outputs import (
+    ClassificationOutput,
+    EvalOutput,
+    ExportOutput,
+    PredictOutput,
+    RegressionOutput,
+    TrainOutput,
+)
 from torchestimator.export.receivers import (
     ServingInputReceiver,
     TensorServingInputReceiver,
@@ -14,12 +22,24 @@ from torchestimator.export.receivers import (
     build_raw_serving_input_receiver_fn,
 )
 from torchestimator.export.saved_model import export_saved_model
+from torchestimator.export.supervised_receivers import (
+    SupervisedInputReceiver,
+    build_raw_supervised_input_receiver_fn,
+)
 
 __all__ = [
+    "ClassificationOutput",
+    "EvalOutput",
+    "ExportOutput",
+    "PredictOutput",
+    "RegressionOutput",
     "ServingInputReceiver",
+    "SupervisedInputReceiver",
     "TensorServingInputReceiver",
     "TensorSpec",
+    "TrainOutput",
     "build_parsing_serving_input_receiver_fn",
     "build_raw_serving_input_receiver_fn",
+    "build_raw_supervised_input_receiver_fn",
     "export_saved_model",
 ]

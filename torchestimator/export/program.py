@@ -24,6 +24,7 @@ import torch
 from torch import nn
 
 from torchestimator.errors import ExportError
+from torchestimator.export.default_outputs import export_outputs_for_spec
 from torchestimator.export.graph_inputs import GraphBuilder, bag_forward, build_layer_inputs
 from torchestimator.export.wire_plan import WireInput, WirePlan
 from torchestimator.heads.base import numeric_predictions_only
@@ -69,7 +70,7 @@ class ProbeResult:
         self.extra: list[str] = []  # signature outputs that are not predictions: "<sig>/<key>"
         by_id = {id(v): k for k, v in preds.items()}
         extra_tensors: dict[str, torch.Tensor] = {}
-        for sig, out in (spec.export_outputs or {}).items():
+        for sig, out in export_outputs_for_spec(spec).items():  # TF's default serving_default rules
             mapping: dict[str, str] = {}
             for okey, value in out.outputs.items():
                 if id(value) in by_id:
@@ -210,7 +211,7 @@ class ServingModule(nn.Module):
                 outs.append(preds[name])
             else:
                 sig, _, okey = name.partition("/")
-                outs.append((spec.export_outputs or {})[sig].outputs[okey])
+                outs.append(export_outputs_for_spec(spec)[sig].outputs[okey])
         return tuple(outs)
 
 

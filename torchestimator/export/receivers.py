@@ -18,6 +18,7 @@ Example:
 from __future__ import annotations
 
 import dataclasses
+import logging
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -25,12 +26,16 @@ import numpy as np
 
 from torchestimator.errors import InvalidArgumentError
 
+logger = logging.getLogger("torchestimator")
+
 __all__ = [
     "ServingInputReceiver",
     "TensorServingInputReceiver",
     "TensorSpec",
     "build_parsing_serving_input_receiver_fn",
     "build_raw_serving_input_receiver_fn",
+    "raw_signature_inputs",
+    "spec_of",
 ]
 
 
@@ -45,7 +50,7 @@ class TensorSpec:
         return {"shape": list(self.shape), "dtype": self.dtype}
 
 
-def _spec_of(value: Any, batch: int | None, name: str) -> TensorSpec:
+def spec_of(value: Any, batch: int | None, name: str) -> TensorSpec:
     if isinstance(value, TensorSpec):
         return value
     arr = value.detach().cpu().numpy() if hasattr(value, "detach") else np.asarray(value)
@@ -80,11 +85,18 @@ class ServingInputReceiver:
     receiver_tensors: Any
     receiver_tensors_alternatives: Any = None
     parse_spec: Mapping[str, Any] | None = None
+    # receiver key -> feature key, for receiver tensors that are (the same object as) a feature (TF's placeholders)
+    feature_of_input: dict[str, str] = dataclasses.field(init=False, repr=False, default_factory=dict)
 
     def __post_init__(self) -> None:
-        self.features = {k: _spec_of(v, None, k) for k, v in _as_dict(self.features, "feature").items()}
+        raw_features = _as_dict(self.features, "feature")
+        for rkey, rvalue in _as_dict(self.receiver_tensors, "input").items():
+            same = [fkey for fkey, fvalue in raw_features.items() if fvalue is rvalue]
+            if rkey in raw_features or len(same) == 1:
+                self.feature_of_input[rkey] = rkey if rkey in raw_features else same[0]
+        self.features = {k: spec_of(v, None, k) for k, v in _as_dict(self.features, "feature").items()}
         self.receiver_tensors = {
-            k: _spec_of(v, None, k) for k, v in _as_dict(self.receiver_tensors, "input").items()
+            k: spec_of(v, None, k) for k, v in _as_dict(self.receiver_tensors, "input").items()
         }
         if not self.features:
             raise InvalidArgumentError("ServingInputReceiver: features must not be empty.")
@@ -155,9 +167,31 @@ def build_raw_serving_input_receiver_fn(
     Returns:
         A function returning a :class:`ServingInputReceiver`.
     """
-    specs = {k: _spec_of(v, default_batch_size, k) for k, v in features.items()}
+    specs = {k: spec_of(v, default_batch_size, k) for k, v in features.items()}
 
     def receiver_fn() -> ServingInputReceiver:
         return ServingInputReceiver(dict(specs), dict(specs))
 
     return receiver_fn
+
+
+def raw_signature_inputs(receiver: ServingInputReceiver) -> dict[str, Any]:
+    """A raw receiver's signature inputs: TF keys them by ``receiver_tensors``; each names the feature it feeds.
+
+    When the receiver tensors are the features under other keys (the same placeholder objects, TF's way), the
+    input is the receiver key with ``"feature": <feature key>``; when they cannot be matched to the features,
+    the features' keys are used and a warning says so.
+    """
+    mapping = receiver.feature_of_input
+    if set(mapping) == set(receiver.receiver_tensors) and set(mapping.values()) == set(receiver.features):
+        return {
+            rkey: {**receiver.features[fkey].to_json(), **({"feature": fkey} if fkey != rkey else {})}
+            for rkey, fkey in mapping.items()
+        }
+    logger.warning(
+        "receiver_tensors %s are not the features %s (pass the same TensorSpec objects in both, as TF passes the "
+        "same placeholders); the signature takes the features' keys.",
+        sorted(receiver.receiver_tensors),
+        sorted(receiver.features),
+    )
+    return {k: v.to_json() for k, v in receiver.features.items()}

@@ -37,7 +37,11 @@ from torchestimator.errors import (
     InvalidArgumentError,
     did_you_mean,
 )
-from torchestimator.export.receivers import ServingInputReceiver, TensorServingInputReceiver
+from torchestimator.export.receivers import (
+    ServingInputReceiver,
+    TensorServingInputReceiver,
+    raw_signature_inputs,
+)
 from torchestimator.export.staging import WRITER_FILE, clean_stale_temp_dirs, fsync_tree, write_owner
 from torchestimator.file_policy import sha256_of
 from torchestimator.spec import ModeKeys
@@ -115,7 +119,7 @@ def _signatures(
         elif receiver.is_parsing or isinstance(receiver, TensorServingInputReceiver):
             inputs = {k: v.to_json() for k, v in receiver.receiver_tensors.items()}
         else:
-            inputs = {k: v.to_json() for k, v in receiver.features.items()}
+            inputs = raw_signature_inputs(receiver)  # keyed by receiver_tensors, as TF
         sig_outputs = {okey: {"source": src, **outputs[src]} for okey, src in sig["outputs"].items()}
         sigs[name] = {"method_name": method, "inputs": inputs, "outputs": sig_outputs}
     if "serving_default" not in sigs:

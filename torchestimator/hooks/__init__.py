@@ -17,18 +17,46 @@ from torchestimator.hooks.early_stopping import (
     stop_if_no_decrease_hook,
     stop_if_no_increase_hook,
 )
+from torchestimator.hooks.profiler import ProfilerHook
+from torchestimator.hooks.session_run import (
+    SessionRunArgs,
+    SessionRunContext,
+    SessionRunHook,
+    SessionRunValues,
+    StepSession,
+)
+from torchestimator.hooks.session_run_hooks import (
+    CheckpointSaverHook,
+    FeedFnHook,
+    FinalOpsHook,
+    GlobalStepWaiterHook,
+    LoggingTensorHook,
+    StepCounterHook,
+)
 from torchestimator.hooks.timer import SecondOrStepTimer
 
 __all__ = [
+    "CheckpointSaverHook",
     "CheckpointSaverListener",
+    "FeedFnHook",
+    "FinalOpsHook",
+    "GlobalStepWaiterHook",
     "HParamsHook",
     "Hook",
     "InMemoryEvaluatorHook",
     "LoggingHook",
+    "LoggingTensorHook",
     "NanTensorHook",
+    "ProfilerHook",
     "ProgressBarHook",
     "RunContext",
     "SecondOrStepTimer",
+    "SessionRunArgs",
+    "SessionRunContext",
+    "SessionRunHook",
+    "SessionRunValues",
+    "StepCounterHook",
+    "StepSession",
     "StopAtStepHook",
     "SummarySaverHook",
     "make_early_stopping_hook",

@@ -64,10 +64,18 @@ class NanTensorHook(Hook):
     Args:
         fail_on_nan_loss: raise (default, as TF) or just request a stop.
         every_n_steps: how often to read the flag back; ``None`` picks per device.
+
+    TF's ``NanTensorHook(loss_tensor, fail_on_nan_loss=True)`` ports unchanged: a tensor (or name) first is
+    taken as TF's ``loss_tensor`` (the step's loss is what is checked) and the second argument as
+    ``fail_on_nan_loss``.
     """
 
-    def __init__(self, fail_on_nan_loss: bool = True, every_n_steps: int | None = None) -> None:
-        self.fail_on_nan_loss = fail_on_nan_loss
+    def __init__(self, fail_on_nan_loss: Any = True, every_n_steps: Any = None) -> None:
+        if isinstance(
+            fail_on_nan_loss, (torch.Tensor, str)
+        ):  # TF's NanTensorHook(loss_tensor, fail_on_nan_loss)
+            fail_on_nan_loss, every_n_steps = (True if every_n_steps is None else bool(every_n_steps)), None
+        self.fail_on_nan_loss = bool(fail_on_nan_loss)
         self.every_n_steps = every_n_steps
         self._first_bad: torch.Tensor | None = None
         self._every = 1
@@ -163,16 +171,33 @@ class SummarySaverHook(Hook):
 
     A step is recorded when TF's ``SecondOrStepTimer`` says so: the first step of the call, then every
     ``save_steps`` steps after the last recorded one (global steps 1, 101, 201, ... for 100). Model code calls
-    ``te.summary.scalar`` / ``histogram`` as it runs; only recorded steps keep the values.
+    ``te.summary.scalar`` / ``histogram`` as it runs; only recorded steps keep the values. TF's keyword
+    arguments work (``save_secs``, ``output_dir``, ``summary_writer``, ``summary_op``).
     """
 
-    def __init__(self, save_steps: int, writer: Any) -> None:
+    def __init__(
+        self,
+        save_steps: int | None = None,
+        writer: Any = None,
+        *,
+        save_secs: float | None = None,
+        output_dir: str | None = None,
+        summary_writer: Any = None,
+        scaffold: Any = None,
+        summary_op: Any = None,
+    ) -> None:
+        if scaffold is not None:
+            raise InvalidArgumentError("SummarySaverHook: scaffold has no torch equivalent; leave it None.")
         self.save_steps = save_steps
-        self.writer = writer
-        self._timer = SecondOrStepTimer(every_steps=save_steps)
+        self.writer = writer if writer is not None else summary_writer
+        self._output_dir = output_dir
+        self._timer = SecondOrStepTimer(every_steps=save_steps, every_secs=save_secs)
         self._recording: summary.Recording | None = None
+        # TF's summary_op (e.g. merge_all()): every te.summary value the model records in the step is written
 
     def begin(self, ctx: RunContext) -> None:
+        if self.writer is None:  # TF's output_dir, else the Estimator's model_dir (its train summaries)
+            self.writer = ctx.estimator.runtime.writer(self._output_dir or ctx.estimator.model_dir)
         self._timer.reset()
 
     def before_step(self, ctx: RunContext) -> None:

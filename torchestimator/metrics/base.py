@@ -46,6 +46,8 @@ class Metric:
 
     def merge(self, other: Metric) -> Metric:
         """A metric of the same kind whose state is the sum of both."""
+        if other is self:  # a Keras-style metric returned every batch: it accumulates itself
+            return self
         if type(other) is not type(self) or len(other.state) != len(self.state):
             raise TypeError(f"cannot merge {type(other).__name__} into {type(self).__name__}")
         merged = object.__new__(type(self))

@@ -128,8 +128,8 @@ class Signature:
         if serialized is not None and serialized.get("dtype") == "string" and len(self.inputs) == 1:
             records = next(iter(inputs.values()))
             features = self._predictor.parse(records)
-        else:
-            features = inputs
+        else:  # a receiver key may feed a feature of another name (TF's receiver_tensors)
+            features = {self.inputs[k].get("feature", k): v for k, v in inputs.items()}
         sources = {k: v["source"] for k, v in self.outputs.items()}
         results = self._predictor.run(features, sorted(set(sources.values())))
         return {k: results[src] for k, src in sources.items()}
