@@ -46,6 +46,7 @@ from torchestimator.errors import (
     did_you_mean,
 )
 from torchestimator.evaluation import run_evaluation
+from torchestimator.function_model import build_function_model
 from torchestimator.heads import find_weight_keys
 from torchestimator.hooks.base import CheckpointSaverListener, Hook
 from torchestimator.hooks.basic import ProgressBarHook
@@ -279,6 +280,7 @@ class Estimator:
             )
         lock = lock_for_training(self._strategy, self._model_dir)
         try:
+            build_function_model(self, input_fn, ModeKeys.TRAIN)  # a function model_fn's layers, before restore
             self._restore_if_newer(for_training=True)
             if max_steps is not None and self._global_step >= max_steps:
                 logger.info(
@@ -327,6 +329,7 @@ class Estimator:
                 passed); ``RunConfig(allow_untrained=True)`` evaluates the initial weights instead.
         """
         _check_positive("steps", steps)
+        build_function_model(self, input_fn, ModeKeys.EVAL)
         self._use_checkpoint(checkpoint_path)
         return run_evaluation(
             self,
@@ -359,6 +362,7 @@ class Estimator:
         """
         from torchestimator.prediction import run_prediction
 
+        build_function_model(self, input_fn, ModeKeys.PREDICT)
         self._use_checkpoint(checkpoint_path)
         keys = [predict_keys] if isinstance(predict_keys, str) else predict_keys
         hooks = [*self._progress_hooks(None), *(hooks or ())]
@@ -382,6 +386,7 @@ class Estimator:
         """Export the model with its preprocessing for serving; see :mod:`torchestimator.export`."""
         from torchestimator.export import export_saved_model
 
+        build_function_model(self, None, ModeKeys.PREDICT)  # raises if a function model_fn was never built
         return export_saved_model(
             self,
             export_dir_base,
