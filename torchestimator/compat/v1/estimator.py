@@ -99,6 +99,29 @@ def v1_optimizer(optimizer: Any, learning_rate: float) -> Any:
     return optimizer
 
 
+def _use_v1_auc(est: Estimator) -> None:
+    """TF1's heads compute ``auc`` / ``auc_precision_recall`` with ``tf.compat.v1.metrics.auc`` (trapezoidal,
+    epsilon 1e-6), not Keras' AUC (interpolated PR curve): swap the head's AUC metrics for those."""
+    from torchestimator.compat.v1.metrics import auc_from_histograms
+    from torchestimator.metrics import AUC, AUCPrecisionRecall
+
+    head = getattr(est.model, "head", None)
+    original = getattr(head, "metrics", None)
+    if original is None:
+        return
+
+    def metrics(*args: Any, **kwargs: Any) -> dict[str, Any]:
+        out = original(*args, **kwargs)
+        return {
+            k: auc_from_histograms(v.state, "PR" if isinstance(v, AUCPrecisionRecall) else "ROC")
+            if isinstance(v, AUC)
+            else v
+            for k, v in out.items()
+        }
+
+    head.metrics = metrics
+
+
 def _reduction(loss_reduction: str) -> str:
     if loss_reduction not in _REDUCTIONS:
         raise InvalidArgumentError(
@@ -124,6 +147,7 @@ class LinearClassifier(_linear.LinearClassifier):
         super().__init__(feature_columns, model_dir, n_classes, weight_column, label_vocabulary,
                          _linear_optimizer(optimizer, feature_columns, 0.2), config, warm_start_from,
                          _reduction(loss_reduction), sparse_combiner)
+        _use_v1_auc(self)
 
 
 class LinearRegressor(_linear.LinearRegressor):
@@ -136,6 +160,7 @@ class LinearRegressor(_linear.LinearRegressor):
         super().__init__(feature_columns, model_dir, label_dimension, weight_column,
                          _linear_optimizer(optimizer, feature_columns, 0.2), config, warm_start_from,
                          _reduction(loss_reduction), sparse_combiner)
+        _use_v1_auc(self)
 
 
 class DNNClassifier(_dnn.DNNClassifier):
@@ -149,6 +174,7 @@ class DNNClassifier(_dnn.DNNClassifier):
         super().__init__(hidden_units, feature_columns, model_dir, n_classes, weight_column, label_vocabulary,
                          v1_optimizer(optimizer, 0.05), activation_fn, dropout, config, warm_start_from,
                          _reduction(loss_reduction), batch_norm)
+        _use_v1_auc(self)
 
 
 class DNNRegressor(_dnn.DNNRegressor):
@@ -162,6 +188,7 @@ class DNNRegressor(_dnn.DNNRegressor):
         super().__init__(hidden_units, feature_columns, model_dir, label_dimension, weight_column,
                          v1_optimizer(optimizer, 0.05), activation_fn, dropout, config, warm_start_from,
                          _reduction(loss_reduction), batch_norm)
+        _use_v1_auc(self)
 
 
 def _combined_kwargs(linear_feature_columns: Any, linear_optimizer: Any, dnn_optimizer: Any,
@@ -193,6 +220,7 @@ class DNNLinearCombinedClassifier(_combined.DNNLinearCombinedClassifier):
             warm_start_from=warm_start_from, batch_norm=batch_norm, linear_sparse_combiner=linear_sparse_combiner,
             **_combined_kwargs(linear_feature_columns, linear_optimizer, dnn_optimizer, loss_reduction),
         )
+        _use_v1_auc(self)
 
 
 class DNNLinearCombinedRegressor(_combined.DNNLinearCombinedRegressor):
@@ -212,6 +240,7 @@ class DNNLinearCombinedRegressor(_combined.DNNLinearCombinedRegressor):
             linear_sparse_combiner=linear_sparse_combiner,
             **_combined_kwargs(linear_feature_columns, linear_optimizer, dnn_optimizer, loss_reduction),
         )
+        _use_v1_auc(self)
 
 
 class BaselineClassifier(_baseline.BaselineClassifier):
@@ -222,6 +251,7 @@ class BaselineClassifier(_baseline.BaselineClassifier):
                  loss_reduction: str = Reduction.SUM) -> None:
         super().__init__(model_dir, n_classes, weight_column, label_vocabulary, v1_optimizer(optimizer, 0.3),
                          config, _reduction(loss_reduction))
+        _use_v1_auc(self)
 
 
 class BaselineRegressor(_baseline.BaselineRegressor):
@@ -232,3 +262,4 @@ class BaselineRegressor(_baseline.BaselineRegressor):
                  loss_reduction: str = Reduction.SUM) -> None:
         super().__init__(model_dir, label_dimension, weight_column, v1_optimizer(optimizer, 0.3), config,
                          _reduction(loss_reduction))
+        _use_v1_auc(self)

@@ -41,6 +41,7 @@ __all__ = [
     "MetricOp",
     "accuracy",
     "auc",
+    "auc_from_histograms",
     "mean",
     "mean_absolute_error",
     "mean_squared_error",
@@ -248,6 +249,14 @@ def _interpolate_pr_auc(tp: torch.Tensor, fp: torch.Tensor, fn: torch.Tensor) ->
     intercept = tp[1:] - slope * p[1:]
     ratio = torch.where((p[:-1] > 0) & (p[1:] > 0), _div_no_nan(p[:-1], torch.clamp(p[1:], min=0)), torch.ones_like(p[1:]))
     return _div_no_nan(slope * (dtp + intercept * torch.log(ratio)), torch.clamp(tp[1:] + fn[1:], min=0)).sum()
+
+
+def auc_from_histograms(state: Sequence[torch.Tensor], curve: str = "ROC") -> MetricOp:
+    """TF1's ``auc`` (trapezoidal) over additive histograms from :func:`~torchestimator.metrics.auc_histograms`."""
+    op = object.__new__(_AUC)
+    op.curve = curve
+    MetricOp.__init__(op, state, None)
+    return op
 
 
 def auc(labels: Any, predictions: Any, weights: Any = None, num_thresholds: int = 200,
