@@ -280,7 +280,7 @@ class Estimator:
             )
         lock = lock_for_training(self._strategy, self._model_dir)
         try:
-            build_function_model(self, input_fn, ModeKeys.TRAIN)  # a function model_fn's layers, before restore
+            build_function_model(self, input_fn, ModeKeys.TRAIN)  # function model_fn: build before restore
             self._restore_if_newer(for_training=True)
             if max_steps is not None and self._global_step >= max_steps:
                 logger.info(

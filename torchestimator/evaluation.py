@@ -73,6 +73,10 @@ def run_evaluation(
                         raise InvalidArgumentError(
                             f"eval_metric_ops may not use the reserved name {key!r} (the Estimator adds it); rename it."
                         )
+                    if isinstance(value, tuple) and not isinstance(value, Metric):  # issue 14: no silent mean
+                        from torchestimator.compat.v1.metrics import tuple_metric_error
+
+                        raise tuple_metric_error(key, value)
                     metric = (
                         value
                         if isinstance(value, Metric)

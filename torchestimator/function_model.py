@@ -243,7 +243,9 @@ class FunctionModelFn(nn.Module):
             if isinstance(value, torch.Tensor) and not key.startswith("_")
         }
         for path, module in self.named_modules():
-            if getattr(module, "is_tf_variable", False):  # get_variable's holder: TF's name is the path itself
+            if getattr(
+                module, "is_tf_variable", False
+            ):  # get_variable's holder: TF's name is the path itself
                 names[path] = names.pop(f"{path}/value")
         return names
 

@@ -99,7 +99,9 @@ def test_streamed_accuracy_is_not_a_mean_of_batch_accuracies(tmp_path):
     est.train(train_fn, steps=12)
     rows = _input_fn(tf["eval"], 5, None)
     per_batch = [
-        float((np.argmax(np.stack([p["logits"] for p in est.predict(lambda b=b: iter([b]))]), 1) == b[1]).mean())
+        float(
+            (np.argmax(np.stack([p["logits"] for p in est.predict(lambda b=b: iter([b]))]), 1) == b[1]).mean()
+        )
         for b in rows()
     ]
     streamed = est.evaluate(rows)["accuracy"]

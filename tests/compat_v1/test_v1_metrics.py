@@ -73,5 +73,7 @@ def test_update_op_is_the_running_value_and_a_tuple():
     value, update_op = te.compat.v1.metrics.accuracy(labels, torch.tensor([1.0, 1.0, 1.0, 0.0]))
     assert float(update_op) == pytest.approx(0.5)
     assert value is update_op
-    rmse = te.compat.v1.metrics.root_mean_squared_error(labels, torch.zeros(4), weights=torch.tensor([1.0, 1, 0, 0]))
+    rmse = te.compat.v1.metrics.root_mean_squared_error(
+        labels, torch.zeros(4), weights=torch.tensor([1.0, 1, 0, 0])
+    )
     assert float(rmse[1]) == pytest.approx(np.sqrt(0.5))  # (1 + 0) / 2 under the weights, square-rooted

@@ -42,7 +42,11 @@ def _input_fn(table: dict, label: str, batch: int, batches: int | None):
 
 def _columns():
     fc = te.compat.v1.feature_column
-    return [fc.numeric_column("x"), fc.numeric_column("x2"), fc.categorical_column_with_vocabulary_list("c", ["a", "b", "c"])]
+    return [
+        fc.numeric_column("x"),
+        fc.numeric_column("x2"),
+        fc.categorical_column_with_vocabulary_list("c", ["a", "b", "c"]),
+    ]
 
 
 @pytest.mark.parametrize("case", ["v1_linear", "v1_dnn"])

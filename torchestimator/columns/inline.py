@@ -50,8 +50,12 @@ def input_layer(
     """
     from torchestimator.function_model import get_or_create
 
-    _unsupported("input_layer", weight_collections=weight_collections, cols_to_vars=cols_to_vars,
-                 cols_to_output_tensors=cols_to_output_tensors)
+    _unsupported(
+        "input_layer",
+        weight_collections=weight_collections,
+        cols_to_vars=cols_to_vars,
+        cols_to_output_tensors=cols_to_output_tensors,
+    )
     cols = list(feature_columns) if isinstance(feature_columns, (list, tuple)) else [feature_columns]
 
     def build() -> DenseFeatures:

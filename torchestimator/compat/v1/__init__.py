@@ -21,10 +21,10 @@ from __future__ import annotations
 
 from torchestimator.compat.v1 import estimator, feature_column, layers, losses, metrics, nn, summary, train
 from torchestimator.compat.v1._ops import (
+    AUTO_REUSE,
     GraphKeys,
     argmax,
     argmin,
-    bool,
     cast,
     concat,
     constant_initializer,
@@ -58,8 +58,10 @@ from torchestimator.compat.v1._ops import (
     variable_scope,
     zeros_initializer,
 )
+from torchestimator.compat.v1._ops import bool_ as bool
 
 __all__ = [
+    "AUTO_REUSE",
     "GraphKeys",
     "argmax",
     "argmin",

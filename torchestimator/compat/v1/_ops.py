@@ -17,10 +17,11 @@ import torch
 from torchestimator.errors import InvalidArgumentError
 
 __all__ = [
+    "AUTO_REUSE",
     "GraphKeys",
     "argmax",
     "argmin",
-    "bool",
+    "bool_",
     "cast",
     "concat",
     "constant_initializer",
@@ -58,7 +59,8 @@ __all__ = [
 Initializer = Callable[[Sequence[int], torch.dtype], torch.Tensor]
 
 newaxis = None
-float32, float64, int32, int64, bool = torch.float32, torch.float64, torch.int32, torch.int64, torch.bool  # noqa: A001
+float32, float64, int32, int64, bool_ = torch.float32, torch.float64, torch.int32, torch.int64, torch.bool
+AUTO_REUSE = True  # tf.compat.v1.AUTO_REUSE: reuse if the layer exists
 
 
 def zeros_initializer() -> Initializer:
@@ -104,12 +106,16 @@ def glorot_normal_initializer(seed: int | None = None) -> Initializer:
     def init(shape: Sequence[int], dtype: torch.dtype = torch.float32) -> torch.Tensor:
         fan_in, fan_out = _fans(shape)
         std = math.sqrt(2.0 / (fan_in + fan_out)) / 0.87962566103423978
-        return torch.nn.init.trunc_normal_(torch.empty(tuple(shape), dtype=dtype), 0.0, std, -2 * std, 2 * std)
+        return torch.nn.init.trunc_normal_(
+            torch.empty(tuple(shape), dtype=dtype), 0.0, std, -2 * std, 2 * std
+        )
 
     return init
 
 
-def truncated_normal_initializer(mean: float = 0.0, stddev: float = 1.0, seed: int | None = None) -> Initializer:
+def truncated_normal_initializer(
+    mean: float = 0.0, stddev: float = 1.0, seed: int | None = None
+) -> Initializer:
     def init(shape: Sequence[int], dtype: torch.dtype = torch.float32) -> torch.Tensor:
         t = torch.empty(tuple(shape), dtype=dtype)
         return torch.nn.init.trunc_normal_(t, mean, stddev, mean - 2 * stddev, mean + 2 * stddev)
@@ -121,11 +127,15 @@ def random_normal_initializer(mean: float = 0.0, stddev: float = 1.0, seed: int 
     return lambda shape, dtype=torch.float32: torch.empty(tuple(shape), dtype=dtype).normal_(mean, stddev)
 
 
-def random_uniform_initializer(minval: float = -0.05, maxval: float = 0.05, seed: int | None = None) -> Initializer:
+def random_uniform_initializer(
+    minval: float = -0.05, maxval: float = 0.05, seed: int | None = None
+) -> Initializer:
     return lambda shape, dtype=torch.float32: torch.empty(tuple(shape), dtype=dtype).uniform_(minval, maxval)
 
 
-def initial_value(initializer: Any, shape: Sequence[int] | None, dtype: torch.dtype, name: str) -> torch.Tensor:
+def initial_value(
+    initializer: Any, shape: Sequence[int] | None, dtype: torch.dtype, name: str
+) -> torch.Tensor:
     """A variable's first value from a TF-style initializer, a tensor / number, or None (glorot uniform)."""
     if initializer is None:
         if shape is None:
@@ -178,7 +188,9 @@ class _Variable(torch.nn.Module):
         self.value = torch.nn.Parameter(value, requires_grad=trainable and value.is_floating_point())
 
 
-def variable_scope(name_or_scope: str, default_name: str | None = None, reuse: Any = None, **unused: Any) -> Any:
+def variable_scope(
+    name_or_scope: str, default_name: str | None = None, reuse: Any = None, **unused: Any
+) -> Any:
     """``tf.compat.v1.variable_scope``: prefixes the layers and variables created inside (``scope/dense``)."""
     from torchestimator.function_model import variable_scope as scope
 
@@ -228,11 +240,15 @@ def identity(x: Any, name: str | None = None) -> Any:
     return x
 
 
-def argmax(input: torch.Tensor, axis: int | None = None, name: str | None = None, output_type: Any = None) -> torch.Tensor:  # noqa: A002
+def argmax(
+    input: torch.Tensor, axis: int | None = None, name: str | None = None, output_type: Any = None
+) -> torch.Tensor:
     return torch.argmax(input, dim=0 if axis is None else axis)
 
 
-def argmin(input: torch.Tensor, axis: int | None = None, name: str | None = None, output_type: Any = None) -> torch.Tensor:  # noqa: A002
+def argmin(
+    input: torch.Tensor, axis: int | None = None, name: str | None = None, output_type: Any = None
+) -> torch.Tensor:
     return torch.argmin(input, dim=0 if axis is None else axis)
 
 
@@ -246,19 +262,27 @@ def _reduce(fn: Callable[..., torch.Tensor], x: torch.Tensor, axis: Any, keepdim
     return fn(x, dim=axis, keepdim=keepdims)
 
 
-def reduce_mean(input_tensor: torch.Tensor, axis: Any = None, keepdims: bool = False, name: str | None = None) -> torch.Tensor:
+def reduce_mean(
+    input_tensor: torch.Tensor, axis: Any = None, keepdims: bool = False, name: str | None = None
+) -> torch.Tensor:
     return _reduce(torch.mean, input_tensor, axis, keepdims)
 
 
-def reduce_sum(input_tensor: torch.Tensor, axis: Any = None, keepdims: bool = False, name: str | None = None) -> torch.Tensor:
+def reduce_sum(
+    input_tensor: torch.Tensor, axis: Any = None, keepdims: bool = False, name: str | None = None
+) -> torch.Tensor:
     return _reduce(torch.sum, input_tensor, axis, keepdims)
 
 
-def reduce_max(input_tensor: torch.Tensor, axis: Any = None, keepdims: bool = False, name: str | None = None) -> torch.Tensor:
+def reduce_max(
+    input_tensor: torch.Tensor, axis: Any = None, keepdims: bool = False, name: str | None = None
+) -> torch.Tensor:
     return _reduce(torch.amax, input_tensor, axis, keepdims)
 
 
-def reduce_min(input_tensor: torch.Tensor, axis: Any = None, keepdims: bool = False, name: str | None = None) -> torch.Tensor:
+def reduce_min(
+    input_tensor: torch.Tensor, axis: Any = None, keepdims: bool = False, name: str | None = None
+) -> torch.Tensor:
     return _reduce(torch.amin, input_tensor, axis, keepdims)
 
 
@@ -266,11 +290,11 @@ def reshape(tensor: torch.Tensor, shape: Sequence[int], name: str | None = None)
     return torch.reshape(tensor, tuple(shape))
 
 
-def squeeze(input: torch.Tensor, axis: Any = None, name: str | None = None) -> torch.Tensor:  # noqa: A002
+def squeeze(input: torch.Tensor, axis: Any = None, name: str | None = None) -> torch.Tensor:
     return input.squeeze() if axis is None else input.squeeze(axis)
 
 
-def expand_dims(input: torch.Tensor, axis: int, name: str | None = None) -> torch.Tensor:  # noqa: A002
+def expand_dims(input: torch.Tensor, axis: int, name: str | None = None) -> torch.Tensor:
     return input.unsqueeze(axis)
 
 

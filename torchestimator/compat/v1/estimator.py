@@ -140,63 +140,147 @@ def _linear_optimizer(optimizer: Any, columns: Sequence[Any], rate: float) -> An
 class LinearClassifier(_linear.LinearClassifier):
     """``tf.compat.v1.estimator.LinearClassifier``: loss SUM, v1 FTRL at 0.2 (see the module docstring)."""
 
-    def __init__(self, feature_columns: Sequence[Any], model_dir: Any = None, n_classes: int = 2,
-                 weight_column: Any = None, label_vocabulary: Any = None, optimizer: Any = "Ftrl",
-                 config: RunConfig | None = None, partitioner: Any = None, warm_start_from: Any = None,
-                 loss_reduction: str = Reduction.SUM, sparse_combiner: str = "sum") -> None:
-        super().__init__(feature_columns, model_dir, n_classes, weight_column, label_vocabulary,
-                         _linear_optimizer(optimizer, feature_columns, 0.2), config, warm_start_from,
-                         _reduction(loss_reduction), sparse_combiner)
+    def __init__(
+        self,
+        feature_columns: Sequence[Any],
+        model_dir: Any = None,
+        n_classes: int = 2,
+        weight_column: Any = None,
+        label_vocabulary: Any = None,
+        optimizer: Any = "Ftrl",
+        config: RunConfig | None = None,
+        partitioner: Any = None,
+        warm_start_from: Any = None,
+        loss_reduction: str = Reduction.SUM,
+        sparse_combiner: str = "sum",
+    ) -> None:
+        super().__init__(
+            feature_columns,
+            model_dir,
+            n_classes,
+            weight_column,
+            label_vocabulary,
+            _linear_optimizer(optimizer, feature_columns, 0.2),
+            config,
+            warm_start_from,
+            _reduction(loss_reduction),
+            sparse_combiner,
+        )
         _use_v1_auc(self)
 
 
 class LinearRegressor(_linear.LinearRegressor):
     """``tf.compat.v1.estimator.LinearRegressor``: loss SUM, v1 FTRL at 0.2."""
 
-    def __init__(self, feature_columns: Sequence[Any], model_dir: Any = None, label_dimension: int = 1,
-                 weight_column: Any = None, optimizer: Any = "Ftrl", config: RunConfig | None = None,
-                 partitioner: Any = None, warm_start_from: Any = None, loss_reduction: str = Reduction.SUM,
-                 sparse_combiner: str = "sum") -> None:
-        super().__init__(feature_columns, model_dir, label_dimension, weight_column,
-                         _linear_optimizer(optimizer, feature_columns, 0.2), config, warm_start_from,
-                         _reduction(loss_reduction), sparse_combiner)
+    def __init__(
+        self,
+        feature_columns: Sequence[Any],
+        model_dir: Any = None,
+        label_dimension: int = 1,
+        weight_column: Any = None,
+        optimizer: Any = "Ftrl",
+        config: RunConfig | None = None,
+        partitioner: Any = None,
+        warm_start_from: Any = None,
+        loss_reduction: str = Reduction.SUM,
+        sparse_combiner: str = "sum",
+    ) -> None:
+        super().__init__(
+            feature_columns,
+            model_dir,
+            label_dimension,
+            weight_column,
+            _linear_optimizer(optimizer, feature_columns, 0.2),
+            config,
+            warm_start_from,
+            _reduction(loss_reduction),
+            sparse_combiner,
+        )
         _use_v1_auc(self)
 
 
 class DNNClassifier(_dnn.DNNClassifier):
     """``tf.compat.v1.estimator.DNNClassifier``: loss SUM, v1 Adagrad at 0.05 (no epsilon)."""
 
-    def __init__(self, hidden_units: Sequence[int], feature_columns: Sequence[Any], model_dir: Any = None,
-                 n_classes: int = 2, weight_column: Any = None, label_vocabulary: Any = None,
-                 optimizer: Any = "Adagrad", activation_fn: Any = F.relu, dropout: float | None = None,
-                 input_layer_partitioner: Any = None, config: RunConfig | None = None,
-                 warm_start_from: Any = None, loss_reduction: str = Reduction.SUM, batch_norm: bool = False) -> None:
-        super().__init__(hidden_units, feature_columns, model_dir, n_classes, weight_column, label_vocabulary,
-                         v1_optimizer(optimizer, 0.05), activation_fn, dropout, config, warm_start_from,
-                         _reduction(loss_reduction), batch_norm)
+    def __init__(
+        self,
+        hidden_units: Sequence[int],
+        feature_columns: Sequence[Any],
+        model_dir: Any = None,
+        n_classes: int = 2,
+        weight_column: Any = None,
+        label_vocabulary: Any = None,
+        optimizer: Any = "Adagrad",
+        activation_fn: Any = F.relu,
+        dropout: float | None = None,
+        input_layer_partitioner: Any = None,
+        config: RunConfig | None = None,
+        warm_start_from: Any = None,
+        loss_reduction: str = Reduction.SUM,
+        batch_norm: bool = False,
+    ) -> None:
+        super().__init__(
+            hidden_units,
+            feature_columns,
+            model_dir,
+            n_classes,
+            weight_column,
+            label_vocabulary,
+            v1_optimizer(optimizer, 0.05),
+            activation_fn,
+            dropout,
+            config,
+            warm_start_from,
+            _reduction(loss_reduction),
+            batch_norm,
+        )
         _use_v1_auc(self)
 
 
 class DNNRegressor(_dnn.DNNRegressor):
     """``tf.compat.v1.estimator.DNNRegressor``: loss SUM, v1 Adagrad at 0.05 (no epsilon)."""
 
-    def __init__(self, hidden_units: Sequence[int], feature_columns: Sequence[Any], model_dir: Any = None,
-                 label_dimension: int = 1, weight_column: Any = None, optimizer: Any = "Adagrad",
-                 activation_fn: Any = F.relu, dropout: float | None = None, input_layer_partitioner: Any = None,
-                 config: RunConfig | None = None, warm_start_from: Any = None,
-                 loss_reduction: str = Reduction.SUM, batch_norm: bool = False) -> None:
-        super().__init__(hidden_units, feature_columns, model_dir, label_dimension, weight_column,
-                         v1_optimizer(optimizer, 0.05), activation_fn, dropout, config, warm_start_from,
-                         _reduction(loss_reduction), batch_norm)
+    def __init__(
+        self,
+        hidden_units: Sequence[int],
+        feature_columns: Sequence[Any],
+        model_dir: Any = None,
+        label_dimension: int = 1,
+        weight_column: Any = None,
+        optimizer: Any = "Adagrad",
+        activation_fn: Any = F.relu,
+        dropout: float | None = None,
+        input_layer_partitioner: Any = None,
+        config: RunConfig | None = None,
+        warm_start_from: Any = None,
+        loss_reduction: str = Reduction.SUM,
+        batch_norm: bool = False,
+    ) -> None:
+        super().__init__(
+            hidden_units,
+            feature_columns,
+            model_dir,
+            label_dimension,
+            weight_column,
+            v1_optimizer(optimizer, 0.05),
+            activation_fn,
+            dropout,
+            config,
+            warm_start_from,
+            _reduction(loss_reduction),
+            batch_norm,
+        )
         _use_v1_auc(self)
 
 
-def _combined_kwargs(linear_feature_columns: Any, linear_optimizer: Any, dnn_optimizer: Any,
-                     loss_reduction: str) -> dict[str, Any]:
+def _combined_kwargs(
+    linear_feature_columns: Any, linear_optimizer: Any, dnn_optimizer: Any, loss_reduction: str
+) -> dict[str, Any]:
     n = len(list(linear_feature_columns or ()))
     return {
-        "linear_optimizer": _linear_optimizer(linear_optimizer, linear_feature_columns or (),
-                                              min(0.005, 1.0 / math.sqrt(max(n, 1)))),
+        "linear_optimizer": _linear_optimizer(
+            linear_optimizer, linear_feature_columns or (), min(0.005, 1.0 / math.sqrt(max(n, 1)))
+        ),
         "dnn_optimizer": v1_optimizer(dnn_optimizer, 0.001),
         "loss_reduction": _reduction(loss_reduction),
     }
@@ -205,19 +289,40 @@ def _combined_kwargs(linear_feature_columns: Any, linear_optimizer: Any, dnn_opt
 class DNNLinearCombinedClassifier(_combined.DNNLinearCombinedClassifier):
     """``tf.compat.v1.estimator.DNNLinearCombinedClassifier``: loss SUM, v1 FTRL / v1 Adagrad (0.001)."""
 
-    def __init__(self, model_dir: Any = None, linear_feature_columns: Any = None, linear_optimizer: Any = "Ftrl",
-                 dnn_feature_columns: Any = None, dnn_optimizer: Any = "Adagrad", dnn_hidden_units: Any = None,
-                 dnn_activation_fn: Any = F.relu, dnn_dropout: float | None = None, n_classes: int = 2,
-                 weight_column: Any = None, label_vocabulary: Any = None, input_layer_partitioner: Any = None,
-                 config: RunConfig | None = None, warm_start_from: Any = None,
-                 loss_reduction: str = Reduction.SUM, batch_norm: bool = False,
-                 linear_sparse_combiner: str = "sum") -> None:
+    def __init__(
+        self,
+        model_dir: Any = None,
+        linear_feature_columns: Any = None,
+        linear_optimizer: Any = "Ftrl",
+        dnn_feature_columns: Any = None,
+        dnn_optimizer: Any = "Adagrad",
+        dnn_hidden_units: Any = None,
+        dnn_activation_fn: Any = F.relu,
+        dnn_dropout: float | None = None,
+        n_classes: int = 2,
+        weight_column: Any = None,
+        label_vocabulary: Any = None,
+        input_layer_partitioner: Any = None,
+        config: RunConfig | None = None,
+        warm_start_from: Any = None,
+        loss_reduction: str = Reduction.SUM,
+        batch_norm: bool = False,
+        linear_sparse_combiner: str = "sum",
+    ) -> None:
         super().__init__(
-            model_dir=model_dir, linear_feature_columns=linear_feature_columns,
-            dnn_feature_columns=dnn_feature_columns, dnn_hidden_units=dnn_hidden_units,
-            dnn_activation_fn=dnn_activation_fn, dnn_dropout=dnn_dropout, n_classes=n_classes,
-            weight_column=weight_column, label_vocabulary=label_vocabulary, config=config,
-            warm_start_from=warm_start_from, batch_norm=batch_norm, linear_sparse_combiner=linear_sparse_combiner,
+            model_dir=model_dir,
+            linear_feature_columns=linear_feature_columns,
+            dnn_feature_columns=dnn_feature_columns,
+            dnn_hidden_units=dnn_hidden_units,
+            dnn_activation_fn=dnn_activation_fn,
+            dnn_dropout=dnn_dropout,
+            n_classes=n_classes,
+            weight_column=weight_column,
+            label_vocabulary=label_vocabulary,
+            config=config,
+            warm_start_from=warm_start_from,
+            batch_norm=batch_norm,
+            linear_sparse_combiner=linear_sparse_combiner,
             **_combined_kwargs(linear_feature_columns, linear_optimizer, dnn_optimizer, loss_reduction),
         )
         _use_v1_auc(self)
@@ -226,17 +331,37 @@ class DNNLinearCombinedClassifier(_combined.DNNLinearCombinedClassifier):
 class DNNLinearCombinedRegressor(_combined.DNNLinearCombinedRegressor):
     """``tf.compat.v1.estimator.DNNLinearCombinedRegressor``: loss SUM, v1 FTRL / v1 Adagrad (0.001)."""
 
-    def __init__(self, model_dir: Any = None, linear_feature_columns: Any = None, linear_optimizer: Any = "Ftrl",
-                 dnn_feature_columns: Any = None, dnn_optimizer: Any = "Adagrad", dnn_hidden_units: Any = None,
-                 dnn_activation_fn: Any = F.relu, dnn_dropout: float | None = None, label_dimension: int = 1,
-                 weight_column: Any = None, input_layer_partitioner: Any = None, config: RunConfig | None = None,
-                 warm_start_from: Any = None, loss_reduction: str = Reduction.SUM, batch_norm: bool = False,
-                 linear_sparse_combiner: str = "sum") -> None:
+    def __init__(
+        self,
+        model_dir: Any = None,
+        linear_feature_columns: Any = None,
+        linear_optimizer: Any = "Ftrl",
+        dnn_feature_columns: Any = None,
+        dnn_optimizer: Any = "Adagrad",
+        dnn_hidden_units: Any = None,
+        dnn_activation_fn: Any = F.relu,
+        dnn_dropout: float | None = None,
+        label_dimension: int = 1,
+        weight_column: Any = None,
+        input_layer_partitioner: Any = None,
+        config: RunConfig | None = None,
+        warm_start_from: Any = None,
+        loss_reduction: str = Reduction.SUM,
+        batch_norm: bool = False,
+        linear_sparse_combiner: str = "sum",
+    ) -> None:
         super().__init__(
-            model_dir=model_dir, linear_feature_columns=linear_feature_columns,
-            dnn_feature_columns=dnn_feature_columns, dnn_hidden_units=dnn_hidden_units,
-            dnn_activation_fn=dnn_activation_fn, dnn_dropout=dnn_dropout, label_dimension=label_dimension,
-            weight_column=weight_column, config=config, warm_start_from=warm_start_from, batch_norm=batch_norm,
+            model_dir=model_dir,
+            linear_feature_columns=linear_feature_columns,
+            dnn_feature_columns=dnn_feature_columns,
+            dnn_hidden_units=dnn_hidden_units,
+            dnn_activation_fn=dnn_activation_fn,
+            dnn_dropout=dnn_dropout,
+            label_dimension=label_dimension,
+            weight_column=weight_column,
+            config=config,
+            warm_start_from=warm_start_from,
+            batch_norm=batch_norm,
             linear_sparse_combiner=linear_sparse_combiner,
             **_combined_kwargs(linear_feature_columns, linear_optimizer, dnn_optimizer, loss_reduction),
         )
@@ -246,20 +371,46 @@ class DNNLinearCombinedRegressor(_combined.DNNLinearCombinedRegressor):
 class BaselineClassifier(_baseline.BaselineClassifier):
     """``tf.compat.v1.estimator.BaselineClassifier``: loss SUM, v1 FTRL at 0.3."""
 
-    def __init__(self, model_dir: Any = None, n_classes: int = 2, weight_column: Any = None,
-                 label_vocabulary: Any = None, optimizer: Any = "Ftrl", config: RunConfig | None = None,
-                 loss_reduction: str = Reduction.SUM) -> None:
-        super().__init__(model_dir, n_classes, weight_column, label_vocabulary, v1_optimizer(optimizer, 0.3),
-                         config, _reduction(loss_reduction))
+    def __init__(
+        self,
+        model_dir: Any = None,
+        n_classes: int = 2,
+        weight_column: Any = None,
+        label_vocabulary: Any = None,
+        optimizer: Any = "Ftrl",
+        config: RunConfig | None = None,
+        loss_reduction: str = Reduction.SUM,
+    ) -> None:
+        super().__init__(
+            model_dir,
+            n_classes,
+            weight_column,
+            label_vocabulary,
+            v1_optimizer(optimizer, 0.3),
+            config,
+            _reduction(loss_reduction),
+        )
         _use_v1_auc(self)
 
 
 class BaselineRegressor(_baseline.BaselineRegressor):
     """``tf.compat.v1.estimator.BaselineRegressor``: loss SUM, v1 FTRL at 0.3."""
 
-    def __init__(self, model_dir: Any = None, label_dimension: int = 1, weight_column: Any = None,
-                 optimizer: Any = "Ftrl", config: RunConfig | None = None,
-                 loss_reduction: str = Reduction.SUM) -> None:
-        super().__init__(model_dir, label_dimension, weight_column, v1_optimizer(optimizer, 0.3), config,
-                         _reduction(loss_reduction))
+    def __init__(
+        self,
+        model_dir: Any = None,
+        label_dimension: int = 1,
+        weight_column: Any = None,
+        optimizer: Any = "Ftrl",
+        config: RunConfig | None = None,
+        loss_reduction: str = Reduction.SUM,
+    ) -> None:
+        super().__init__(
+            model_dir,
+            label_dimension,
+            weight_column,
+            v1_optimizer(optimizer, 0.3),
+            config,
+            _reduction(loss_reduction),
+        )
         _use_v1_auc(self)

@@ -47,7 +47,9 @@ def _float_dtype(x: torch.Tensor) -> torch.dtype:
     return x.dtype if x.is_floating_point() else torch.float32
 
 
-def _param(init: Any, shape: Sequence[int], dtype: torch.dtype, default: Any, trainable: bool) -> nn.Parameter:
+def _param(
+    init: Any, shape: Sequence[int], dtype: torch.dtype, default: Any, trainable: bool
+) -> nn.Parameter:
     value = (init or default)(shape, dtype)
     return nn.Parameter(torch.as_tensor(value, dtype=dtype), requires_grad=trainable)
 
@@ -60,8 +62,16 @@ def _regularize(regularizer: Any, weight: torch.Tensor) -> None:
 class Dense(nn.Module):
     """``outputs = activation(inputs @ kernel + bias)`` over the last axis."""
 
-    def __init__(self, in_dim: int, units: int, use_bias: bool, kernel_init: Any, bias_init: Any,
-                 trainable: bool, dtype: torch.dtype) -> None:
+    def __init__(
+        self,
+        in_dim: int,
+        units: int,
+        use_bias: bool,
+        kernel_init: Any,
+        bias_init: Any,
+        trainable: bool,
+        dtype: torch.dtype,
+    ) -> None:
         super().__init__()
         self.kernel = _param(kernel_init, (in_dim, units), dtype, glorot_uniform_initializer(), trainable)
         self.bias = _param(bias_init, (units,), dtype, zeros_initializer(), trainable) if use_bias else None
@@ -89,8 +99,15 @@ def dense(
     in_dim = int(inputs.shape[-1])
     layer = get_or_create(
         "dense",
-        lambda: Dense(in_dim, int(units), use_bias, kernel_initializer, bias_initializer, trainable,
-                      _float_dtype(inputs)),
+        lambda: Dense(
+            in_dim,
+            int(units),
+            use_bias,
+            kernel_initializer,
+            bias_initializer,
+            trainable,
+            _float_dtype(inputs),
+        ),
         f"dense(in={in_dim}, units={int(units)}, use_bias={use_bias})",
         name=name,
         what="layers.dense",
@@ -104,8 +121,12 @@ def dense(
 
 
 def dropout(
-    inputs: torch.Tensor, rate: float = 0.5, noise_shape: Any = None, seed: int | None = None,
-    training: Any = False, name: str | None = None,
+    inputs: torch.Tensor,
+    rate: float = 0.5,
+    noise_shape: Any = None,
+    seed: int | None = None,
+    training: Any = False,
+    name: str | None = None,
 ) -> torch.Tensor:
     """``tf.compat.v1.layers.dropout``: drops ``rate`` of the inputs (scaled by ``1/(1-rate)``) only when ``training``."""
     if noise_shape is not None:
@@ -116,17 +137,36 @@ def dropout(
 class BatchNorm(nn.Module):
     """TF's batch normalization over every axis but ``axis`` (moving statistics as buffers)."""
 
-    def __init__(self, channels: int, center: bool, scale: bool, inits: Sequence[Any], trainable: bool,
-                 dtype: torch.dtype) -> None:
+    def __init__(
+        self,
+        channels: int,
+        center: bool,
+        scale: bool,
+        inits: Sequence[Any],
+        trainable: bool,
+        dtype: torch.dtype,
+    ) -> None:
         super().__init__()
         beta_i, gamma_i, mean_i, var_i = inits
         self.gamma = _param(gamma_i, (channels,), dtype, ones_initializer(), trainable) if scale else None
         self.beta = _param(beta_i, (channels,), dtype, zeros_initializer(), trainable) if center else None
-        self.register_buffer("moving_mean", torch.as_tensor((mean_i or zeros_initializer())((channels,), dtype)))
-        self.register_buffer("moving_variance", torch.as_tensor((var_i or ones_initializer())((channels,), dtype)))
+        self.register_buffer(
+            "moving_mean", torch.as_tensor((mean_i or zeros_initializer())((channels,), dtype))
+        )
+        self.register_buffer(
+            "moving_variance", torch.as_tensor((var_i or ones_initializer())((channels,), dtype))
+        )
 
-    def forward(self, x: torch.Tensor, axis: int, training: bool, momentum: float, epsilon: float,
-                fused: bool, update: bool) -> torch.Tensor:
+    def forward(
+        self,
+        x: torch.Tensor,
+        axis: int,
+        training: bool,
+        momentum: float,
+        epsilon: float,
+        fused: bool,
+        update: bool,
+    ) -> torch.Tensor:
         axis = axis % x.dim()
         dims = [d for d in range(x.dim()) if d != axis]
         shape = [1] * x.dim()
@@ -136,7 +176,9 @@ class BatchNorm(nn.Module):
             var = x.var(dim=dims, unbiased=False)  # (C,)
             if update:
                 n = x.numel() / x.shape[axis]
-                moving_var = var * (n / max(n - 1.0, 1.0)) if fused else var  # fused kernels keep Bessel's correction
+                moving_var = (
+                    var * (n / max(n - 1.0, 1.0)) if fused else var
+                )  # fused kernels keep Bessel's correction
                 with torch.no_grad():
                     self.moving_mean.sub_((self.moving_mean - mean.detach()) * (1.0 - momentum))
                     self.moving_variance.sub_((self.moving_variance - moving_var.detach()) * (1.0 - momentum))
@@ -204,8 +246,13 @@ def _from_nchw(x: torch.Tensor, data_format: str) -> torch.Tensor:
     return x.permute(0, 2, 3, 1) if data_format == "channels_last" else x
 
 
-def _pad_same(x: torch.Tensor, kernel: tuple[int, int], strides: tuple[int, int], dilation: tuple[int, int],
-              value: float = 0.0) -> torch.Tensor:
+def _pad_same(
+    x: torch.Tensor,
+    kernel: tuple[int, int],
+    strides: tuple[int, int],
+    dilation: tuple[int, int],
+    value: float = 0.0,
+) -> torch.Tensor:
     top, bottom = _same_padding(x.shape[2], kernel[0], strides[0], dilation[0])
     left, right = _same_padding(x.shape[3], kernel[1], strides[1], dilation[1])
     return F.pad(x, (left, right, top, bottom), value=value)
@@ -221,14 +268,25 @@ def _check_padding(padding: str) -> str:
 class Conv2D(nn.Module):
     """2-D convolution with TF's kernel layout ``(kh, kw, in, filters)``."""
 
-    def __init__(self, kernel: tuple[int, int], in_ch: int, filters: int, use_bias: bool, kernel_init: Any,
-                 bias_init: Any, trainable: bool, dtype: torch.dtype) -> None:
+    def __init__(
+        self,
+        kernel: tuple[int, int],
+        in_ch: int,
+        filters: int,
+        use_bias: bool,
+        kernel_init: Any,
+        bias_init: Any,
+        trainable: bool,
+        dtype: torch.dtype,
+    ) -> None:
         super().__init__()
         shape = (*kernel, in_ch, filters)
         self.kernel = _param(kernel_init, shape, dtype, glorot_uniform_initializer(), trainable)
         self.bias = _param(bias_init, (filters,), dtype, zeros_initializer(), trainable) if use_bias else None
 
-    def forward(self, x: torch.Tensor, strides: tuple[int, int], padding: str, dilation: tuple[int, int]) -> torch.Tensor:
+    def forward(
+        self, x: torch.Tensor, strides: tuple[int, int], padding: str, dilation: tuple[int, int]
+    ) -> torch.Tensor:
         weight = self.kernel.permute(3, 2, 0, 1)  # (filters, in, kh, kw)
         if padding == "same":
             x = _pad_same(x, (weight.shape[2], weight.shape[3]), strides, dilation)
@@ -259,8 +317,16 @@ def conv2d(
     in_ch = int(x.shape[1])
     layer = get_or_create(
         "conv2d",
-        lambda: Conv2D(kernel, in_ch, int(filters), use_bias, kernel_initializer, bias_initializer, trainable,
-                       _float_dtype(inputs)),
+        lambda: Conv2D(
+            kernel,
+            in_ch,
+            int(filters),
+            use_bias,
+            kernel_initializer,
+            bias_initializer,
+            trainable,
+            _float_dtype(inputs),
+        ),
         f"conv2d(kernel={kernel}, in={in_ch}, filters={int(filters)}, use_bias={use_bias})",
         name=name,
         what="layers.conv2d",
@@ -271,8 +337,14 @@ def conv2d(
     return activation(out) if activation is not None else out
 
 
-def max_pooling2d(inputs: torch.Tensor, pool_size: Any, strides: Any, padding: str = "valid",
-                  data_format: str = "channels_last", name: str | None = None) -> torch.Tensor:
+def max_pooling2d(
+    inputs: torch.Tensor,
+    pool_size: Any,
+    strides: Any,
+    padding: str = "valid",
+    data_format: str = "channels_last",
+    name: str | None = None,
+) -> torch.Tensor:
     """``tf.compat.v1.layers.max_pooling2d`` (no variables)."""
     x, pool, stride = _to_nchw(inputs, data_format), _pair(pool_size), _pair(strides)
     if _check_padding(padding) == "same":
@@ -280,8 +352,14 @@ def max_pooling2d(inputs: torch.Tensor, pool_size: Any, strides: Any, padding: s
     return _from_nchw(F.max_pool2d(x, pool, stride), data_format)
 
 
-def average_pooling2d(inputs: torch.Tensor, pool_size: Any, strides: Any, padding: str = "valid",
-                      data_format: str = "channels_last", name: str | None = None) -> torch.Tensor:
+def average_pooling2d(
+    inputs: torch.Tensor,
+    pool_size: Any,
+    strides: Any,
+    padding: str = "valid",
+    data_format: str = "channels_last",
+    name: str | None = None,
+) -> torch.Tensor:
     """``tf.compat.v1.layers.average_pooling2d``; 'same' averages over the real (unpadded) values, as TF."""
     x, pool, stride = _to_nchw(inputs, data_format), _pair(pool_size), _pair(strides)
     if _check_padding(padding) == "valid":
@@ -292,7 +370,9 @@ def average_pooling2d(inputs: torch.Tensor, pool_size: Any, strides: Any, paddin
     return _from_nchw(total / count, data_format)
 
 
-def flatten(inputs: torch.Tensor, name: str | None = None, data_format: str = "channels_last") -> torch.Tensor:
+def flatten(
+    inputs: torch.Tensor, name: str | None = None, data_format: str = "channels_last"
+) -> torch.Tensor:
     """``tf.compat.v1.layers.flatten``: ``(B, ...)`` -> ``(B, prod(...))`` in TF's (channels-last) order."""
     return inputs.reshape(inputs.shape[0], -1)
 

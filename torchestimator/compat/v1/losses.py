@@ -74,7 +74,10 @@ def _div_no_nan(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 
 
 def compute_weighted_loss(
-    losses: torch.Tensor, weights: Any = 1.0, scope: Any = None, loss_collection: Any = None,
+    losses: torch.Tensor,
+    weights: Any = 1.0,
+    scope: Any = None,
+    loss_collection: Any = None,
     reduction: str = Reduction.SUM_BY_NONZERO_WEIGHTS,
 ) -> torch.Tensor:
     """``tf.compat.v1.losses.compute_weighted_loss`` (see the module docstring)."""
@@ -94,7 +97,9 @@ def compute_weighted_loss(
     return _div_no_nan(total, (w != 0).sum().to(total.dtype))
 
 
-def _same_shape(labels: torch.Tensor, predictions: torch.Tensor, fn: str) -> tuple[torch.Tensor, torch.Tensor]:
+def _same_shape(
+    labels: torch.Tensor, predictions: torch.Tensor, fn: str
+) -> tuple[torch.Tensor, torch.Tensor]:
     labels = torch.as_tensor(labels, device=predictions.device).to(predictions.dtype)
     if labels.dim() == predictions.dim() + 1 and labels.shape[-1] == 1:
         labels = labels.squeeze(-1)
@@ -108,20 +113,31 @@ def _same_shape(labels: torch.Tensor, predictions: torch.Tensor, fn: str) -> tup
 
 
 def sparse_softmax_cross_entropy(
-    labels: torch.Tensor, logits: torch.Tensor, weights: Any = 1.0, scope: Any = None,
-    loss_collection: Any = None, reduction: str = Reduction.SUM_BY_NONZERO_WEIGHTS,
+    labels: torch.Tensor,
+    logits: torch.Tensor,
+    weights: Any = 1.0,
+    scope: Any = None,
+    loss_collection: Any = None,
+    reduction: str = Reduction.SUM_BY_NONZERO_WEIGHTS,
 ) -> torch.Tensor:
     """Cross entropy of integer class ids ``labels`` ``(B,)`` or ``(B, 1)`` against ``logits`` ``(B, C)``."""
     ids = torch.as_tensor(labels, device=logits.device)
     if ids.dim() == logits.dim() and ids.shape[-1] == 1:
         ids = ids.squeeze(-1)  # (B,)
-    per_example = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), ids.reshape(-1).long(), reduction="none")
+    per_example = F.cross_entropy(
+        logits.reshape(-1, logits.shape[-1]), ids.reshape(-1).long(), reduction="none"
+    )
     return compute_weighted_loss(per_example.reshape(ids.shape), weights, reduction=reduction)
 
 
 def softmax_cross_entropy(
-    onehot_labels: torch.Tensor, logits: torch.Tensor, weights: Any = 1.0, label_smoothing: float = 0.0,
-    scope: Any = None, loss_collection: Any = None, reduction: str = Reduction.SUM_BY_NONZERO_WEIGHTS,
+    onehot_labels: torch.Tensor,
+    logits: torch.Tensor,
+    weights: Any = 1.0,
+    label_smoothing: float = 0.0,
+    scope: Any = None,
+    loss_collection: Any = None,
+    reduction: str = Reduction.SUM_BY_NONZERO_WEIGHTS,
 ) -> torch.Tensor:
     """Cross entropy of one-hot (or soft) ``onehot_labels`` ``(B, C)``; smoothing ``l (1 - s) + s / C``."""
     labels = torch.as_tensor(onehot_labels, device=logits.device).to(logits.dtype)
@@ -132,8 +148,13 @@ def softmax_cross_entropy(
 
 
 def sigmoid_cross_entropy(
-    multi_class_labels: torch.Tensor, logits: torch.Tensor, weights: Any = 1.0, label_smoothing: float = 0.0,
-    scope: Any = None, loss_collection: Any = None, reduction: str = Reduction.SUM_BY_NONZERO_WEIGHTS,
+    multi_class_labels: torch.Tensor,
+    logits: torch.Tensor,
+    weights: Any = 1.0,
+    label_smoothing: float = 0.0,
+    scope: Any = None,
+    loss_collection: Any = None,
+    reduction: str = Reduction.SUM_BY_NONZERO_WEIGHTS,
 ) -> torch.Tensor:
     """Element-wise sigmoid cross entropy; smoothing ``l (1 - s) + s / 2``."""
     labels, logits = _same_shape(multi_class_labels, logits, "sigmoid_cross_entropy")
@@ -144,8 +165,12 @@ def sigmoid_cross_entropy(
 
 
 def mean_squared_error(
-    labels: torch.Tensor, predictions: torch.Tensor, weights: Any = 1.0, scope: Any = None,
-    loss_collection: Any = None, reduction: str = Reduction.SUM_BY_NONZERO_WEIGHTS,
+    labels: torch.Tensor,
+    predictions: torch.Tensor,
+    weights: Any = 1.0,
+    scope: Any = None,
+    loss_collection: Any = None,
+    reduction: str = Reduction.SUM_BY_NONZERO_WEIGHTS,
 ) -> torch.Tensor:
     """``(predictions - labels)^2``, weighted and reduced."""
     labels, predictions = _same_shape(labels, predictions, "mean_squared_error")
@@ -153,8 +178,12 @@ def mean_squared_error(
 
 
 def absolute_difference(
-    labels: torch.Tensor, predictions: torch.Tensor, weights: Any = 1.0, scope: Any = None,
-    loss_collection: Any = None, reduction: str = Reduction.SUM_BY_NONZERO_WEIGHTS,
+    labels: torch.Tensor,
+    predictions: torch.Tensor,
+    weights: Any = 1.0,
+    scope: Any = None,
+    loss_collection: Any = None,
+    reduction: str = Reduction.SUM_BY_NONZERO_WEIGHTS,
 ) -> torch.Tensor:
     """``|predictions - labels|``, weighted and reduced."""
     labels, predictions = _same_shape(labels, predictions, "absolute_difference")
@@ -162,8 +191,13 @@ def absolute_difference(
 
 
 def log_loss(
-    labels: torch.Tensor, predictions: torch.Tensor, weights: Any = 1.0, epsilon: float = 1e-7,
-    scope: Any = None, loss_collection: Any = None, reduction: str = Reduction.SUM_BY_NONZERO_WEIGHTS,
+    labels: torch.Tensor,
+    predictions: torch.Tensor,
+    weights: Any = 1.0,
+    epsilon: float = 1e-7,
+    scope: Any = None,
+    loss_collection: Any = None,
+    reduction: str = Reduction.SUM_BY_NONZERO_WEIGHTS,
 ) -> torch.Tensor:
     """``-l log(p + eps) - (1 - l) log(1 - p + eps)``, weighted and reduced."""
     labels, p = _same_shape(labels, predictions, "log_loss")
@@ -172,8 +206,12 @@ def log_loss(
 
 
 def hinge_loss(
-    labels: torch.Tensor, logits: torch.Tensor, weights: Any = 1.0, scope: Any = None,
-    loss_collection: Any = None, reduction: str = Reduction.SUM_BY_NONZERO_WEIGHTS,
+    labels: torch.Tensor,
+    logits: torch.Tensor,
+    weights: Any = 1.0,
+    scope: Any = None,
+    loss_collection: Any = None,
+    reduction: str = Reduction.SUM_BY_NONZERO_WEIGHTS,
 ) -> torch.Tensor:
     """``max(0, 1 - (2 l - 1) logits)`` for 0/1 ``labels``, weighted and reduced."""
     labels, logits = _same_shape(labels, logits, "hinge_loss")
@@ -181,14 +219,21 @@ def hinge_loss(
 
 
 def huber_loss(
-    labels: torch.Tensor, predictions: torch.Tensor, weights: Any = 1.0, delta: float = 1.0, scope: Any = None,
-    loss_collection: Any = None, reduction: str = Reduction.SUM_BY_NONZERO_WEIGHTS,
+    labels: torch.Tensor,
+    predictions: torch.Tensor,
+    weights: Any = 1.0,
+    delta: float = 1.0,
+    scope: Any = None,
+    loss_collection: Any = None,
+    reduction: str = Reduction.SUM_BY_NONZERO_WEIGHTS,
 ) -> torch.Tensor:
     """``0.5 q^2 + delta (|e| - q)`` with ``q = min(|e|, delta)``, weighted and reduced."""
     labels, predictions = _same_shape(labels, predictions, "huber_loss")
     error = (predictions - labels).abs()
     quadratic = torch.clamp(error, max=delta)
-    return compute_weighted_loss(0.5 * quadratic**2 + delta * (error - quadratic), weights, reduction=reduction)
+    return compute_weighted_loss(
+        0.5 * quadratic**2 + delta * (error - quadratic), weights, reduction=reduction
+    )
 
 
 def get_regularization_loss(scope: Any = None, name: str = "total_regularization_loss") -> torch.Tensor:

@@ -48,6 +48,7 @@ __all__ = [
     "precision",
     "recall",
     "root_mean_squared_error",
+    "tuple_metric_error",
 ]
 
 _EPSILON = 1.0e-6  # TF1 auc's epsilon
@@ -83,6 +84,16 @@ class MetricOp(Metric):
 
     def __len__(self) -> int:
         return 2
+
+
+def tuple_metric_error(key: str, value: tuple[Any, ...]) -> InvalidArgumentError:
+    """The error for a plain ``(value, update_op)`` tuple in ``eval_metric_ops`` (it cannot be streamed)."""
+    kinds = ", ".join(type(v).__name__ for v in value)
+    return InvalidArgumentError(
+        f"eval_metric_ops[{key!r}] is a plain tuple ({kinds}); a TF-style (value, update_op) pair cannot be "
+        "streamed over the eval batches (averaging it per batch is not TF's value). Use te.compat.v1.metrics.* "
+        "(they return streaming (value, update_op) pairs), a te.metrics Metric, or a scalar tensor."
+    )
 
 
 def _running(op: MetricOp, name: str | None) -> tuple[torch.Tensor, ...]:
@@ -138,7 +149,9 @@ class _RootRatio(MetricOp):
         return torch.sqrt(_div_no_nan(state[0], state[1]))
 
 
-def _ratio_op(cls: type[MetricOp], kind: str, values: torch.Tensor, weights: Any, name: str | None) -> MetricOp:
+def _ratio_op(
+    cls: type[MetricOp], kind: str, values: torch.Tensor, weights: Any, name: str | None
+) -> MetricOp:
     values = values.double()
     w = _weights(weights, values, kind)
     op = object.__new__(cls)
@@ -147,14 +160,25 @@ def _ratio_op(cls: type[MetricOp], kind: str, values: torch.Tensor, weights: Any
     return op
 
 
-def mean(values: Any, weights: Any = None, metrics_collections: Any = None, updates_collections: Any = None,
-         name: str | None = None) -> MetricOp:
+def mean(
+    values: Any,
+    weights: Any = None,
+    metrics_collections: Any = None,
+    updates_collections: Any = None,
+    name: str | None = None,
+) -> MetricOp:
     """``tf.compat.v1.metrics.mean``: the weighted mean of ``values``."""
     return _ratio_op(_Ratio, "mean", torch.as_tensor(values).detach(), weights, name)
 
 
-def accuracy(labels: Any, predictions: Any, weights: Any = None, metrics_collections: Any = None,
-             updates_collections: Any = None, name: str | None = None) -> MetricOp:
+def accuracy(
+    labels: Any,
+    predictions: Any,
+    weights: Any = None,
+    metrics_collections: Any = None,
+    updates_collections: Any = None,
+    name: str | None = None,
+) -> MetricOp:
     """``tf.compat.v1.metrics.accuracy``: weighted fraction of ``predictions == labels``."""
     lab, p = _squeezed(labels, predictions)
     if p.dtype != lab.dtype:
@@ -162,22 +186,40 @@ def accuracy(labels: Any, predictions: Any, weights: Any = None, metrics_collect
     return _ratio_op(_Ratio, "accuracy", (p == lab).double(), weights, name)
 
 
-def mean_squared_error(labels: Any, predictions: Any, weights: Any = None, metrics_collections: Any = None,
-                       updates_collections: Any = None, name: str | None = None) -> MetricOp:
+def mean_squared_error(
+    labels: Any,
+    predictions: Any,
+    weights: Any = None,
+    metrics_collections: Any = None,
+    updates_collections: Any = None,
+    name: str | None = None,
+) -> MetricOp:
     """``tf.compat.v1.metrics.mean_squared_error``."""
     lab, p = _squeezed(labels, predictions)
     return _ratio_op(_Ratio, "mean_squared_error", (p.double() - lab.double()) ** 2, weights, name)
 
 
-def mean_absolute_error(labels: Any, predictions: Any, weights: Any = None, metrics_collections: Any = None,
-                        updates_collections: Any = None, name: str | None = None) -> MetricOp:
+def mean_absolute_error(
+    labels: Any,
+    predictions: Any,
+    weights: Any = None,
+    metrics_collections: Any = None,
+    updates_collections: Any = None,
+    name: str | None = None,
+) -> MetricOp:
     """``tf.compat.v1.metrics.mean_absolute_error``."""
     lab, p = _squeezed(labels, predictions)
     return _ratio_op(_Ratio, "mean_absolute_error", (p.double() - lab.double()).abs(), weights, name)
 
 
-def root_mean_squared_error(labels: Any, predictions: Any, weights: Any = None, metrics_collections: Any = None,
-                            updates_collections: Any = None, name: str | None = None) -> MetricOp:
+def root_mean_squared_error(
+    labels: Any,
+    predictions: Any,
+    weights: Any = None,
+    metrics_collections: Any = None,
+    updates_collections: Any = None,
+    name: str | None = None,
+) -> MetricOp:
     """``tf.compat.v1.metrics.root_mean_squared_error``: the square root of the streamed MSE."""
     lab, p = _squeezed(labels, predictions)
     return _ratio_op(_RootRatio, "root_mean_squared_error", (p.double() - lab.double()) ** 2, weights, name)
@@ -194,8 +236,9 @@ class _Recall(_Precision):
     kind = "recall"
 
 
-def _confusion_op(cls: type[MetricOp], labels: Any, predictions: Any, weights: Any, name: str | None,
-                  positive: bool) -> MetricOp:
+def _confusion_op(
+    cls: type[MetricOp], labels: Any, predictions: Any, weights: Any, name: str | None, positive: bool
+) -> MetricOp:
     lab, p = _squeezed(labels, predictions)
     lab, p = lab.bool(), p.bool()
     w = _weights(weights, p.double(), cls.kind)
@@ -204,14 +247,26 @@ def _confusion_op(cls: type[MetricOp], labels: Any, predictions: Any, weights: A
     return cls((tp, other), name)
 
 
-def precision(labels: Any, predictions: Any, weights: Any = None, metrics_collections: Any = None,
-              updates_collections: Any = None, name: str | None = None) -> MetricOp:
+def precision(
+    labels: Any,
+    predictions: Any,
+    weights: Any = None,
+    metrics_collections: Any = None,
+    updates_collections: Any = None,
+    name: str | None = None,
+) -> MetricOp:
     """``tf.compat.v1.metrics.precision``: ``tp / (tp + fp)`` of boolean-cast labels and predictions."""
     return _confusion_op(_Precision, labels, predictions, weights, name, positive=True)
 
 
-def recall(labels: Any, predictions: Any, weights: Any = None, metrics_collections: Any = None,
-           updates_collections: Any = None, name: str | None = None) -> MetricOp:
+def recall(
+    labels: Any,
+    predictions: Any,
+    weights: Any = None,
+    metrics_collections: Any = None,
+    updates_collections: Any = None,
+    name: str | None = None,
+) -> MetricOp:
     """``tf.compat.v1.metrics.recall``: ``tp / (tp + fn)`` of boolean-cast labels and predictions."""
     return _confusion_op(_Recall, labels, predictions, weights, name, positive=False)
 
@@ -223,7 +278,9 @@ class _AUC(MetricOp):
 
     def value_of(self, state: Sequence[torch.Tensor]) -> torch.Tensor:
         pos, neg = state[0], state[1]
-        tp = torch.flip(torch.cumsum(torch.flip(pos, [0]), 0), [0])  # (T,) weight of positives above threshold i
+        tp = torch.flip(
+            torch.cumsum(torch.flip(pos, [0]), 0), [0]
+        )  # (T,) weight of positives above threshold i
         fp = torch.flip(torch.cumsum(torch.flip(neg, [0]), 0), [0])  # (T,)
         fn, tn = pos.sum() - tp, neg.sum() - fp
         if self.curve == "PR" and self.summation_method == "careful_interpolation":
@@ -247,8 +304,12 @@ def _interpolate_pr_auc(tp: torch.Tensor, fp: torch.Tensor, fn: torch.Tensor) ->
     p = tp + fp
     slope = _div_no_nan(dtp, torch.clamp(p[:-1] - p[1:], min=0))
     intercept = tp[1:] - slope * p[1:]
-    ratio = torch.where((p[:-1] > 0) & (p[1:] > 0), _div_no_nan(p[:-1], torch.clamp(p[1:], min=0)), torch.ones_like(p[1:]))
-    return _div_no_nan(slope * (dtp + intercept * torch.log(ratio)), torch.clamp(tp[1:] + fn[1:], min=0)).sum()
+    ratio = torch.where(
+        (p[:-1] > 0) & (p[1:] > 0), _div_no_nan(p[:-1], torch.clamp(p[1:], min=0)), torch.ones_like(p[1:])
+    )
+    return _div_no_nan(
+        slope * (dtp + intercept * torch.log(ratio)), torch.clamp(tp[1:] + fn[1:], min=0)
+    ).sum()
 
 
 def auc_from_histograms(state: Sequence[torch.Tensor], curve: str = "ROC") -> MetricOp:
@@ -259,9 +320,18 @@ def auc_from_histograms(state: Sequence[torch.Tensor], curve: str = "ROC") -> Me
     return op
 
 
-def auc(labels: Any, predictions: Any, weights: Any = None, num_thresholds: int = 200,
-        metrics_collections: Any = None, updates_collections: Any = None, curve: str = "ROC",
-        name: str | None = None, summation_method: str = "trapezoidal", thresholds: Any = None) -> MetricOp:
+def auc(
+    labels: Any,
+    predictions: Any,
+    weights: Any = None,
+    num_thresholds: int = 200,
+    metrics_collections: Any = None,
+    updates_collections: Any = None,
+    curve: str = "ROC",
+    name: str | None = None,
+    summation_method: str = "trapezoidal",
+    thresholds: Any = None,
+) -> MetricOp:
     """``tf.compat.v1.metrics.auc``: area under the ROC or PR curve at ``num_thresholds`` thresholds.
 
     Raises:

@@ -63,7 +63,9 @@ def tanh(x: torch.Tensor, name: str | None = None) -> torch.Tensor:
     return torch.tanh(x)
 
 
-def softmax(logits: torch.Tensor, axis: int = -1, name: str | None = None, dim: int | None = None) -> torch.Tensor:
+def softmax(
+    logits: torch.Tensor, axis: int = -1, name: str | None = None, dim: int | None = None
+) -> torch.Tensor:
     return F.softmax(logits, dim=axis if dim is None else dim)
 
 
@@ -71,7 +73,9 @@ def log_softmax(logits: torch.Tensor, axis: int = -1, name: str | None = None) -
     return F.log_softmax(logits, dim=axis)
 
 
-def dropout(x: torch.Tensor, keep_prob: float | None = None, rate: float | None = None, **unused: Any) -> torch.Tensor:
+def dropout(
+    x: torch.Tensor, keep_prob: float | None = None, rate: float | None = None, **unused: Any
+) -> torch.Tensor:
     """``tf.compat.v1.nn.dropout`` (always active, as in TF: it has no training flag)."""
     drop = rate if rate is not None else 1.0 - float(keep_prob if keep_prob is not None else 1.0)
     return F.dropout(x, p=drop, training=True)

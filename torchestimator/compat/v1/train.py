@@ -50,15 +50,24 @@ __all__ = [
 class RMSPropV1(torch.optim.Optimizer):
     """TF1's ``RMSPropOptimizer`` rule (dense gradients)::
 
-        ms  = decay * ms + (1 - decay) * g^2          (ms starts at 1.0)
-        mg  = decay * mg + (1 - decay) * g            (centered only)
-        mom = momentum * mom + lr * g / sqrt(ms - mg^2 + epsilon)
-        w  -= mom
+    ms  = decay * ms + (1 - decay) * g^2          (ms starts at 1.0)
+    mg  = decay * mg + (1 - decay) * g            (centered only)
+    mom = momentum * mom + lr * g / sqrt(ms - mg^2 + epsilon)
+    w  -= mom
     """
 
-    def __init__(self, params: Iterable[Any], lr: float, decay: float = 0.9, momentum: float = 0.0,
-                 epsilon: float = 1e-10, centered: bool = False) -> None:
-        super().__init__(params, {"lr": lr, "decay": decay, "momentum": momentum, "eps": epsilon, "centered": centered})
+    def __init__(
+        self,
+        params: Iterable[Any],
+        lr: float,
+        decay: float = 0.9,
+        momentum: float = 0.0,
+        epsilon: float = 1e-10,
+        centered: bool = False,
+    ) -> None:
+        super().__init__(
+            params, {"lr": lr, "decay": decay, "momentum": momentum, "eps": epsilon, "centered": centered}
+        )
 
     @torch.no_grad()
     def step(self, closure: Callable[[], float] | None = None) -> float | None:  # type: ignore[override]
@@ -97,8 +106,13 @@ class Optimizer:
     def signature(self) -> str:
         return f"{type(self).__name__}({sorted(vars(self).items())})"
 
-    def minimize(self, loss: torch.Tensor, global_step: Any = None, var_list: Sequence[Any] | None = None,
-                 **unused: Any) -> torch.optim.Optimizer:
+    def minimize(
+        self,
+        loss: torch.Tensor,
+        global_step: Any = None,
+        var_list: Sequence[Any] | None = None,
+        **unused: Any,
+    ) -> torch.optim.Optimizer:
         """The torch optimizer to return as ``train_op`` (see the module docstring).
 
         Raises:
@@ -127,7 +141,9 @@ class Optimizer:
 
 
 class GradientDescentOptimizer(Optimizer):
-    def __init__(self, learning_rate: float, use_locking: bool = False, name: str = "GradientDescent") -> None:
+    def __init__(
+        self, learning_rate: float, use_locking: bool = False, name: str = "GradientDescent"
+    ) -> None:
         super().__init__(use_locking, name)
         self.learning_rate = float(learning_rate)
 
@@ -136,24 +152,44 @@ class GradientDescentOptimizer(Optimizer):
 
 
 class MomentumOptimizer(Optimizer):
-    def __init__(self, learning_rate: float, momentum: float, use_locking: bool = False, name: str = "Momentum",
-                 use_nesterov: bool = False) -> None:
+    def __init__(
+        self,
+        learning_rate: float,
+        momentum: float,
+        use_locking: bool = False,
+        name: str = "Momentum",
+        use_nesterov: bool = False,
+    ) -> None:
         super().__init__(use_locking, name)
-        self.learning_rate, self.momentum, self.use_nesterov = float(learning_rate), float(momentum), use_nesterov
+        self.learning_rate, self.momentum, self.use_nesterov = (
+            float(learning_rate),
+            float(momentum),
+            use_nesterov,
+        )
 
     def build(self, params: list[torch.nn.Parameter]) -> torch.optim.Optimizer:
-        return torch.optim.SGD(params, lr=self.learning_rate, momentum=self.momentum, nesterov=self.use_nesterov)
+        return torch.optim.SGD(
+            params, lr=self.learning_rate, momentum=self.momentum, nesterov=self.use_nesterov
+        )
 
 
 class AdagradOptimizer(Optimizer):
-    def __init__(self, learning_rate: float, initial_accumulator_value: float = 0.1, use_locking: bool = False,
-                 name: str = "Adagrad") -> None:
+    def __init__(
+        self,
+        learning_rate: float,
+        initial_accumulator_value: float = 0.1,
+        use_locking: bool = False,
+        name: str = "Adagrad",
+    ) -> None:
         super().__init__(use_locking, name)
         if initial_accumulator_value <= 0.0:
             raise InvalidArgumentError(
                 f"initial_accumulator_value must be positive: {initial_accumulator_value}"
             )
-        self.learning_rate, self.initial_accumulator_value = float(learning_rate), float(initial_accumulator_value)
+        self.learning_rate, self.initial_accumulator_value = (
+            float(learning_rate),
+            float(initial_accumulator_value),
+        )
 
     def build(self, params: list[torch.nn.Parameter]) -> torch.optim.Optimizer:
         return torch.optim.Adagrad(
@@ -162,22 +198,43 @@ class AdagradOptimizer(Optimizer):
 
 
 class AdamOptimizer(Optimizer):
-    def __init__(self, learning_rate: float = 0.001, beta1: float = 0.9, beta2: float = 0.999,
-                 epsilon: float = 1e-08, use_locking: bool = False, name: str = "Adam") -> None:
+    def __init__(
+        self,
+        learning_rate: float = 0.001,
+        beta1: float = 0.9,
+        beta2: float = 0.999,
+        epsilon: float = 1e-08,
+        use_locking: bool = False,
+        name: str = "Adam",
+    ) -> None:
         super().__init__(use_locking, name)
         self.learning_rate, self.beta1, self.beta2, self.epsilon = float(learning_rate), beta1, beta2, epsilon
 
     def build(self, params: list[torch.nn.Parameter]) -> torch.optim.Optimizer:
-        return Adam(params, learning_rate=self.learning_rate, beta_1=self.beta1, beta_2=self.beta2,
-                    epsilon=self.epsilon)
+        return Adam(
+            params,
+            learning_rate=self.learning_rate,
+            beta_1=self.beta1,
+            beta_2=self.beta2,
+            epsilon=self.epsilon,
+        )
 
 
 class FtrlOptimizer(Optimizer):
-    def __init__(self, learning_rate: float, learning_rate_power: float = -0.5,
-                 initial_accumulator_value: float = 0.1, l1_regularization_strength: float = 0.0,
-                 l2_regularization_strength: float = 0.0, use_locking: bool = False, name: str = "Ftrl",
-                 accum_name: Any = None, linear_name: Any = None,
-                 l2_shrinkage_regularization_strength: float = 0.0, beta: float | None = None) -> None:
+    def __init__(
+        self,
+        learning_rate: float,
+        learning_rate_power: float = -0.5,
+        initial_accumulator_value: float = 0.1,
+        l1_regularization_strength: float = 0.0,
+        l2_regularization_strength: float = 0.0,
+        use_locking: bool = False,
+        name: str = "Ftrl",
+        accum_name: Any = None,
+        linear_name: Any = None,
+        l2_shrinkage_regularization_strength: float = 0.0,
+        beta: float | None = None,
+    ) -> None:
         super().__init__(use_locking, name)
         self.settings = {
             "learning_rate": float(learning_rate),
@@ -194,11 +251,24 @@ class FtrlOptimizer(Optimizer):
 
 
 class RMSPropOptimizer(Optimizer):
-    def __init__(self, learning_rate: float, decay: float = 0.9, momentum: float = 0.0, epsilon: float = 1e-10,
-                 use_locking: bool = False, centered: bool = False, name: str = "RMSProp") -> None:
+    def __init__(
+        self,
+        learning_rate: float,
+        decay: float = 0.9,
+        momentum: float = 0.0,
+        epsilon: float = 1e-10,
+        use_locking: bool = False,
+        centered: bool = False,
+        name: str = "RMSProp",
+    ) -> None:
         super().__init__(use_locking, name)
-        self.settings = {"lr": float(learning_rate), "decay": decay, "momentum": momentum, "epsilon": epsilon,
-                         "centered": centered}
+        self.settings = {
+            "lr": float(learning_rate),
+            "decay": decay,
+            "momentum": momentum,
+            "epsilon": epsilon,
+            "centered": centered,
+        }
 
     def build(self, params: list[torch.nn.Parameter]) -> torch.optim.Optimizer:
         return RMSPropV1(params, **self.settings)
