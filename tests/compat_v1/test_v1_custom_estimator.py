@@ -88,22 +88,3 @@ def test_iris_custom_estimator_matches_tf_step_by_step(tmp_path):
         assert results[key] == pytest.approx(tf["metrics"][key], abs=1e-5), key
     probabilities = [p["probabilities"] for p in est.predict(_input_fn(tf["eval"], 5, None))]
     np.testing.assert_allclose(np.stack(probabilities), tf["probabilities"], rtol=0, atol=1e-5)
-
-
-def test_streamed_accuracy_is_not_a_mean_of_batch_accuracies(tmp_path):
-    """13 eval rows in batches of 5, 5, 3: TF's value is matches / 13 over the whole set."""
-    tf = _tf()
-    est = _estimator(tmp_path)
-    train_fn = _input_fn(tf["train"], 10, 12)
-    _load_tf_initial_weights(est, train_fn)
-    est.train(train_fn, steps=12)
-    rows = _input_fn(tf["eval"], 5, None)
-    per_batch = [
-        float(
-            (np.argmax(np.stack([p["logits"] for p in est.predict(lambda b=b: iter([b]))]), 1) == b[1]).mean()
-        )
-        for b in rows()
-    ]
-    streamed = est.evaluate(rows)["accuracy"]
-    assert streamed == pytest.approx(tf["metrics"]["accuracy"], abs=1e-6)
-    assert streamed != pytest.approx(float(np.mean(per_batch)), abs=1e-6)

@@ -68,6 +68,22 @@ def test_v1_metrics_stream_to_tf_values(tmp_path):
         assert results[key] == pytest.approx(value, abs=1e-5), key
 
 
+def test_streamed_accuracy_is_not_the_mean_of_batch_accuracies(tmp_path):
+    """What the loop did before issue 14 (a per-batch mean) is not TF's value on this set; ours is TF's."""
+    case = _case()
+    x, y = np.asarray(case["x"]), np.asarray(case["y"])
+    hits = ((1 / (1 + np.exp(-x)) > 0.5) == (y > 0.5)).astype(
+        np.float64
+    )  # w = 1, lr 0: the model's predictions
+    per_batch_mean = float(np.mean([hits[s : s + 4].mean() for s in range(0, len(x), 4)]))
+    assert per_batch_mean != pytest.approx(case["metrics"]["accuracy"], abs=1e-3)
+    est = te.Estimator(streaming_model, model_dir=str(tmp_path))
+    est.train(_input_fn(case, True), steps=1)
+    assert est.evaluate(_input_fn(case, False))["accuracy"] == pytest.approx(
+        case["metrics"]["accuracy"], abs=1e-6
+    )
+
+
 def test_update_op_is_the_running_value_and_a_tuple():
     labels = torch.tensor([1.0, 0.0, 1.0, 1.0])
     value, update_op = te.compat.v1.metrics.accuracy(labels, torch.tensor([1.0, 1.0, 1.0, 0.0]))
