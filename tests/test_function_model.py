@@ -248,3 +248,17 @@ def test_running_metric_restarts_with_each_evaluate(tmp_path):
     )  # running over both batches
     assert updates[2] == pytest.approx(updates[0])  # restarted: the first batch alone again
     assert updates[0] != pytest.approx(first)
+
+
+def test_decayed_learning_rate_is_read_every_step(tmp_path):
+    def fn(features, labels, mode):
+        w = v1.get_variable("w", initializer=torch.zeros(()))
+        loss = w * 1.0 + 0 * features["x"].sum()  # d loss / d w = 1: each step moves w by -lr
+        lr = v1.train.exponential_decay(0.1, v1.train.get_global_step(), decay_steps=2, decay_rate=0.5)
+        train_op = v1.train.GradientDescentOptimizer(lr).minimize(loss)
+        return v1.estimator.EstimatorSpec(mode, loss=loss, train_op=train_op)
+
+    est = te.Estimator(fn, model_dir=str(tmp_path))
+    est.train(lambda: iter([({"x": X}, None)] * 4))
+    expected = -sum(0.1 * 0.5 ** (k / 2) for k in range(4))  # global steps 0..3 before each update
+    assert float(est.model.state_dict()["w.value"]) == pytest.approx(expected, abs=1e-6)

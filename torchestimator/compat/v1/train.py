@@ -4,7 +4,9 @@
 over the model's trainable parameters (or ``var_list``), built once on the model's first call and reused
 after (named by call order, so its state is checkpointed and restored). Return it as the spec's
 ``train_op``: the training loop runs backward on the spec's ``loss``, steps it and increments the global
-step (TF's ``global_step=`` argument), exactly once per step.
+step (TF's ``global_step=`` argument), exactly once per step. A learning rate that is a tensor (e.g.
+:func:`exponential_decay` of :func:`get_global_step`) is read again on every call, as TF evaluates it
+on every step.
 
 ====================================  =================================================================
 TF1 optimizer (defaults)              torch optimizer (same update rule)
@@ -25,6 +27,7 @@ Differences from the Keras (v2) optimizers the v2 pre-made estimators use: Adagr
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
@@ -42,8 +45,10 @@ __all__ = [
     "Optimizer",
     "RMSPropOptimizer",
     "RMSPropV1",
+    "exponential_decay",
     "get_global_step",
     "get_or_create_global_step",
+    "piecewise_constant",
 ]
 
 
@@ -94,8 +99,15 @@ class RMSPropV1(torch.optim.Optimizer):
         return loss
 
 
+def _rate(learning_rate: Any) -> float:
+    """A learning rate given as a number or a scalar tensor (e.g. from :func:`exponential_decay`)."""
+    return float(learning_rate.detach()) if isinstance(learning_rate, torch.Tensor) else float(learning_rate)
+
+
 class Optimizer:
     """Base of the TF1 optimizers: holds the settings; :meth:`minimize` builds the torch optimizer once."""
+
+    learning_rate: float
 
     def __init__(self, use_locking: bool = False, name: str = "Optimizer") -> None:
         self._name = name
@@ -127,7 +139,9 @@ class Optimizer:
         key = f"{self._name}_{scope.optimizer_calls}"  # call order names it, as layers
         scope.optimizer_calls += 1
         known = model.v1_optimizers.get(key)
-        if known is not None:
+        if known is not None:  # this call's learning rate (a decay schedule may have moved it)
+            for group in known.param_groups:
+                group["lr"] = self.learning_rate
             return known
         params = [p for p in (var_list if var_list is not None else model.parameters()) if p.requires_grad]
         if not params:
@@ -145,7 +159,7 @@ class GradientDescentOptimizer(Optimizer):
         self, learning_rate: float, use_locking: bool = False, name: str = "GradientDescent"
     ) -> None:
         super().__init__(use_locking, name)
-        self.learning_rate = float(learning_rate)
+        self.learning_rate = _rate(learning_rate)
 
     def build(self, params: list[torch.nn.Parameter]) -> torch.optim.Optimizer:
         return torch.optim.SGD(params, lr=self.learning_rate)
@@ -161,11 +175,8 @@ class MomentumOptimizer(Optimizer):
         use_nesterov: bool = False,
     ) -> None:
         super().__init__(use_locking, name)
-        self.learning_rate, self.momentum, self.use_nesterov = (
-            float(learning_rate),
-            float(momentum),
-            use_nesterov,
-        )
+        self.learning_rate = _rate(learning_rate)
+        self.momentum, self.use_nesterov = float(momentum), use_nesterov
 
     def build(self, params: list[torch.nn.Parameter]) -> torch.optim.Optimizer:
         return torch.optim.SGD(
@@ -186,10 +197,8 @@ class AdagradOptimizer(Optimizer):
             raise InvalidArgumentError(
                 f"initial_accumulator_value must be positive: {initial_accumulator_value}"
             )
-        self.learning_rate, self.initial_accumulator_value = (
-            float(learning_rate),
-            float(initial_accumulator_value),
-        )
+        self.learning_rate = _rate(learning_rate)
+        self.initial_accumulator_value = float(initial_accumulator_value)
 
     def build(self, params: list[torch.nn.Parameter]) -> torch.optim.Optimizer:
         return torch.optim.Adagrad(
@@ -208,7 +217,7 @@ class AdamOptimizer(Optimizer):
         name: str = "Adam",
     ) -> None:
         super().__init__(use_locking, name)
-        self.learning_rate, self.beta1, self.beta2, self.epsilon = float(learning_rate), beta1, beta2, epsilon
+        self.learning_rate, self.beta1, self.beta2, self.epsilon = _rate(learning_rate), beta1, beta2, epsilon
 
     def build(self, params: list[torch.nn.Parameter]) -> torch.optim.Optimizer:
         return Adam(
@@ -236,8 +245,8 @@ class FtrlOptimizer(Optimizer):
         beta: float | None = None,
     ) -> None:
         super().__init__(use_locking, name)
+        self.learning_rate = _rate(learning_rate)
         self.settings = {
-            "learning_rate": float(learning_rate),
             "learning_rate_power": learning_rate_power,
             "initial_accumulator_value": initial_accumulator_value,
             "l1_regularization_strength": l1_regularization_strength,
@@ -247,7 +256,7 @@ class FtrlOptimizer(Optimizer):
         }
 
     def build(self, params: list[torch.nn.Parameter]) -> torch.optim.Optimizer:
-        return Ftrl(params, **self.settings)
+        return Ftrl(params, learning_rate=self.learning_rate, **self.settings)
 
 
 class RMSPropOptimizer(Optimizer):
@@ -262,8 +271,8 @@ class RMSPropOptimizer(Optimizer):
         name: str = "RMSProp",
     ) -> None:
         super().__init__(use_locking, name)
+        self.learning_rate = _rate(learning_rate)
         self.settings = {
-            "lr": float(learning_rate),
             "decay": decay,
             "momentum": momentum,
             "epsilon": epsilon,
@@ -271,7 +280,38 @@ class RMSPropOptimizer(Optimizer):
         }
 
     def build(self, params: list[torch.nn.Parameter]) -> torch.optim.Optimizer:
-        return RMSPropV1(params, **self.settings)
+        return RMSPropV1(params, lr=self.learning_rate, **self.settings)
+
+
+def exponential_decay(
+    learning_rate: float,
+    global_step: Any,
+    decay_steps: int,
+    decay_rate: float,
+    staircase: bool = False,
+    name: str | None = None,
+) -> torch.Tensor:
+    """``lr * decay_rate ** (global_step / decay_steps)`` (the exponent floored with ``staircase``)."""
+    if decay_steps <= 0:
+        raise InvalidArgumentError(f"exponential_decay: decay_steps must be > 0; received {decay_steps}.")
+    p = float(global_step) / decay_steps
+    return torch.tensor(
+        learning_rate * decay_rate ** (math.floor(p) if staircase else p), dtype=torch.float32
+    )
+
+
+def piecewise_constant(
+    x: Any, boundaries: Sequence[float], values: Sequence[float], name: str | None = None
+) -> torch.Tensor:
+    """``values[i]`` for the first ``i`` with ``x <= boundaries[i]``, else ``values[-1]`` (TF's rule)."""
+    if len(values) != len(boundaries) + 1:
+        raise InvalidArgumentError(
+            f"piecewise_constant: values must have one more entry than boundaries; received {len(values)} values "
+            f"for {len(boundaries)} boundaries."
+        )
+    step = float(x)
+    index = next((i for i, b in enumerate(boundaries) if step <= b), len(boundaries))
+    return torch.tensor(float(values[index]), dtype=torch.float32)
 
 
 def get_global_step(graph: Any = None) -> torch.Tensor:
