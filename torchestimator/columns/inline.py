@@ -56,7 +56,9 @@ def input_layer(
         cols_to_vars=cols_to_vars,
         cols_to_output_tensors=cols_to_output_tensors,
     )
-    cols = list(feature_columns) if isinstance(feature_columns, (list, tuple)) else [feature_columns]
+    cols: list[Any] = (
+        list(feature_columns) if isinstance(feature_columns, (list, tuple)) else [feature_columns]
+    )
 
     def build() -> DenseFeatures:
         layer = DenseFeatures(cols)
@@ -85,7 +87,9 @@ def linear_model(
     from torchestimator.function_model import get_or_create
 
     _unsupported("linear_model", weight_collections=weight_collections, cols_to_vars=cols_to_vars)
-    cols = list(feature_columns) if isinstance(feature_columns, (list, tuple)) else [feature_columns]
+    cols: list[Any] = (
+        list(feature_columns) if isinstance(feature_columns, (list, tuple)) else [feature_columns]
+    )
 
     def build() -> LinearModel:
         layer = LinearModel(cols, units=units, sparse_combiner=sparse_combiner)

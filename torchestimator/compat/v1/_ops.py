@@ -64,11 +64,17 @@ AUTO_REUSE = True  # tf.compat.v1.AUTO_REUSE: reuse if the layer exists
 
 
 def zeros_initializer() -> Initializer:
-    return lambda shape, dtype=torch.float32: torch.zeros(tuple(shape), dtype=dtype)
+    def init(shape: Sequence[int], dtype: torch.dtype = torch.float32) -> torch.Tensor:
+        return torch.zeros(tuple(shape), dtype=dtype)
+
+    return init
 
 
 def ones_initializer() -> Initializer:
-    return lambda shape, dtype=torch.float32: torch.ones(tuple(shape), dtype=dtype)
+    def init(shape: Sequence[int], dtype: torch.dtype = torch.float32) -> torch.Tensor:
+        return torch.ones(tuple(shape), dtype=dtype)
+
+    return init
 
 
 def constant_initializer(value: Any = 0) -> Initializer:
@@ -124,13 +130,19 @@ def truncated_normal_initializer(
 
 
 def random_normal_initializer(mean: float = 0.0, stddev: float = 1.0, seed: int | None = None) -> Initializer:
-    return lambda shape, dtype=torch.float32: torch.empty(tuple(shape), dtype=dtype).normal_(mean, stddev)
+    def init(shape: Sequence[int], dtype: torch.dtype = torch.float32) -> torch.Tensor:
+        return torch.empty(tuple(shape), dtype=dtype).normal_(mean, stddev)
+
+    return init
 
 
 def random_uniform_initializer(
     minval: float = -0.05, maxval: float = 0.05, seed: int | None = None
 ) -> Initializer:
-    return lambda shape, dtype=torch.float32: torch.empty(tuple(shape), dtype=dtype).uniform_(minval, maxval)
+    def init(shape: Sequence[int], dtype: torch.dtype = torch.float32) -> torch.Tensor:
+        return torch.empty(tuple(shape), dtype=dtype).uniform_(minval, maxval)
+
+    return init
 
 
 def initial_value(
@@ -175,6 +187,7 @@ def get_variable(
         name=name,
         what="get_variable",
     )
+    assert isinstance(holder, _Variable)
     return holder.value
 
 

@@ -107,7 +107,7 @@ def _use_v1_auc(est: Estimator) -> None:
 
     head = getattr(est.model, "head", None)
     original = getattr(head, "metrics", None)
-    if original is None:
+    if head is None or original is None:
         return
 
     def metrics(*args: Any, **kwargs: Any) -> dict[str, Any]:

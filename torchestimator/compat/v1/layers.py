@@ -167,6 +167,8 @@ class BatchNorm(nn.Module):
         fused: bool,
         update: bool,
     ) -> torch.Tensor:
+        moving_mean, moving_variance = self.moving_mean, self.moving_variance
+        assert isinstance(moving_mean, torch.Tensor) and isinstance(moving_variance, torch.Tensor)
         axis = axis % x.dim()
         dims = [d for d in range(x.dim()) if d != axis]
         shape = [1] * x.dim()
@@ -180,10 +182,10 @@ class BatchNorm(nn.Module):
                     var * (n / max(n - 1.0, 1.0)) if fused else var
                 )  # fused kernels keep Bessel's correction
                 with torch.no_grad():
-                    self.moving_mean.sub_((self.moving_mean - mean.detach()) * (1.0 - momentum))
-                    self.moving_variance.sub_((self.moving_variance - moving_var.detach()) * (1.0 - momentum))
+                    moving_mean.sub_((moving_mean - mean.detach()) * (1.0 - momentum))
+                    moving_variance.sub_((moving_variance - moving_var.detach()) * (1.0 - momentum))
         else:
-            mean, var = self.moving_mean, self.moving_variance
+            mean, var = moving_mean, moving_variance
         inv = torch.rsqrt(var + epsilon)
         if self.gamma is not None:
             inv = inv * self.gamma

@@ -272,7 +272,7 @@ class RMSPropOptimizer(Optimizer):
     ) -> None:
         super().__init__(use_locking, name)
         self.learning_rate = _rate(learning_rate)
-        self.settings = {
+        self.settings: dict[str, Any] = {
             "decay": decay,
             "momentum": momentum,
             "epsilon": epsilon,
