@@ -262,3 +262,51 @@ def test_decayed_learning_rate_is_read_every_step(tmp_path):
     est.train(lambda: iter([({"x": X}, None)] * 4))
     expected = -sum(0.1 * 0.5 ** (k / 2) for k in range(4))  # global steps 0..3 before each update
     assert float(est.model.state_dict()["w.value"]) == pytest.approx(expected, abs=1e-6)
+
+
+def test_export_of_a_function_model_serves_its_predictions(tmp_path):
+    from torchestimator import serving
+    from torchestimator.heads.export_output import PredictOutput
+
+    def fn(features, labels, mode):
+        net = v1.feature_column.input_layer(features, [te.feature_column.numeric_column("x", shape=2)])
+        out = v1.layers.dense(net, 1)
+        if mode == v1.estimator.ModeKeys.PREDICT:
+            return v1.estimator.EstimatorSpec(
+                mode, predictions={"y": out}, export_outputs={"serving_default": PredictOutput({"y": out})}
+            )
+        loss = v1.losses.mean_squared_error(labels, out)
+        return v1.estimator.EstimatorSpec(
+            mode, loss=loss, train_op=v1.train.AdamOptimizer(0.1).minimize(loss)
+        )
+
+    receiver = te.export.build_raw_serving_input_receiver_fn({"x": torch.zeros(1, 2)})
+    with pytest.raises(ModelFnError, match="has not been built yet"):
+        te.Estimator(fn, model_dir=str(tmp_path / "fresh")).export_saved_model(str(tmp_path / "e0"), receiver)
+    est = te.Estimator(fn, model_dir=str(tmp_path / "m"))
+    est.train(_input_fn(3))
+    path = est.export_saved_model(str(tmp_path / "export"), receiver)
+    served = serving.load(path, backend="torch")({"x": X}, signature="serving_default")
+    expected = np.stack([p["y"] for p in est.predict(lambda: iter([{"x": X}]))])
+    np.testing.assert_allclose(np.asarray(served["y"]), expected, rtol=0, atol=1e-6)
+
+
+def test_resumed_training_equals_uninterrupted(tmp_path):
+    """Adagrad accumulators of the optimizer minimize() builds are checkpointed and restored by a fresh Estimator."""
+
+    def fn(features, labels, mode):
+        out = v1.layers.dense(v1.layers.dense(features["x"], 3, activation=v1.nn.tanh), 1)
+        loss = v1.losses.mean_squared_error(labels, out)
+        return v1.estimator.EstimatorSpec(
+            mode, loss=loss, train_op=v1.train.AdagradOptimizer(0.3).minimize(loss)
+        )
+
+    cfg = te.RunConfig(tf_random_seed=5)
+    whole = te.Estimator(fn, model_dir=str(tmp_path / "whole"), config=cfg)
+    whole.train(_input_fn(4))
+    te.Estimator(fn, model_dir=str(tmp_path / "split"), config=cfg).train(_input_fn(2))
+    resumed = te.Estimator(fn, model_dir=str(tmp_path / "split"), config=cfg)
+    resumed.train(_input_fn(2))
+    assert resumed.global_step == 4
+    for key, value in whole.model.state_dict().items():
+        torch.testing.assert_close(resumed.model.state_dict()[key], value, rtol=0, atol=0, msg=key)

@@ -16,7 +16,8 @@ DNNLinearCombined dnn / linear rates    0.001 / min(0.005, 1/sqrt n)        the 
 Baseline (FTRL)                         0.3                                 0.3
 ======================================  ==================================  ==================================
 
-An optimizer may also be a ``te.compat.v1.train.XOptimizer`` instance, a torch optimizer class or a
+``inputs`` is :mod:`torchestimator.inputs` (``tf.compat.v1.estimator.inputs.numpy_input_fn`` /
+``pandas_input_fn``). An optimizer may also be a ``te.compat.v1.train.XOptimizer`` instance, a torch optimizer class or a
 callable ``params -> torch.optim.Optimizer``. ``partitioner`` / ``input_layer_partitioner`` are accepted
 and ignored (variables are never partitioned here).
 """
@@ -30,6 +31,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from torchestimator import inputs
 from torchestimator.compat.v1 import train as v1_train
 from torchestimator.compat.v1.losses import Reduction
 from torchestimator.errors import InvalidArgumentError, did_you_mean
@@ -55,6 +57,7 @@ __all__ = [
     "LinearRegressor",
     "ModeKeys",
     "RunConfig",
+    "inputs",
     "v1_optimizer",
 ]
 
