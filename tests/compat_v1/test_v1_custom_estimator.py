@@ -46,13 +46,14 @@ class _Losses(Hook):
         self.values.append(float(ctx.loss))
 
 
-def _estimator(model_dir: Path) -> te.Estimator:
+def _estimator(model_dir: Path, warm_start_from: str | None = None) -> te.Estimator:
     columns = [te.compat.v1.feature_column.numeric_column(key=k) for k in KEYS]
     return te.compat.v1.estimator.Estimator(
         model_fn=my_model,
         model_dir=str(model_dir),
         params={"feature_columns": columns, "hidden_units": [10, 10], "n_classes": 3},
         config=te.RunConfig(save_summary_steps=1, tf_random_seed=3),
+        warm_start_from=warm_start_from,
     )
 
 
@@ -68,10 +69,10 @@ def _load_tf_initial_weights(est: te.Estimator, train_fn) -> None:
 
 
 def test_iris_custom_estimator_matches_tf_step_by_step(tmp_path):
+    """Warm-started from TF's own step-0 checkpoint (TF variable names, read without TensorFlow)."""
     tf = _tf()
-    est = _estimator(tmp_path)
+    est = _estimator(tmp_path, warm_start_from=str(FIXTURES / "iris" / "model.ckpt-0"))
     train_fn = _input_fn(tf["train"], 10, 12)
-    _load_tf_initial_weights(est, train_fn)
     losses = _Losses()
     est.train(train_fn, hooks=[losses], steps=12)
     np.testing.assert_allclose(losses.values, tf["losses"], rtol=0, atol=1e-5)
@@ -88,3 +89,14 @@ def test_iris_custom_estimator_matches_tf_step_by_step(tmp_path):
         assert results[key] == pytest.approx(tf["metrics"][key], abs=1e-5), key
     probabilities = [p["probabilities"] for p in est.predict(_input_fn(tf["eval"], 5, None))]
     np.testing.assert_allclose(np.stack(probabilities), tf["probabilities"], rtol=0, atol=1e-5)
+
+
+def test_tf_variables_load_by_name(tmp_path):
+    """TF's step-0 variables (npz, by TF name) map one to one onto the layers the port builds."""
+    tf = _tf()
+    est = _estimator(tmp_path)
+    train_fn = _input_fn(tf["train"], 10, 12)
+    _load_tf_initial_weights(est, train_fn)
+    losses = _Losses()
+    est.train(train_fn, hooks=[losses], steps=12)
+    np.testing.assert_allclose(losses.values, tf["losses"], rtol=0, atol=1e-5)
