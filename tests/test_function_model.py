@@ -310,3 +310,32 @@ def test_resumed_training_equals_uninterrupted(tmp_path):
     assert resumed.global_step == 4
     for key, value in whole.model.state_dict().items():
         torch.testing.assert_close(resumed.model.state_dict()[key], value, rtol=0, atol=0, msg=key)
+
+
+def test_summaries_in_a_function_model_are_written_at_summary_steps(tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    def fn(features, labels, mode):
+        out = v1.layers.dense(features["x"], 1)
+        v1.summary.histogram("outputs", out)
+        loss = v1.losses.mean_squared_error(labels, out)
+        v1.summary.scalar("my_loss", loss)
+        return v1.estimator.EstimatorSpec(
+            mode, loss=loss, train_op=v1.train.GradientDescentOptimizer(0.1).minimize(loss)
+        )
+
+    losses: list[float] = []
+
+    class Record(te.hooks.Hook):
+        def after_step(self, ctx):
+            losses.append(float(ctx.loss))
+
+    est = te.Estimator(fn, model_dir=str(tmp_path), config=te.RunConfig(save_summary_steps=3))
+    est.train(_input_fn(7), hooks=[Record()])
+    acc = EventAccumulator(str(tmp_path), size_guidance={"scalars": 0, "histograms": 0, "tensors": 0})
+    acc.Reload()
+    scalars = {e.step: e.value for e in acc.Scalars("my_loss")}
+    assert sorted(scalars) == [1, 4, 7]  # TF's steps: the first, then every save_summary_steps
+    for step, value in scalars.items():
+        assert value == pytest.approx(losses[step - 1], rel=1e-6)
+    assert "outputs" in acc.Tags()["histograms"] or "outputs" in acc.Tags()["tensors"]
