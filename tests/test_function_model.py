@@ -339,3 +339,24 @@ def test_summaries_in_a_function_model_are_written_at_summary_steps(tmp_path):
     for step, value in scalars.items():
         assert value == pytest.approx(losses[step - 1], rel=1e-6)
     assert "outputs" in acc.Tags()["histograms"] or "outputs" in acc.Tags()["tensors"]
+
+
+def test_a_shared_one_shot_iterator_loses_no_batch_to_the_build(tmp_path):
+    seen: list[float] = []
+
+    def fn(features, labels, mode):
+        out = v1.layers.dense(features["x"], 1)
+        loss = v1.losses.mean_squared_error(labels, out)
+        if mode == v1.estimator.ModeKeys.TRAIN:
+            seen.append(float(features["x"][0, 0]))
+        return v1.estimator.EstimatorSpec(
+            mode, loss=loss, train_op=v1.train.GradientDescentOptimizer(0.1).minimize(loss)
+        )
+
+    batches = iter([({"x": X + i}, Y) for i in range(3)])
+    est = te.Estimator(fn, model_dir=str(tmp_path))
+    est.train(lambda: batches)  # the same iterator object on every call, as some ports write it
+    assert est.global_step == 3
+    assert seen == pytest.approx(
+        [X[0, 0], X[0, 0], X[0, 0] + 1, X[0, 0] + 2]
+    )  # the build, then all 3 batches

@@ -280,7 +280,7 @@ class Estimator:
             )
         lock = lock_for_training(self._strategy, self._model_dir)
         try:
-            build_function_model(self, input_fn, ModeKeys.TRAIN)  # function model_fn: build before restore
+            input_fn = build_function_model(self, input_fn, ModeKeys.TRAIN)  # function model_fn: build first
             self._restore_if_newer(for_training=True)
             if max_steps is not None and self._global_step >= max_steps:
                 logger.info(
@@ -329,7 +329,7 @@ class Estimator:
                 passed); ``RunConfig(allow_untrained=True)`` evaluates the initial weights instead.
         """
         _check_positive("steps", steps)
-        build_function_model(self, input_fn, ModeKeys.EVAL)
+        input_fn = build_function_model(self, input_fn, ModeKeys.EVAL)
         self._use_checkpoint(checkpoint_path)
         return run_evaluation(
             self,
@@ -362,7 +362,7 @@ class Estimator:
         """
         from torchestimator.prediction import run_prediction
 
-        build_function_model(self, input_fn, ModeKeys.PREDICT)
+        input_fn = build_function_model(self, input_fn, ModeKeys.PREDICT)
         self._use_checkpoint(checkpoint_path)
         keys = [predict_keys] if isinstance(predict_keys, str) else predict_keys
         hooks = [*self._progress_hooks(None), *(hooks or ())]
