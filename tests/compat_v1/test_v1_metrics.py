@@ -36,6 +36,10 @@ def streaming_model(features, labels, mode, params):
         "mse": m.mean_squared_error(labels, score),
         "rmse": m.root_mean_squared_error(labels, score, weights=weights),
         "mae": m.mean_absolute_error(labels, score),
+        "tp": m.true_positives(labels, predicted),
+        "fp": m.false_positives(labels, predicted, weights=weights),
+        "tn": m.true_negatives(labels, predicted),
+        "fn": m.false_negatives(labels, predicted, weights=weights),
     }
     train_op = te.compat.v1.train.GradientDescentOptimizer(0.0).minimize(
         loss, global_step=te.compat.v1.train.get_global_step()

@@ -20,6 +20,7 @@ metric                         state (summed over batches)       value
 ``root_mean_squared_error``    (sum w (p - l)^2, sum w)          sqrt(ratio)
 ``precision`` / ``recall``     (tp, fp) / (tp, fn), weighted     tp / (tp + fp) / tp / (tp + fn)
 ``auc``                        positives / negatives per bucket  TF1's AUC (epsilon 1e-6, its summations)
+``true_positives`` ... (4)     weighted count                    the count
 =============================  ================================  ==========================================
 
 Running values (``update_op``) restart with every ``train()`` / ``evaluate()`` call, as TF's local
@@ -42,12 +43,16 @@ __all__ = [
     "accuracy",
     "auc",
     "auc_from_histograms",
+    "false_negatives",
+    "false_positives",
     "mean",
     "mean_absolute_error",
     "mean_squared_error",
     "precision",
     "recall",
     "root_mean_squared_error",
+    "true_negatives",
+    "true_positives",
     "tuple_metric_error",
 ]
 
@@ -269,6 +274,74 @@ def recall(
 ) -> MetricOp:
     """``tf.compat.v1.metrics.recall``: ``tp / (tp + fn)`` of boolean-cast labels and predictions."""
     return _confusion_op(_Recall, labels, predictions, weights, name, positive=False)
+
+
+class _Count(MetricOp):
+    kind = "count"
+
+    def value_of(self, state: Sequence[torch.Tensor]) -> torch.Tensor:
+        return state[0]
+
+
+def _count_op(
+    kind: str, labels: Any, predictions: Any, weights: Any, name: str | None, label: bool, predicted: bool
+) -> MetricOp:
+    lab, p = _squeezed(labels, predictions)
+    lab, p = lab.bool(), p.bool()
+    w = _weights(weights, p.double(), kind)
+    hit = (lab if label else ~lab) & (p if predicted else ~p)
+    op = object.__new__(_Count)
+    op.kind = kind
+    MetricOp.__init__(op, ((w * hit.double()).sum(),), name)
+    return op
+
+
+def true_positives(
+    labels: Any,
+    predictions: Any,
+    weights: Any = None,
+    metrics_collections: Any = None,
+    updates_collections: Any = None,
+    name: str | None = None,
+) -> MetricOp:
+    """``tf.compat.v1.metrics.true_positives``: the weighted count of ``labels & predictions`` (cast to bool)."""
+    return _count_op("true_positives", labels, predictions, weights, name, True, True)
+
+
+def false_positives(
+    labels: Any,
+    predictions: Any,
+    weights: Any = None,
+    metrics_collections: Any = None,
+    updates_collections: Any = None,
+    name: str | None = None,
+) -> MetricOp:
+    """``tf.compat.v1.metrics.false_positives``: the weighted count of ``~labels & predictions``."""
+    return _count_op("false_positives", labels, predictions, weights, name, False, True)
+
+
+def true_negatives(
+    labels: Any,
+    predictions: Any,
+    weights: Any = None,
+    metrics_collections: Any = None,
+    updates_collections: Any = None,
+    name: str | None = None,
+) -> MetricOp:
+    """``tf.compat.v1.metrics.true_negatives``: the weighted count of ``~labels & ~predictions``."""
+    return _count_op("true_negatives", labels, predictions, weights, name, False, False)
+
+
+def false_negatives(
+    labels: Any,
+    predictions: Any,
+    weights: Any = None,
+    metrics_collections: Any = None,
+    updates_collections: Any = None,
+    name: str | None = None,
+) -> MetricOp:
+    """``tf.compat.v1.metrics.false_negatives``: the weighted count of ``labels & ~predictions``."""
+    return _count_op("false_negatives", labels, predictions, weights, name, True, False)
 
 
 class _AUC(MetricOp):
