@@ -142,6 +142,18 @@ def test_variable_scope_reuse_and_duplicate_names(tmp_path):
     with pytest.raises(ModelFnError, match="creates the layer 'proj' twice"):
         te.Estimator(twice, model_dir=str(tmp_path / "twice")).train(_input_fn(1))
 
+    def reused(features, labels, mode):
+        a = v1.layers.dense(features["x"], 1, name="proj")
+        b = v1.layers.dense(features["x"] * 2, 1, name="proj", reuse=True)  # TF's reuse= on the call
+        loss = v1.losses.mean_squared_error(labels, a + b)
+        return v1.estimator.EstimatorSpec(
+            mode, loss=loss, train_op=v1.train.GradientDescentOptimizer(0.1).minimize(loss)
+        )
+
+    est = te.Estimator(reused, model_dir=str(tmp_path / "reused"))
+    est.train(_input_fn(1))
+    assert sorted(est.model.tf_variable_names()) == ["proj/bias", "proj/kernel"]
+
 
 def test_get_variable_torch_module_and_global_step(tmp_path):
     seen = []

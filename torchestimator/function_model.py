@@ -139,7 +139,12 @@ def variable_scope(name: str, reuse: bool | None = None) -> Iterator[None]:
 
 
 def get_or_create(
-    base: str, factory: Callable[[], nn.Module], signature: str, name: str | None = None, what: str = ""
+    base: str,
+    factory: Callable[[], nn.Module],
+    signature: str,
+    name: str | None = None,
+    what: str = "",
+    reuse: bool = False,
 ) -> nn.Module:
     """The layer named by TF's rules in the running model_fn: created on the build call, reused afterwards.
 
@@ -149,6 +154,7 @@ def get_or_create(
         signature: the layer's kind and configuration; a later call under the same name must match it.
         name: an explicit name (TF's ``name=``), used as is inside the current variable scope.
         what: the public function, for messages.
+        reuse: TF's ``reuse=True`` on the layer call: share an earlier layer of this name in this call.
 
     Raises:
         ModelFnError: see the module docstring.
@@ -156,7 +162,7 @@ def get_or_create(
     scope = current_scope(what or base)
     path = scope.explicit_name(name) if name else scope.unique_name(base)
     model = scope.model
-    if path in scope.used and not (scope.reuse and scope.reuse[-1]):
+    if path in scope.used and not reuse and not (scope.reuse and scope.reuse[-1]):
         raise ModelFnError(
             f"model_fn creates the layer {path!r} twice in one call; give the second one another name, or call "
             "it inside variable_scope(..., reuse=True) to share its variables."

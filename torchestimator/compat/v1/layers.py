@@ -111,6 +111,7 @@ def dense(
         f"dense(in={in_dim}, units={int(units)}, use_bias={use_bias})",
         name=name,
         what="layers.dense",
+        reuse=bool(reuse),
     )
     assert isinstance(layer, Dense)
     _regularize(kernel_regularizer, layer.kernel)
