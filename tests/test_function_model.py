@@ -372,3 +372,22 @@ def test_a_shared_one_shot_iterator_loses_no_batch_to_the_build(tmp_path):
     assert seen == pytest.approx(
         [X[0, 0], X[0, 0], X[0, 0] + 1, X[0, 0] + 2]
     )  # the build, then all 3 batches
+
+
+def test_layer_objects_name_and_share_like_the_functions(tmp_path):
+    def fn(features, labels, mode):
+        hidden = v1.layers.Dense(4, activation=v1.nn.relu)
+        out = v1.layers.Dense(1)(v1.layers.Dropout(0.5)(hidden(features["x"]), training=False))
+        loss = v1.losses.mean_squared_error(labels, out)
+        return v1.estimator.EstimatorSpec(
+            mode, loss=loss, train_op=v1.train.GradientDescentOptimizer(0.1).minimize(loss)
+        )
+
+    est = te.Estimator(fn, model_dir=str(tmp_path))
+    est.train(_input_fn(2))
+    assert sorted(est.model.tf_variable_names()) == [
+        "dense/bias",
+        "dense/kernel",
+        "dense_1/bias",
+        "dense_1/kernel",
+    ]

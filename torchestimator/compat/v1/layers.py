@@ -9,7 +9,8 @@ and TF's variable layouts, so TF weights load by name without transposes::
     batch_normalization   gamma, beta, moving_mean, moving_variance (C,)     batch_normalization.gamma ...
     module(name, factory) whatever the torch module holds                    <name>.<its keys>
 
-Inputs are channels-last as in TF (``data_format='channels_last'``). ``batch_normalization`` updates its moving
+The object forms (``Dense(10)(x)``, ``Conv2D``, ``BatchNormalization``, ``Dropout``, ``Flatten``, the poolings)
+name and build their layer at the call, exactly as the functions. Inputs are channels-last as in TF (``data_format='channels_last'``). ``batch_normalization`` updates its moving
 statistics itself in training (TF1 needs ``UPDATE_OPS`` wired into the train_op for that; a correctly wired TF1
 program gives the same values). ``dropout`` / ``batch_normalization`` follow their ``training`` argument, not
 ``module.train()``, exactly as in TF.
@@ -30,6 +31,13 @@ from torchestimator.errors import InvalidArgumentError
 from torchestimator.function_model import current_scope, get_or_create
 
 __all__ = [
+    "AveragePooling2D",
+    "BatchNormalization",
+    "Conv2D",
+    "Dense",
+    "Dropout",
+    "Flatten",
+    "MaxPooling2D",
     "average_pooling2d",
     "batch_normalization",
     "conv2d",
@@ -59,7 +67,7 @@ def _regularize(regularizer: Any, weight: torch.Tensor) -> None:
         current_scope("kernel_regularizer").regularization_losses.append(regularizer(weight))
 
 
-class Dense(nn.Module):
+class DenseModule(nn.Module):
     """``outputs = activation(inputs @ kernel + bias)`` over the last axis."""
 
     def __init__(
@@ -99,7 +107,7 @@ def dense(
     in_dim = int(inputs.shape[-1])
     layer = get_or_create(
         "dense",
-        lambda: Dense(
+        lambda: DenseModule(
             in_dim,
             int(units),
             use_bias,
@@ -113,7 +121,7 @@ def dense(
         what="layers.dense",
         reuse=bool(reuse),
     )
-    assert isinstance(layer, Dense)
+    assert isinstance(layer, DenseModule)
     _regularize(kernel_regularizer, layer.kernel)
     if layer.bias is not None:
         _regularize(bias_regularizer, layer.bias)
@@ -135,7 +143,7 @@ def dropout(
     return F.dropout(inputs, p=float(rate), training=bool(training))
 
 
-class BatchNorm(nn.Module):
+class BatchNormModule(nn.Module):
     """TF's batch normalization over every axis but ``axis`` (moving statistics as buffers)."""
 
     def __init__(
@@ -216,7 +224,7 @@ def batch_normalization(
     inits = (beta_initializer, gamma_initializer, moving_mean_initializer, moving_variance_initializer)
     layer = get_or_create(
         "batch_normalization",
-        lambda: BatchNorm(channels, center, scale, inits, trainable, _float_dtype(inputs)),
+        lambda: BatchNormModule(channels, center, scale, inits, trainable, _float_dtype(inputs)),
         f"batch_normalization(channels={channels}, center={center}, scale={scale})",
         name=name,
         what="layers.batch_normalization",
@@ -268,7 +276,7 @@ def _check_padding(padding: str) -> str:
     return p
 
 
-class Conv2D(nn.Module):
+class Conv2DModule(nn.Module):
     """2-D convolution with TF's kernel layout ``(kh, kw, in, filters)``."""
 
     def __init__(
@@ -320,7 +328,7 @@ def conv2d(
     in_ch = int(x.shape[1])
     layer = get_or_create(
         "conv2d",
-        lambda: Conv2D(
+        lambda: Conv2DModule(
             kernel,
             in_ch,
             int(filters),
@@ -334,7 +342,7 @@ def conv2d(
         name=name,
         what="layers.conv2d",
     )
-    assert isinstance(layer, Conv2D)
+    assert isinstance(layer, Conv2DModule)
     _regularize(kernel_regularizer, layer.kernel)
     out = _from_nchw(layer(x, stride, pad, dilation), data_format)
     return activation(out) if activation is not None else out
@@ -402,3 +410,74 @@ def module(name: str, factory: Callable[[], nn.Module]) -> nn.Module:
         return made
 
     return get_or_create(name, build, "module", name=name, what="layers.module")
+
+
+class _LayerObject:
+    """TF1's object form (``tf.compat.v1.layers.Dense(10)(x)``): the settings now, the layer at the call
+    (named and built exactly as the function form)."""
+
+    _function: Callable[..., torch.Tensor]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self._args, self._kwargs = args, kwargs
+
+    def __call__(self, inputs: torch.Tensor, training: Any = None) -> torch.Tensor:
+        kwargs = dict(self._kwargs)
+        if training is not None:
+            kwargs["training"] = training
+        return type(self)._function(inputs, *self._args, **kwargs)
+
+    def apply(self, inputs: torch.Tensor, training: Any = None) -> torch.Tensor:
+        return self(inputs, training)
+
+
+class DenseLayer(_LayerObject):
+    """``tf.compat.v1.layers.Dense``."""
+
+    _function = staticmethod(dense)
+
+
+class DropoutLayer(_LayerObject):
+    """``tf.compat.v1.layers.Dropout``."""
+
+    _function = staticmethod(dropout)
+
+
+class BatchNormalizationLayer(_LayerObject):
+    """``tf.compat.v1.layers.BatchNormalization``."""
+
+    _function = staticmethod(batch_normalization)
+
+
+class Conv2DLayer(_LayerObject):
+    """``tf.compat.v1.layers.Conv2D``."""
+
+    _function = staticmethod(conv2d)
+
+
+class MaxPooling2DLayer(_LayerObject):
+    """``tf.compat.v1.layers.MaxPooling2D``."""
+
+    _function = staticmethod(max_pooling2d)
+
+
+class AveragePooling2DLayer(_LayerObject):
+    """``tf.compat.v1.layers.AveragePooling2D``."""
+
+    _function = staticmethod(average_pooling2d)
+
+
+class FlattenLayer(_LayerObject):
+    """``tf.compat.v1.layers.Flatten``."""
+
+    _function = staticmethod(flatten)
+
+
+# TF's class names (the functional names above are TF's function names)
+Dense = DenseLayer
+Dropout = DropoutLayer
+BatchNormalization = BatchNormalizationLayer
+Conv2D = Conv2DLayer
+MaxPooling2D = MaxPooling2DLayer
+AveragePooling2D = AveragePooling2DLayer
+Flatten = FlattenLayer
