@@ -46,7 +46,7 @@ from torchestimator.errors import (
     did_you_mean,
 )
 from torchestimator.evaluation import run_evaluation
-from torchestimator.function_model import build_function_model
+from torchestimator.function_build import build_function_model
 from torchestimator.heads import find_weight_keys
 from torchestimator.hooks.base import CheckpointSaverListener, Hook
 from torchestimator.hooks.basic import ProgressBarHook
