@@ -18,15 +18,23 @@ program gives the same values). ``dropout`` / ``batch_normalization`` follow the
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from torchestimator.compat.v1._ops import glorot_uniform_initializer, ones_initializer, zeros_initializer
+from torchestimator.compat.v1._layer_modules import (
+    BatchNormModule,
+    Conv2DModule,
+    DenseModule,
+    check_padding,
+    from_nchw,
+    pad_same,
+    pair,
+    to_nchw,
+)
 from torchestimator.errors import InvalidArgumentError
 from torchestimator.function_model import current_scope, get_or_create
 
@@ -55,38 +63,9 @@ def _float_dtype(x: torch.Tensor) -> torch.dtype:
     return x.dtype if x.is_floating_point() else torch.float32
 
 
-def _param(
-    init: Any, shape: Sequence[int], dtype: torch.dtype, default: Any, trainable: bool
-) -> nn.Parameter:
-    value = (init or default)(shape, dtype)
-    return nn.Parameter(torch.as_tensor(value, dtype=dtype), requires_grad=trainable)
-
-
 def _regularize(regularizer: Any, weight: torch.Tensor) -> None:
     if regularizer is not None:
         current_scope("kernel_regularizer").regularization_losses.append(regularizer(weight))
-
-
-class DenseModule(nn.Module):
-    """``outputs = activation(inputs @ kernel + bias)`` over the last axis."""
-
-    def __init__(
-        self,
-        in_dim: int,
-        units: int,
-        use_bias: bool,
-        kernel_init: Any,
-        bias_init: Any,
-        trainable: bool,
-        dtype: torch.dtype,
-    ) -> None:
-        super().__init__()
-        self.kernel = _param(kernel_init, (in_dim, units), dtype, glorot_uniform_initializer(), trainable)
-        self.bias = _param(bias_init, (units,), dtype, zeros_initializer(), trainable) if use_bias else None
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = x.to(self.kernel.dtype) @ self.kernel  # (..., units)
-        return y + self.bias if self.bias is not None else y
 
 
 def dense(
@@ -143,65 +122,6 @@ def dropout(
     return F.dropout(inputs, p=float(rate), training=bool(training))
 
 
-class BatchNormModule(nn.Module):
-    """TF's batch normalization over every axis but ``axis`` (moving statistics as buffers)."""
-
-    def __init__(
-        self,
-        channels: int,
-        center: bool,
-        scale: bool,
-        inits: Sequence[Any],
-        trainable: bool,
-        dtype: torch.dtype,
-    ) -> None:
-        super().__init__()
-        beta_i, gamma_i, mean_i, var_i = inits
-        self.gamma = _param(gamma_i, (channels,), dtype, ones_initializer(), trainable) if scale else None
-        self.beta = _param(beta_i, (channels,), dtype, zeros_initializer(), trainable) if center else None
-        self.register_buffer(
-            "moving_mean", torch.as_tensor((mean_i or zeros_initializer())((channels,), dtype))
-        )
-        self.register_buffer(
-            "moving_variance", torch.as_tensor((var_i or ones_initializer())((channels,), dtype))
-        )
-
-    def forward(
-        self,
-        x: torch.Tensor,
-        axis: int,
-        training: bool,
-        momentum: float,
-        epsilon: float,
-        fused: bool,
-        update: bool,
-    ) -> torch.Tensor:
-        moving_mean, moving_variance = self.moving_mean, self.moving_variance
-        assert isinstance(moving_mean, torch.Tensor) and isinstance(moving_variance, torch.Tensor)
-        axis = axis % x.dim()
-        dims = [d for d in range(x.dim()) if d != axis]
-        shape = [1] * x.dim()
-        shape[axis] = x.shape[axis]
-        if training:
-            mean = x.mean(dim=dims)  # (C,)
-            var = x.var(dim=dims, unbiased=False)  # (C,)
-            if update:
-                n = x.numel() / x.shape[axis]
-                moving_var = (
-                    var * (n / max(n - 1.0, 1.0)) if fused else var
-                )  # fused kernels keep Bessel's correction
-                with torch.no_grad():
-                    moving_mean.sub_((moving_mean - mean.detach()) * (1.0 - momentum))
-                    moving_variance.sub_((moving_variance - moving_var.detach()) * (1.0 - momentum))
-        else:
-            mean, var = moving_mean, moving_variance
-        inv = torch.rsqrt(var + epsilon)
-        if self.gamma is not None:
-            inv = inv * self.gamma
-        out = (x - mean.reshape(shape)) * inv.reshape(shape)
-        return out + self.beta.reshape(shape) if self.beta is not None else out
-
-
 def batch_normalization(
     inputs: torch.Tensor,
     axis: int = -1,
@@ -234,76 +154,6 @@ def batch_normalization(
     return layer(inputs, axis, bool(training), momentum, epsilon, is_fused, update)
 
 
-def _pair(value: Any) -> tuple[int, int]:
-    return (int(value), int(value)) if isinstance(value, int) else (int(value[0]), int(value[1]))
-
-
-def _same_padding(size: int, kernel: int, stride: int, dilation: int = 1) -> tuple[int, int]:
-    """TF's 'same' padding: total ``max((ceil(n/s) - 1) s + (k - 1) d + 1 - n, 0)``, the extra one at the end."""
-    out = math.ceil(size / stride)
-    total = max((out - 1) * stride + (kernel - 1) * dilation + 1 - size, 0)
-    return total // 2, total - total // 2
-
-
-def _to_nchw(x: torch.Tensor, data_format: str) -> torch.Tensor:
-    if data_format not in ("channels_last", "channels_first"):
-        raise InvalidArgumentError(
-            f"data_format must be 'channels_last' or 'channels_first'; received {data_format!r}."
-        )
-    return x.permute(0, 3, 1, 2) if data_format == "channels_last" else x
-
-
-def _from_nchw(x: torch.Tensor, data_format: str) -> torch.Tensor:
-    return x.permute(0, 2, 3, 1) if data_format == "channels_last" else x
-
-
-def _pad_same(
-    x: torch.Tensor,
-    kernel: tuple[int, int],
-    strides: tuple[int, int],
-    dilation: tuple[int, int],
-    value: float = 0.0,
-) -> torch.Tensor:
-    top, bottom = _same_padding(x.shape[2], kernel[0], strides[0], dilation[0])
-    left, right = _same_padding(x.shape[3], kernel[1], strides[1], dilation[1])
-    return F.pad(x, (left, right, top, bottom), value=value)
-
-
-def _check_padding(padding: str) -> str:
-    p = padding.lower()
-    if p not in ("valid", "same"):
-        raise InvalidArgumentError(f"padding must be 'valid' or 'same'; received {padding!r}.")
-    return p
-
-
-class Conv2DModule(nn.Module):
-    """2-D convolution with TF's kernel layout ``(kh, kw, in, filters)``."""
-
-    def __init__(
-        self,
-        kernel: tuple[int, int],
-        in_ch: int,
-        filters: int,
-        use_bias: bool,
-        kernel_init: Any,
-        bias_init: Any,
-        trainable: bool,
-        dtype: torch.dtype,
-    ) -> None:
-        super().__init__()
-        shape = (*kernel, in_ch, filters)
-        self.kernel = _param(kernel_init, shape, dtype, glorot_uniform_initializer(), trainable)
-        self.bias = _param(bias_init, (filters,), dtype, zeros_initializer(), trainable) if use_bias else None
-
-    def forward(
-        self, x: torch.Tensor, strides: tuple[int, int], padding: str, dilation: tuple[int, int]
-    ) -> torch.Tensor:
-        weight = self.kernel.permute(3, 2, 0, 1)  # (filters, in, kh, kw)
-        if padding == "same":
-            x = _pad_same(x, (weight.shape[2], weight.shape[3]), strides, dilation)
-        return F.conv2d(x, weight, self.bias, stride=strides, dilation=dilation)  # (B, filters, H', W')
-
-
 def conv2d(
     inputs: torch.Tensor,
     filters: int,
@@ -322,9 +172,9 @@ def conv2d(
     **unused: Any,
 ) -> torch.Tensor:
     """``tf.compat.v1.layers.conv2d`` on channels-last (default) or channels-first inputs."""
-    x = _to_nchw(inputs, data_format)  # (B, C, H, W)
-    kernel, stride, dilation = _pair(kernel_size), _pair(strides), _pair(dilation_rate)
-    pad = _check_padding(padding)
+    x = to_nchw(inputs, data_format)  # (B, C, H, W)
+    kernel, stride, dilation = pair(kernel_size), pair(strides), pair(dilation_rate)
+    pad = check_padding(padding)
     in_ch = int(x.shape[1])
     layer = get_or_create(
         "conv2d",
@@ -344,7 +194,7 @@ def conv2d(
     )
     assert isinstance(layer, Conv2DModule)
     _regularize(kernel_regularizer, layer.kernel)
-    out = _from_nchw(layer(x, stride, pad, dilation), data_format)
+    out = from_nchw(layer(x, stride, pad, dilation), data_format)
     return activation(out) if activation is not None else out
 
 
@@ -357,10 +207,10 @@ def max_pooling2d(
     name: str | None = None,
 ) -> torch.Tensor:
     """``tf.compat.v1.layers.max_pooling2d`` (no variables)."""
-    x, pool, stride = _to_nchw(inputs, data_format), _pair(pool_size), _pair(strides)
-    if _check_padding(padding) == "same":
-        x = _pad_same(x, pool, stride, (1, 1), value=float("-inf"))
-    return _from_nchw(F.max_pool2d(x, pool, stride), data_format)
+    x, pool, stride = to_nchw(inputs, data_format), pair(pool_size), pair(strides)
+    if check_padding(padding) == "same":
+        x = pad_same(x, pool, stride, (1, 1), value=float("-inf"))
+    return from_nchw(F.max_pool2d(x, pool, stride), data_format)
 
 
 def average_pooling2d(
@@ -372,13 +222,13 @@ def average_pooling2d(
     name: str | None = None,
 ) -> torch.Tensor:
     """``tf.compat.v1.layers.average_pooling2d``; 'same' averages over the real (unpadded) values, as TF."""
-    x, pool, stride = _to_nchw(inputs, data_format), _pair(pool_size), _pair(strides)
-    if _check_padding(padding) == "valid":
-        return _from_nchw(F.avg_pool2d(x, pool, stride), data_format)
+    x, pool, stride = to_nchw(inputs, data_format), pair(pool_size), pair(strides)
+    if check_padding(padding) == "valid":
+        return from_nchw(F.avg_pool2d(x, pool, stride), data_format)
     ones = torch.ones_like(x[:, :1])  # (B, 1, H, W)
-    total = F.avg_pool2d(_pad_same(x, pool, stride, (1, 1)), pool, stride, divisor_override=1)
-    count = F.avg_pool2d(_pad_same(ones, pool, stride, (1, 1)), pool, stride, divisor_override=1)
-    return _from_nchw(total / count, data_format)
+    total = F.avg_pool2d(pad_same(x, pool, stride, (1, 1)), pool, stride, divisor_override=1)
+    count = F.avg_pool2d(pad_same(ones, pool, stride, (1, 1)), pool, stride, divisor_override=1)
+    return from_nchw(total / count, data_format)
 
 
 def flatten(
