@@ -82,3 +82,29 @@ def test_v2_defaults_differ_from_v1(tmp_path):
     est.train(_input_fn(data["train"], label, 8, 10), steps=10)
     results = est.evaluate(_input_fn(data["eval"], label, 8, None))
     assert results["loss"] != pytest.approx(record["v1_dnn"]["metrics"]["loss"], abs=1e-2)
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda d, c: te.compat.v1.estimator.LinearRegressor(c, model_dir=d),
+        lambda d, c: te.compat.v1.estimator.DNNRegressor([3], c[:2], model_dir=d),
+        lambda d, c: te.compat.v1.estimator.DNNLinearCombinedClassifier(
+            model_dir=d, linear_feature_columns=c, dnn_feature_columns=c[:2], dnn_hidden_units=[3]
+        ),
+        lambda d, c: te.compat.v1.estimator.DNNLinearCombinedRegressor(
+            model_dir=d, linear_feature_columns=c, dnn_feature_columns=c[:2], dnn_hidden_units=[3]
+        ),
+        lambda d, c: te.compat.v1.estimator.BaselineClassifier(model_dir=d),
+        lambda d, c: te.compat.v1.estimator.BaselineRegressor(model_dir=d),
+    ],
+)
+def test_every_v1_premade_trains_with_a_summed_loss(tmp_path, make):
+    """Each v1 class builds with its v1 defaults; its eval loss is the mean of batch *sums* (loss SUM): one
+    batch of 8 gives 8 x average_loss."""
+    data = _record()["v1_data"]
+    est = make(str(tmp_path), _columns())
+    label = "y2"
+    est.train(_input_fn(data["train"], label, 8, 2), steps=2)
+    results = est.evaluate(_input_fn(data["eval"], label, 8, 1))
+    assert results["loss"] == pytest.approx(8 * results["average_loss"], rel=1e-6)

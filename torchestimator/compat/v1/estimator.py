@@ -159,15 +159,15 @@ class LinearClassifier(_linear.LinearClassifier):
     ) -> None:
         super().__init__(
             feature_columns,
-            model_dir,
-            n_classes,
-            weight_column,
-            label_vocabulary,
-            _linear_optimizer(optimizer, feature_columns, 0.2),
-            config,
-            warm_start_from,
-            _reduction(loss_reduction),
-            sparse_combiner,
+            model_dir=model_dir,
+            n_classes=n_classes,
+            weight_column=weight_column,
+            label_vocabulary=label_vocabulary,
+            optimizer=_linear_optimizer(optimizer, feature_columns, 0.2),
+            config=config,
+            warm_start_from=warm_start_from,
+            loss_reduction=_reduction(loss_reduction),
+            sparse_combiner=sparse_combiner,
         )
         _use_v1_auc(self)
 
@@ -190,14 +190,14 @@ class LinearRegressor(_linear.LinearRegressor):
     ) -> None:
         super().__init__(
             feature_columns,
-            model_dir,
-            label_dimension,
-            weight_column,
-            _linear_optimizer(optimizer, feature_columns, 0.2),
-            config,
-            warm_start_from,
-            _reduction(loss_reduction),
-            sparse_combiner,
+            model_dir=model_dir,
+            label_dimension=label_dimension,
+            weight_column=weight_column,
+            optimizer=_linear_optimizer(optimizer, feature_columns, 0.2),
+            config=config,
+            warm_start_from=warm_start_from,
+            loss_reduction=_reduction(loss_reduction),
+            sparse_combiner=sparse_combiner,
         )
         _use_v1_auc(self)
 
@@ -225,17 +225,17 @@ class DNNClassifier(_dnn.DNNClassifier):
         super().__init__(
             hidden_units,
             feature_columns,
-            model_dir,
-            n_classes,
-            weight_column,
-            label_vocabulary,
-            v1_optimizer(optimizer, 0.05),
-            activation_fn,
-            dropout,
-            config,
-            warm_start_from,
-            _reduction(loss_reduction),
-            batch_norm,
+            model_dir=model_dir,
+            n_classes=n_classes,
+            weight_column=weight_column,
+            label_vocabulary=label_vocabulary,
+            optimizer=v1_optimizer(optimizer, 0.05),
+            activation_fn=activation_fn,
+            dropout=dropout,
+            config=config,
+            warm_start_from=warm_start_from,
+            loss_reduction=_reduction(loss_reduction),
+            batch_norm=batch_norm,
         )
         _use_v1_auc(self)
 
@@ -262,16 +262,16 @@ class DNNRegressor(_dnn.DNNRegressor):
         super().__init__(
             hidden_units,
             feature_columns,
-            model_dir,
-            label_dimension,
-            weight_column,
-            v1_optimizer(optimizer, 0.05),
-            activation_fn,
-            dropout,
-            config,
-            warm_start_from,
-            _reduction(loss_reduction),
-            batch_norm,
+            model_dir=model_dir,
+            label_dimension=label_dimension,
+            weight_column=weight_column,
+            optimizer=v1_optimizer(optimizer, 0.05),
+            activation_fn=activation_fn,
+            dropout=dropout,
+            config=config,
+            warm_start_from=warm_start_from,
+            loss_reduction=_reduction(loss_reduction),
+            batch_norm=batch_norm,
         )
         _use_v1_auc(self)
 
@@ -385,13 +385,13 @@ class BaselineClassifier(_baseline.BaselineClassifier):
         loss_reduction: str = Reduction.SUM,
     ) -> None:
         super().__init__(
-            model_dir,
-            n_classes,
-            weight_column,
-            label_vocabulary,
-            v1_optimizer(optimizer, 0.3),
-            config,
-            _reduction(loss_reduction),
+            model_dir=model_dir,
+            n_classes=n_classes,
+            weight_column=weight_column,
+            label_vocabulary=label_vocabulary,
+            optimizer=v1_optimizer(optimizer, 0.3),
+            config=config,
+            loss_reduction=_reduction(loss_reduction),
         )
         _use_v1_auc(self)
 
@@ -409,11 +409,11 @@ class BaselineRegressor(_baseline.BaselineRegressor):
         loss_reduction: str = Reduction.SUM,
     ) -> None:
         super().__init__(
-            model_dir,
-            label_dimension,
-            weight_column,
-            v1_optimizer(optimizer, 0.3),
-            config,
-            _reduction(loss_reduction),
+            model_dir=model_dir,
+            label_dimension=label_dimension,
+            weight_column=weight_column,
+            optimizer=v1_optimizer(optimizer, 0.3),
+            config=config,
+            loss_reduction=_reduction(loss_reduction),
         )
         _use_v1_auc(self)
