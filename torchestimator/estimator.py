@@ -106,7 +106,9 @@ class Estimator:
     Args:
         model_fn: an ``nn.Module`` subclass or factory ``params -> nn.Module`` (it may also name
             ``config``), or a module instance. Its ``forward(features, labels=None, mode=...)``
-            returns an :class:`~torchestimator.EstimatorSpec`.
+            returns an :class:`~torchestimator.EstimatorSpec`. Or a TF-style function
+            ``model_fn(features, labels, mode, params, config)`` building its layers inline
+            (:mod:`torchestimator.function_model`, ``te.compat.v1``).
         model_dir: where checkpoints and summaries go (else ``config.model_dir``, else a temp dir).
         config: a :class:`RunConfig`.
         params: hyper-parameters passed to the factory (deep-copied).

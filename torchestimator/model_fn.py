@@ -2,8 +2,9 @@
 
 ``model_fn`` is an ``nn.Module`` subclass, a factory ``params -> nn.Module`` (it may also name
 ``config``), an ``nn.Module`` instance, or a TF-style function ``model_fn(features, labels, mode,
-params, config)`` (any subset; wrapped in a :class:`~torchestimator.function_model.FunctionModelFn`). ``forward(features, labels=None, mode=...)`` receives
-``labels``, ``mode``, ``params`` and ``config`` only if it names them (as TF passes model_fn args).
+params, config)`` (any subset; wrapped in a :class:`~torchestimator.function_model.FunctionModelFn`).
+``forward(features, labels=None, mode=...)`` receives ``labels``, ``mode``, ``params`` and ``config``
+only if it names them (as TF passes model_fn args).
 """
 
 from __future__ import annotations
