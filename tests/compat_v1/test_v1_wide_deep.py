@@ -94,3 +94,12 @@ def test_every_tf_variable_has_a_place_in_the_port(tmp_path):
         if n != "global_step" and not n.endswith("/Adagrad")
     )
     assert ours == theirs
+
+
+def test_import_into_an_unbuilt_function_model_points_to_warm_start(tmp_path):
+    from torchestimator.compat import import_tf_checkpoint
+    from torchestimator.errors import InvalidArgumentError
+
+    est = te.Estimator(wide_deep_model, model_dir=str(tmp_path))
+    with pytest.raises(InvalidArgumentError, match="warm_start_from="):
+        import_tf_checkpoint(str(FIXTURES / "wide_deep" / "model.ckpt-0"), est)
