@@ -1,4 +1,4 @@
-"""A TF1-style function model_fn (te.compat.v1) trained under 2-process DDP by tests/compat_v1/test_v1_ddp.py.
+"""A TF1-style function model_fn (te.compat.v1) trained under 2-process DDP by tests/compat/v1/test_v1_ddp.py.
 
 Usage: ``python v1_ddp_worker.py MODEL_DIR OUT_DIR``; every rank writes ``OUT_DIR/rank<r>.json``.
 """

@@ -38,7 +38,7 @@ def test_function_model_fn_under_ddp_matches_single_process(tmp_path: Path) -> N
     ]
     env = launch_env()
     env["PYTHONPATH"] = os.pathsep.join(
-        [str(HERE.parents[1]), env.get("PYTHONPATH", "")]
+        [str(HERE.parents[2]), env.get("PYTHONPATH", "")]
     )  # this checkout's package
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=180)
     assert proc.returncode == 0, proc.stderr[-3000:]

@@ -14,7 +14,7 @@ import torchestimator as te
 from torchestimator.function_model import FunctionModelFn
 
 v1 = te.compat.v1
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "compat_v1"
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "compat_v1"
 
 
 def _record() -> dict:

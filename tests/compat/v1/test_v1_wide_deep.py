@@ -14,7 +14,7 @@ import torchestimator as te
 from torchestimator.compat import TFBundle
 from torchestimator.hooks.base import Hook
 
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "compat_v1"
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "compat_v1"
 
 
 def wide_deep_model(features, labels, mode, params):

@@ -12,7 +12,7 @@ import torch
 
 import torchestimator as te
 
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "compat_v1"
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "compat_v1"
 
 
 def streaming_model(features, labels, mode, params):

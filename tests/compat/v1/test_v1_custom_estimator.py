@@ -18,7 +18,7 @@ from torchestimator.function_build import build_function_model
 from torchestimator.function_model import FunctionModelFn
 from torchestimator.hooks.base import Hook
 
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "compat_v1"
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "compat_v1"
 KEYS = ["SepalLength", "SepalWidth", "PetalLength", "PetalWidth"]
 
 
