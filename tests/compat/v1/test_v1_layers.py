@@ -132,3 +132,12 @@ def test_v1_optimizers_step_as_tf(name):
         np.testing.assert_allclose(
             w.detach().numpy(), expected, rtol=1e-5, atol=1e-5, err_msg=f"{name} step {step + 1}"
         )
+
+
+@pytest.mark.parametrize("weight", [1.0, 2.5, 0.0])
+def test_scalar_weights_reduce_as_tensor_weights(weight):
+    losses = torch.tensor([[0.5, 1.5], [2.0, 0.25], [1.0, 3.0]])
+    for red in v1.losses.Reduction.all():
+        got = v1.losses.compute_weighted_loss(losses, weight, reduction=red)
+        expected = v1.losses.compute_weighted_loss(losses, torch.full((3, 2), weight), reduction=red)
+        torch.testing.assert_close(got, expected, rtol=1e-6, atol=0, msg=red)

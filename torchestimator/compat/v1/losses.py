@@ -73,6 +73,21 @@ def _div_no_nan(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return torch.where(b != 0, a / torch.where(b != 0, b, torch.ones_like(b)), torch.zeros_like(a))
 
 
+def _scalar_weighted(losses: torch.Tensor, w: float, reduction: str) -> torch.Tensor:
+    weighted = losses if w == 1.0 else losses * w
+    if reduction == Reduction.NONE:
+        return weighted
+    total = weighted.sum()
+    n = losses.numel()
+    if reduction == Reduction.SUM:
+        return total
+    if reduction == Reduction.MEAN:
+        return total / (w * n) if w * n != 0 else torch.zeros_like(total)
+    if reduction == Reduction.SUM_OVER_BATCH_SIZE or w != 0:  # SUM_BY_NONZERO_WEIGHTS counts every element
+        return total / n if n else torch.zeros_like(total)
+    return torch.zeros_like(total)
+
+
 def compute_weighted_loss(
     losses: torch.Tensor,
     weights: Any = 1.0,
@@ -83,6 +98,10 @@ def compute_weighted_loss(
     """``tf.compat.v1.losses.compute_weighted_loss`` (see the module docstring)."""
     Reduction.validate(reduction)
     losses = losses if losses.is_floating_point() else losses.float()
+    if isinstance(weights, (int, float)) and not isinstance(weights, bool):
+        return _scalar_weighted(
+            losses, float(weights), reduction
+        )  # the usual case: no tensor ops for weights
     w = _weights(weights, losses)
     weighted = losses * w
     if reduction == Reduction.NONE:
