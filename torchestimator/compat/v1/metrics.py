@@ -60,7 +60,9 @@ _EPSILON = 1.0e-6  # TF1 auc's epsilon
 
 
 def _div_no_nan(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    return torch.where(b != 0, a / b, torch.zeros_like(a))  # detached state: the masked inf/nan never propagates
+    return torch.where(
+        b != 0, a / b, torch.zeros_like(a)
+    )  # detached state: the masked inf/nan never propagates
 
 
 class MetricOp(Metric):
