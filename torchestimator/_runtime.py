@@ -44,7 +44,7 @@ from torchestimator.run_config import RunConfig
 from torchestimator.session_config import apply_session_settings, parse_session_config
 from torchestimator.summaries import SummaryWriter
 
-__all__ = ["Runtime", "fire_hooks", "open_stream"]
+__all__ = ["ESTIMATOR_ALIASES", "Runtime", "fire_hooks", "open_stream"]
 
 logger = logging.getLogger("torchestimator")
 
@@ -296,3 +296,36 @@ class Runtime:
             self.resume_rng = state.rng
             self.resume_input = state.input
         logger.info("Restored %s (global_step %d).", state.path, state.global_step)
+
+
+# Estimator's former private attribute -> the Runtime attribute that holds it now.
+ESTIMATOR_ALIASES = {
+    "_model_dir": "model_dir",
+    "_config": "config",
+    "_params": "params",
+    "_strategy": "strategy",
+    "_module": "module",
+    "_caller": "caller",
+    "_transform": "transform",
+    "_optimizers": "optimizers",
+    "_pending_optimizer_state": "pending_optimizer_state",
+    "_global_step": "global_step",
+    "_resident_checkpoint": "resident_checkpoint",
+    "_resume_input": "resume_input",
+    "_resume_rng": "resume_rng",
+    "_warm_start_from": "warm_start_from",
+    "_warm_started": "warm_started",
+    "_weights_given": "weights_given",
+    "_writers": "writers",
+    "_host_stream": "host_stream",
+    "_batches": "input_stream",
+    "_to_device": "to_device",
+    "_train_writer": "train_writer",
+    "_writer": "writer",
+    "_register_optimizers": "register_optimizers",
+    "_has_checkpoint_at": "has_checkpoint_at",
+    "_save": "save",
+    "_use_checkpoint": "use_checkpoint",
+    "_restore_if_newer": "restore_if_newer",
+    "_apply": "apply",
+}

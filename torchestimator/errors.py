@@ -4,6 +4,7 @@
 
     TorchEstimatorError
      ├── InvalidArgumentError      (ValueError)   an argument has a value we cannot use
+ │    └── ModelFnError                        a function model_fn builds or calls its layers inconsistently
      ├── FeatureError              (ValueError)   a feature is missing, or has the wrong dtype / shape
      ├── InputError                (ValueError)   an input_fn result or a data file is malformed
      │    └── DataLossError                       a record's checksum does not match (corrupt file)
@@ -38,6 +39,7 @@ __all__ = [
     "InputError",
     "InvalidArgumentError",
     "MissingDependencyError",
+    "ModelFnError",
     "NanLossDuringTrainingError",
     "TorchEstimatorError",
     "did_you_mean",
@@ -50,6 +52,10 @@ class TorchEstimatorError(Exception):
 
 class InvalidArgumentError(TorchEstimatorError, ValueError):
     """An argument has a value that cannot be used."""
+
+
+class ModelFnError(InvalidArgumentError):
+    """A function model_fn creates a layer outside its first call, or calls its layers in another order."""
 
 
 class FeatureError(TorchEstimatorError, ValueError):

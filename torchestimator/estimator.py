@@ -37,13 +37,14 @@ import numpy as np
 import torch
 
 from torchestimator import checkpoint as ckpt_lib
-from torchestimator._runtime import Runtime
+from torchestimator._runtime import ESTIMATOR_ALIASES, Runtime
 from torchestimator.errors import (
     CheckpointNotFoundError,
     InvalidArgumentError,
     did_you_mean,
 )
 from torchestimator.evaluation import run_evaluation
+from torchestimator.function_build import build_function_model
 from torchestimator.hooks.base import CheckpointSaverListener, Hook
 from torchestimator.hooks.basic import ProgressBarHook
 from torchestimator.hooks.session_run import as_loop_hooks, as_saving_listeners
@@ -72,7 +73,9 @@ class Estimator:
     Args:
         model_fn: an ``nn.Module`` subclass or factory ``params -> nn.Module`` (it may also name
             ``config``), or a module instance. Its ``forward(features, labels=None, mode=...)``
-            returns an :class:`~torchestimator.EstimatorSpec`.
+            returns an :class:`~torchestimator.EstimatorSpec`. Or a TF-style function
+            ``model_fn(features, labels, mode, params, config)`` building its layers inline
+            (:mod:`torchestimator.function_model`, ``te.compat.v1``).
         model_dir: where checkpoints and summaries go (else ``config.model_dir``, else a temp dir).
         config: a :class:`RunConfig`.
         params: hyper-parameters passed to the factory (deep-copied).
@@ -232,6 +235,7 @@ class Estimator:
             )
         lock = lock_for_training(rt.strategy, rt.model_dir)
         try:
+            input_fn = build_function_model(rt, input_fn, ModeKeys.TRAIN)  # function model_fn: build first
             rt.restore_if_newer(for_training=True)
             if max_steps is not None and rt.global_step >= max_steps:
                 logger.info(
@@ -281,6 +285,7 @@ class Estimator:
         """
         _check_positive("steps", steps)
         rt = self._runtime
+        input_fn = build_function_model(rt, input_fn, ModeKeys.EVAL)
         rt.use_checkpoint(checkpoint_path)
         return run_evaluation(
             rt,
@@ -305,6 +310,7 @@ class Estimator:
             CheckpointNotFoundError: nothing to load, as in :meth:`evaluate` (raised by this call, before
                 the first prediction is drawn).
         """
+        input_fn = build_function_model(self._runtime, input_fn, ModeKeys.PREDICT)
         self._runtime.use_checkpoint(checkpoint_path)
         keys = [predict_keys] if isinstance(predict_keys, str) else predict_keys
         hooks = [*self._progress_hooks(None), *as_loop_hooks(hooks)]
@@ -328,6 +334,9 @@ class Estimator:
         """Export the model with its preprocessing for serving; see :mod:`torchestimator.export`."""
         from torchestimator.export import export_saved_model
 
+        build_function_model(
+            self._runtime, None, ModeKeys.PREDICT
+        )  # raises if a function model_fn was never built
         return export_saved_model(
             self,
             export_dir_base,
@@ -349,47 +358,14 @@ class Estimator:
     # Code written against the Estimator's former private attributes (``est._strategy``, ``est._save()``,
     # ...) reaches the Runtime, where that state lives now. New code: ``est.runtime``.
     def __getattr__(self, name: str) -> Any:
-        target = _RUNTIME_ALIASES.get(name)
+        target = ESTIMATOR_ALIASES.get(name)
         if target is None or name == "_runtime":
             raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
         return getattr(self._runtime, target)
 
     def __setattr__(self, name: str, value: Any) -> None:
-        target = _RUNTIME_ALIASES.get(name)
+        target = ESTIMATOR_ALIASES.get(name)
         if target is not None and "_runtime" in self.__dict__:
             setattr(self._runtime, target, value)
         else:
             object.__setattr__(self, name, value)
-
-
-# Estimator's former private attribute -> the Runtime attribute that holds it now.
-_RUNTIME_ALIASES = {
-    "_model_dir": "model_dir",
-    "_config": "config",
-    "_params": "params",
-    "_strategy": "strategy",
-    "_module": "module",
-    "_caller": "caller",
-    "_transform": "transform",
-    "_optimizers": "optimizers",
-    "_pending_optimizer_state": "pending_optimizer_state",
-    "_global_step": "global_step",
-    "_resident_checkpoint": "resident_checkpoint",
-    "_resume_input": "resume_input",
-    "_resume_rng": "resume_rng",
-    "_warm_start_from": "warm_start_from",
-    "_warm_started": "warm_started",
-    "_weights_given": "weights_given",
-    "_writers": "writers",
-    "_host_stream": "host_stream",
-    "_batches": "input_stream",
-    "_to_device": "to_device",
-    "_train_writer": "train_writer",
-    "_writer": "writer",
-    "_register_optimizers": "register_optimizers",
-    "_has_checkpoint_at": "has_checkpoint_at",
-    "_save": "save",
-    "_use_checkpoint": "use_checkpoint",
-    "_restore_if_newer": "restore_if_newer",
-    "_apply": "apply",
-}

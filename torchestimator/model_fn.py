@@ -1,8 +1,10 @@
 """Building the model_fn module once and calling it with the arguments it names.
 
 ``model_fn`` is an ``nn.Module`` subclass, a factory ``params -> nn.Module`` (it may also name
-``config``), or an ``nn.Module`` instance. ``forward(features, labels=None, mode=...)`` receives
-``labels``, ``mode``, ``params`` and ``config`` only if it names them (as TF passes model_fn args).
+``config``), an ``nn.Module`` instance, or a TF-style function ``model_fn(features, labels, mode,
+params, config)`` (any subset; wrapped in a :class:`~torchestimator.function_model.FunctionModelFn`).
+``forward(features, labels=None, mode=...)`` receives ``labels``, ``mode``, ``params`` and ``config``
+only if it names them (as TF passes model_fn args).
 """
 
 from __future__ import annotations
@@ -42,6 +44,10 @@ def build_module(model_fn: Any, params: dict[str, Any], config: Any) -> torch.nn
     """
     if isinstance(model_fn, torch.nn.Module):
         return unwrap_compiled(model_fn)
+    from torchestimator.function_model import FunctionModelFn, is_function_model_fn
+
+    if is_function_model_fn(model_fn):  # TF's model_fn(features, labels, mode, params, config)
+        return FunctionModelFn(model_fn, params, config)
     if not callable(model_fn):
         raise InvalidArgumentError(
             f"model_fn must be an nn.Module subclass, a factory params -> nn.Module, or a module; received "
@@ -64,8 +70,7 @@ def build_module(model_fn: Any, params: dict[str, Any], config: Any) -> torch.nn
     if not isinstance(module, torch.nn.Module):
         raise InvalidArgumentError(
             f"model_fn {getattr(model_fn, '__name__', model_fn)!r} must build an nn.Module; it returned "
-            f"{type(module).__name__}. (A TF-style model_fn(features, labels, mode) function is not supported: "
-            "wrap its computation in an nn.Module whose forward returns an EstimatorSpec.)"
+            f"{type(module).__name__}. (A TF-style model_fn function must name its first argument `features`.)"
         )
     return unwrap_compiled(module)
 

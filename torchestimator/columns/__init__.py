@@ -35,6 +35,7 @@ from torchestimator.columns.embedding import (
     shared_embeddings,
 )
 from torchestimator.columns.host_transform import find_host_transform
+from torchestimator.columns.inline import input_layer, linear_model
 from torchestimator.columns.layer_base import ColumnLayer
 from torchestimator.columns.linear_model import LinearModel
 from torchestimator.columns.numeric import BucketizedColumn, NumericColumn, bucketized_column, numeric_column
@@ -89,6 +90,8 @@ __all__ = [
     "embedding_column",
     "find_host_transform",
     "indicator_column",
+    "input_layer",
+    "linear_model",
     "make_parse_example_spec",
     "numeric_column",
     "register_column_type",

@@ -201,6 +201,17 @@ def _model_optimizers(module: torch.nn.Module) -> dict[str, torch.optim.Optimize
     return module_optimizers(module)
 
 
+def _refuse_unbuilt_function_model(module: Any, tf_checkpoint: Any) -> None:
+    from torchestimator.function_model import FunctionModelFn
+
+    if isinstance(module, FunctionModelFn) and not module.built:
+        raise InvalidArgumentError(
+            "import_tf_checkpoint: this function model_fn has not built its layers yet (it builds them on its "
+            "first batch); start it from the TF checkpoint with te.Estimator(model_fn, warm_start_from="
+            f"{os.fspath(tf_checkpoint)!r}) instead (weights by TF name; optimizer slots start fresh)."
+        )
+
+
 def import_tf_checkpoint(
     tf_checkpoint: str | os.PathLike[str],
     target: Any,
@@ -253,6 +264,7 @@ def import_tf_checkpoint(
         raise InvalidArgumentError(
             f"import_tf_checkpoint: target must be an Estimator or an nn.Module; received {type(target).__name__}."
         )
+    _refuse_unbuilt_function_model(module, tf_checkpoint)
     if model_dir is not None and ckpt_lib.list_checkpoints(model_dir):
         raise CheckpointError(
             f"import_tf_checkpoint: model_dir {os.fspath(model_dir)!r} already holds torchestimator checkpoints "

@@ -146,8 +146,29 @@ def tower_bindings(tower: Any, path: str, scope: str) -> list[Binding]:
     return out
 
 
+def function_model_bindings(module: Any) -> list[Binding]:
+    """A function model_fn's layers (te.compat.v1): their TF names are their paths (``dense/kernel``,
+    ``scope/conv2d/bias``, ``w`` for ``get_variable``), layouts already TF's; ``input_layer`` /
+    ``linear_model`` layers bind as TF1's functional column layers of the same scope."""
+    from torchestimator.columns import DenseFeatures, LinearModel
+
+    out: list[Binding] = []
+    for path, layer in module.named_children():
+        if isinstance(layer, DenseFeatures):
+            out += dense_features_bindings(layer, path, path)
+        elif isinstance(layer, LinearModel):
+            out += linear_model_bindings(layer, path, path)
+        elif getattr(layer, "is_tf_variable", False):
+            out.append(Binding((path,), f"{path}.value"))
+        else:
+            for key, value in layer.state_dict().items():
+                if isinstance(value, torch.Tensor):
+                    out.append(Binding((f"{path}/{key.replace('.', '/')}",), f"{path}.{key}"))
+    return out
+
+
 def module_bindings(module: torch.nn.Module) -> list[Binding] | None:
-    """The bindings of a pre-made model_fn module, or None for any other module (which needs a name map).
+    """The bindings of a pre-made or function model_fn module, or None for any other module (which needs a name map).
 
     Each pre-made model states its TF names (``PremadeModel.tf_variable_bindings``), so this module does not
     import the pre-made estimators (which import the Estimator, which warm-starts through here).
@@ -156,6 +177,10 @@ def module_bindings(module: torch.nn.Module) -> list[Binding] | None:
 
     if isinstance(module, PremadeModel):
         return module.tf_variable_bindings()
+    from torchestimator.function_model import FunctionModelFn
+
+    if isinstance(module, FunctionModelFn):
+        return function_model_bindings(module)
     return None
 
 
