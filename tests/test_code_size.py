@@ -42,9 +42,9 @@ MODULE_ALLOWED: dict[str, tuple[int, str]] = {
         "Keras compile/fit vocabulary mapped to a model_fn in one place",
     ),
     "torchestimator/tf_bridge/build.py": (
-        730,
-        "a standalone script run in the TF venv (no torchestimator imports but its sibling column_contract); "
-        "splitting it means more sibling modules on its sys.path",
+        415,
+        "a standalone script run in the TF venv; its column half is the sibling tf_columns.py, the rest (towers, "
+        "heads, signatures, the SavedModel write) stays with the entry point",
     ),
 }
 

@@ -1,7 +1,8 @@
 """TF SavedModel bridge: a torchestimator export -> a real TensorFlow SavedModel with TF-Serving signatures.
 
-The builder, ``build.py`` in this folder, is a standalone file that imports only tensorflow, numpy,
-safetensors and json (never torch or torchestimator), so it runs in a TensorFlow 2.15 venv::
+The builder, ``build.py`` in this folder (with its siblings ``column_contract.py`` and ``tf_columns.py``), imports
+only tensorflow, numpy, safetensors and the standard library (never torch or torchestimator), so it runs in a
+TensorFlow 2.15 venv::
 
     /path/to/tf-venv/bin/python torchestimator/tf_bridge/build.py <export_dir> [--output DIR]
 
