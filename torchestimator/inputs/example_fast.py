@@ -40,6 +40,10 @@ from torchestimator.parsing import FixedLenFeature, VarLenFeature
 
 __all__ = ["parse_records", "supports"]
 
+# Feature tag byte -> wire kind (1 float_list 0x12, 2 int64_list 0x1a, 3 bytes_list 0x0a; 0 anything else)
+_TAG_KIND = np.zeros(256, dtype=np.int64)
+_TAG_KIND[[0x12, 0x1A, 0x0A]] = [1, 2, 3]
+
 
 def supports(features: Mapping[str, Any]) -> bool:
     """Whether the fast path can handle this spec (``FixedLenFeature`` / ``VarLenFeature`` of any dtype)."""
@@ -205,32 +209,29 @@ def _spec_lists(
     if matched is None:
         return None
     rec, kid, fs, fe = matched
-    has_kind = fe > fs
-    tag = np.where(has_kind, buf[fs], 0)
-    kind = np.zeros(len(rec), dtype=np.int64)
-    kind[tag == 0x12] = 1
-    kind[tag == 0x1A] = 2
-    kind[tag == 0x0A] = 3
-    if (has_kind & (kind == 0)).any() or (has_kind & (kind != plan.spec_kind[kid])).any():
+    has_kind = fe > fs  # a Feature with no list set counts as missing
+    kind = _TAG_KIND[buf[fs]] * has_kind
+    if ((kind != plan.spec_kind[kid]) & has_kind).any():
         return None  # junk or a type mismatch: let protobuf report it
     dec = lengths_at(buf, fs + 1)
     if dec is None:
         return None
-    ls = np.where(has_kind, fs + 1 + dec[1], fe)
-    le = np.where(has_kind, ls + dec[0], fe)
+    ls = fs + 1 + dec[1]
+    le = ls + dec[0]
+    if not has_kind.all():
+        ls = np.where(has_kind, ls, fe)
+        le = np.where(has_kind, le, fe)
     if (le != fe).any():
         return None
-    is_bytes = kind == 3
-    numeric = (le > ls) & ~is_bytes  # numeric lists: one packed field 0x0a len payload
-    if (buf[ls[numeric]] != 0x0A).any():
+    numeric = (le > ls) & (kind != 3)  # numeric lists: one packed field 0x0a len payload
+    if ((buf[ls] != 0x0A) & numeric).any():
         return None  # unpacked repeated values
     dec = lengths_at(buf, ls + 1)
     if dec is None:
         return None
-    ps = np.where(numeric, ls + 1 + dec[1], le)
-    plen = np.where(numeric, dec[0], 0)
-    ps[is_bytes] = ls[is_bytes]  # bytes lists: the payload is the repeated (0x0a len bytes) elements
-    plen[is_bytes] = (le - ls)[is_bytes]
+    # bytes lists: the payload is the repeated (0x0a len bytes) elements, the whole list
+    ps = np.where(numeric, ls + 1 + dec[1], ls)
+    plen = np.where(numeric, dec[0], le - ls)
     if (ps + plen != le).any():
         return None
     return EntryLists(rec, kid, has_kind, kind, ps, plen)

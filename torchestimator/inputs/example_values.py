@@ -143,14 +143,12 @@ def _decode_varints(buf: np.ndarray, lists: EntryLists, is_int: np.ndarray) -> b
 def decode_values(buf: np.ndarray, span: bytes, lists: EntryLists) -> bool:
     """Count the values of every list and decode the int64 and bytes ones; ``False``: needs protobuf."""
     m = len(lists.rec)
-    lists.counts = counts = np.zeros(m, dtype=np.int64)
+    is_float = lists.kind == 1
+    if ((lists.plen & 3).astype(bool) & is_float).any():
+        return False  # not whole float32s
+    lists.counts = counts = np.where(is_float, lists.plen >> 2, 0)
     lists.int_offset = np.zeros(m, dtype=np.int64)
     lists.bytes_offset = np.zeros(m, dtype=np.int64)
-    lists.bytes_values = np.zeros(0, dtype=object)
-    is_float = lists.kind == 1
-    if (lists.plen[is_float] % 4).any():
-        return False
-    counts[is_float] = lists.plen[is_float] // 4
     is_int = np.flatnonzero(lists.kind == 2)
     if is_int.size and not _decode_varints(buf, lists, is_int):
         return False
