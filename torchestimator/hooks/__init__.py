@@ -17,10 +17,12 @@ from torchestimator.hooks.early_stopping import (
     stop_if_no_decrease_hook,
     stop_if_no_increase_hook,
 )
+from torchestimator.hooks.graph import GraphSummaryHook
 from torchestimator.hooks.timer import SecondOrStepTimer
 
 __all__ = [
     "CheckpointSaverListener",
+    "GraphSummaryHook",
     "HParamsHook",
     "Hook",
     "InMemoryEvaluatorHook",
