@@ -203,8 +203,8 @@ def _header_crcs(data: np.ndarray, heads: np.ndarray) -> np.ndarray:
 
 
 def _u32_at(data: np.ndarray, offsets: np.ndarray) -> np.ndarray:
-    """The little-endian uint32 at each of ``offsets``."""
-    return data[offsets[:, None] + np.arange(4)].view("<u4").reshape(-1)
+    """The little-endian uint32 at each of ``offsets`` (one gather through an unaligned view)."""
+    return np.ndarray((len(data) - 3,), dtype="<u4", buffer=data, strides=(1,))[offsets]
 
 
 def _first_corrupt(buf: bytes, heads: np.ndarray, lengths: np.ndarray) -> tuple[int, str] | None:
@@ -256,7 +256,9 @@ def _split_chunk(
     heads_list, pos = _frame(buf, len(buf))
     heads = np.asarray(heads_list, dtype=np.int64)
     data = np.frombuffer(buf, dtype=np.uint8)
-    lengths = data[heads[:, None] + np.arange(8)].view("<u8").reshape(-1).astype(np.int64)
+    lengths = np.ndarray((max(len(data) - 7, 0),), dtype="<u8", buffer=data, strides=(1,))[heads].astype(
+        np.int64
+    )
     if not verify:
         return heads + 12, lengths, pos
     corrupt = _first_corrupt(buf, heads, lengths) if len(heads) else None
