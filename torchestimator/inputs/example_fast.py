@@ -134,11 +134,16 @@ def _map_entries(
     cur = fstart[idx]
     end = fend[idx]
     while idx.size:
-        dec = lengths_at(buf, cur + 1)
-        if dec is None:
-            return None
-        s = cur + 1 + dec[1]
-        e = s + dec[0]
+        first = buf[cur + 1]
+        if first.max() < 0x80:  # every entry below 128 bytes: one length byte (inlined: the hot loop)
+            s = cur + 2
+            e = s + first
+        else:
+            dec = lengths_at(buf, cur + 1)
+            if dec is None:
+                return None
+            s = cur + 1 + dec[1]
+            e = s + dec[0]
         rec_parts.append(idx)
         tag_parts.append(cur)
         s_parts.append(s)
@@ -194,11 +199,12 @@ def _match_keys(
     hit = (keys.codes[kid] == code) & (keys.lengths[kid] == klen)
     if keys.n_words > 1:
         hit &= (words == keys.words[kid]).all(axis=1)
-    m = np.flatnonzero(hit)
-    rec, kid = er[m], kid[m]
-    if (np.bincount(rec * len(plan.names) + kid, minlength=1) > 1).any():
+    if not hit.all():  # keep the entries whose key is in the spec
+        m = np.flatnonzero(hit)
+        er, kid, vs, ve = er[m], kid[m], vs[m], ve[m]
+    if (np.bincount(er * len(plan.names) + kid, minlength=1) > 1).any():
         return None  # a key twice in one Example: protobuf keeps the last; let it
-    return rec, kid, vs[m], ve[m]
+    return er, kid, vs, ve
 
 
 def _spec_lists(
@@ -211,8 +217,7 @@ def _spec_lists(
     rec, kid, fs, fe = matched
     has_kind = fe > fs  # a Feature with no list set counts as missing
     kind = _TAG_KIND[buf[fs]] * has_kind
-    if ((kind != plan.spec_kind[kid]) & has_kind).any():
-        return None  # junk or a type mismatch: let protobuf report it
+    bad = (kind != plan.spec_kind[kid]) & has_kind  # junk or a type mismatch: protobuf reports it
     dec = lengths_at(buf, fs + 1)
     if dec is None:
         return None
@@ -221,17 +226,16 @@ def _spec_lists(
     if not has_kind.all():
         ls = np.where(has_kind, ls, fe)
         le = np.where(has_kind, le, fe)
-    if (le != fe).any():
-        return None
+    bad |= le != fe
     numeric = (le > ls) & (kind != 3)  # numeric lists: one packed field 0x0a len payload
-    if ((buf[ls] != 0x0A) & numeric).any():
-        return None  # unpacked repeated values
+    bad |= (buf[ls] != 0x0A) & numeric  # else unpacked repeated values
     dec = lengths_at(buf, ls + 1)
     if dec is None:
         return None
     # bytes lists: the payload is the repeated (0x0a len bytes) elements, the whole list
     ps = np.where(numeric, ls + 1 + dec[1], ls)
     plen = np.where(numeric, dec[0], le - ls)
-    if (ps + plen != le).any():
+    bad |= ps + plen != le
+    if bad.any():
         return None
     return EntryLists(rec, kid, has_kind, kind, ps, plen)

@@ -165,7 +165,10 @@ def decode_values(buf: np.ndarray, span: bytes, lists: EntryLists) -> bool:
 def _gather(buf: np.ndarray, lists: EntryLists, kind: int, size: int, sel: np.ndarray) -> np.ndarray:
     """The values of the entries ``sel`` (any shape S), each with ``size`` values: ``(*S, size)``."""
     if kind == 1:
-        return at_every_byte(buf, "<f4")[lists.ps[sel][..., None] + 4 * np.arange(size)]  # (*S, size)
+        floats = at_every_byte(buf, "<f4")
+        if size == 1:
+            return floats[lists.ps[sel]][..., None]  # (*S, 1)
+        return floats[lists.ps[sel][..., None] + 4 * np.arange(size)]  # (*S, size)
     if kind == 2:
         return lists.int_values[lists.int_offset[sel][..., None] + np.arange(size)]
     return lists.bytes_values[lists.bytes_offset[sel][..., None] + np.arange(size)]
@@ -212,9 +215,12 @@ def _ragged(buf: np.ndarray, lists: EntryLists, plan: Plan, j: int, sel: np.ndar
 
 def assemble(buf: np.ndarray, n: int, plan: Plan, lists: EntryLists) -> dict[str, Any] | None:
     """The outputs: a (key, record) grid of entry indices, then one gather per group of like keys."""
-    present = np.flatnonzero(lists.has_kind)
     grid = np.full((len(plan.names), n), -1, dtype=np.int64)  # (K, N) entry of key k in record r, -1: missing
-    grid[lists.kid[present], lists.rec[present]] = present
+    if lists.has_kind.all():
+        grid[lists.kid, lists.rec] = np.arange(len(lists.kid))
+    else:
+        present = np.flatnonzero(lists.has_kind)
+        grid[lists.kid[present], lists.rec[present]] = present
     out: dict[str, Any] = {}
     for kind, size, ids in plan.groups:
         sel = grid[ids]  # (G, N)
