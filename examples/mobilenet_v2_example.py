@@ -118,7 +118,8 @@ def export_onnx(est: Any, example: torch.Tensor, out_dir: str) -> str:
     return path
 
 
-def main(argv: list[str] | None = None) -> dict[str, Any] | int:
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    """The command line (defaults that depend on ``--weights`` are resolved in :func:`main`)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
         "--weights", default=None, help="a local mobilenet_v2 state_dict (.pth or .safetensors)"
@@ -142,7 +143,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any] | int:
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--train-images", type=int, default=1500)
     parser.add_argument("--model-dir", default=None)
-    args = parser.parse_args(argv)
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any] | int:
+    args = parse_args(argv)
     pretrained = args.weights is not None
     freeze = pretrained if args.freeze is None else args.freeze
     size = args.size or (160 if pretrained else 32)
