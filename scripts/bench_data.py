@@ -10,7 +10,9 @@ venv as a worker subprocess fed one command at a time, so its import is not time
   line (10 columns, --lines lines): the per-element ``map`` path.
 
 Both sides run on one core (``--threads``, default 1: TF's inter / intra-op pools and the dataset's
-private thread pool; torch / numpy single-threaded), so the ratio is per core.
+private thread pool; torch / numpy single-threaded), so the ratio is per core. Each pass is timed in
+wall-clock seconds and in CPU seconds of its process (``time.process_time``, all threads): on a shared,
+loaded machine the wall-clock ratio swings with the load, the CPU-time ratio much less.
 
 Run::
 
@@ -109,12 +111,12 @@ _WORKER = textwrap.dedent(
                 return dict(zip(CSV_NAMES, fields))
             ds = tf.data.TextLineDataset(cmd["path"]).map(parse_line).batch(32).with_options(options)
             key = "c0"
-        start = time.perf_counter()
+        start, cpu_start = time.perf_counter(), time.process_time()
         rows = 0
         for batch in ds:
             rows += int(batch[key].shape[0])
-        seconds = time.perf_counter() - start
-        print(json.dumps({"rows": rows, "seconds": seconds}), flush=True)
+        seconds, cpu = time.perf_counter() - start, time.process_time() - cpu_start
+        print(json.dumps({"rows": rows, "seconds": seconds, "cpu": cpu}), flush=True)
     """
 )
 
@@ -182,11 +184,11 @@ def te_pass(case: str, columns: dict[str, np.ndarray] | None, path: str) -> dict
         spec["s"] = te.io.FixedLenFeature([], "string")
         ds = te.data.TFRecordDataset(path).batch(512).map(lambda r: te.io.parse_example(r, spec))
         key = "x0"
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.process_time()
     rows = 0
     for batch in ds:
         rows += len(batch[key])
-    return {"rows": rows, "seconds": time.perf_counter() - start}
+    return {"rows": rows, "seconds": time.perf_counter() - start, "cpu": time.process_time() - cpu_start}
 
 
 def main() -> None:
@@ -215,7 +217,9 @@ def main() -> None:
         if "textline" in cases:
             write_lines(paths["textline"], args.lines)
         worker = TFWorker(args.threads)
-        results: dict[str, dict[str, list[float]]] = {c: {"te": [], "tf": []} for c in cases}
+        results: dict[str, dict[str, list[float]]] = {
+            c: {"te": [], "tf": [], "te_cpu": [], "tf_cpu": []} for c in cases
+        }
         try:
             for r in range(args.repeats):
                 for case in cases:
@@ -227,23 +231,28 @@ def main() -> None:
                         else:
                             out = te_pass(case, columns, path)
                         results[case][side].append(out["rows"] / out["seconds"])
+                        results[case][side + "_cpu"].append(out["rows"] / out["cpu"])
         finally:
             worker.close()
     print(f"rows/s, {args.repeats} interleaved repeats, {args.threads} thread(s); median (min-max)")
+    print("wall: rows per wall-clock second; cpu: rows per CPU-second of the process (all its threads),")
+    print("the per-core figure, less disturbed by other load on a shared machine")
     labels = {
         "slices": f"from_tensor_slices(20 cols x {args.rows}).shuffle(10000).batch(512)",
         "tfrecord": f"TFRecordDataset({args.records} Examples).batch(512).map(parse_example)",
         "textline": f"TextLineDataset({args.lines} lines).map(decode_csv per line).batch(32)",
     }
     for case in cases:
-        label = labels[case]
-        te_r, tf_r = results[case]["te"], results[case]["tf"]
-        ratios = [a / b for a, b in zip(te_r, tf_r)]
-        print(
-            f"{label}\n  te.data {statistics.median(te_r):>12,.0f} ({min(te_r):,.0f}-{max(te_r):,.0f})"
-            f"\n  tf.data {statistics.median(tf_r):>12,.0f} ({min(tf_r):,.0f}-{max(tf_r):,.0f})"
-            f"\n  ratio te/tf {statistics.median(ratios):.2f}x (per repeat: {', '.join(f'{x:.2f}' for x in ratios)})"
-        )
+        print(labels[case])
+        for suffix, name in (("", "wall"), ("_cpu", "cpu")):
+            te_r, tf_r = results[case]["te" + suffix], results[case]["tf" + suffix]
+            ratios = [a / b for a, b in zip(te_r, tf_r)]
+            print(
+                f"  {name:4s} te.data {statistics.median(te_r):>12,.0f} ({min(te_r):,.0f}-{max(te_r):,.0f})"
+                f"   tf.data {statistics.median(tf_r):>12,.0f} ({min(tf_r):,.0f}-{max(tf_r):,.0f})"
+                f"   ratio te/tf {statistics.median(ratios):.2f}x "
+                f"(per repeat: {', '.join(f'{x:.2f}' for x in ratios)})"
+            )
 
 
 if __name__ == "__main__":

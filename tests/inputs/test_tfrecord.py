@@ -112,3 +112,45 @@ def test_chunks_span_reads(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> N
     chunks = list(read_record_chunks(str(FIXTURES / "examples.tfrecord")))
     assert [r for c in chunks for r in c.records()] == RECORDS
     assert [c.first_index for c in chunks] == sorted({c.first_index for c in chunks})
+
+
+def test_vectorised_length_crcs_match_masked_crc32c() -> None:
+    import numpy as np
+
+    from torchestimator.inputs.tfrecord import _header_crcs
+
+    rng = np.random.default_rng(3)
+    buf = rng.integers(0, 256, 8 * 200, dtype=np.uint8)
+    heads = np.arange(0, 8 * 200, 8, dtype=np.int64)
+    expected = [masked_crc32c(buf[h : h + 8].tobytes()) for h in heads]
+    assert _header_crcs(buf, heads).tolist() == expected
+
+
+def test_length_flipped_to_huge_is_a_length_error_not_truncation(tmp_path: Path) -> None:
+    data = bytearray((FIXTURES / "examples.tfrecord").read_bytes())
+    second = _record_offsets()[1]
+    data[second + 6] ^= 0x01  # the length now claims ~2**48 bytes
+    path = tmp_path / "huge.tfrecord"
+    path.write_bytes(bytes(data))
+    with pytest.raises(DataLossError, match=f"length checksum of record 1 at byte offset {second}"):
+        list(read_records(str(path)))
+
+
+@pytest.mark.parametrize("chunk_bytes", [50, 1 << 20])
+def test_first_of_two_corrupt_records_is_reported_across_chunks(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, chunk_bytes: int
+) -> None:
+    import torchestimator.inputs.tfrecord as tfrecord
+
+    monkeypatch.setattr(tfrecord, "_CHUNK_BYTES", chunk_bytes)
+    data = bytearray((FIXTURES / "examples.tfrecord").read_bytes())
+    offsets = _record_offsets()
+    data[offsets[-1] + 12] ^= 0x80  # data of the last record
+    data[offsets[2] + 8] ^= 0x01  # length CRC of record 2
+    path = tmp_path / "two.tfrecord"
+    path.write_bytes(bytes(data))
+    got = []
+    with pytest.raises(DataLossError, match=f"length checksum of record 2 at byte offset {offsets[2]}"):
+        for chunk in read_record_chunks(str(path)):
+            got.extend(chunk.records())
+    assert got == RECORDS[: len(got)] and len(got) <= 2

@@ -17,6 +17,7 @@ from torchestimator.hooks.early_stopping import (
     stop_if_no_decrease_hook,
     stop_if_no_increase_hook,
 )
+from torchestimator.hooks.graph import GraphSummaryHook
 from torchestimator.hooks.profiler import ProfilerHook
 from torchestimator.hooks.session_run import (
     SessionRunArgs,
@@ -41,6 +42,7 @@ __all__ = [
     "FeedFnHook",
     "FinalOpsHook",
     "GlobalStepWaiterHook",
+    "GraphSummaryHook",
     "HParamsHook",
     "Hook",
     "InMemoryEvaluatorHook",

@@ -23,15 +23,14 @@ and every error, to the protobuf runtime so TF's result or TF's error comes out.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, Union
 
 import numpy as np
 
 from torchestimator.errors import InputError, InvalidArgumentError
+from torchestimator.inputs import example_fast
 from torchestimator.inputs.example_proto import decode_example, decode_sequence_example
-from torchestimator.inputs.example_spec import WIRE_DTYPES as _WIRE
-from torchestimator.inputs.example_spec import FeatureSpec, ParseSpec, default_array
-from torchestimator.inputs.example_spec import shape_size as _size
+from torchestimator.inputs.example_spec import WIRE, default_array, size_of
 from torchestimator.parsing import FixedLenFeature, FixedLenSequenceFeature, Ragged, VarLenFeature
 
 __all__ = [
@@ -41,6 +40,9 @@ __all__ = [
     "parse_single_example",
     "parse_single_sequence_example",
 ]
+
+FeatureSpec = Union[FixedLenFeature, VarLenFeature, FixedLenSequenceFeature]  # noqa: UP007 - a runtime alias
+ParseSpec = Mapping[str, FeatureSpec]
 
 _TF_NAME = {"float": "float", "int64": "int64", "bytes": "string"}
 
@@ -78,7 +80,7 @@ def _build_feature(
     key: str, feature: FeatureSpec, rows: Sequence[tuple[str | None, list[Any]] | None]
 ) -> Any:
     """Build one output from per-example ``(kind, values)`` (``None`` = key absent)."""
-    kind, np_dtype = _WIRE[feature.dtype]
+    kind, np_dtype = WIRE[feature.dtype]
     n = len(rows)
     if isinstance(feature, VarLenFeature):
         lengths = np.zeros(n + 1, dtype=np.int64)
@@ -92,7 +94,7 @@ def _build_feature(
             lengths[i + 1] = len(row[1])
         return Ragged(_values_array(flat, np_dtype), np.cumsum(lengths))
     if isinstance(feature, FixedLenSequenceFeature):
-        step = _size(feature.shape)
+        step = size_of(feature.shape)
         per_row: list[list[Any]] = []
         for i, row in enumerate(rows):
             if row is None or row[0] is None:
@@ -121,7 +123,7 @@ def _build_feature(
                 out[i, :t] = _values_array(vals, np_dtype).reshape(t, *feature.shape)
         return out
     # FixedLenFeature: validate row by row, convert once
-    size = _size(feature.shape)
+    size = size_of(feature.shape)
     default = default_array(key, feature)
     default_list = None if default is None else default.reshape(-1).tolist()
     flat = []
@@ -183,11 +185,26 @@ def parse_example(serialized: Sequence[bytes] | np.ndarray, features: ParseSpec)
                 f"features[{key!r}] is a FixedLenSequenceFeature in parse_example; it needs allow_missing=True "
                 "(as in TF)."
             )
-    records = _as_list(serialized)
-    lengths = np.fromiter((len(r) for r in records), dtype=np.int64, count=len(records))
-    starts = np.zeros(len(records), dtype=np.int64)
+    raw, lengths = _joined(serialized)
+    starts = np.zeros(len(lengths), dtype=np.int64)
     np.cumsum(lengths[:-1], out=starts[1:])
-    return parse_record_span(b"".join(records), starts, lengths, features)
+    return parse_record_span(raw, starts, lengths, features)
+
+
+def _joined(serialized: Any) -> tuple[bytes, np.ndarray]:
+    """The records back to back, and their lengths (each record copied once, by the join)."""
+    if isinstance(serialized, (bytes, bytearray)):
+        _as_list(serialized)  # raises the batch-expected error
+    records = serialized.tolist() if isinstance(serialized, np.ndarray) else list(serialized)
+    try:
+        raw = b"".join(records)
+        lengths = np.fromiter(map(len, records), dtype=np.int64, count=len(records))
+        if int(lengths.sum()) == len(raw):
+            return raw, lengths
+    except TypeError:
+        pass
+    records = _as_list(records)  # memoryviews of wide items, or an error naming what was received
+    return b"".join(records), np.fromiter(map(len, records), dtype=np.int64, count=len(records))
 
 
 def parse_record_span(
@@ -195,8 +212,6 @@ def parse_record_span(
 ) -> dict[str, Any]:
     """:func:`parse_example` of the records ``raw[starts[i]:starts[i] + lengths[i]]`` (no bytes object per
     record on the fast path): the vectorised decoder first, the protobuf runtime when it declines."""
-    from torchestimator.inputs import example_fast
-
     as_varlen = {
         k: VarLenFeature(f.dtype) if isinstance(f, FixedLenSequenceFeature) else f
         for k, f in features.items()
@@ -219,13 +234,13 @@ def parse_record_span(
 def _pad_sequence(key: str, feature: FixedLenSequenceFeature, ragged: Ragged) -> np.ndarray | None:
     """``(B, T_max, *shape)`` from per-example flat values, padded; ``None`` if a row does not split into
     whole steps (the protobuf path then raises the error)."""
-    step = _size(feature.shape)
+    step = size_of(feature.shape)
     lengths = ragged.row_lengths()
     if step == 0 or np.any(lengths % step):
         return None
     steps = lengths // step
     t_max = int(steps.max()) if steps.size else 0
-    _, np_dtype = _WIRE[feature.dtype]
+    _, np_dtype = WIRE[feature.dtype]
     pad = default_array(key, feature)
     out = np.empty((ragged.nrows, t_max, *feature.shape), dtype=np_dtype)
     out[...] = pad if pad is not None else (b"" if np_dtype is object else 0)
@@ -257,7 +272,7 @@ def _sequence_feature(
     key: str, feature: FeatureSpec, rows: list[list[tuple[str | None, list[Any]]] | None]
 ) -> Any:
     """Build a sequence (feature_lists) output; returns ``(value, lengths or None)``."""
-    kind, np_dtype = _WIRE[feature.dtype]
+    kind, np_dtype = WIRE[feature.dtype]
     n = len(rows)
     for i, steps in enumerate(rows):
         if steps is None and isinstance(feature, FixedLenSequenceFeature) and not feature.allow_missing:
@@ -281,7 +296,7 @@ def _sequence_feature(
             f"sequence_features[{key!r}] must be a FixedLenSequenceFeature or VarLenFeature; received "
             f"{type(feature).__name__}."
         )
-    size = _size(feature.shape)
+    size = size_of(feature.shape)
     lengths = np.asarray([len(steps or []) for steps in rows], dtype=np.int64)
     t_max = int(lengths.max()) if n else 0
     pad = default_array(key, feature)

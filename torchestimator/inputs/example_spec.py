@@ -1,27 +1,24 @@
-"""The parse spec of ``parse_example``: feature kinds, their wire types and defaults (shared by both decoders).
+"""What a parse spec means for the bytes on the wire: each dtype's wire kind and output dtype, and defaults.
 
-:mod:`torchestimator.inputs.example_parsing` (the protobuf path) and :mod:`torchestimator.inputs.example_fast`
-(the vectorised decoder) both read this; neither imports the other's internals.
+Shared by the protobuf path (:mod:`torchestimator.inputs.example_parsing`) and the vectorised decoder
+(:mod:`torchestimator.inputs.example_fast`), so neither imports the other's internals.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
-from typing import Union
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
 from torchestimator.errors import InvalidArgumentError
-from torchestimator.parsing import FixedLenFeature, FixedLenSequenceFeature, VarLenFeature
+from torchestimator.parsing import FixedLenFeature, FixedLenSequenceFeature
 
-__all__ = ["WIRE_DTYPES", "FeatureSpec", "ParseSpec", "default_array", "shape_size"]
-
-FeatureSpec = Union[FixedLenFeature, VarLenFeature, FixedLenSequenceFeature]  # noqa: UP007 - a runtime alias
-ParseSpec = Mapping[str, FeatureSpec]
+__all__ = ["WIRE", "default_array", "size_of"]
 
 # spec dtype -> (wire kind, numpy dtype of the output)
-WIRE_DTYPES = {
+WIRE: dict[str, tuple[str, Any]] = {
     "float32": ("float", np.float32),
     "float64": ("float", np.float64),
     "int64": ("int64", np.int64),
@@ -30,16 +27,20 @@ WIRE_DTYPES = {
 }
 
 
-def shape_size(shape: Sequence[int]) -> int:
-    """The number of values in an array of ``shape`` (1 for a scalar)."""
+def size_of(shape: Sequence[int]) -> int:
+    """Number of values in one example of a feature of this ``shape``."""
     return int(math.prod(shape))
 
 
 def default_array(key: str, feature: FixedLenFeature | FixedLenSequenceFeature) -> np.ndarray | None:
-    """The spec's default as an array of the feature's shape (``None`` when there is no default)."""
+    """The spec's default as an array of the feature's shape (``None`` when there is no default).
+
+    Raises:
+        InvalidArgumentError: the default does not have the feature's number of values.
+    """
     if feature.default_value is None:
         return None
-    _, np_dtype = WIRE_DTYPES[feature.dtype]
+    _, np_dtype = WIRE[feature.dtype]
     value = feature.default_value
     if np_dtype is object:
         flat = np.asarray(value, dtype=object).reshape(-1)
@@ -48,9 +49,9 @@ def default_array(key: str, feature: FixedLenFeature | FixedLenSequenceFeature) 
         arr = np.asarray(value, dtype=np_dtype).reshape(-1)
     if isinstance(feature, FixedLenSequenceFeature):
         return arr.reshape(()) if arr.size == 1 else arr.reshape(feature.shape)
-    if arr.size != shape_size(feature.shape):
+    if arr.size != size_of(feature.shape):
         raise InvalidArgumentError(
             f"features[{key!r}].default_value has {arr.size} values but shape {list(feature.shape)} needs "
-            f"{shape_size(feature.shape)}; give a default of that shape."
+            f"{size_of(feature.shape)}; give a default of that shape."
         )
     return arr.reshape(feature.shape)

@@ -10,9 +10,8 @@ Each record on disk is::
 ``masked_crc32c(x) = ((crc >> 15) | (crc << 17)) + 0xa282ead8`` (mod 2**32), as in TF's
 ``tsl/lib/hash/crc32c.h``. A compressed file (``GZIP`` / ``ZLIB``) compresses the whole framed stream.
 
-The reader works in chunks: :func:`read_record_chunks` yields :class:`RecordChunk` objects (one bytes
-buffer plus record ``starts`` / ``lengths``) so batched decoders can work on many records at once
-without a Python object per record; :func:`read_records` yields plain ``bytes``.
+The reader works in chunks: :func:`read_record_chunks` yields :class:`RecordChunk` objects (one bytes buffer
+plus record ``starts`` / ``lengths``) so batched decoders need no Python object per record.
 """
 
 from __future__ import annotations
@@ -45,6 +44,7 @@ _log = logging.getLogger(__name__)
 _MASK_DELTA = 0xA282EAD8
 _HEADER = struct.Struct("<QI")
 _FOOTER = struct.Struct("<I")
+_LENGTH = struct.Struct("<Q")
 _CHUNK_BYTES = 4 << 20  # read 4 MiB at a time: large enough to amortise, small enough for memory
 
 try:  # the C implementation; a pure-Python table fallback keeps the package importable without it
@@ -127,7 +127,7 @@ class _ZlibReader(io.RawIOBase):
         super().close()
 
 
-def open_read(path: str, compression: str) -> Any:
+def _open_read(path: str, compression: str) -> Any:
     if compression == "GZIP":
         return gzip.open(path, "rb")
     raw = open(path, "rb")  # noqa: SIM115 - closed by the caller
@@ -174,6 +174,111 @@ def _hint(path: str, compression: str) -> str:
     return " The file is corrupt or truncated, or was written with a different compression_type."
 
 
+def _crc32c_table() -> np.ndarray:
+    """The 256-entry CRC32C (Castagnoli, reflected) byte table."""
+    table = np.arange(256, dtype=np.uint32)
+    for _ in range(8):
+        table = np.where(table & 1, (table >> 1) ^ np.uint32(0x82F63B78), table >> 1).astype(np.uint32)
+    return table
+
+
+_TABLE32 = _crc32c_table()
+
+
+def _masked(crc: np.ndarray) -> np.ndarray:
+    """TF's mask of each CRC in ``crc`` (vectorised :func:`masked_crc32c`)."""
+    c = crc.astype(np.uint64)
+    return (
+        (((c >> np.uint64(15)) | (c << np.uint64(17))) + np.uint64(_MASK_DELTA)) & np.uint64(0xFFFFFFFF)
+    ).astype(np.uint32)
+
+
+def _header_crcs(data: np.ndarray, heads: np.ndarray) -> np.ndarray:
+    """Masked CRC32C of the 8-byte length field at each of ``heads``, table-driven across all records at once."""
+    crc = np.full(len(heads), 0xFFFFFFFF, dtype=np.uint32)
+    for i in range(8):  # one byte of every header per step  # (N,)
+        crc = _TABLE32[(crc ^ data[heads + i]) & 0xFF] ^ (crc >> np.uint32(8))
+    return _masked(crc ^ np.uint32(0xFFFFFFFF))
+
+
+def _u32_at(data: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+    """The little-endian uint32 at each of ``offsets`` (one gather through an unaligned view)."""
+    return np.ndarray((len(data) - 3,), dtype="<u4", buffer=data, strides=(1,))[offsets]
+
+
+def _first_corrupt(buf: bytes, heads: np.ndarray, lengths: np.ndarray) -> tuple[int, str] | None:
+    """``(position in heads, "length" | "data")`` of the first record whose CRC does not match, or ``None``.
+
+    The length CRCs are computed with numpy for all records at once; the data CRCs with one C call per
+    record and compared with numpy.
+    """
+    data = np.frombuffer(buf, dtype=np.uint8)
+    bad_length = _header_crcs(data, heads) != _u32_at(data, heads + 8)
+    ends = heads + 12 + lengths
+    crc = _crc32c
+    computed = np.fromiter(
+        (crc(buf[s:e]) for s, e in zip((heads + 12).tolist(), ends.tolist())),
+        dtype=np.uint32,
+        count=len(heads),
+    )
+    bad_data = _masked(computed) != _u32_at(data, ends)
+    bad = np.flatnonzero(bad_length | bad_data)
+    if not bad.size:
+        return None
+    first = int(bad[0])
+    return first, "length" if bad_length[first] else "data"
+
+
+def _frame(buf: bytes, end_of_data: int) -> tuple[list[int], int]:
+    """Offsets of the whole records in ``buf`` (by their length fields, unchecked) and where the rest starts."""
+    heads: list[int] = []
+    append = heads.append
+    unpack_length = _LENGTH.unpack_from
+    pos = 0
+    while pos + 12 <= end_of_data:  # the one per-record Python loop: lengths chain the records
+        record_end = pos + unpack_length(buf, pos)[0] + 16
+        if record_end > end_of_data:
+            break
+        append(pos)
+        pos = record_end
+    return heads, pos
+
+
+def _split_chunk(
+    buf: bytes, verify: bool, where: tuple[str, str, int, int]
+) -> tuple[np.ndarray, np.ndarray, int]:
+    """Frame ``buf`` into whole records, checking their CRCs: ``(data starts, data lengths, end of the last)``.
+
+    ``where`` is ``(path, compression, byte offset of buf in the stream, index of its first record)``
+    for the error messages.
+    """
+    heads_list, pos = _frame(buf, len(buf))
+    heads = np.asarray(heads_list, dtype=np.int64)
+    data = np.frombuffer(buf, dtype=np.uint8)
+    lengths = np.ndarray((max(len(data) - 7, 0),), dtype="<u8", buffer=data, strides=(1,))[heads].astype(
+        np.int64
+    )
+    if not verify:
+        return heads + 12, lengths, pos
+    corrupt = _first_corrupt(buf, heads, lengths) if len(heads) else None
+    if (
+        corrupt is None
+        and pos + 12 <= len(buf)
+        and masked_crc32c(buf[pos : pos + 8]) != _HEADER.unpack_from(buf, pos)[1]
+    ):
+        # the record after the last whole one claims more bytes than the buffer holds: check its length
+        # field now, so a corrupt length is reported as such (not carried on until the end of the file)
+        heads, corrupt = np.append(heads, pos), (len(heads), "length")
+    if corrupt is not None:
+        path, compression, base, index = where
+        i, field = corrupt
+        raise DataLossError(
+            f"Corrupt TFRecord in {path!r}: the {field} checksum of record {index + i} at byte offset "
+            f"{base + int(heads[i])} does not match." + _hint(path, compression)
+        )
+    return heads + 12, lengths, pos
+
+
 def read_record_chunks(
     path: str, compression_type: str | None = None, verify_checksums: bool = True
 ) -> Iterator[RecordChunk]:
@@ -193,7 +298,7 @@ def read_record_chunks(
         InvalidArgumentError: an unknown ``compression_type``.
     """
     compression = tfrecord_compression(compression_type)
-    with open_read(path, compression) as stream:
+    with _open_read(path, compression) as stream:
         carry = b""
         base = 0  # offset of carry[0] in the uncompressed stream
         index = 0
@@ -208,12 +313,10 @@ def read_record_chunks(
             buf = carry + block if carry else block
             if not buf:
                 return
+            starts, lengths, pos = _split_chunk(buf, verify_checksums, (path, compression, base, index))
             end_of_data = len(buf)
-            starts, lengths, pos = _frame_records(buf, verify_checksums, path, compression, base, index)
-            if starts:
-                yield RecordChunk(
-                    buf, np.asarray(starts, dtype=np.int64), np.asarray(lengths, dtype=np.int64), path, index
-                )
+            if len(starts):
+                yield RecordChunk(buf, starts, lengths, path, index)
                 index += len(starts)
             if not block:  # end of file: anything left over is a truncated record
                 if pos < end_of_data:
@@ -225,50 +328,6 @@ def read_record_chunks(
                 return
             carry = buf[pos:]
             base += pos
-
-
-def _frame_records(
-    buf: bytes, verify_checksums: bool, path: str, compression: str, base: int, index: int
-) -> tuple[list[int], list[int], int]:
-    """The whole records of ``buf``: their data starts and lengths, and where the first partial one begins.
-
-    Raises:
-        DataLossError: a length or data checksum mismatch (``base`` / ``index``: where ``buf`` starts).
-    """
-    starts: list[int] = []
-    lengths: list[int] = []
-    pos = 0
-    end_of_data = len(buf)
-    unpack_header = _HEADER.unpack_from
-    unpack_footer = _FOOTER.unpack_from
-    crc32c, delta = _crc32c, _MASK_DELTA  # locals: this loop runs once per record
-    while pos + 12 <= end_of_data:
-        length, length_crc = unpack_header(buf, pos)
-        if verify_checksums:
-            c = crc32c(buf[pos : pos + 8])
-            masked = (((c >> 15) | (c << 17)) + delta) & 0xFFFFFFFF
-        else:
-            masked = length_crc
-        if masked != length_crc:
-            raise DataLossError(
-                f"Corrupt TFRecord in {path!r}: the length checksum of record {index + len(starts)} "
-                f"at byte offset {base + pos} does not match." + _hint(path, compression)
-            )
-        record_end = pos + 12 + length + 4
-        if record_end > end_of_data:
-            break
-        if verify_checksums:
-            (data_crc,) = unpack_footer(buf, record_end - 4)
-            c = crc32c(buf[pos + 12 : record_end - 4])
-            if (((c >> 15) | (c << 17)) + delta) & 0xFFFFFFFF != data_crc:
-                raise DataLossError(
-                    f"Corrupt TFRecord in {path!r}: the data checksum of record {index + len(starts)} "
-                    f"at byte offset {base + pos} does not match." + _hint(path, compression)
-                )
-        starts.append(pos + 12)
-        lengths.append(length)
-        pos = record_end
-    return starts, lengths, pos
 
 
 def read_records(path: str, compression_type: str | None = None) -> Iterator[bytes]:
@@ -339,7 +398,3 @@ class TFRecordWriter:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.close()
-
-
-# The former private names, still imported by data/ (issue 13 renames its imports after its merge).
-_open_read = open_read
