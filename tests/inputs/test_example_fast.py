@@ -313,3 +313,23 @@ def test_corrupted_scalar_int_records_never_give_a_silently_different_answer() -
         assert fast["v"].row_splits.tolist() == slow["v"].row_splits.tolist()
         assert fast["v"].values.tolist() == slow["v"].values.tolist()
     assert answered > 20
+
+
+@pytest.mark.parametrize("value", [2**31, -(2**31) - 1, 2**40])
+def test_int32_feature_out_of_range_is_an_error_on_both_paths(value: int) -> None:
+    """TF's parser has no int32; ours narrows int64 wire values and must never wrap one silently."""
+    from torchestimator.errors import InputError
+    from torchestimator.io import parse_example
+
+    spec = {"n": FixedLenFeature([], "int32"), "v": VarLenFeature("int32")}
+    records = [encode_example({"n": [1], "v": [2, 3]}), encode_example({"n": [value], "v": [4]})]
+    assert example_fast.parse_records(*_join(records), spec) is None  # declined: the protobuf path decides
+    with pytest.raises(InputError, match=rf"'n'.*{value}.*int32"):
+        parse_example_slow(records, spec)
+    with pytest.raises(InputError, match="int32"):
+        parse_example(records, spec)
+    records[1] = encode_example({"n": [5], "v": [value]})
+    with pytest.raises(InputError, match=rf"'v'.*{value}.*int32"):
+        parse_example_slow(records, spec)
+    ok = parse_example([encode_example({"n": [2**31 - 1], "v": [-(2**31)]})], spec)
+    assert ok["n"].tolist() == [2**31 - 1] and ok["n"].dtype == np.int32

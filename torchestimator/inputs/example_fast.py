@@ -34,8 +34,17 @@ from typing import Any
 
 import numpy as np
 
+from torchestimator.inputs.example_spec import INT32_RANGE
 from torchestimator.inputs.example_values import EntryLists, assemble, decode_values
-from torchestimator.inputs.example_wire import HASH_WEIGHTS, KIND, Plan, lengths_at, pack_keys, plan_for
+from torchestimator.inputs.example_wire import (
+    HASH_WEIGHTS,
+    KIND,
+    Plan,
+    lengths_at,
+    pack_keys,
+    plan_for,
+    ranges,
+)
 from torchestimator.parsing import FixedLenFeature, VarLenFeature
 
 __all__ = ["parse_records", "supports"]
@@ -98,7 +107,23 @@ def _parse(
     lists = _spec_lists(buf, entries, plan)
     if lists is None or not decode_values(buf, span, lists):
         return None
+    if _may_overflow_int32(plan, lists):
+        return None  # the protobuf path names the feature whose value int32 cannot hold
     return assemble(buf, len(starts), plan, lists)
+
+
+def _may_overflow_int32(plan: Plan, lists: EntryLists) -> bool:
+    """Whether a value of an ``int32`` feature lies outside int32 (the cast would wrap it silently; the
+    protobuf path raises instead, naming the feature)."""
+    values = lists.int_values
+    if not values.size or (values.min() >= INT32_RANGE[0] and values.max() <= INT32_RANGE[1]):
+        return False
+    int32_ids = [j for j, f in enumerate(plan.features) if getattr(f, "dtype", None) == "int32"]
+    if not int32_ids:
+        return False
+    entries = np.flatnonzero(np.isin(lists.kid, int32_ids) & lists.has_kind & (lists.kind == 2))
+    own = values[ranges(lists.int_offset[entries], lists.counts[entries])]
+    return bool(own.size and (own.min() < INT32_RANGE[0] or own.max() > INT32_RANGE[1]))
 
 
 def _features_spans(

@@ -30,7 +30,7 @@ import numpy as np
 from torchestimator.errors import InputError, InvalidArgumentError
 from torchestimator.inputs import example_fast
 from torchestimator.inputs.example_proto import decode_example, decode_sequence_example
-from torchestimator.inputs.example_spec import WIRE, default_array, size_of
+from torchestimator.inputs.example_spec import WIRE, default_array, out_of_int32_error, size_of
 from torchestimator.parsing import FixedLenFeature, FixedLenSequenceFeature, Ragged, VarLenFeature
 
 __all__ = [
@@ -68,12 +68,15 @@ def _type_error(key: str, index: int, got: str, feature: FeatureSpec) -> InputEr
     )
 
 
-def _values_array(values: list[Any], np_dtype: Any) -> np.ndarray:
+def _values_array(values: list[Any], np_dtype: Any, key: str) -> np.ndarray:
     if np_dtype is object:
         out = np.empty(len(values), dtype=object)
         out[:] = values
         return out
-    return np.asarray(values, dtype=np_dtype)
+    try:
+        return np.asarray(values, dtype=np_dtype)
+    except OverflowError:
+        raise out_of_int32_error(key, values) from None
 
 
 def _build_feature(
@@ -92,7 +95,7 @@ def _build_feature(
                 raise _type_error(key, i, row[0], feature)
             flat.extend(row[1])
             lengths[i + 1] = len(row[1])
-        return Ragged(_values_array(flat, np_dtype), np.cumsum(lengths))
+        return Ragged(_values_array(flat, np_dtype, key), np.cumsum(lengths))
     if isinstance(feature, FixedLenSequenceFeature):
         step = size_of(feature.shape)
         per_row: list[list[Any]] = []
@@ -120,7 +123,7 @@ def _build_feature(
         for i, vals in enumerate(per_row):
             t = len(vals) // step if step else 0
             if t:
-                out[i, :t] = _values_array(vals, np_dtype).reshape(t, *feature.shape)
+                out[i, :t] = _values_array(vals, np_dtype, key).reshape(t, *feature.shape)
         return out
     # FixedLenFeature: validate row by row, convert once
     size = size_of(feature.shape)
@@ -144,7 +147,7 @@ def _build_feature(
                 f"{list(feature.shape)} needs {size}. Use VarLenFeature for variable-length values."
             )
         flat.extend(row[1])
-    return _values_array(flat, np_dtype).reshape(n, *feature.shape)
+    return _values_array(flat, np_dtype, key).reshape(n, *feature.shape)
 
 
 def _as_list(serialized: Any) -> list[bytes]:
@@ -286,8 +289,12 @@ def _sequence_feature(
     if isinstance(feature, VarLenFeature):
         # a ragged of ragged: examples -> steps -> values
         step_rows = [step[1] for steps in rows for step in (steps or [])]
-        inner = Ragged.from_rows(step_rows) if step_rows else Ragged(_values_array([], np_dtype), np.zeros(1))
-        inner = Ragged(_values_array(inner.values.tolist(), np_dtype), inner.row_splits)
+        inner = (
+            Ragged.from_rows(step_rows)
+            if step_rows
+            else Ragged(_values_array([], np_dtype, key), np.zeros(1))
+        )
+        inner = Ragged(_values_array(inner.values.tolist(), np_dtype, key), inner.row_splits)
         outer = np.zeros(n + 1, dtype=np.int64)
         outer[1:] = np.cumsum([len(steps or []) for steps in rows])
         return Ragged(inner, outer), None  # type: ignore[arg-type]
@@ -309,7 +316,7 @@ def _sequence_feature(
                     f"Sequence feature {key!r} of example {i}, step {t}: {len(step[1])} values but shape "
                     f"{list(feature.shape)} needs {size}."
                 )
-            out[i, t] = _values_array(step[1], np_dtype).reshape(feature.shape)
+            out[i, t] = _values_array(step[1], np_dtype, key).reshape(feature.shape)
     return out, lengths
 
 

@@ -12,10 +12,10 @@ from typing import Any
 
 import numpy as np
 
-from torchestimator.errors import InvalidArgumentError
+from torchestimator.errors import InputError, InvalidArgumentError
 from torchestimator.parsing import FixedLenFeature, FixedLenSequenceFeature
 
-__all__ = ["WIRE", "default_array", "size_of"]
+__all__ = ["INT32_RANGE", "WIRE", "default_array", "out_of_int32_error", "size_of"]
 
 # spec dtype -> (wire kind, numpy dtype of the output)
 WIRE: dict[str, tuple[str, Any]] = {
@@ -25,6 +25,18 @@ WIRE: dict[str, tuple[str, Any]] = {
     "int32": ("int64", np.int32),
     "string": ("bytes", object),
 }
+
+
+INT32_RANGE = (-(2**31), 2**31 - 1)
+
+
+def out_of_int32_error(key: str, values: Sequence[int]) -> InputError:
+    """A value of an ``int32`` feature that int32 cannot hold (TF's parser has no int32: never wrap it)."""
+    bad = next(int(v) for v in values if not INT32_RANGE[0] <= int(v) <= INT32_RANGE[1])
+    return InputError(
+        f"Feature {key!r}: value {bad} does not fit the parse spec's int32 "
+        f"(range {INT32_RANGE[0]}..{INT32_RANGE[1]}); declare the feature int64."
+    )
 
 
 def size_of(shape: Sequence[int]) -> int:
