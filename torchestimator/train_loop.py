@@ -28,6 +28,7 @@ from torchestimator.hooks.basic import (
     StopAtStepHook,
     SummarySaverHook,
 )
+from torchestimator.hooks.checkpoint_saver import find_checkpoint_saver
 from torchestimator.input_fn import Batch, to_device
 from torchestimator.progress import progress_wanted
 from torchestimator.rng import restore_rng, rng_state_json, training_input_seed
@@ -83,11 +84,12 @@ class _Checkpointer:
         listeners: Sequence[CheckpointSaverListener],
         last_step: int | None,
         input_seed: int,
+        own_saver: bool = True,
     ) -> None:
         self.rt, self.hooks, self.listeners, self.last_step = rt, hooks, listeners, last_step
         self.input_seed = input_seed
         cfg = rt.config
-        self.enabled = cfg.checkpointing_enabled
+        self.enabled = cfg.checkpointing_enabled and own_saver
         self.writes = rt.is_chief
         self.distributed = rt.strategy.world_size > 1
         self.steps, self.secs = cfg.save_checkpoints_steps, cfg.save_checkpoints_secs
@@ -174,7 +176,13 @@ def _train_steps(
     strategy, module, cfg = rt.strategy, rt.module, rt.config
     device = strategy.device
     hooks = [*_builtin_hooks(rt, user_hooks, last_step), *user_hooks]
-    ckpt = _Checkpointer(rt, hooks, listeners, last_step, input_seed)
+    saver = find_checkpoint_saver(user_hooks)
+    if (
+        saver is not None
+    ):  # TF: the user's CheckpointSaverHook replaces the Estimator's saver and takes its listeners
+        saver.add_listeners(listeners)
+        listeners = ()
+    ckpt = _Checkpointer(rt, hooks, listeners, last_step, input_seed, own_saver=saver is None)
     ctx = rt.context(ModeKeys.TRAIN)
     scaler = torch.amp.GradScaler(device.type) if cfg.precision == "fp16" and device.type == "cuda" else None
     module.train()

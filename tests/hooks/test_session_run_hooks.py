@@ -110,6 +110,37 @@ def test_checkpoint_saver_hook_steps_and_listener_with_tf_signature(tmp_path):
     assert torch.equal(state.model["layer.weight"], est.model.layer.weight.detach())
 
 
+def test_checkpoint_saver_hook_replaces_the_estimators_saver_and_takes_its_listeners(tmp_path):
+    """TF's Estimator adds its own CheckpointSaverHook only when none is among the hooks, and then hands
+    ``saving_listeners`` to the user's (estimator.py ``_train_with_estimator_spec``)."""
+    est = _est(tmp_path, save_checkpoints_steps=2)
+    model_dir = tmp_path / "m"
+    seen = []
+
+    class Listener(te.CheckpointSaverListener):
+        def after_save(self, global_step_value):
+            seen.append(global_step_value)
+
+    hook = te.CheckpointSaverHook(str(model_dir), save_steps=3)
+    est.train(_input(), hooks=[hook], steps=7, saving_listeners=[Listener()])
+    steps = sorted(
+        int(p.name.rsplit("-", 1)[1]) for p in model_dir.iterdir() if p.name.startswith("model.ckpt-")
+    )
+    assert steps == hook.saved_steps == [0, 3, 6, 7]  # not the RunConfig cadence (0, 2, 4, 6, 7)
+    assert seen == [0, 3, 6, 7]
+    # without the hook, the RunConfig cadence
+    est2 = _est(tmp_path / "b", save_checkpoints_steps=2)
+    est2.train(_input(), steps=7)
+    names = (tmp_path / "b" / "m").iterdir()
+    assert sorted(int(p.name.rsplit("-", 1)[1]) for p in names if p.name.startswith("model.ckpt-")) == [
+        0,
+        2,
+        4,
+        6,
+        7,
+    ]
+
+
 def test_tf_style_saving_listener_in_train(tmp_path):
     est = _est(tmp_path, save_checkpoints_steps=5)
     seen = []

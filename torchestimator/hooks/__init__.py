@@ -10,6 +10,7 @@ from torchestimator.hooks.basic import (
     StopAtStepHook,
     SummarySaverHook,
 )
+from torchestimator.hooks.checkpoint_saver import CheckpointSaverHook
 from torchestimator.hooks.early_stopping import (
     make_early_stopping_hook,
     stop_if_higher_hook,
@@ -27,7 +28,6 @@ from torchestimator.hooks.session_run import (
     StepSession,
 )
 from torchestimator.hooks.session_run_hooks import (
-    CheckpointSaverHook,
     FeedFnHook,
     FinalOpsHook,
     GlobalStepWaiterHook,
