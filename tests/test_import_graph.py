@@ -16,26 +16,7 @@ PACKAGE_DIR = Path(torchestimator.__file__).parent
 PACKAGE = "torchestimator"
 
 # Cycles that remain, each with why it could not be broken yet.
-KNOWN_CYCLES: dict[frozenset[str], str] = {
-    frozenset(
-        f"torchestimator.data.{m}"
-        for m in (
-            "_batching",
-            "_cache",
-            "_dataset",
-            "_mapping",
-            "_sampling",
-            "_shuffle",
-            "_sources",
-            "_transforms",
-        )
-    ): (
-        "te.data mirrors tf.data's fluent API: Dataset.map / batch / shuffle ... construct the transformation "
-        "classes, which subclass Dataset (_dataset.py imports them at its end). Breaking it needs a registry "
-        "of transformations inside data/, which issue 13's helper was rewriting on 2026-12-01; left for after "
-        "that merge."
-    ),
-}
+KNOWN_CYCLES: dict[frozenset[str], str] = {}
 
 
 def module_name(path: Path) -> str:

@@ -16,10 +16,6 @@ import torchestimator
 
 PACKAGE_DIR = Path(torchestimator.__file__).parent
 
-_DATA = (
-    "data/ imports the inputs/ helpers by their former private names (kept as aliases there); issue 13's "
-    "helper owned data/ on 2026-12-01, so switching to the public names is left for after that merge"
-)
 _TORCH = "a torch internal with no public equivalent in torch 2.13"
 _TF = "a TensorFlow internal the bridge must drive (runs only in the TF venv)"
 _SDCA = (
@@ -30,15 +26,6 @@ _SDCA = (
 # file (relative to the package's parent) -> {private name: why it is read across a module line}
 ALLOWED: dict[str, dict[str, str]] = {
     "torchestimator/cli.py": {"_SubParsersAction": "argparse's sub-parser type (annotations only)"},
-    "torchestimator/data/_block.py": dict.fromkeys(("_ragged_concat", "_ragged_take"), _DATA),
-    "torchestimator/data/_distribute.py": {"_ragged_take": _DATA},
-    "torchestimator/data/_files.py": dict.fromkeys(
-        ("_CsvReader", "_csv_reader", "_open_read", "_open_text", "_parse_default"), _DATA
-    ),
-    "torchestimator/data/_text.py": {
-        "_REQUIRED": _DATA,
-        "_csv_default": "shared by data/_files and data/_text (issue 13's area, as for _DATA)",
-    },
     "torchestimator/metrics/external.py": dict.fromkeys(
         ("_defaults", "_reduce_states"),
         "torchmetrics 1.0 has no public way to fold one Metric object's states into another (merge_state "

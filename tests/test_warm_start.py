@@ -25,8 +25,7 @@ from torchestimator.columns import (
 )
 from torchestimator.errors import CheckpointMismatchError, InvalidArgumentError
 from torchestimator.heads import BinaryClassHead
-from torchestimator.warm_start import KEEP_INITIAL, VocabInfo, WarmStartSettings, warm_start
-from torchestimator.warm_start_variables import module_variables
+from torchestimator.warm_start import KEEP_INITIAL, VocabInfo, WarmStartSettings, module_variables, warm_start
 
 VOCAB_A = ["apple", "banana", "cherry", "date", "elder"]
 VOCAB_B = [

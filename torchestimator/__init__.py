@@ -34,7 +34,7 @@ from torchestimator._version import __version__
 from torchestimator.add_metrics import add_metrics
 from torchestimator.errors import NanLossDuringTrainingError
 from torchestimator.estimator import Estimator
-from torchestimator.exporters import BestExporter, Exporter, FinalExporter, LatestExporter
+from torchestimator.export.exporters import BestExporter, Exporter, FinalExporter, LatestExporter
 from torchestimator.heads import (
     BinaryClassHead,
     Head,
@@ -89,8 +89,7 @@ from torchestimator.premade import (
 from torchestimator.run_config import RunConfig
 from torchestimator.spec import EstimatorSpec, ModeKeys
 from torchestimator.training import EvalSpec, TrainSpec, train_and_evaluate
-from torchestimator.vocab_remap import VocabInfo
-from torchestimator.warm_start import WarmStartSettings
+from torchestimator.warm_start import VocabInfo, WarmStartSettings
 
 __all__ = [
     "BaselineClassifier",

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from torchestimator.errors import InvalidArgumentError
-from torchestimator.exporters import BestExporter, FinalExporter, LatestExporter
+from torchestimator.export.exporters import BestExporter, FinalExporter, LatestExporter
 from torchestimator.summaries import SummaryWriter
 
 

@@ -1,7 +1,7 @@
 """A TF checkpoint or SavedModel seen as a warm-start source: our variable names -> TF's tensors.
 
 :func:`torchestimator.warm_start.warm_start` addresses variables by *our* names (see
-:mod:`torchestimator.warm_start_variables`). For a TF source each of our variables is paired with the
+:mod:`torchestimator.warm_start._variables`). For a TF source each of our variables is paired with the
 TF variable the pre-made bindings name (a Dense kernel transposed to torch's layout; a dense kernel
 assembled from its columns' rows), keeping TF's row count, so a ``VocabInfo`` remaps rows exactly as
 for our own checkpoints. Every TF variable is also available under its TF name, for
@@ -18,7 +18,7 @@ import torch
 
 from torchestimator.compat._tf_bundle import TFBundle
 from torchestimator.compat._tf_names import Binding, module_bindings
-from torchestimator.warm_start_variables import WarmStartVariable
+from torchestimator.warm_start._variables import WarmStartVariable
 
 __all__ = ["tf_warm_start_source"]
 

@@ -19,7 +19,17 @@ Elements are numpy values; functions given to ``map`` / ``filter`` receive numpy
 
 from __future__ import annotations
 
-from torchestimator.data import experimental
+# the node modules register the nodes Dataset's methods build (data/_dataset.py's NODES)
+from torchestimator.data import (  # noqa: F401
+    _batching,
+    _cache,
+    _mapping,
+    _sampling,
+    _shuffle,
+    _sources,
+    _transforms,
+    experimental,
+)
 from torchestimator.data._dataset import AUTOTUNE, INFINITE, UNKNOWN, Dataset
 from torchestimator.data._files import CsvDataset, TextLineDataset, TFRecordDataset
 from torchestimator.data._options import Options

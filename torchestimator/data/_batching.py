@@ -15,6 +15,7 @@ import numpy as np
 
 from torchestimator.data._block import Block, concat_blocks, stack_leaves
 from torchestimator.data._dataset import INFINITE, UNKNOWN, Dataset, check_count
+from torchestimator.data._nodes import register_nodes
 from torchestimator.data._structure import TensorSpec, flatten, to_array, unflatten
 from torchestimator.data._transforms import Unary
 from torchestimator.errors import InputError, InvalidArgumentError
@@ -263,3 +264,6 @@ class Unbatch(Unary):
             return INFINITE
         size = self._parent._static_leading_dim()
         return n * size if n >= 0 and size is not None else UNKNOWN
+
+
+register_nodes(Batch, PaddedBatch, RaggedBatch, Unbatch)

@@ -21,7 +21,7 @@ import numpy as np
 
 from torchestimator.data._structure import Tree, unflatten
 from torchestimator.errors import InputError
-from torchestimator.inputs.pipeline import _ragged_concat, _ragged_take
+from torchestimator.inputs.pipeline import ragged_concat, ragged_take
 from torchestimator.parsing import Ragged
 
 __all__ = ["Block", "concat_blocks", "elements_of", "stack_leaves"]
@@ -32,7 +32,7 @@ def _nrows(column: Any) -> int:
 
 
 def _gather(column: Any, rows: np.ndarray) -> Any:
-    return _ragged_take(column, rows) if isinstance(column, Ragged) else column[rows]
+    return ragged_take(column, rows) if isinstance(column, Ragged) else column[rows]
 
 
 class Block:
@@ -80,7 +80,7 @@ class Block:
         if isinstance(rows, range):
             if rows.step > 0:
                 cut = slice(rows.start, rows.stop, rows.step)
-                return [_ragged_take(c, cut) if isinstance(c, Ragged) else c[cut] for c in self.base]
+                return [ragged_take(c, cut) if isinstance(c, Ragged) else c[cut] for c in self.base]
             rows = self._row_index()
         return [_gather(c, rows) for c in self.base]
 
@@ -114,7 +114,7 @@ def concat_blocks(blocks: list[Block]) -> Block:
     merged = []
     for i, c in enumerate(cols[0]):
         parts = [cs[i] for cs in cols]
-        merged.append(_ragged_concat(parts) if isinstance(c, Ragged) else np.concatenate(parts))
+        merged.append(ragged_concat(parts) if isinstance(c, Ragged) else np.concatenate(parts))
     return Block(first.tree, merged)
 
 

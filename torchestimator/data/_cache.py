@@ -19,6 +19,7 @@ import numpy as np
 
 from torchestimator.data._block import Block, concat_blocks, stack_leaves
 from torchestimator.data._dataset import Dataset
+from torchestimator.data._nodes import register_nodes
 from torchestimator.data._structure import LEAF, flatten
 from torchestimator.data._transforms import Unary
 from torchestimator.errors import InputError, InvalidArgumentError
@@ -197,3 +198,6 @@ class Cache(Unary):
                 save_cache_file(self._path, block)
         else:
             self._elements_kept = kept
+
+
+register_nodes(Cache)

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from torchestimator.data._block import Block, elements_of
+from torchestimator.data._nodes import NODES
 from torchestimator.data._structure import flatten, spec_of, unflatten
 from torchestimator.errors import InvalidArgumentError
 
@@ -139,12 +140,12 @@ class Dataset:
             >>> next(iter(ds.batch(2)))[1]
             array([0, 1], dtype=int32)
         """
-        return _sources.TensorSlices(tensors)
+        return NODES.TensorSlices(tensors)
 
     @staticmethod
     def from_tensors(tensors: Any, name: str | None = None) -> Dataset:
         """A dataset of one element, ``tensors``."""
-        return _sources.Tensors(tensors)
+        return NODES.Tensors(tensors)
 
     @staticmethod
     def from_generator(
@@ -172,25 +173,25 @@ class Dataset:
             InvalidArgumentError: ``generator`` is not callable or a dtype is unknown.
             InputError: while iterating, a yielded value does not match the declared structure.
         """
-        return _sources.Generator(generator, output_types, output_shapes, args, output_signature)
+        return NODES.Generator(generator, output_types, output_shapes, args, output_signature)
 
     @staticmethod
     def range(*args: int, output_type: Any = np.int64, name: str | None = None) -> Dataset:
         """``range(stop)``, ``range(start, stop[, step])`` as int64 scalars."""
-        return _sources.Range(*args, output_type=output_type)
+        return NODES.Range(*args, output_type=output_type)
 
     @staticmethod
     def zip(*datasets: Any, name: str | None = None) -> Dataset:
         """Elements of several datasets side by side (a tuple / dict of datasets); ends with the shortest."""
         structure = datasets[0] if len(datasets) == 1 else datasets
-        return _transforms.Zip(structure)
+        return NODES.Zip(structure)
 
     @staticmethod
     def list_files(
         file_pattern: Any, shuffle: bool | None = None, seed: int | None = None, name: str | None = None
     ) -> Dataset:
         """File names matching ``file_pattern`` (a glob or list of globs), shuffled unless ``shuffle=False``."""
-        return _sources.list_files(file_pattern, shuffle, seed)
+        return NODES.list_files(file_pattern, shuffle, seed)
 
     # ---- transformations ------------------------------------------------------------------------
     def map(
@@ -217,15 +218,15 @@ class Dataset:
             >>> [int(x) for x in Dataset.range(3).map(lambda x: x * 2, num_parallel_calls=AUTOTUNE)]
             [0, 2, 4]
         """
-        return _mapping.Map(self, map_func, num_parallel_calls, deterministic)
+        return NODES.Map(self, map_func, num_parallel_calls, deterministic)
 
     def filter(self, predicate: Callable[..., Any], name: str | None = None) -> Dataset:
         """The elements for which ``predicate`` returns True."""
-        return _mapping.Filter(self, predicate)
+        return NODES.Filter(self, predicate)
 
     def flat_map(self, map_func: Callable[..., Dataset], name: str | None = None) -> Dataset:
         """The elements of the datasets ``map_func`` returns, one after another."""
-        return _mapping.FlatMap(self, map_func)
+        return NODES.FlatMap(self, map_func)
 
     def interleave(
         self,
@@ -253,7 +254,7 @@ class Dataset:
             >>> [int(x) for x in Dataset.range(1, 3).interleave(lambda n: Dataset.range(n * 10, n * 10 + 2), cycle_length=2)]
             [10, 20, 11, 21]
         """
-        return _mapping.Interleave(self, map_func, cycle_length, block_length)
+        return NODES.Interleave(self, map_func, cycle_length, block_length)
 
     def shuffle(
         self,
@@ -277,11 +278,11 @@ class Dataset:
         Raises:
             InvalidArgumentError: ``buffer_size < 1``.
         """
-        return _shuffle.Shuffle(self, buffer_size, seed, reshuffle_each_iteration)
+        return NODES.Shuffle(self, buffer_size, seed, reshuffle_each_iteration)
 
     def repeat(self, count: int | None = None, name: str | None = None) -> Dataset:
         """The dataset ``count`` times (``None`` / -1: forever)."""
-        return _transforms.Repeat(self, count)
+        return NODES.Repeat(self, count)
 
     def batch(
         self,
@@ -312,7 +313,7 @@ class Dataset:
             >>> [b.tolist() for b in Dataset.range(5).batch(2)]
             [[0, 1], [2, 3], [4]]
         """
-        return _batching.Batch(self, batch_size, drop_remainder)
+        return NODES.Batch(self, batch_size, drop_remainder)
 
     def padded_batch(
         self,
@@ -323,49 +324,49 @@ class Dataset:
         name: str | None = None,
     ) -> Dataset:
         """Batches whose components are padded to a common (or the given) shape."""
-        return _batching.PaddedBatch(self, batch_size, padded_shapes, padding_values, drop_remainder)
+        return NODES.PaddedBatch(self, batch_size, padded_shapes, padding_values, drop_remainder)
 
     def unbatch(self, name: str | None = None) -> Dataset:
         """Split batches back into elements."""
-        return _batching.Unbatch(self)
+        return NODES.Unbatch(self)
 
     def ragged_batch(self, batch_size: int, drop_remainder: bool = False, name: str | None = None) -> Dataset:
         """Batches whose vector components become :class:`~torchestimator.parsing.Ragged` (scalars stack)."""
-        return _batching.RaggedBatch(self, batch_size, drop_remainder)
+        return NODES.RaggedBatch(self, batch_size, drop_remainder)
 
     def take(self, count: int, name: str | None = None) -> Dataset:
         """The first ``count`` elements (-1: all)."""
-        return _transforms.Take(self, count)
+        return NODES.Take(self, count)
 
     def skip(self, count: int, name: str | None = None) -> Dataset:
         """All but the first ``count`` elements (-1: skip all)."""
-        return _transforms.Skip(self, count)
+        return NODES.Skip(self, count)
 
     def shard(self, num_shards: int, index: int, name: str | None = None) -> Dataset:
         """Every ``num_shards``-th element starting at ``index`` (e.g. one input pipeline's share)."""
-        return _transforms.Shard(self, num_shards, index)
+        return NODES.Shard(self, num_shards, index)
 
     def enumerate(self, start: int = 0, name: str | None = None) -> Dataset:
         """``(i, element)`` pairs, ``i`` an int64 counting from ``start``."""
-        return _transforms.Enumerate(self, start)
+        return NODES.Enumerate(self, start)
 
     def concatenate(self, dataset: Dataset, name: str | None = None) -> Dataset:
         """This dataset's elements, then ``dataset``'s."""
-        return _transforms.Concatenate(self, dataset)
+        return NODES.Concatenate(self, dataset)
 
     def cache(self, filename: str = "", name: str | None = None) -> Dataset:
         """Keep the elements after the first complete pass, in memory or (``filename``) in a file."""
-        return _cache.Cache(self, filename)
+        return NODES.Cache(self, filename)
 
     def prefetch(self, buffer_size: int, name: str | None = None) -> Dataset:
         """Produce up to ``buffer_size`` elements ahead in a background thread."""
-        return _transforms.Prefetch(self, buffer_size)
+        return NODES.Prefetch(self, buffer_size)
 
     def reduce(
         self, initial_state: Any, reduce_func: Callable[[Any, Any], Any], name: str | None = None
     ) -> Any:
         """Fold the elements: ``state = reduce_func(state, element)`` from ``initial_state``."""
-        return _mapping.reduce_dataset(self, initial_state, reduce_func)
+        return NODES.reduce_dataset(self, initial_state, reduce_func)
 
     def get_single_element(self, name: str | None = None) -> Any:
         """The dataset's only element.
@@ -391,14 +392,14 @@ class Dataset:
         rerandomize_each_iteration: bool | None = None,
     ) -> Dataset:
         """Elements drawn from ``datasets`` at random with probabilities ``weights`` (uniform by default)."""
-        return _sampling.Sample(datasets, weights, seed, stop_on_empty_dataset, rerandomize_each_iteration)
+        return NODES.Sample(datasets, weights, seed, stop_on_empty_dataset, rerandomize_each_iteration)
 
     @staticmethod
     def choose_from_datasets(
         datasets: list[Dataset], choice_dataset: Dataset, stop_on_empty_dataset: bool = True
     ) -> Dataset:
         """Element ``i`` from ``datasets[choice_i]``, ``choice_dataset`` giving the indices."""
-        return _sampling.Choose(datasets, choice_dataset, stop_on_empty_dataset)
+        return NODES.Choose(datasets, choice_dataset, stop_on_empty_dataset)
 
     def apply(self, transformation_func: Callable[[Dataset], Dataset]) -> Dataset:
         """``transformation_func(self)``."""
@@ -411,7 +412,7 @@ class Dataset:
 
     def with_options(self, options: Any, name: str | None = None) -> Dataset:
         """Accepted for TF compatibility; the options do not change the elements."""
-        return _transforms.WithOptions(self, options)
+        return NODES.WithOptions(self, options)
 
     def options(self) -> Any:
         """The options set with :meth:`with_options` (a fresh ``Options`` when none)."""
@@ -421,7 +422,3 @@ class Dataset:
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} cardinality={self._cardinality()}>"
-
-
-# node modules subclass Dataset, so they are imported after it (names resolve at call time)
-from torchestimator.data import _batching, _cache, _mapping, _sampling, _shuffle, _sources, _transforms  # noqa: E402

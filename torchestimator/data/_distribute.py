@@ -17,7 +17,7 @@ from torchestimator.data._batching import Batch, Unbatch
 from torchestimator.data._dataset import Dataset
 from torchestimator.data._structure import flatten, unflatten
 from torchestimator.data._transforms import Shard, Unary
-from torchestimator.inputs.pipeline import _ragged_take
+from torchestimator.inputs.pipeline import ragged_take
 from torchestimator.parsing import Ragged
 
 __all__ = ["SplitBatches", "auto_shard", "is_batched", "shards_itself"]
@@ -71,7 +71,7 @@ class SplitBatches(Unary):
             start = self._i * base + min(self._i, extra)
             stop = start + base + (1 if self._i < extra else 0)
             cut = slice(start, stop)
-            yield unflatten(tree, [_ragged_take(v, cut) if isinstance(v, Ragged) else v[cut] for v in leaves])
+            yield unflatten(tree, [ragged_take(v, cut) if isinstance(v, Ragged) else v[cut] for v in leaves])
 
 
 def auto_shard(dataset: Any, input_context: Any) -> Any:

@@ -125,10 +125,10 @@ class TextLineDataset(_CompressedFileSource):
     """
 
     def _read_file(self, path: str) -> Iterator[Block]:
-        from torchestimator.inputs.tfrecord import _open_read
+        from torchestimator.inputs.tfrecord import open_read
 
         carry = b""
-        with _open_read(path, self._compression) as stream:
+        with open_read(path, self._compression) as stream:
             while True:
                 chunk = stream.read(_TEXT_CHUNK)
                 data = carry + chunk
@@ -162,13 +162,13 @@ class TFRecordDataset(_CompressedFileSource):
             yield Block("leaf", [_objects(chunk.records())])
 
 
-def _csv_default(index: int, value: Any) -> tuple[str, Any]:
-    from torchestimator.inputs.csv_types import _parse_default
+def csv_default(index: int, value: Any) -> tuple[str, Any]:
+    from torchestimator.inputs.csv_types import parse_default
 
     if isinstance(value, (list, tuple, np.ndarray)) and np.asarray(value).size == 0:
         # TF: an empty default is a required float32 column
-        return _parse_default(index, f"column {index}", "float32")
-    return _parse_default(index, f"column {index}", value)
+        return parse_default(index, f"column {index}", "float32")
+    return parse_default(index, f"column {index}", value)
 
 
 class CsvDataset(_FileSource):
@@ -192,18 +192,18 @@ class CsvDataset(_FileSource):
         exclude_cols: Sequence[int] | None = None,
         name: str | None = None,
     ) -> None:
-        from torchestimator.inputs.csv_reader import _compression, _csv_reader, _CsvReader, _open_text
+        from torchestimator.inputs.csv_reader import CsvReader, csv_compression, csv_line_reader, open_text
 
         super().__init__(filenames, None)
         if select_cols is not None and exclude_cols is not None:
             raise InvalidArgumentError("CsvDataset takes select_cols or exclude_cols, not both.")
-        parsed = [_csv_default(i, d) for i, d in enumerate(record_defaults)]
-        compression = _compression(compression_type)
+        parsed = [csv_default(i, d) for i, d in enumerate(record_defaults)]
+        compression = csv_compression(compression_type)
         if select_cols is None and exclude_cols is None:
             width = len(parsed)
         else:
-            with _open_text(self._first_path(), compression) as f:
-                first = next(_csv_reader(f, field_delim, use_quote_delim), [])
+            with open_text(self._first_path(), compression) as f:
+                first = next(csv_line_reader(f, field_delim, use_quote_delim), [])
             width = len(first)
         selected = list(range(width))
         if select_cols is not None:
@@ -217,7 +217,7 @@ class CsvDataset(_FileSource):
             )
         names = [f"column {i}" for i in range(width)]
         self._names = [names[c] for c in selected]
-        self._reader = _CsvReader(
+        self._reader = CsvReader(
             names,
             selected,
             [p[0] for p in parsed],

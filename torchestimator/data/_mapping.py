@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from torchestimator.data._dataset import AUTOTUNE, INFINITE, UNKNOWN, Dataset, check_count
+from torchestimator.data._nodes import register_nodes
 from torchestimator.data._structure import flatten, leaf_element, to_array, unflatten
 from torchestimator.data._transforms import Unary
 from torchestimator.errors import InputError, InvalidArgumentError
@@ -216,3 +217,6 @@ def reduce_dataset(dataset: Dataset, initial_state: Any, reduce_func: Callable[[
     for element in dataset:
         state = normalize(reduce_func(state, element))
     return state
+
+
+register_nodes(Map, Filter, FlatMap, Interleave, reduce_dataset)

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from torchestimator.data._dataset import Dataset
+from torchestimator.data._nodes import register_nodes
 from torchestimator.errors import InputError, InvalidArgumentError
 
 __all__ = ["Choose", "Sample"]
@@ -89,3 +90,6 @@ class Choose(Dataset):
                     return
                 continue
             yield element
+
+
+register_nodes(Sample, Choose)

@@ -32,6 +32,7 @@ import numpy as np
 
 from torchestimator.data._block import Block, concat_blocks
 from torchestimator.data._dataset import Dataset, check_count
+from torchestimator.data._nodes import register_nodes
 from torchestimator.data._transforms import Unary
 
 __all__ = ["Shuffle", "shuffle_step"]
@@ -122,3 +123,6 @@ class Shuffle(Unary):
             buffer[slot] = element
         for i in rng.permutation(len(buffer)):
             yield buffer[i]
+
+
+register_nodes(Shuffle)

@@ -9,6 +9,7 @@ import numpy as np
 
 from torchestimator.data._block import Block
 from torchestimator.data._dataset import Dataset
+from torchestimator.data._nodes import register_nodes
 from torchestimator.data._structure import flatten, leaf_element, to_array, unflatten
 from torchestimator.errors import InputError, InvalidArgumentError
 from torchestimator.parsing import Ragged
@@ -209,3 +210,6 @@ def list_files(file_pattern: Any, shuffle: bool | None, seed: int | None) -> Dat
     if shuffle is None or shuffle:
         ds = ds.shuffle(len(files), seed=seed)
     return ds
+
+
+register_nodes(TensorSlices, Tensors, Generator, Range, list_files)

@@ -27,10 +27,10 @@ def _as_text(value: Any) -> str:
 
 
 def _column(texts: list[str], dtype: str, default: Any, index: int, na_value: str) -> np.ndarray:
-    from torchestimator.inputs.csv_reader import _REQUIRED
+    from torchestimator.inputs.csv_reader import REQUIRED
 
     missing = [t == "" or (na_value != "" and t == na_value) for t in texts]
-    if any(missing) and default is _REQUIRED:
+    if any(missing) and default is REQUIRED:
         row = missing.index(True)
         raise InputError(
             f"decode_csv: field {index} of record {row} is empty but required (its record_default is a dtype); "
@@ -55,12 +55,12 @@ _DEFAULTS_CACHE: dict[
 
 
 def _parsed_defaults(record_defaults: Sequence[Any]) -> list[tuple[str, Any]]:
-    from torchestimator.data._files import _csv_default
+    from torchestimator.data._files import csv_default
 
     key = repr(record_defaults)
     parsed = _DEFAULTS_CACHE.get(key)
     if parsed is None:
-        parsed = [_csv_default(i, d) for i, d in enumerate(record_defaults)]
+        parsed = [csv_default(i, d) for i, d in enumerate(record_defaults)]
         if len(_DEFAULTS_CACHE) < 256:
             _DEFAULTS_CACHE[key] = parsed
     return parsed
@@ -70,7 +70,7 @@ def _decode_line(
     line: str, parsed: list[tuple[str, Any]], field_delim: str, use_quote_delim: bool, na_value: str
 ) -> list[Any]:
     """:func:`decode_csv` of one line: numpy scalars (``str`` for string columns), no arrays."""
-    from torchestimator.inputs.csv_reader import _REQUIRED
+    from torchestimator.inputs.csv_reader import REQUIRED
 
     if use_quote_delim and '"' in line:
         fields = next(csv.reader([line], delimiter=field_delim, quoting=csv.QUOTE_MINIMAL), [""])
@@ -84,7 +84,7 @@ def _decode_line(
     out: list[Any] = []
     for i, (text, (dtype, default)) in enumerate(zip(fields, parsed)):
         if text == "" or (na_value != "" and text == na_value):
-            if default is _REQUIRED:
+            if default is REQUIRED:
                 raise InputError(
                     f"decode_csv: field {i} of record 0 is empty but required (its record_default is a dtype); "
                     "give it a default value."

@@ -15,6 +15,7 @@ import numpy as np
 
 from torchestimator.data._block import Block
 from torchestimator.data._dataset import AUTOTUNE, INFINITE, UNKNOWN, Dataset, check_count
+from torchestimator.data._nodes import register_nodes
 from torchestimator.data._structure import LEAF, flatten, unflatten
 from torchestimator.errors import InvalidArgumentError
 
@@ -360,3 +361,6 @@ class WithOptions(Unary):
 
     def _elements(self) -> Iterator[Any]:
         return iter(self._parent)
+
+
+register_nodes(Repeat, Take, Skip, Shard, Enumerate, Concatenate, Zip, Prefetch, WithOptions)

@@ -1,11 +1,13 @@
 """Export for serving: receivers, ``export_saved_model`` and the export layout.
 
-See :mod:`torchestimator.export.saved_model` for the directory layout and
+Exporters (``FinalExporter`` ..., formerly ``torchestimator.exporters``) are in
+:mod:`torchestimator.export.exporters`. See :mod:`torchestimator.export.saved_model` for the directory layout and
 :mod:`torchestimator.export.wire` for what runs in the graph and what on the host.
 """
 
 from __future__ import annotations
 
+from torchestimator.export.exporters import BestExporter, Exporter, FinalExporter, LatestExporter
 from torchestimator.export.outputs import (
     ClassificationOutput,
     EvalOutput,
@@ -28,9 +30,13 @@ from torchestimator.export.supervised_receivers import (
 )
 
 __all__ = [
+    "BestExporter",
     "ClassificationOutput",
     "EvalOutput",
     "ExportOutput",
+    "Exporter",
+    "FinalExporter",
+    "LatestExporter",
     "PredictOutput",
     "RegressionOutput",
     "ServingInputReceiver",

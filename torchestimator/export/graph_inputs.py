@@ -1,9 +1,9 @@
 """Rebuilding the column layers' inputs inside the exported graph, from padded wire tensors.
 
 :class:`GraphBuilder` turns the wire tensors planned by :mod:`torchestimator.export.wire_plan` into
-what each column layer's host packing would give: numeric values (+ ``normalizer_fn``), bucketize
-(float64 comparison, as the host does), identity range / default, indicator counts, combiner weights
-and the fused-bag ids / offsets / bag index. :func:`build_layer_inputs` assembles every layer's
+what each column layer's host packing would give: each column's dense block or ids through its type's
+export half (:mod:`torchestimator.columns.export_registry`), combiner weights and the fused-bag ids /
+offsets / bag index. :func:`build_layer_inputs` assembles every layer's
 reserved-key tensors from it; :func:`bag_forward` is a loop-free ``EmbeddingBag(mode='sum')`` forward
 that traces and exports cleanly.
 """
@@ -18,12 +18,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from torchestimator.columns.base import CategoricalColumn, FeatureColumn
-from torchestimator.columns.categorical import IdentityCategoricalColumn, WeightedCategoricalColumn
 from torchestimator.columns.dense_features import DenseFeatures
-from torchestimator.columns.embedding import IndicatorColumn
+from torchestimator.columns.export_registry import column_export
 from torchestimator.columns.layer_base import ColumnLayer
 from torchestimator.columns.linear_model import LinearModel
-from torchestimator.columns.numeric import BucketizedColumn, NumericColumn
 from torchestimator.columns.sequence import SequenceFeatures, SequenceNumericColumn
 from torchestimator.errors import ExportError
 from torchestimator.export.wire_plan import sequence_input_names
@@ -44,49 +42,29 @@ class GraphBuilder:
         first = next(iter(wire.values()))
         self.batch = first.shape[0]
 
-    def numeric(self, col: NumericColumn) -> torch.Tensor:
-        x = self.wire[col.key].reshape(self.batch, col.dense_width)  # (B, D)
-        if col.normalizer_fn is not None:
-            x = torch.as_tensor(col.normalizer_fn(x))
-        return x.to(torch.float32)  # (B, D)
+    def dense(self, col: FeatureColumn) -> torch.Tensor:
+        """``(B, D)`` float32 of a host-block column, through its type's export half."""
+        half = column_export(col).dense
+        if half is None:
+            raise ExportError(
+                f"column {col.name!r} ({type(col).__name__}) cannot be exported as a dense input: its export "
+                "half has no `dense` part."
+            )
+        return half(self, col)
 
-    def buckets(self, col: BucketizedColumn) -> torch.Tensor:
-        values = self.numeric(col.source_column).to(torch.float64)  # (B, D), as numpy's searchsorted sees it
-        bounds = torch.tensor(col.boundaries, dtype=torch.float64)  # (K,)
-        return (values.unsqueeze(-1) >= bounds).sum(-1).to(torch.int64)  # (B, D)
+    def categorical(self, col: FeatureColumn) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """``(ids (B, L) int64 with -1 = missing, weights (B, L) float32 or None)``, through the export half."""
+        half = column_export(col).ids
+        if half is None:
+            raise ExportError(
+                f"column {col.name!r} ({type(col).__name__}) cannot be exported as ids: its export half has no "
+                "`ids` part."
+            )
+        return half(self, col)
 
-    def categorical(self, col: CategoricalColumn) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """``(ids (B, L) int64 with -1 = missing, weights (B, L) float32 or None)``."""
-        if isinstance(col, BucketizedColumn):
-            b = self.buckets(col)  # (B, D)
-            return b + torch.arange(b.shape[1], dtype=torch.int64) * col.buckets_per_element, None
-        if isinstance(col, IdentityCategoricalColumn):
-            x = self.wire[col.key].to(torch.int64)  # (B, L)
-            bad = (x < 0) | (x >= col.number_buckets)
-            fill = torch.full_like(x, -1 if col.default_value is None else col.default_value)
-            return torch.where(x == -1, -1, torch.where(bad, fill, x)), None
-        if isinstance(col, WeightedCategoricalColumn):
-            ids, _ = self.categorical(col.categorical_column)
-            return ids, self.wire[col.weight_feature_key].to(torch.float32)
-        return self.wire[self.ids_names[col]], None
-
-    def indicator(self, col: IndicatorColumn) -> torch.Tensor:
-        ids, w = self.categorical(col.categorical_column)  # (B, L)
-        nb = col.categorical_column.num_buckets
-        keep = ids >= 0
-        value = torch.where(keep, w if w is not None else torch.ones_like(ids, dtype=torch.float32), 0.0)
-        counts = torch.zeros(ids.shape[0], nb, dtype=torch.float32)  # (B, nb)
-        return counts.scatter_add(1, torch.where(keep, ids, 0), value.to(torch.float32))
-
-    def dense(self, col: Any) -> torch.Tensor:
-        if isinstance(col, NumericColumn):
-            return self.numeric(col)
-        if isinstance(col, BucketizedColumn):
-            b = self.buckets(col)  # (B, D)
-            return F.one_hot(b, col.buckets_per_element).reshape(b.shape[0], -1).to(torch.float32)
-        if isinstance(col, IndicatorColumn):
-            return self.indicator(col)
-        raise ExportError(f"column {col.name!r} ({type(col).__name__}) cannot be exported.")
+    def host_ids(self, col: FeatureColumn) -> torch.Tensor:
+        """The host-computed ``(B, L)`` ids input of ``col``."""
+        return self.wire[self.ids_names[col]]
 
     def bags(
         self,
@@ -146,33 +124,50 @@ def build_layer_inputs(builder: GraphBuilder, layers: list[ColumnLayer]) -> dict
     """Every layer's reserved-key tensors (what ``host_tensors`` would give) from wire tensors."""
     out: dict[str, torch.Tensor] = {}
     for layer in layers:
-        p = layer.key_prefix
         out[layer.ready_key] = torch.zeros(())
-        if isinstance(layer, DenseFeatures):
-            layout = layer.layout()
-            for i, block in enumerate(layout.host_blocks):
-                parts = [builder.dense(col) for col in block]
-                out[f"{p}/dense{i}"] = parts[0] if len(parts) == 1 else torch.cat(parts, dim=1)
-            for g in layout.fused_tables:
-                slots = [
-                    (c.categorical_column, start, c.combiner)
-                    for c, start in zip(g.columns, g.column_starts())
-                ]
-                ids, offsets, weights, bags = builder.bags(slots, example_major=True)
-                out.update({f"{p}/{g.key}/ids": ids, f"{p}/{g.key}/offsets": offsets})
-                out.update({f"{p}/{g.key}/weights": weights, f"{p}/{g.key}/bags": bags})
-        elif isinstance(layer, SequenceFeatures):  # padded by the host: passed through
-            names, length_name = sequence_input_names(layer)
-            for i, (col, name) in enumerate(zip(layer.feature_columns, names)):
-                kind = "values" if isinstance(col, SequenceNumericColumn) else "ids"
-                out[f"{p}/{i}/{kind}"] = builder.wire[name]  # (B, T, w) float32 / (B, T) int64
-            out[f"{p}/lengths"] = builder.wire[length_name]  # (B,)
-        elif isinstance(layer, LinearModel) and layer.layout().sparse_columns:
-            linear = layer.layout()
-            slots = [(c, s.start, layer.sparse_combiner) for c, s in zip(linear.sparse_columns, linear.spans)]
-            ids, offsets, weights, _ = builder.bags(slots)
-            out.update({f"{p}/ids": ids, f"{p}/offsets": offsets, f"{p}/weights": weights})
+        build = next((fn for cls, fn in _LAYER_INPUTS.items() if isinstance(layer, cls)), None)
+        if build is not None:
+            build(builder, layer, out)
     return out
+
+
+def _dense_features_inputs(builder: GraphBuilder, layer: DenseFeatures, out: dict[str, torch.Tensor]) -> None:
+    p, layout = layer.key_prefix, layer.layout()
+    for i, block in enumerate(layout.host_blocks):
+        parts = [builder.dense(col) for col in block]
+        out[f"{p}/dense{i}"] = parts[0] if len(parts) == 1 else torch.cat(parts, dim=1)
+    for g in layout.fused_tables:
+        slots = [(c.categorical_column, start, c.combiner) for c, start in zip(g.columns, g.column_starts())]
+        ids, offsets, weights, bags = builder.bags(slots, example_major=True)
+        out.update({f"{p}/{g.key}/ids": ids, f"{p}/{g.key}/offsets": offsets})
+        out.update({f"{p}/{g.key}/weights": weights, f"{p}/{g.key}/bags": bags})
+
+
+def _sequence_inputs(builder: GraphBuilder, layer: SequenceFeatures, out: dict[str, torch.Tensor]) -> None:
+    """Padded by the host: passed through."""
+    p = layer.key_prefix
+    names, length_name = sequence_input_names(layer)
+    for i, (col, name) in enumerate(zip(layer.feature_columns, names)):
+        kind = "values" if isinstance(col, SequenceNumericColumn) else "ids"
+        out[f"{p}/{i}/{kind}"] = builder.wire[name]  # (B, T, w) float32 / (B, T) int64
+    out[f"{p}/lengths"] = builder.wire[length_name]  # (B,)
+
+
+def _linear_model_inputs(builder: GraphBuilder, layer: LinearModel, out: dict[str, torch.Tensor]) -> None:
+    linear = layer.layout()
+    if not linear.sparse_columns:
+        return
+    p = layer.key_prefix
+    slots = [(c, s.start, layer.sparse_combiner) for c, s in zip(linear.sparse_columns, linear.spans)]
+    ids, offsets, weights, _ = builder.bags(slots)
+    out.update({f"{p}/ids": ids, f"{p}/offsets": offsets, f"{p}/weights": weights})
+
+
+_LAYER_INPUTS: dict[type, Callable[[GraphBuilder, Any, dict[str, torch.Tensor]], None]] = {
+    DenseFeatures: _dense_features_inputs,
+    SequenceFeatures: _sequence_inputs,
+    LinearModel: _linear_model_inputs,
+}
 
 
 def bag_forward(bag: nn.EmbeddingBag) -> Callable[..., torch.Tensor]:

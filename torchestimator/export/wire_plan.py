@@ -1,7 +1,8 @@
 """Planning the exported graph's inputs: which raw features go in-graph and which as host ids.
 
 :func:`plan_wire` walks a model's column layers (``DenseFeatures``, ``LinearModel``) and records one
-:class:`WireInput` per graph input in a :class:`WirePlan`: a ``dense`` (B, D) input for numeric and
+:class:`WireInput` per graph input in a :class:`WirePlan`, through each column type's export half
+(:mod:`torchestimator.columns.export_registry`; built-ins: a ``dense`` (B, D) input for numeric and
 bucketized columns, a ``padded`` (B, L) input for identity ids and combiner weights, and an ``ids``
 (B, L) input for columns whose ids only the host can compute (hash, cross, vocabulary), carrying the
 serialised column. Vocabulary columns without OOV buckets are also recorded as :class:`Lookup` s, which
@@ -13,23 +14,16 @@ the ONNX graph does itself (:meth:`WirePlan.onnx_inputs`). :func:`plan_tensors` 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from torch import nn
 
-from torchestimator.columns.base import CategoricalColumn, FeatureColumn
-from torchestimator.columns.categorical import (
-    IdentityCategoricalColumn,
-    VocabularyFileCategoricalColumn,
-    VocabularyListCategoricalColumn,
-    WeightedCategoricalColumn,
-)
+from torchestimator.columns.base import FeatureColumn
 from torchestimator.columns.dense_features import DenseFeatures
-from torchestimator.columns.embedding import EmbeddingColumn, IndicatorColumn
+from torchestimator.columns.export_registry import column_export
 from torchestimator.columns.layer_base import ColumnLayer
 from torchestimator.columns.linear_model import LinearModel
-from torchestimator.columns.numeric import BucketizedColumn, NumericColumn
 from torchestimator.columns.sequence import SequenceFeatures, SequenceNumericColumn
 from torchestimator.errors import ExportError
 
@@ -122,6 +116,52 @@ class WirePlan:
         self.inputs[item.name] = item
         return item.name
 
+    def plan_column(self, column: FeatureColumn, group: str | None = None) -> str | None:
+        """Plan ``column`` through its type's export half (``columns.export_registry``).
+
+        Returns:
+            The length group of the column's ids (None for a dense column).
+        """
+        return column_export(column).plan(self, column, group)
+
+    def add_dense(self, key: str, dtype: str, width: int) -> str:
+        """A ``dense`` (B, width) input of raw feature ``key``."""
+        return self.add(WireInput(key, "dense", dtype, width=width, key=key))
+
+    def add_padded(self, key: str, dtype: str, group: str | None, num_buckets: int | None = None) -> str:
+        """A ``padded`` (B, L) input of raw feature ``key``.
+
+        Identity ids read by several columns keep one input, bounded by the strictest ``num_buckets``.
+        """
+        old = self.inputs.get(key)
+        if (
+            old is not None
+            and dtype == "int64"
+            and old.kind == "padded"
+            and old.dtype == "int64"
+            and old.num_buckets != num_buckets
+        ):
+            limits = [n for n in (old.num_buckets, num_buckets) if n is not None]
+            self.inputs[key] = dataclasses.replace(old, num_buckets=min(limits))
+            return key
+        return self.add(WireInput(key, "padded", dtype, key=key, group=group, num_buckets=num_buckets))
+
+    def add_host_ids(self, column: FeatureColumn, group: str) -> str:
+        """An ``ids`` (B, L) input the host computes with ``column``'s transform; returns its name."""
+        name = self.ids_names.get(column)
+        if name is None:
+            name = column.name + IDS_SUFFIX
+            if name in self.ids_names.values():  # two columns, one name (vocabulary + hashed view of a key)
+                name = f"{column.name}__{type(column).__name__}{IDS_SUFFIX}"
+            self.ids_names[column] = name
+        return self.add(WireInput(name, "ids", "int64", column=_serialized(column), group=group))
+
+    def add_lookup(
+        self, ids_name: str, key: str, dtype: str, vocabulary: list[Any], default_value: int
+    ) -> None:
+        """The ONNX graph computes ``ids_name`` from raw ``key`` by looking ``vocabulary`` up."""
+        self.lookups[ids_name] = Lookup(ids_name, key, dtype, vocabulary, default_value)
+
     def onnx_inputs(self) -> dict[str, WireInput]:
         """The ONNX graph's inputs: lookup ids replaced by their raw (padded) features."""
         out: dict[str, WireInput] = {}
@@ -142,11 +182,6 @@ def _serialized(column: FeatureColumn) -> dict[str, Any]:
     return serialize_column(column)
 
 
-def _vocabulary(column: Any) -> list[Any]:
-    table = column.vocabulary_table()
-    return [k for k, _ in sorted(table.items(), key=lambda kv: kv[1])]
-
-
 def plan_wire(module: nn.Module) -> WirePlan:
     """Walk the model's column layers and decide every graph input.
 
@@ -156,17 +191,19 @@ def plan_wire(module: nn.Module) -> WirePlan:
     plan = WirePlan()
     plan.layers = [m for m in module.modules() if isinstance(m, ColumnLayer)]
     for layer in plan.layers:
-        if isinstance(layer, SequenceFeatures):
-            _plan_sequence_layer(plan, layer)
-            continue
-        if not isinstance(layer, (DenseFeatures, LinearModel)):
+        planner = next((fn for cls, fn in _LAYER_PLANS.items() if isinstance(layer, cls)), None)
+        if planner is None:
             raise ExportError(
                 "export supports DenseFeatures, LinearModel and SequenceFeatures column layers; the model has "
                 f"{type(layer).__name__}."
             )
-        for col in layer.feature_columns:
-            _plan_column(plan, col)
+        planner(plan, layer)
     return plan
+
+
+def _plan_columns(plan: WirePlan, layer: ColumnLayer) -> None:
+    for col in layer.feature_columns:
+        plan.plan_column(col)
 
 
 def sequence_input_names(layer: SequenceFeatures) -> tuple[list[str], str]:
@@ -194,60 +231,6 @@ def _plan_sequence_layer(plan: WirePlan, layer: SequenceFeatures) -> None:
     plan.add(WireInput(length_name, "sequence_length", "int64", column=_serialized(first), group=length_name))
 
 
-def _plan_column(plan: WirePlan, col: FeatureColumn) -> None:
-    if isinstance(col, NumericColumn):
-        plan.add(WireInput(col.key, "dense", col.dtype, width=col.dense_width, key=col.key))
-    elif isinstance(col, BucketizedColumn):
-        _plan_column(plan, col.source_column)
-    elif isinstance(col, (IndicatorColumn, EmbeddingColumn)) or (
-        hasattr(col, "categorical_column") and not isinstance(col, WeightedCategoricalColumn)
-    ):
-        _plan_categorical(plan, col.categorical_column)
-    elif isinstance(col, CategoricalColumn):
-        _plan_categorical(plan, col)
-    else:
-        raise ExportError(f"column {col.name!r} ({type(col).__name__}) cannot be exported.")
-
-
-def _plan_categorical(plan: WirePlan, col: CategoricalColumn, group: str | None = None) -> None:
-    group = group or col.name
-    if isinstance(col, BucketizedColumn):
-        _plan_column(plan, col.source_column)
-    elif isinstance(col, IdentityCategoricalColumn):
-        limit = col.number_buckets if col.default_value is None else None
-        old = plan.inputs.get(col.key)
-        if old is not None and old.kind == "padded" and old.dtype == "int64" and old.num_buckets != limit:
-            limits = [n for n in (old.num_buckets, limit) if n is not None]  # the strictest column wins
-            plan.inputs[col.key] = dataclasses.replace(old, num_buckets=min(limits))
-        else:
-            plan.add(WireInput(col.key, "padded", "int64", key=col.key, group=col.key, num_buckets=limit))
-    elif isinstance(col, WeightedCategoricalColumn):
-        inner = col.categorical_column
-        _plan_categorical(plan, inner, group=_group_of(plan, inner))
-        plan.add(
-            WireInput(
-                col.weight_feature_key,
-                "padded",
-                "float32",
-                key=col.weight_feature_key,
-                group=_group_of(plan, inner),
-            )
-        )
-    else:
-        name = plan.ids_names.get(col)
-        if name is None:
-            name = col.name + IDS_SUFFIX
-            if name in plan.ids_names.values():  # two columns, one name (vocabulary + hashed view of a key)
-                name = f"{col.name}__{type(col).__name__}{IDS_SUFFIX}"
-            plan.ids_names[col] = name
-        plan.add(WireInput(name, "ids", "int64", column=_serialized(col), group=group))
-        if (
-            isinstance(col, (VocabularyListCategoricalColumn, VocabularyFileCategoricalColumn))
-            and not col.num_oov_buckets
-        ):
-            plan.lookups[name] = Lookup(name, col.key, col.dtype, _vocabulary(col), col.default_value)
-
-
 def plan_tensors(plan: WirePlan, specs: Mapping[str, Any]) -> list[str]:
     """Add a pass-through ``tensor`` input for every numeric receiver feature in ``specs``.
 
@@ -272,5 +255,8 @@ def plan_tensors(plan: WirePlan, specs: Mapping[str, Any]) -> list[str]:
     return strings
 
 
-def _group_of(plan: WirePlan, col: CategoricalColumn) -> str:
-    return col.key if isinstance(col, IdentityCategoricalColumn) else col.name
+_LAYER_PLANS: dict[type, Callable[[WirePlan, Any], None]] = {
+    SequenceFeatures: _plan_sequence_layer,
+    DenseFeatures: _plan_columns,
+    LinearModel: _plan_columns,
+}

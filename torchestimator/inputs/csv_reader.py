@@ -287,11 +287,3 @@ class CsvReader:
 
 def _shifted(line_of: Callable[[int], int], offset: int, row: int) -> int:
     return line_of(offset + row)
-
-
-# The former private names, still imported by data/ (issue 13 renames its imports after its merge).
-_REQUIRED = REQUIRED
-_open_text = open_text
-_csv_reader = csv_line_reader
-_compression = csv_compression
-_CsvReader = CsvReader

@@ -5,7 +5,7 @@ and gives each selected column the least permissive of ``int32 < int64 < float32
 that every non-missing value fits (:func:`_value_rank`, TF's ``_infer_type``), with default ``0`` /
 ``""``. With them, :func:`parse_default` turns each entry into ``(dtype, default)``: a Python ``int``
 -> int32 (int64 when it does not fit), ``float`` -> float32, ``str`` -> string, and a dtype makes the
-column required (default :data:`~torchestimator.inputs.csv_reader._REQUIRED`).
+column required (default :data:`~torchestimator.inputs.csv_reader.REQUIRED`).
 """
 
 from __future__ import annotations
@@ -126,7 +126,3 @@ def infer_defaults(
         dtype = _TYPE_ORDER[4 if column_rank is None else column_rank]
         out.append((dtype, "" if dtype == "string" else 0))
     return out
-
-
-# The former private names, still imported by data/ (issue 13 renames its imports after its merge).
-_parse_default = parse_default

@@ -276,8 +276,3 @@ class BatchedDataset:
         if self.prefetch_buffer_size > 0:
             return prefetch(self._batches(seed), self.prefetch_buffer_size)
         return self._batches(seed)
-
-
-# The former private names, still imported by data/ (issue 13 renames its imports after its merge).
-_ragged_take = ragged_take
-_ragged_concat = ragged_concat

@@ -127,7 +127,7 @@ class _ZlibReader(io.RawIOBase):
         super().close()
 
 
-def _open_read(path: str, compression: str) -> Any:
+def open_read(path: str, compression: str) -> Any:
     if compression == "GZIP":
         return gzip.open(path, "rb")
     raw = open(path, "rb")  # noqa: SIM115 - closed by the caller
@@ -298,7 +298,7 @@ def read_record_chunks(
         InvalidArgumentError: an unknown ``compression_type``.
     """
     compression = tfrecord_compression(compression_type)
-    with _open_read(path, compression) as stream:
+    with open_read(path, compression) as stream:
         carry = b""
         base = 0  # offset of carry[0] in the uncompressed stream
         index = 0

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
@@ -127,73 +127,87 @@ def export_asset(export_dir: str, name: object, sha256: object = None) -> str:
 
 
 def tf_column(spec: Mapping[str, Any], export_dir: str) -> Any:
-    """TF's own feature column for one serialised torchestimator column.
+    """TF's own feature column for one serialised torchestimator column (by type, from :data:`_TF_COLUMNS`).
 
     Raises:
         BridgeError: an unsupported column type or setting.
     """
     import tensorflow as tf
 
-    fc = tf.feature_column
-    kind, c = spec["type"], spec["config"]
-    if kind == "NumericColumn":
-        if c.get("normalizer_fn") is not None:
-            raise BridgeError(
-                f"numeric_column {c['key']!r} has normalizer_fn {c['normalizer_fn']}: torch code cannot run in "
-                "TensorFlow; normalise the feature in the input pipeline or drop normalizer_fn."
-            )
-        return fc.numeric_column(
-            c["key"], tuple(c["shape"]), c["default_value"], tf.dtypes.as_dtype(c["dtype"])
+    build = _TF_COLUMNS.get(spec["type"])
+    if build is None:
+        raise BridgeError(
+            f"column type {spec['type']!r} is not supported by the TF bridge; supported: {sorted(_TF_COLUMNS)}."
         )
-    if kind == "BucketizedColumn":
-        return fc.bucketized_column(
-            tf_column(c["source_column"], export_dir), [float(b) for b in c["boundaries"]]
+    return build(tf, tf.feature_column, spec, export_dir)
+
+
+def _numeric(tf: Any, fc: Any, spec: Mapping[str, Any], export_dir: str) -> Any:
+    c = spec["config"]
+    if c.get("normalizer_fn") is not None:
+        raise BridgeError(
+            f"numeric_column {c['key']!r} has normalizer_fn {c['normalizer_fn']}: torch code cannot run in "
+            "TensorFlow; normalise the feature in the input pipeline or drop normalizer_fn."
         )
-    if kind == "HashedCategoricalColumn":
-        return fc.categorical_column_with_hash_bucket(
-            c["key"], c["hash_bucket_size"], tf.dtypes.as_dtype(c["dtype"])
-        )
-    if kind == "VocabularyListCategoricalColumn":
-        return fc.categorical_column_with_vocabulary_list(
-            c["key"],
-            c["vocabulary_list"],
-            tf.dtypes.as_dtype(c["dtype"]),
-            c["default_value"],
-            c["num_oov_buckets"],
-        )
-    if kind == "VocabularyFileCategoricalColumn":
-        path = export_asset(export_dir, c["vocabulary_file"], spec.get("asset_sha256"))
-        default = None if c["default_value"] in (None, -1) else c["default_value"]  # TF: None = "-1 / OOV"
-        return fc.categorical_column_with_vocabulary_file(
-            c["key"],
-            path,
-            vocabulary_size=c["vocabulary_size"],
-            dtype=tf.dtypes.as_dtype(c["dtype"]),
-            default_value=default,
-            num_oov_buckets=c["num_oov_buckets"],
-            file_format=c.get("file_format"),
-        )
-    if kind == "IdentityCategoricalColumn":
-        return fc.categorical_column_with_identity(
-            c["key"], num_buckets=c["number_buckets"], default_value=c["default_value"]
-        )
-    if kind == "WeightedCategoricalColumn":
-        return fc.weighted_categorical_column(
-            tf_column(c["categorical_column"], export_dir),
-            c["weight_feature_key"],
-            tf.dtypes.as_dtype(c["dtype"]),
-        )
-    if kind == "CrossedColumn":
-        keys = [k if isinstance(k, str) else tf_column(k, export_dir) for k in c["keys"]]
-        return fc.crossed_column(keys, c["hash_bucket_size"], c["hash_key"])
-    if kind == "IndicatorColumn":
-        return fc.indicator_column(tf_column(c["categorical_column"], export_dir))
-    if kind in ("EmbeddingColumn", "SharedEmbeddingColumn"):
-        return tf_column(c["categorical_column"], export_dir)  # the lookup itself is done in DenseFeaturesTF
-    raise BridgeError(
-        f"column type {kind!r} is not supported by the TF bridge; supported: "
-        f"{sorted(CATEGORICAL_TYPES | DENSE_TYPES)}."
+    return fc.numeric_column(c["key"], tuple(c["shape"]), c["default_value"], tf.dtypes.as_dtype(c["dtype"]))
+
+
+def _vocabulary_file(tf: Any, fc: Any, spec: Mapping[str, Any], export_dir: str) -> Any:
+    c = spec["config"]
+    path = export_asset(export_dir, c["vocabulary_file"], spec.get("asset_sha256"))
+    default = None if c["default_value"] in (None, -1) else c["default_value"]  # TF: None = "-1 / OOV"
+    return fc.categorical_column_with_vocabulary_file(
+        c["key"],
+        path,
+        vocabulary_size=c["vocabulary_size"],
+        dtype=tf.dtypes.as_dtype(c["dtype"]),
+        default_value=default,
+        num_oov_buckets=c["num_oov_buckets"],
+        file_format=c.get("file_format"),
     )
+
+
+def _crossed(tf: Any, fc: Any, spec: Mapping[str, Any], export_dir: str) -> Any:
+    c = spec["config"]
+    keys = [k if isinstance(k, str) else tf_column(k, export_dir) for k in c["keys"]]
+    return fc.crossed_column(keys, c["hash_bucket_size"], c["hash_key"])
+
+
+def _inner(spec: Mapping[str, Any], export_dir: str, field: str = "categorical_column") -> Any:
+    return tf_column(spec["config"][field], export_dir)
+
+
+# serialised column type -> (tf, tf.feature_column, spec, export_dir) -> TF's feature column
+_TF_COLUMNS: dict[str, Callable[[Any, Any, Mapping[str, Any], str], Any]] = {
+    "NumericColumn": _numeric,
+    "BucketizedColumn": lambda tf, fc, s, d: fc.bucketized_column(
+        _inner(s, d, "source_column"), [float(b) for b in s["config"]["boundaries"]]
+    ),
+    "HashedCategoricalColumn": lambda tf, fc, s, d: fc.categorical_column_with_hash_bucket(
+        s["config"]["key"], s["config"]["hash_bucket_size"], tf.dtypes.as_dtype(s["config"]["dtype"])
+    ),
+    "VocabularyListCategoricalColumn": lambda tf, fc, s, d: fc.categorical_column_with_vocabulary_list(
+        s["config"]["key"],
+        s["config"]["vocabulary_list"],
+        tf.dtypes.as_dtype(s["config"]["dtype"]),
+        s["config"]["default_value"],
+        s["config"]["num_oov_buckets"],
+    ),
+    "VocabularyFileCategoricalColumn": _vocabulary_file,
+    "IdentityCategoricalColumn": lambda tf, fc, s, d: fc.categorical_column_with_identity(
+        s["config"]["key"],
+        num_buckets=s["config"]["number_buckets"],
+        default_value=s["config"]["default_value"],
+    ),
+    "WeightedCategoricalColumn": lambda tf, fc, s, d: fc.weighted_categorical_column(
+        _inner(s, d), s["config"]["weight_feature_key"], tf.dtypes.as_dtype(s["config"]["dtype"])
+    ),
+    "CrossedColumn": _crossed,
+    "IndicatorColumn": lambda tf, fc, s, d: fc.indicator_column(_inner(s, d)),
+    # the embedding lookup itself is done in DenseFeaturesTF
+    "EmbeddingColumn": lambda tf, fc, s, d: _inner(s, d),
+    "SharedEmbeddingColumn": lambda tf, fc, s, d: _inner(s, d),
+}
 
 
 def column_name(spec: Mapping[str, Any]) -> str:

@@ -12,7 +12,7 @@ has a checkpoint of its own, that checkpoint wins. ``warm_start_from`` is:
   by its TF name through ``var_name_to_prev_var_name``;
 * a :class:`WarmStartSettings`.
 
-Variables are named as in :mod:`torchestimator.warm_start_variables`: a plain tensor by its
+Variables are named as in :mod:`torchestimator.warm_start._variables`: a plain tensor by its
 ``state_dict`` key, a feature column's table by ``"<layer path>/<table>/embedding_weights"``
 (DenseFeatures / SequenceFeatures) or ``"<layer path>/<column>/weights"`` (LinearModel), so a column
 whose vocabulary changed is remapped by :class:`VocabInfo` even inside a fused table.
@@ -60,8 +60,8 @@ import torch
 
 from torchestimator import checkpoint as ckpt_lib
 from torchestimator.errors import CheckpointMismatchError, InvalidArgumentError, did_you_mean
-from torchestimator.vocab_remap import KEEP_INITIAL, RowRemap, VocabInfo, plan_remap
-from torchestimator.warm_start_variables import WarmStartVariable, checkpoint_variables, module_variables
+from torchestimator.warm_start._variables import WarmStartVariable, checkpoint_variables, module_variables
+from torchestimator.warm_start._vocab_remap import KEEP_INITIAL, RowRemap, VocabInfo, plan_remap
 
 __all__ = ["KEEP_INITIAL", "VocabInfo", "WarmStartSettings", "warm_start"]
 
