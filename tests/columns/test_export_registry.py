@@ -122,3 +122,21 @@ def test_export_does_not_switch_on_column_classes() -> None:
                 found += [f"{path.name}: {n}" for n in names & column_classes - ALLOWED_SWITCHES]
     assert "NumericColumn" in column_classes and "IdentityCategoricalColumn" in column_classes
     assert not found, f"export/ switches on column classes (register an export half instead): {found}"
+
+
+def test_a_new_dense_column_type_trains_through_dense_features_with_no_edit_to_the_layer() -> None:
+    """DenseFeatures reads a column type it does not know through ``DenseColumn.host_dense`` (its own
+    transform): the layer's output equals numpy on the raw values, and a wrong-width transform is named."""
+    raw = np.array([[1.0], [-2.0], [0.5]], np.float32)
+    layer = fc.DenseFeatures([ScaledColumn("x", scale=3.0), fc.numeric_column("y")])
+    out = layer({"x": raw, "y": raw + 1})
+    np.testing.assert_allclose(out.detach().numpy(), np.concatenate([raw * 3.0, raw + 1], axis=1))
+
+    @dataclasses.dataclass(frozen=True, eq=False)
+    class TooWide(ScaledColumn):
+        @property
+        def variable_shape(self) -> tuple[int, ...]:
+            return (2,)
+
+    with pytest.raises(Exception, match=r"'x'.*\(batch, 2\)"):
+        fc.DenseFeatures([TooWide("x")])({"x": raw})

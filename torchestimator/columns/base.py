@@ -138,6 +138,21 @@ class DenseColumn(FeatureColumn):
     def dense_width(self) -> int:
         return int(np.prod(self.variable_shape))
 
+    def host_dense(self, cache: TransformCache) -> np.ndarray:
+        """float32 ``(B, dense_width)`` for DenseFeatures: by default the column's own ``transform`` output.
+
+        A new dense column type needs only ``variable_shape``, ``parse_example_spec`` and ``transform``
+        (override this when its transform returns something else than the dense values).
+        """
+        value = cache.get(self)
+        array = value.numpy() if hasattr(value, "numpy") else np.asarray(value)
+        if array.ndim == 0 or array.size != array.shape[0] * self.dense_width:
+            raise FeatureError(
+                f"column {self.name!r}: transform returned shape {tuple(array.shape)}; DenseFeatures expects "
+                f"(batch, {self.dense_width}) values (variable_shape {self.variable_shape})."
+            )
+        return np.asarray(array, dtype=np.float32).reshape(array.shape[0], self.dense_width)
+
 
 class CategoricalColumn(FeatureColumn):
     """A column producing :class:`CategoricalIds` in ``[0, num_buckets)`` (ids < 0 mean missing)."""

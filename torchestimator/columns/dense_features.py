@@ -245,7 +245,9 @@ class DenseFeatures(ColumnLayer):
             flat = ids.row_ids() * nb + ids.values
             counts = np.bincount(flat, weights=ids.weights, minlength=ids.nrows * nb)
             return counts.astype(np.float32).reshape(ids.nrows, nb)
-        raise InvalidArgumentError(f"DenseFeatures: column type {type(col).__name__} is not supported.")
+        return col.host_dense(
+            cache
+        )  # any other dense column type: its own transform (DenseColumn.host_dense)
 
     def _host_block(self, block: list[DenseColumn], cache: TransformCache) -> np.ndarray:
         """float32 ``(B, d)`` of one run of host columns; plain numerics in one vectorised pass."""
