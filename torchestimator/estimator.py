@@ -66,6 +66,7 @@ from torchestimator.rng import seed_everything
 from torchestimator.run_config import RunConfig
 from torchestimator.spec import ModeKeys
 from torchestimator.summaries import SummaryWriter
+from torchestimator.threads import adapt_threads, scoped_threads, threads_for_run
 from torchestimator.train_loop import run_training
 
 __all__ = ["Estimator"]
@@ -297,15 +298,16 @@ class Estimator:
             if resume and last_step is not None and resume.get("last_step") == last_step:
                 skip, seed = int(resume.get("batches_consumed", 0)), resume.get("shuffle_seed")
             self._resume_input = None
-            run_training(
-                self,
-                input_fn,
-                list(hooks or ()),
-                last_step,
-                list(saving_listeners or ()),
-                skip_batches=skip,
-                input_seed=training_input_seed_of(self._strategy, self._config, seed),
-            )
+            with threads_for_run(self._config):  # issue 18: the run's torch threads (RunConfig.num_threads)
+                run_training(
+                    self,
+                    input_fn,
+                    list(hooks or ()),
+                    last_step,
+                    list(saving_listeners or ()),
+                    skip_batches=skip,
+                    input_seed=training_input_seed_of(self._strategy, self._config, seed),
+                )
         finally:
             if lock is not None:
                 lock.release()
@@ -328,14 +330,15 @@ class Estimator:
         """
         _check_positive("steps", steps)
         self._use_checkpoint(checkpoint_path)
-        return run_evaluation(
-            self,
-            input_fn,
-            steps,
-            [*self._progress_hooks(steps), *(hooks or ())],
-            name,
-            checkpoint_path or self._resident_checkpoint,
-        )
+        with threads_for_run(self._config):  # issue 18: the run's torch threads (RunConfig.num_threads)
+            return run_evaluation(
+                self,
+                input_fn,
+                steps,
+                [*self._progress_hooks(steps), *(hooks or ())],
+                name,
+                checkpoint_path or self._resident_checkpoint,
+            )
 
     def _evaluate_resident(
         self, input_fn: Callable[..., Any], steps: int | None, hooks: Sequence[Hook] | None, name: str | None
@@ -362,7 +365,8 @@ class Estimator:
         self._use_checkpoint(checkpoint_path)
         keys = [predict_keys] if isinstance(predict_keys, str) else predict_keys
         hooks = [*self._progress_hooks(None), *(hooks or ())]
-        return run_prediction(self, input_fn, keys, hooks, yield_single_examples)
+        predictions = run_prediction(self, input_fn, keys, hooks, yield_single_examples)
+        return scoped_threads(self._config, predictions)  # issue 18: the run's torch threads
 
     def _progress_hooks(self, steps: int | None) -> list[Hook]:
         """A progress bar for evaluate / predict where ``RunConfig.progress_bar`` wants one (chief only)."""
@@ -400,6 +404,7 @@ class Estimator:
         scripts/bench_overhead.py and scripts/bench_columns.py. torchestimator's readers prefetch their
         own batches either way."""
         stream = host_batches(batches, self._transform, find_weight_keys(self._module))
+        stream = adapt_threads(stream)  # issue 18: re-check RunConfig.num_threads='auto' on the training thread
         on_accelerator = self._strategy.device.type != "cpu"
         if self._config.prefetch_batches > 0 and self._transform is not None and on_accelerator:
             from torchestimator.inputs.prefetch import prefetch
