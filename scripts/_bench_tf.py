@@ -28,6 +28,8 @@ from typing import Any
 
 SCRIPTS = Path(__file__).resolve().parent
 ROOT = SCRIPTS.parent
+if str(ROOT) not in sys.path:  # benchmark this checkout's package, not an installed one
+    sys.path.insert(1, str(ROOT))
 
 
 def tf_python() -> str:

@@ -21,6 +21,7 @@ import os
 import sys
 import tempfile
 import warnings
+from typing import Any
 
 import torch
 
@@ -34,8 +35,8 @@ from torchestimator import feature_column as fc  # noqa: E402
 from torchestimator.premade import DNNLinearCombinedClassifier  # noqa: E402
 
 
-def run(rows: int, threads: int, repeats: int, warmup: int, tf_side: bt.TFWorker) -> dict[str, list[float]]:
-    """{side: [examples/s per repeat]} for the census case, interleaved."""
+def prepare(rows: int, threads: int, warmup: int, tf_side: bt.TFWorker) -> dict[str, Any]:
+    """Both sides built and warmed up: {side: runner() -> examples/s}."""
     if threads:
         torch.set_num_threads(threads)
     feats, labels = make_census(rows, seed=0)
@@ -56,9 +57,12 @@ def run(rows: int, threads: int, repeats: int, warmup: int, tf_side: bt.TFWorker
     def tf_train() -> float:
         return tf_side.call(op="train", case="census", steps=n_batches, warmup=warmup)["rate"]
 
-    return bt.interleave(
-        {"ours": ours_runner(est, input_fn, n_batches, warmup, CENSUS_BATCH), "tf": tf_train}, repeats
-    )
+    return {"ours": ours_runner(est, input_fn, n_batches, warmup, CENSUS_BATCH), "tf": tf_train}
+
+
+def run(rows: int, threads: int, repeats: int, warmup: int, tf_side: bt.TFWorker) -> dict[str, list[float]]:
+    """{side: [examples/s per repeat]} for the census case, interleaved."""
+    return bt.interleave(prepare(rows, threads, warmup, tf_side), repeats)
 
 
 def main() -> None:

@@ -55,6 +55,7 @@ import torchestimator as te  # noqa: E402
 from torchestimator import feature_column as fc  # noqa: E402
 from torchestimator.columns.hashing import hash_bucket  # noqa: E402
 from torchestimator.premade import DNNClassifier, LinearClassifier  # noqa: E402
+from torchestimator.threads import AUTO, ThreadScope  # noqa: E402
 
 
 class HandFused(nn.Module):
@@ -122,11 +123,7 @@ def quiet_config(threads: int) -> te.RunConfig:
     config = te.RunConfig(
         progress_bar=False, save_checkpoints_steps=10**9, save_summary_steps=0, log_step_count_steps=None
     )
-    return config.replace(num_threads=threads) if threads and _has_thread_policy() else config
-
-
-def _has_thread_policy() -> bool:
-    return "num_threads" in {f.name for f in te.RunConfig.__dataclass_fields__.values()}
+    return config.replace(num_threads=threads) if threads else config
 
 
 def ours_runner(est: te.Estimator, input_fn: Any, n_batches: int, warmup: int, batch: int) -> Any:
@@ -138,10 +135,8 @@ def ours_runner(est: te.Estimator, input_fn: Any, n_batches: int, warmup: int, b
     return run
 
 
-def run(
-    rows: int, threads: int, repeats: int, warmup: int, tf_side: bt.TFWorker
-) -> dict[str, dict[str, list[float]]]:
-    """Both cases, interleaved; returns {case: {side: [examples/s per repeat]}}."""
+def prepare(rows: int, threads: int, warmup: int, tf_side: bt.TFWorker) -> dict[str, dict[str, Any]]:
+    """Build both sides of both cases (warmed up); returns {case: {side: runner() -> examples/s}}."""
     if threads:
         torch.set_num_threads(threads)
     feats, labels = make_synthetic(rows, seed=0)
@@ -160,32 +155,33 @@ def run(
         est.train(input_fn, steps=10)  # warm-up: first checkpoint, optimizer slots
     for case in ("dnn", "linear"):
         tf_side.call(op="setup", case=case, data=data, threads=threads, batch=BATCH_SIZE)
-    used_threads = torch.get_num_threads()
 
     def hand() -> float:
-        saved = torch.get_num_threads()
-        torch.set_num_threads(used_threads)
-        try:
+        with ThreadScope(threads or AUTO):  # the same thread policy as the Estimator's
             return hand_rate(feats, labels, n_batches, warmup)
-        finally:
-            torch.set_num_threads(saved)
 
     def tf_train(case: str) -> Any:
         return lambda: tf_side.call(op="train", case=case, steps=n_batches, warmup=warmup)["rate"]
 
-    dnn_rates = bt.interleave(
-        {
+    return {
+        "dnn": {
             "ours": ours_runner(dnn, input_fn, n_batches, warmup, BATCH_SIZE),
             "tf": tf_train("dnn"),
             "hand": hand,
         },
-        repeats,
-    )
-    linear_rates = bt.interleave(
-        {"ours": ours_runner(linear, input_fn, n_batches, warmup, BATCH_SIZE), "tf": tf_train("linear")},
-        repeats,
-    )
-    return {"dnn": dnn_rates, "linear": linear_rates}
+        "linear": {
+            "ours": ours_runner(linear, input_fn, n_batches, warmup, BATCH_SIZE),
+            "tf": tf_train("linear"),
+        },
+    }
+
+
+def run(
+    rows: int, threads: int, repeats: int, warmup: int, tf_side: bt.TFWorker
+) -> dict[str, dict[str, list[float]]]:
+    """Both cases, interleaved; returns {case: {side: [examples/s per repeat]}}."""
+    runners = prepare(rows, threads, warmup, tf_side)
+    return {case: bt.interleave(sides, repeats) for case, sides in runners.items()}
 
 
 def main() -> None:
@@ -202,7 +198,7 @@ def main() -> None:
         rates = run(args.rows, args.threads, args.repeats, args.warmup, tf_side)
     print(
         f"{bt.machine()}; {args.rows:,} rows, batch {BATCH_SIZE}, threads "
-        f"{args.threads or 'default'} (torch ran with {torch.get_num_threads()})"
+        f"{args.threads or 'default (ours: RunConfig auto policy)'}"
     )
     bt.print_rates(
         f"DNNClassifier {HIDDEN_UNITS}, emb {EMBEDDING_DIM}, examples/s", rates["dnn"], "ours", "tf"
