@@ -117,7 +117,7 @@ def test_auto_threads_follow_the_busy_neighbours(tmp_path, user_threads, monkeyp
 def test_auto_rechecks_with_hysteresis(monkeypatch, user_threads):
     clock = [0.0]
     busy = [0]
-    monkeypatch.setattr(threads.time, "monotonic", lambda: clock[0])
+    monkeypatch.setattr(threads, "_monotonic", lambda: clock[0])
     monkeypatch.setattr(threads, "usable_cpus", lambda: 2)
     monkeypatch.setattr(threads, "busy_other_cpus", lambda samples=3: busy[0])
     with threads.ThreadScope() as scope:
@@ -137,3 +137,50 @@ def test_auto_rechecks_with_hysteresis(monkeypatch, user_threads):
             scope.maybe_adapt()
         assert torch.get_num_threads() == 2  # neighbours gone: back up to the cap
     assert torch.get_num_threads() == user_threads
+
+
+def test_cpu_host_thread_claims_one_core_once_in_auto_scopes(monkeypatch, user_threads):
+    monkeypatch.setattr(threads, "usable_cpus", lambda: 2)
+    monkeypatch.setattr(threads, "busy_other_cpus", lambda samples=3: 0)
+    assert threads.cpu_host_thread() is False  # outside any scope
+    with threads.ThreadScope():
+        assert torch.get_num_threads() == 2
+        assert threads.cpu_host_thread() is True
+        assert torch.get_num_threads() == 1  # one core for the host thread, one for torch
+        assert threads.cpu_host_thread() is True
+        assert torch.get_num_threads() == 1  # claimed once
+    with threads.ThreadScope(num_threads=2):
+        assert threads.cpu_host_thread() is False  # a fixed setting is left alone
+    monkeypatch.setattr(threads, "usable_cpus", lambda: 1)
+    with threads.ThreadScope():
+        assert threads.cpu_host_thread() is False  # one CPU: nothing to overlap with
+    assert torch.get_num_threads() == user_threads
+
+
+def test_host_transform_in_a_thread_trains_the_same_weights(tmp_path, monkeypatch):
+    """auto on 2 CPUs (host transform in a background thread) == num_threads=1 (inline): same weights."""
+    import numpy as np
+
+    from torchestimator import feature_column as fc
+    from torchestimator.premade import LinearClassifier
+
+    monkeypatch.setattr(threads, "usable_cpus", lambda: 2)
+    monkeypatch.setattr(threads, "busy_other_cpus", lambda samples=3: 0)
+    rng = np.random.default_rng(0)
+    feats = {"x": rng.standard_normal(64).astype(np.float32), "c": rng.integers(0, 9, 64)}
+    labels = (feats["x"] > 0).astype(np.int64)
+
+    def input_fn():
+        for i in range(0, 64, 8):
+            yield {k: v[i : i + 8] for k, v in feats.items()}, labels[i : i + 8]
+
+    cols = [fc.numeric_column("x"), fc.categorical_column_with_hash_bucket("c", 5, dtype="int64")]
+    weights = []
+    for name, n in (("auto", "auto"), ("one", 1)):
+        cfg = te.RunConfig(progress_bar=False, log_step_count_steps=None, num_threads=n, tf_random_seed=1)
+        est = LinearClassifier(cols, model_dir=str(tmp_path / name), config=cfg)
+        est.train(input_fn)
+        weights.append({k: v.detach().clone() for k, v in est._module.named_parameters()})
+    assert weights[0].keys() == weights[1].keys()
+    for key in weights[0]:
+        torch.testing.assert_close(weights[0][key], weights[1][key], rtol=0, atol=0)

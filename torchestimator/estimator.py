@@ -66,7 +66,7 @@ from torchestimator.rng import seed_everything
 from torchestimator.run_config import RunConfig
 from torchestimator.spec import ModeKeys
 from torchestimator.summaries import SummaryWriter
-from torchestimator.threads import adapt_threads, scoped_threads, threads_for_run
+from torchestimator.threads import adapt_threads, cpu_host_thread, scoped_threads, threads_for_run
 from torchestimator.train_loop import run_training
 
 __all__ = ["Estimator"]
@@ -404,13 +404,18 @@ class Estimator:
         scripts/bench_overhead.py and scripts/bench_columns.py. torchestimator's readers prefetch their
         own batches either way."""
         stream = host_batches(batches, self._transform, find_weight_keys(self._module))
-        stream = adapt_threads(stream)  # issue 18: re-check RunConfig.num_threads='auto' on the training thread
         on_accelerator = self._strategy.device.type != "cpu"
         if self._config.prefetch_batches > 0 and self._transform is not None and on_accelerator:
             from torchestimator.inputs.prefetch import prefetch
 
             return prefetch(stream, self._config.prefetch_batches)
-        return stream
+        if (
+            self._config.prefetch_batches > 0 and self._transform is not None and cpu_host_thread()
+        ):  # issue 18
+            from torchestimator.inputs.prefetch import prefetch
+
+            stream = prefetch(stream, self._config.prefetch_batches)
+        return adapt_threads(stream)  # issue 18: re-check RunConfig.num_threads='auto' on the training thread
 
     def _batches(self, input_fn: Callable[..., Any], mode: str) -> Iterator[Batch]:
         ctx = self._strategy.input_context()

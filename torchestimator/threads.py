@@ -9,7 +9,9 @@
 re-checked about once a second on the training thread (hysteresis: two agreeing checks), so a job that shares
 its cores with busy neighbours drops to fewer threads instead of spin-waiting for preempted OpenMP workers
 (on 2 shared cores torch's 2 intra-op threads ran 20x slower than 1 thread with two busy neighbours), and
-climbs back when they finish. ``RunConfig(num_threads=N)`` sets exactly N for the call. Either way the torch
+climbs back when they finish. With ``'auto'`` on two or more CPUs, a model with feature-column transforms runs
+its host transform in a background thread (:func:`cpu_host_thread`) and torch gets one thread less, so the
+numpy host work overlaps the step instead of preceding it. ``RunConfig(num_threads=N)`` sets exactly N for the call. Either way the torch
 thread count in force before the call is restored after it, as TF's ``session_config`` threads never leak
 out of the session. ``inter_op_threads`` (``'auto'``: torch's) can only be set before torch starts inter-op
 work (a torch rule); a later different value is reported in a warning, not applied.
@@ -45,6 +47,7 @@ __all__ = [
     "busy_other_cpus",
     "cgroup_cpu_limit",
     "check_thread_setting",
+    "cpu_host_thread",
     "scoped_threads",
     "threads_for_run",
     "usable_cpus",
@@ -52,6 +55,8 @@ __all__ = [
 
 AUTO = "auto"
 RECHECK_SECONDS = 1.0
+_sleep = time.sleep  # bound at import: code (and tests) that patch time.sleep never see our short naps
+_monotonic = time.monotonic
 _T = TypeVar("_T")
 _local = threading.local()
 
@@ -132,7 +137,7 @@ def busy_other_cpus(stat_path: str = "/proc/stat", samples: int = 3) -> int:
         )
         seen.append(max(0, running - _own_running_threads()))
         if i + 1 < samples:
-            time.sleep(0.002)
+            _sleep(0.002)
     return sorted(seen)[len(seen) // 2]
 
 
@@ -154,6 +159,7 @@ class ThreadScope:
         self._next_check = 0.0
         self._pending: int | None = None
         self._active = False
+        self._host_thread = False
 
     def __enter__(self) -> ThreadScope:
         self._saved = torch.get_num_threads()
@@ -162,7 +168,7 @@ class ThreadScope:
         if self.num_threads == AUTO:
             self._cap, self._usable = self._saved, usable_cpus()
             torch.set_num_threads(auto_threads(self._cap, self._usable, busy_other_cpus()))
-            self._next_check = time.monotonic() + RECHECK_SECONDS
+            self._next_check = _monotonic() + RECHECK_SECONDS
         else:
             torch.set_num_threads(int(self.num_threads))
         stack = getattr(_local, "stack", [])
@@ -182,7 +188,7 @@ class ThreadScope:
         """Re-check an ``'auto'`` count (at most once a second; changed after two agreeing checks)."""
         if not self._active or self.num_threads != AUTO or threading.get_ident() != self._owner:
             return
-        now = time.monotonic()
+        now = _monotonic()
         if now < self._next_check:
             return
         self._next_check = now + RECHECK_SECONDS
@@ -194,6 +200,26 @@ class ThreadScope:
             self._pending = None
         else:
             self._pending = want
+
+
+def cpu_host_thread() -> bool:
+    """Whether a CPU run should move its column host transform to a background thread (and claim a core).
+
+    True inside an ``'auto'`` scope on a process allowed two or more CPUs: the host transform (numpy, mostly
+    single-threaded) then overlaps the torch step, and the scope gives torch one thread less (at least 1),
+    so host + compute threads still fit the CPUs. Claimed once per scope; False otherwise.
+    """
+    stack = getattr(_local, "stack", None)
+    if not stack:
+        return False
+    scope = stack[-1]
+    if scope.num_threads != AUTO or scope._usable < 2 or threading.get_ident() != scope._owner:
+        return False
+    if not scope._host_thread:
+        scope._host_thread = True
+        scope._cap = max(1, scope._cap - 1)
+        torch.set_num_threads(max(1, min(scope._cap, torch.get_num_threads())))
+    return True
 
 
 def _set_inter_op(value: int | str) -> None:
