@@ -41,7 +41,7 @@ def main() -> None:
     with bt.TFWorker() as tf_side:
         premade = bench_premade.run(200_000, 0, args.repeats, 20, tf_side)
         census = bench_census.run(100_000, 0, args.repeats, 20, tf_side)
-        serving = bench_serving.run(300, args.repeats, tf_side)
+        serving = bench_serving.run(60, 3 * args.repeats, tf_side)  # short rounds, finely interleaved
     m = bt.median
     today = datetime.datetime.now(datetime.timezone.utc).date().isoformat()
     print(f"Measured {today} on {bt.machine()}; TF 2.15.1 + tensorflow-estimator 2.15 in the same invocation")

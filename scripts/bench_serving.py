@@ -8,7 +8,7 @@ subprocess of the TF venv (scripts/_bench_tf.py); both sides include turning the
 of ``--repeats`` calls; the two sides are measured interleaved ``--rounds`` times and the median of the
 medians is reported with the ratio (target: <= 0.5x TF's latency).
 
-    .venv/bin/python scripts/bench_serving.py [--repeats 300] [--rounds 3]
+    .venv/bin/python scripts/bench_serving.py [--repeats 60] [--rounds 9]
 """
 
 from __future__ import annotations
@@ -103,8 +103,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--repeats", type=int, default=300)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=60, help="calls per round (a third of them at 264)")
+    parser.add_argument("--rounds", type=int, default=9, help="interleaved rounds; the median is reported")
     args = parser.parse_args()
     with bt.TFWorker() as tf_side:
         out = run(args.repeats, args.rounds, tf_side)
