@@ -71,7 +71,7 @@ class RunConfig:
     compile: bool | dict[str, Any] = False  # torch.compile the model in place (True, or torch.compile kwargs)
     allow_untrained: bool = False  # evaluate/predict with initial weights when model_dir has no checkpoint
     num_threads: int | str = "auto"  # torch intra-op threads per call; 'auto': torchestimator.threads' policy
-    inter_op_threads: int | str = "auto"  # torch inter-op threads ('auto': torch's); settable before torch's first use
+    inter_op_threads: int | str = "auto"  # torch inter-op threads; 'auto' keeps torch's
     _cluster: Any = dataclasses.field(init=False, repr=False, compare=False, default=None)
 
     def __post_init__(self) -> None:

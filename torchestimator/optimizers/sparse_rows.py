@@ -3,12 +3,13 @@
 A sparse row gradient holds one row per looked-up id, duplicates included::
 
     indices  [7, 3, 7, 9]          values  (4, D)
-          -> rows [7, 3, 9]  (first-seen order)   summed values (3, D): row 7 = values[0] + values[2]
+          -> rows {3, 7, 9} (in an unspecified order)   summed values (3, D): row 7 = values[0] + values[2]
 
 ``coalesce()`` gets there by sorting (O(n log n), ~0.7 ms for 5k ids on one core); this uses a scratch
 array with one int64 slot per table row, written and read in O(n): ``slot[ids] = position``; every id then
-reads back ONE position (a representative shared by its duplicates), the representatives in input order are
-the unique rows, and a cumulative sum numbers them. The scratch needs no reset: every slot read was written
+reads back ONE position (whichever write won: a representative shared by all its duplicates), the
+representatives in input order are the unique rows, and a cumulative sum numbers them. Each row's sum adds its
+entries in input order, so the updates do not depend on which write won. The scratch needs no reset: every slot read was written
 first in the same call. The sums are ``index_add_`` in input order; TF's ``_deduplicate_indexed_slices``
 (``unsorted_segment_sum``) sums duplicates too, so only float rounding order can differ.
 """
@@ -40,13 +41,14 @@ def unique_rows(grad: torch.Tensor, scratch: SlotScratch | None = None) -> tuple
         scratch: reusable slots (allocated per call when None).
 
     Returns:
-        rows (U,) int64 in first-seen order, and values (U, *row_shape) summed over duplicates.
+        rows (U,) int64 (each touched row once, order unspecified), and values (U, *row_shape) summed over
+        duplicates, row for row.
 
     Example:
         >>> g = torch.sparse_coo_tensor([[7, 3, 7]], torch.tensor([[1.0], [2.0], [4.0]]), (10, 1))
         >>> rows, values = unique_rows(g)
-        >>> rows.tolist(), values.flatten().tolist()
-        ([7, 3], [5.0, 2.0])
+        >>> sorted(zip(rows.tolist(), values.flatten().tolist()))
+        [(3, 2.0), (7, 5.0)]
     """
     if grad.is_coalesced():
         return grad.indices()[0], grad.values()
