@@ -30,8 +30,8 @@ _NP_DTYPES = {"float32": np.float32, "float64": np.float64, "int32": np.int32, "
 
 def _pad(rows: Ragged, dtype: str, length: int | None = None, longest: int | None = None) -> np.ndarray:
     """Ragged -> (B, L) padded with -1 / 0.0 / '' (L >= 1); ``longest``: the longest row, when known."""
-    lengths = rows.row_lengths()
     if longest is None:
+        lengths = rows.row_lengths()
         longest = int(lengths.max()) if lengths.size else 0
     width = max(longest, 1, length or 0)
     if width == 1 and rows.values.size == rows.nrows:  # one value per row: no padding needed
@@ -48,6 +48,7 @@ def _pad(rows: Ragged, dtype: str, length: int | None = None, longest: int | Non
         out = np.full((rows.nrows, width), -1 if dtype.startswith("int") else 0, dtype=_NP_DTYPES[dtype])
         values = rows.values
     if values.size:
+        lengths = rows.row_lengths()
         col = np.arange(values.size, dtype=np.int64) - np.repeat(rows.row_splits[:-1], lengths)
         out[rows.row_ids(), col] = values
     return out
