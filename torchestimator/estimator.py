@@ -402,7 +402,8 @@ class Estimator:
         has feature-column transforms and trains on an accelerator, where host work overlaps device work.
         On CPU the two share the cores: a thread beside torch's intra-op threads cost 3-6% in
         scripts/bench_overhead.py and scripts/bench_columns.py. torchestimator's readers prefetch their
-        own batches either way."""
+        own batches either way. Issue 18: under RunConfig(num_threads='auto') on >= 2 CPUs the CPU run
+        prefetches too, with torch one thread less (threads.cpu_host_thread)."""
         stream = host_batches(batches, self._transform, find_weight_keys(self._module))
         on_accelerator = self._strategy.device.type != "cpu"
         if self._config.prefetch_batches > 0 and self._transform is not None and on_accelerator:
