@@ -32,6 +32,11 @@ ALLOWED: dict[str, dict[str, str]] = {
         "came later); used only when a model_fn builds a new metric object per batch",
     ),
     "torchestimator/model_compile.py": {"_call_impl": _TORCH},
+    "torchestimator/optimizers/sparse_rows.py": dict.fromkeys(
+        ("_indices", "_values"),
+        "torch's accessors of an uncoalesced sparse gradient (the public ones require coalesce(), the sort "
+        "this module avoids)",
+    ),
     "torchestimator/model_to_estimator.py": {
         "_BatchNorm": "torch's batch-norm base class (nn.modules.batchnorm)"
     },

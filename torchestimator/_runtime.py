@@ -43,6 +43,7 @@ from torchestimator.rng import seed_everything
 from torchestimator.run_config import RunConfig
 from torchestimator.session_config import apply_session_settings, parse_session_config
 from torchestimator.summaries import SummaryWriter
+from torchestimator.threads import adapt_threads, cpu_host_thread
 
 __all__ = ["ESTIMATOR_ALIASES", "Runtime", "fire_hooks", "open_stream"]
 
@@ -161,14 +162,19 @@ class Runtime:
         has feature-column transforms and trains on an accelerator, where host work overlaps device work.
         On CPU the two share the cores: a thread beside torch's intra-op threads cost 3-6% in
         scripts/bench_overhead.py and scripts/bench_columns.py. torchestimator's readers prefetch their
-        own batches either way."""
+        own batches either way. Under ``RunConfig(num_threads='auto')`` on >= 2 CPUs the CPU run prefetches
+        too, with torch one thread less (:func:`torchestimator.threads.cpu_host_thread`)."""
         stream = host_batches(batches, self.transform, find_weight_keys(self.module))
         on_accelerator = self.strategy.device.type != "cpu"
         if self.config.prefetch_batches > 0 and self.transform is not None and on_accelerator:
             from torchestimator.inputs.prefetch import prefetch
 
             return prefetch(stream, self.config.prefetch_batches)
-        return stream
+        if self.config.prefetch_batches > 0 and self.transform is not None and cpu_host_thread():
+            from torchestimator.inputs.prefetch import prefetch
+
+            stream = prefetch(stream, self.config.prefetch_batches)
+        return adapt_threads(stream)  # re-checks RunConfig.num_threads='auto' on the training thread
 
     def to_device(self, value: Any) -> Any:
         """Move every tensor of a (nested) batch to the strategy's device."""

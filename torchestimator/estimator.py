@@ -53,6 +53,7 @@ from torchestimator.prediction import run_prediction
 from torchestimator.progress import progress_wanted
 from torchestimator.run_config import RunConfig
 from torchestimator.spec import ModeKeys
+from torchestimator.threads import scoped_threads, threads_for_run
 from torchestimator.train_loop import run_training
 
 __all__ = ["Estimator"]
@@ -254,15 +255,16 @@ class Estimator:
             if resume and last_step is not None and resume.get("last_step") == last_step:
                 skip, seed = int(resume.get("batches_consumed", 0)), resume.get("shuffle_seed")
             rt.resume_input = None
-            run_training(
-                rt,
-                input_fn,
-                as_loop_hooks(hooks),
-                last_step,
-                as_saving_listeners(saving_listeners),
-                skip_batches=skip,
-                input_seed=training_input_seed_of(rt.strategy, rt.config, seed),
-            )
+            with threads_for_run(rt.config):  # the run's torch threads (RunConfig.num_threads)
+                run_training(
+                    rt,
+                    input_fn,
+                    as_loop_hooks(hooks),
+                    last_step,
+                    as_saving_listeners(saving_listeners),
+                    skip_batches=skip,
+                    input_seed=training_input_seed_of(rt.strategy, rt.config, seed),
+                )
         finally:
             if lock is not None:
                 lock.release()
@@ -287,14 +289,15 @@ class Estimator:
         rt = self._runtime
         input_fn = build_function_model(rt, input_fn, ModeKeys.EVAL)
         rt.use_checkpoint(checkpoint_path)
-        return run_evaluation(
-            rt,
-            input_fn,
-            steps,
-            [*self._progress_hooks(steps), *as_loop_hooks(hooks)],
-            name,
-            checkpoint_path or rt.resident_checkpoint,
-        )
+        with threads_for_run(rt.config):  # the run's torch threads (RunConfig.num_threads)
+            return run_evaluation(
+                rt,
+                input_fn,
+                steps,
+                [*self._progress_hooks(steps), *as_loop_hooks(hooks)],
+                name,
+                checkpoint_path or rt.resident_checkpoint,
+            )
 
     def predict(
         self,
@@ -314,7 +317,8 @@ class Estimator:
         self._runtime.use_checkpoint(checkpoint_path)
         keys = [predict_keys] if isinstance(predict_keys, str) else predict_keys
         hooks = [*self._progress_hooks(None), *as_loop_hooks(hooks)]
-        return run_prediction(self._runtime, input_fn, keys, hooks, yield_single_examples)
+        predictions = run_prediction(self._runtime, input_fn, keys, hooks, yield_single_examples)
+        return scoped_threads(self._runtime.config, predictions)  # the run's torch threads, while it yields
 
     def _progress_hooks(self, steps: int | None) -> list[Hook]:
         """A progress bar for evaluate / predict where ``RunConfig.progress_bar`` wants one (chief only)."""

@@ -133,7 +133,8 @@ class Ragged:
         return len(self.row_splits) - 1
 
     def row_lengths(self) -> np.ndarray:
-        return np.diff(self.row_splits)
+        splits = self.row_splits
+        return splits[1:] - splits[:-1]  # np.diff's result, without its per-call overhead (hot in serving)
 
     def row_ids(self) -> np.ndarray:
         """The row index of every value (``[0, 0, 2]`` for the docstring example)."""

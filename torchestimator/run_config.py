@@ -26,6 +26,7 @@ import torch
 
 from torchestimator.errors import InvalidArgumentError
 from torchestimator.model_compile import compile_options
+from torchestimator.threads import check_thread_setting
 
 __all__ = ["RunConfig"]
 
@@ -69,6 +70,8 @@ class RunConfig:
     progress_bar: bool | None = None  # None: a tqdm bar in terminals and notebooks, log lines otherwise
     compile: bool | dict[str, Any] = False  # torch.compile the model in place (True, or torch.compile kwargs)
     allow_untrained: bool = False  # evaluate/predict with initial weights when model_dir has no checkpoint
+    num_threads: int | str = "auto"  # torch intra-op threads per call; 'auto': torchestimator.threads' policy
+    inter_op_threads: int | str = "auto"  # torch inter-op threads; 'auto' keeps torch's
     _cluster: Any = dataclasses.field(init=False, repr=False, compare=False, default=None)
 
     def __post_init__(self) -> None:
@@ -135,6 +138,8 @@ class RunConfig:
         self._map_session_config()  # issue 14
         if self.prefetch_batches < 0:
             raise InvalidArgumentError(f"prefetch_batches must be >= 0; received {self.prefetch_batches}.")
+        check_thread_setting("num_threads", self.num_threads)
+        check_thread_setting("inter_op_threads", self.inter_op_threads)
         if not isinstance(self.allow_untrained, bool):
             raise InvalidArgumentError(f"allow_untrained must be a bool; received {self.allow_untrained!r}.")
 

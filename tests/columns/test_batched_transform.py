@@ -85,3 +85,34 @@ def test_missing_ids_fall_back_and_are_dropped_as_tf_does() -> None:
     out = layer({"k": np.array([5, -1])}).detach().numpy()  # -1 = missing: an all-zero row
     table = layer.embedding_weights("k_embedding").detach().numpy()
     np.testing.assert_allclose(out, np.stack([table[_tf_bucket(5, 10)], np.zeros(2)]), rtol=1e-6)
+
+
+def test_linear_model_stacked_hash_path_gives_the_fingerprint_rows() -> None:
+    """LinearModel over int64 hash columns (all fast, then mixed with a string column): logits = the TF-id rows."""
+    from torchestimator.columns import LinearModel
+
+    rng = np.random.default_rng(1)
+    feats = {
+        "c0": rng.integers(0, 10**6, 6),
+        "c1": rng.integers(0, 50, 6),
+        "s": np.array(list("abcabc"), object),
+    }
+    ints = [
+        fc.categorical_column_with_hash_bucket(f"c{i}", n, dtype="int64") for i, n in enumerate(SIZES[:2])
+    ]
+    for cols in (ints, [*ints, fc.categorical_column_with_hash_bucket("s", 7)]):
+        model = LinearModel(cols, sparse_combiner="sqrtn")
+        with torch.no_grad():
+            model.sparse_weights.weight.copy_(
+                torch.arange(model.sparse_weights.weight.shape[0]).float()[:, None]
+            )
+            model.bias.fill_(0.5)
+        logits = model(feats)  # (6, 1)
+        want = np.full(6, 0.5)
+        for col in ints:
+            start, _ = model.column_rows(col.name)
+            want += [start + _tf_bucket(int(v), col.hash_bucket_size) for v in feats[col.key]]
+        if len(cols) == 3:
+            start, n = model.column_rows("s")
+            want += [start + farmhash.fingerprint64(v) % n for v in feats["s"]]
+        np.testing.assert_allclose(logits[:, 0].detach().numpy(), want)

@@ -68,3 +68,28 @@ def test_wrong_feature_type_is_named(titanic_case: Case) -> None:
     bad = dict(titanic_case.sample, fare=np.array(["x"] * len(titanic_case.sample["fare"]), dtype=object))
     with pytest.raises(FeatureError, match="fare"):
         predictor(bad)
+
+
+def test_onnx_session_is_tuned_and_class_names_come_from_ids(titanic_case: Case) -> None:
+    predictor = serving.load(titanic_case.export_dir, backend="onnxruntime")
+    options = predictor._session.get_session_options()
+    assert options.intra_op_num_threads == 1 and options.inter_op_num_threads == 1
+    assert options.get_session_config_entry("session.intra_op.allow_spinning") == "0"
+    asked: list[list[str]] = []
+    session_run = predictor._session.run
+    predictor._session = type(
+        "Recording", (), {"run": lambda self, names, feed: asked.append(names) or session_run(names, feed)}
+    )()
+    out = predictor.signatures["predict"](examples=titanic_case.examples[:5])
+    assert not {"classes", "all_classes"} & set(asked[0])  # no string tensors out of the graph
+    want = [str(int(i)).encode() for i in titanic_case.reference["class_ids"][:5].ravel()]
+    assert out["classes"].ravel().tolist() == want
+
+
+def test_host_step_decodes_each_distinct_string_once_as_utf8() -> None:
+    from torchestimator.export.host_step import _as_text
+
+    values = np.array([b"caf\xc3\xa9", b"a", b"caf\xc3\xa9", "x"], dtype=object)
+    out = _as_text(values)
+    assert out.dtype == object and out.tolist() == ["café", "a", "café", "x"]
+    assert out[0] is out[2]  # one decode per distinct value

@@ -15,10 +15,18 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
-from torchestimator.columns.base import CategoricalColumn, DenseColumn, FeatureColumn, TransformCache
+from torchestimator.columns.base import (
+    CategoricalColumn,
+    CategoricalIds,
+    DenseColumn,
+    FeatureColumn,
+    TransformCache,
+)
+from torchestimator.columns.batched_transform import stacked_hash_ids
 from torchestimator.columns.dense_features import DenseFeatures
 from torchestimator.columns.embedding import COMBINERS
 from torchestimator.columns.fused_bag import pack_bags
@@ -103,6 +111,8 @@ class LinearModel(ColumnLayer):
     def host_tensors(self, cache: TransformCache) -> dict[str, Any]:
         """Reserved-key CPU tensors: one packed bag ``/ids``, ``/offsets``, ``/weights``."""
         out = super().host_tensors(cache)
+        if self._sparse and self._put_stacked_hash_ids(cache, out):
+            return out
         if self._sparse:
             packed = pack_bags(
                 [
@@ -116,6 +126,27 @@ class LinearModel(ColumnLayer):
             if packed.weights is not None:
                 out[f"{self.key_prefix}/weights"] = torch.from_numpy(packed.weights)
         return out
+
+    def _put_stacked_hash_ids(self, cache: TransformCache, out: dict[str, Any]) -> bool:
+        """Single-valued int64 hash-bucket columns hashed together in one pass (the DenseFeatures fast path).
+
+        Their ids go to the cache for ``pack_bags``; when every sparse column qualifies the bags are built
+        here directly (one id per bag, column-major: bag ``c * B + b``) and True is returned.
+        """
+        fast = stacked_hash_ids(self._sparse, cache.features)
+        if fast is None:
+            return False
+        positions, matrix = fast  # (B, k)
+        splits = np.arange(matrix.shape[0] + 1, dtype=np.int64)
+        for j, pos in enumerate(positions):
+            cache.put(self._sparse[pos], CategoricalIds(matrix[:, j], splits))
+        if len(positions) != len(self._sparse):
+            return False
+        starts = np.asarray([self._rows[c.name][0] for c in self._sparse], dtype=np.int64)
+        flat = np.ascontiguousarray((matrix + starts).T).reshape(-1)  # (k*B,) column-major
+        out[f"{self.key_prefix}/ids"] = torch.from_numpy(flat)
+        out[f"{self.key_prefix}/offsets"] = torch.arange(flat.size, dtype=torch.int64)
+        return True
 
     def forward(self, features: Mapping[str, Any]) -> torch.Tensor:
         """Logits ``(B, units)`` from transformed (or raw) features."""

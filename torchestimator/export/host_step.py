@@ -28,29 +28,37 @@ __all__ = ["HostStep", "normalize_features"]
 _NP_DTYPES = {"float32": np.float32, "float64": np.float64, "int32": np.int32, "int64": np.int64}
 
 
-def _pad(rows: Ragged, dtype: str, length: int | None = None) -> np.ndarray:
-    """Ragged -> (B, L) padded with -1 / 0.0 / '' (L >= 1)."""
-    lengths = rows.row_lengths()
-    width = max(int(lengths.max()) if lengths.size else 0, 1, length or 0)
+def _pad(rows: Ragged, dtype: str, length: int | None = None, longest: int | None = None) -> np.ndarray:
+    """Ragged -> (B, L) padded with -1 / 0.0 / '' (L >= 1); ``longest``: the longest row, when known."""
+    if longest is None:
+        lengths = rows.row_lengths()
+        longest = int(lengths.max()) if lengths.size else 0
+    width = max(longest, 1, length or 0)
     if width == 1 and rows.values.size == rows.nrows:  # one value per row: no padding needed
         if dtype != "string":
             return np.ascontiguousarray(rows.values, dtype=_NP_DTYPES[dtype]).reshape(-1, 1)
         values = rows.values
         if values.size and isinstance(values[0], bytes):
-            values = np.array([v.decode("utf-8") for v in values], dtype=object)
+            values = _as_text(values)
         return values.astype(object, copy=False).reshape(-1, 1)
     if dtype == "string":
         out = np.full((rows.nrows, width), "", dtype=object)
-        values = np.array(
-            [v.decode("utf-8") if isinstance(v, bytes) else str(v) for v in rows.values], dtype=object
-        )
+        values = _as_text(rows.values)
     else:
         out = np.full((rows.nrows, width), -1 if dtype.startswith("int") else 0, dtype=_NP_DTYPES[dtype])
         values = rows.values
     if values.size:
+        lengths = rows.row_lengths()
         col = np.arange(values.size, dtype=np.int64) - np.repeat(rows.row_splits[:-1], lengths)
         out[rows.row_ids(), col] = values
     return out
+
+
+def _as_text(values: np.ndarray) -> np.ndarray:
+    """Object array of ``str`` (bytes decoded as UTF-8); each distinct value decoded once (categories repeat)."""
+    items = values.tolist()
+    table = {v: v.decode("utf-8") if isinstance(v, bytes) else str(v) for v in dict.fromkeys(items)}
+    return np.fromiter(map(table.__getitem__, items), dtype=object, count=len(items))
 
 
 def _ids_to_ragged(ids: CategoricalIds) -> Ragged:
@@ -104,11 +112,12 @@ class HostStep:
                 ids = self._columns[name].transform(cache)
                 ragged[name] = (_ids_to_ragged(ids), "int64", item.group)
         longest: dict[str | None, int] = {}
-        for rows, _, group in ragged.values():
-            n = int(rows.row_lengths().max()) if rows.nrows else 0
-            longest[group] = max(longest.get(group, 0), n)
+        own: dict[str, int] = {}
+        for name, (rows, _, group) in ragged.items():
+            own[name] = int(rows.row_lengths().max()) if rows.nrows else 0
+            longest[group] = max(longest.get(group, 0), own[name])
         for name, (rows, dtype, group) in ragged.items():
-            out[name] = _pad(rows, dtype, longest[group] if group is not None else None)
+            out[name] = _pad(rows, dtype, longest[group] if group is not None else None, own[name])
         out.update(_pad_sequences(sequences, self._columns))
         return out
 

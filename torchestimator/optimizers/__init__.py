@@ -1,5 +1,6 @@
 """Optimizers with TF's update rules and canned-estimator defaults (FTRL, Keras-legacy Adam/RMSProp)."""
 
+from torchestimator.optimizers.adagrad import Adagrad
 from torchestimator.optimizers.factory import (
     BASELINE_LEARNING_RATE,
     DNN_LINEAR_COMBINED_DNN_LEARNING_RATE,
@@ -17,6 +18,7 @@ __all__ = [
     "DNN_LINEAR_COMBINED_DNN_LEARNING_RATE",
     "LINEAR_LEARNING_RATE",
     "OPTIMIZER_NAMES",
+    "Adagrad",
     "Adam",
     "Ftrl",
     "RMSProp",

@@ -3,7 +3,7 @@
 =============  =======================================  ========================================
 name           class                                    defaults (Keras legacy, TF 2.15)
 =============  =======================================  ========================================
-``Adagrad``    ``torch.optim.Adagrad``                  lr 0.001, initial_accumulator 0.1, eps 1e-7
+``Adagrad``    :class:`~torchestimator.optimizers.Adagrad`  lr 0.001, initial_accumulator 0.1, eps 1e-7
 ``Adam``       :class:`~torchestimator.optimizers.Adam`  lr 0.001, betas (0.9, 0.999), eps 1e-7
 ``Ftrl``       :class:`~torchestimator.optimizers.Ftrl`  lr 0.001, lr_power -0.5, initial_acc 0.1
 ``RMSProp``    :class:`~torchestimator.optimizers.RMSProp`  lr 0.001, rho 0.9, eps 1e-7
@@ -11,7 +11,8 @@ name           class                                    defaults (Keras legacy, 
 =============  =======================================  ========================================
 
 torch's Adagrad has TF's exact rule (``acc += g^2; w -= lr g / (sqrt(acc) + eps)``) including for
-sparse gradients (touched rows only, like ``ResourceSparseApplyAdagradV2``), so it is used as is.
+sparse gradients (touched rows only, like ``ResourceSparseApplyAdagradV2``); the named one is its subclass
+with a faster CPU step (same math and state: :mod:`torchestimator.optimizers.adagrad`).
 Every named optimizer accepts sparse gradients (``SGD`` only without momentum, as in torch).
 
 Default learning rates per pre-made estimator (TF's ``canned/*.py``), for string optimizers:
@@ -34,6 +35,7 @@ from typing import Any
 import torch
 
 from torchestimator.errors import InvalidArgumentError, did_you_mean
+from torchestimator.optimizers.adagrad import Adagrad
 from torchestimator.optimizers.ftrl import Ftrl
 from torchestimator.optimizers.keras_legacy import Adam, RMSProp
 
@@ -64,7 +66,7 @@ def dnn_linear_combined_linear_learning_rate(num_linear_columns: int) -> float:
 
 
 def _adagrad(params: Iterable[Any], lr: float) -> torch.optim.Optimizer:
-    return torch.optim.Adagrad(params, lr=lr, initial_accumulator_value=0.1, eps=1e-7)
+    return Adagrad(params, lr=lr, initial_accumulator_value=0.1, eps=1e-7)
 
 
 def _sgd(params: Iterable[Any], lr: float) -> torch.optim.Optimizer:

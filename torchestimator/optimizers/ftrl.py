@@ -11,8 +11,8 @@ Per element, with ``n`` the accumulator and ``z`` the linear slot (TF's ``traini
                                                         # l2' = l2 + beta / (2 * lr)  (Keras' ``beta``)
 
 Slots start as ``n = initial_accumulator_value``, ``z = 0``. A sparse gradient (``nn.Embedding
-(sparse=True)`` / ``EmbeddingBag``) is coalesced (duplicate rows summed, as Keras' optimizers do
-before ``ResourceSparseApplyFtrl``) and only the rows present are gathered, updated and scattered
+(sparse=True)`` / ``EmbeddingBag``) has its duplicate rows summed (as Keras' optimizers do before
+``ResourceSparseApplyFtrl``; without a sort: :mod:`torchestimator.optimizers.sparse_rows`) and only the rows present are gathered, updated and scattered
 back, with vectorised index ops.
 """
 
@@ -24,6 +24,7 @@ from typing import Any
 import torch
 
 from torchestimator.errors import InvalidArgumentError
+from torchestimator.optimizers.sparse_rows import SlotScratch, unique_rows
 
 __all__ = ["Ftrl"]
 
@@ -98,6 +99,7 @@ class Ftrl(torch.optim.Optimizer):
             "beta": float(beta),
         }
         super().__init__(params, defaults)
+        self._scratch: dict[int, SlotScratch] = {}
 
     def _slots(self, p: torch.Tensor, init: float) -> tuple[torch.Tensor, torch.Tensor]:
         state = self.state[p]
@@ -123,10 +125,14 @@ class Ftrl(torch.optim.Optimizer):
                 accum, linear = self._slots(p, group["initial_accumulator_value"])
                 grad = p.grad
                 if grad.is_sparse:
-                    grad = grad.coalesce()
-                    rows = grad.indices()[0]  # (nnz,)
-                    values = grad.values()  # (nnz, *row_shape)
-                    w, n, z = _ftrl_update(p[rows], accum[rows], linear[rows], values, *hyper)
+                    rows, values = unique_rows(grad, self._scratch.setdefault(id(p), SlotScratch()))
+                    w, n, z = _ftrl_update(
+                        p.index_select(0, rows),
+                        accum.index_select(0, rows),
+                        linear.index_select(0, rows),
+                        values,
+                        *hyper,
+                    )
                     p.index_copy_(0, rows, w)
                     accum.index_copy_(0, rows, n)
                     linear.index_copy_(0, rows, z)

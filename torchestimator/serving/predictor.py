@@ -68,6 +68,14 @@ def _onnx_session(path: os.PathLike[str], providers: Sequence[str] | None = None
         )
     options = ort.SessionOptions()
     options.log_severity_level = 3
+    # Serving requests are small: one intra-op thread that sleeps when idle beat ONNX Runtime's default
+    # spinning pool on a shared 2-core machine (scripts/bench_serving.py; same CPU time, lower wall time
+    # under contention). Concurrency comes from serving several requests at once, not from one request.
+    options.intra_op_num_threads = 1
+    options.inter_op_num_threads = 1
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     try:
         return ort.InferenceSession(data, options, providers=chosen)
     except Exception as exc:  # onnxruntime raises its own exception types
@@ -216,14 +224,7 @@ class Predictor:
         wire = self.host_step(features)
         wanted = list(outputs) if outputs is not None else list(self.manifest["outputs"])
         if self.backend == "onnxruntime":
-            values = self._session.run(wanted, wire)
-            result = dict(zip(wanted, values))
-            for key in ("classes", "all_classes"):
-                if key in result:
-                    result[key] = np.vectorize(
-                        lambda s: s.encode("utf-8") if isinstance(s, str) else s, otypes=[object]
-                    )(result[key])
-            return result
+            return self._run_onnx(wire, wanted)
         import torch
 
         with torch.no_grad():
@@ -234,6 +235,26 @@ class Predictor:
                 result["classes"] = self._class_names[result["class_ids"]]
             if "all_class_ids" in result:
                 result["all_classes"] = self._class_names[result["all_class_ids"]]
+        return {k: result[k] for k in wanted}
+
+    def _run_onnx(self, wire: Mapping[str, np.ndarray], wanted: list[str]) -> dict[str, np.ndarray]:
+        """ONNX Runtime outputs; class names come from the class ids in numpy where the export lists them
+        (string outputs of the graph cost ~1 us per value to convert to bytes)."""
+        by_ids = {"classes": "class_ids", "all_classes": "all_class_ids"}
+        mapped = {
+            k: v
+            for k, v in by_ids.items()
+            if k in wanted and self._class_names is not None and v in self._graph_outputs
+        }
+        asked = list(dict.fromkeys([w for w in wanted if w not in mapped] + list(mapped.values())))
+        result = dict(zip(asked, self._session.run(asked, wire)))
+        for key, ids in mapped.items():
+            result[key] = self._class_names[result[ids]]  # type: ignore[index]
+        for key in ("classes", "all_classes"):
+            if key in result and key not in mapped:
+                result[key] = np.vectorize(
+                    lambda s: s.encode("utf-8") if isinstance(s, str) else s, otypes=[object]
+                )(result[key])
         return {k: result[k] for k in wanted}
 
     def __call__(self, inputs: Any, signature: str = "predict") -> dict[str, np.ndarray]:
