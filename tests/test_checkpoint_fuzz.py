@@ -168,3 +168,21 @@ def test_index_content_never_changes_what_loads(template: Path, index: bytes) ->
         )  # the index is written for TF tools, never trusted
     finally:
         shutil.rmtree(model_dir, ignore_errors=True)
+
+
+@pytest.mark.parametrize("field", ["numpy", "python"])
+def test_a_null_rng_state_is_corrupt_not_a_crash_at_restore(template: Path, field: str) -> None:
+    """Found by the fuzz test above (hypothesis seed 7): a re-signed ``rng.numpy: null`` validated and then
+    raised a raw TypeError in restore_rng."""
+    model_dir = _copy(template)
+    try:
+        meta_path = model_dir / "model.ckpt-2" / "meta.json"
+        meta = json.loads(meta_path.read_text())
+        meta["content"]["rng"][field] = None
+        meta["sha256"] = hashlib.sha256(canonical(meta["content"])).hexdigest()
+        meta_path.write_text(json.dumps(meta))
+        with pytest.raises(CorruptCheckpointError, match=f"rng.{field}"):
+            ck.load_checkpoint(model_dir / "model.ckpt-2")
+        _check_outcome(model_dir)
+    finally:
+        shutil.rmtree(model_dir, ignore_errors=True)

@@ -63,8 +63,8 @@ def _expect(path: Path, ok: bool, what: str) -> None:
 
 def _check_rng(path: Path, rng: Any) -> None:
     _expect(path, isinstance(rng, dict), f"field 'rng' must be an object, received {type(rng).__name__}.")
-    numpy_state = rng.get("numpy")
-    if numpy_state is not None:
+    if "numpy" in rng:  # present means valid: a null state is corrupt too (restore would read it)
+        numpy_state = rng["numpy"]
         ok = (
             isinstance(numpy_state, dict)
             and numpy_state.get("kind") == "MT19937"
@@ -78,8 +78,8 @@ def _check_rng(path: Path, rng: Any) -> None:
             and _is_float(numpy_state.get("gauss"))
         )
         _expect(path, ok, "field 'rng.numpy' is not a numpy MT19937 state.")
-    python_state = rng.get("python")
-    if python_state is not None:
+    if "python" in rng:
+        python_state = rng["python"]
         ok = (
             isinstance(python_state, dict)
             and python_state.get("version") == 3
