@@ -37,8 +37,11 @@ JSON = st.recursive(
     ),
     max_leaves=12,
 )
+# derandomized like tests/security/test_fuzz_readers.py: CI runs the same examples every time (a new
+# finding comes from a run with another seed, e.g. --hypothesis-seed=N, and is pinned as a regression test)
 SETTINGS = settings(
     max_examples=80,
+    derandomize=True,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture],
     database=None,
@@ -155,7 +158,11 @@ def test_mutated_meta_bytes_or_structure_load_or_are_corrupt(template: Path, dat
 
 
 @settings(
-    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture], database=None
+    max_examples=40,
+    derandomize=True,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+    database=None,
 )
 @given(index=st.binary(max_size=200) | st.text(max_size=200).map(str.encode))
 def test_index_content_never_changes_what_loads(template: Path, index: bytes) -> None:
