@@ -114,6 +114,7 @@ class _Checkpointer:
 
     def save(self, ctx: RunContext, batches_consumed: int, completed: bool) -> None:
         strategy = self.est._strategy
+        strategy.sync_to_module()  # sharded tables: gathered into the module on every rank
         ranks = strategy.gather_json(rng_state_json()) if self.distributed else []
         self.last_saved_step, self.last_time, self.secs_agreed = ctx.global_step, time.monotonic(), False
         if not self.writes:
@@ -196,6 +197,7 @@ def _train_steps(
     ctx = RunContext(estimator=est, mode=ModeKeys.TRAIN, global_step=est._global_step)
     scaler = torch.amp.GradScaler(device.type) if cfg.precision == "fp16" and device.type == "cuda" else None
     module.train()
+    est._register_optimizers(strategy.prepare(module))  # sharded tables: restored optimizer state before wrap
     train_module = strategy.wrap(module)  # under DDP this reseeds per rank; a resumed run then restores:
     if est._resume_rng:
         restore_rng(est._resume_rng, strategy.rank, strategy.world_size)
@@ -244,6 +246,7 @@ def _train_steps(
         logger.warning("Training with estimator made no steps. Perhaps input is empty or misspecified.")
     elif ctx.loss is not None:
         logger.info("Loss for final step: %s.", float(ctx.loss))
+    strategy.sync_to_module()  # sharded tables: the trained module is whole after train(), saved or not
     if ckpt.enabled and ckpt.last_saved_step != ctx.global_step:
         ckpt.save(ctx, consumed, completed=True)
     strategy.barrier()  # every rank leaves train() after the chief's final checkpoint exists

@@ -172,6 +172,7 @@ class DenseFeatures(ColumnLayer):
             bag.weight.requires_grad_(g.trainable)
             self.embedding_tables[g.key] = bag
         self.output_dim = sum(c.dense_width for c in self.feature_columns)  # type: ignore[attr-defined]
+        self._sharded_lookups: dict[str, Any] = {}  # group -> sharded TRAIN lookup (parallel.sharded)
 
     # ---- layout ---------------------------------------------------------------------------------
     def output_slices(self) -> dict[str, slice]:
@@ -310,6 +311,8 @@ class DenseFeatures(ColumnLayer):
 
     # ---- device half ----------------------------------------------------------------------------
     def _group_output(self, g: _Group, t: Mapping[str, Any]) -> torch.Tensor:
+        if self.training and g.key in self._sharded_lookups:
+            return self._sharded_lookups[g.key](t)  # (B, k*D) from the sharded tables
         p = f"{self.key_prefix}/{g.key}"
         bag: nn.EmbeddingBag = self.embedding_tables[g.key]  # type: ignore[assignment]
         ids, offsets, weights = t[f"{p}/ids"], t[f"{p}/offsets"], t.get(f"{p}/weights")

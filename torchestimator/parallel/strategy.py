@@ -15,6 +15,8 @@ The Estimator loop never branches on the kind of distribution; it calls these me
 ``all_reduce_sum(tensors)`` elementwise sums over processes (eval metric states), in place
 ``barrier()``               wait for every process
 ``step_boundary()``         called once per step after the optimizer (XLA's mark_step)
+``prepare(module)``         optimizers to register (and restore) before ``wrap`` (sharded tables)
+``sync_to_module()``        on every process before a checkpoint save: bring sharded state into the module
 ``teardown()``              leave the process group cleanly
 ==========================  =========================================================================
 """
@@ -115,6 +117,13 @@ class Strategy:
 
     def step_boundary(self) -> None:
         """Mark the end of a training step."""
+
+    def prepare(self, module: torch.nn.Module) -> dict[str, torch.optim.Optimizer]:
+        """Optimizers the loop registers (restoring their state) before :meth:`wrap`; none by default."""
+        return {}
+
+    def sync_to_module(self) -> None:
+        """Bring state held outside the module (sharded tables) into it; every process calls it before a save."""
 
     def teardown(self) -> None:
         """Leave the process group."""

@@ -1,0 +1,125 @@
+"""The training script of the sharded-table tests (torchrun, or plain processes with the operator's env).
+
+Usage: ``python sharded_worker.py MODE MODEL_DIR OUT_DIR [STEPS]``; rank 0 writes ``OUT_DIR/<mode>.json``.
+The data and model are defined here and imported by the tests for the single-process oracle.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+import torchestimator as te
+from torchestimator.hooks.base import Hook, RunContext
+
+GLOBAL_BATCH = 8
+N_BATCHES = 12
+N_COLUMNS = 10
+# half the tables row-wise, half table-wise (and one column-wise): every layout takes part
+SHARDING = {f"c{i}": ("row_wise" if i % 2 else "table_wise") for i in range(N_COLUMNS)}
+SHARDING["c9"] = "column_wise"
+if os.environ.get("SHARDED_TEST_LAYOUT"):  # one layout for every table (debugging)
+    SHARDING = dict.fromkeys(SHARDING, os.environ["SHARDED_TEST_LAYOUT"])
+
+
+def columns(buckets: int = 40, dim: int = 4) -> list[Any]:
+    """Ten hashed int columns, each embedded in its own table."""
+    from torchestimator import feature_column as fc
+
+    return [
+        fc.embedding_column(fc.categorical_column_with_hash_bucket(f"c{i}", buckets + i, dtype="int64"), dim)
+        for i in range(N_COLUMNS)
+    ]
+
+
+def estimator(
+    model_dir: str, distribute: Any = None, optimizer: str = "Adagrad", save_steps: int = 1000
+) -> te.Estimator:
+    cfg = te.RunConfig(
+        tf_random_seed=7,
+        train_distribute=distribute,
+        save_checkpoints_steps=save_steps,
+        log_step_count_steps=None,
+        save_summary_steps=None,
+    )
+    return te.DNNClassifier(
+        hidden_units=[8], feature_columns=columns(), model_dir=model_dir, config=cfg, optimizer=optimizer
+    )
+
+
+def global_batches(seed: int = 3) -> list[tuple[dict[str, np.ndarray], np.ndarray]]:
+    rng = np.random.default_rng(seed)
+    out = []
+    for _ in range(N_BATCHES):
+        feats = {f"c{i}": rng.integers(0, 1000, GLOBAL_BATCH) for i in range(N_COLUMNS)}
+        label = (feats["c0"] % 3 == 0).astype(np.int64)
+        out.append((feats, label))
+    return out
+
+
+def replica_input_fn(input_context: Any = None) -> Any:
+    """Each pipeline yields its contiguous slice of every global batch."""
+    n = input_context.num_input_pipelines if input_context else 1
+    i = input_context.input_pipeline_id if input_context else 0
+    per = GLOBAL_BATCH // n
+    for feats, y in global_batches():
+        yield {k: v[i * per : (i + 1) * per] for k, v in feats.items()}, y[i * per : (i + 1) * per]
+
+
+def full_input_fn() -> Any:
+    yield from global_batches()
+
+
+def predict_features() -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(11)
+    return {f"c{i}": rng.integers(0, 1000, 16) for i in range(N_COLUMNS)}
+
+
+def probabilities(est: te.Estimator) -> list[list[float]]:
+    preds = est.predict(lambda: predict_features(), yield_single_examples=False)
+    return np.concatenate([p["probabilities"] for p in preds]).tolist()
+
+
+class KillSelfAt(Hook):
+    """SIGKILLs rank 1 at a step, in the first attempt only (elastic restart test)."""
+
+    def __init__(self, step: int) -> None:
+        self.step = step
+
+    def after_step(self, ctx: RunContext) -> None:
+        first_attempt = os.environ.get("TORCHELASTIC_RESTART_COUNT", "0") == "0"
+        if first_attempt and int(os.environ.get("RANK", "0")) == 1 and ctx.global_step == self.step:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+
+def main() -> None:
+    mode, model_dir, out_dir = sys.argv[1], sys.argv[2], Path(sys.argv[3])
+    steps = int(sys.argv[4]) if len(sys.argv) > 4 else N_BATCHES
+    from torchestimator.parallel.sharded import ShardedStrategy
+
+    strategy = ShardedStrategy(sharding=SHARDING) if mode != "ps_name" else "ParameterServerStrategy"
+    est = estimator(model_dir, strategy)
+    hooks = [KillSelfAt(3)] if mode == "kill" else []
+    est.train(replica_input_fn, max_steps=steps, hooks=hooks)
+    result: dict[str, Any] = {
+        "world_size": int(os.environ.get("WORLD_SIZE", "1")),
+        "global_step": est.global_step,
+        "restarts": int(os.environ.get("TORCHELASTIC_RESTART_COUNT", "0")),
+    }
+    strat = est._strategy
+    if hasattr(strat, "groups"):
+        result["layouts"] = {k: v for g in strat.groups for k, v in g.sharding_types().items()}
+    result["probabilities"] = probabilities(est)
+    if strat.rank == 0:
+        (out_dir / f"{mode}.json").write_text(json.dumps(result))
+    strat.teardown()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,174 @@
+"""``ShardedStrategy``: TF's ParameterServerStrategy as TorchRec-sharded embedding tables + DDP.
+
+TF partitioned large embedding variables across parameter servers. Here the embedding tables of every
+``DenseFeatures`` layer are split across the training processes instead (TorchRec's
+``EmbeddingBagCollection`` under ``DistributedModelParallel``, FBGEMM's table-batched kernels with the
+optimizer applied in the backward pass), and the dense rest of the model trains under DDP:
+
+=========================  ===========================================================================
+process group, devices     as :class:`~torchestimator.parallel.DDPStrategy` (torchrun env, gloo / nccl)
+``prepare(module)``        the model_fn's optimizers, built before ``wrap`` so a restored state (Adagrad
+                           accumulators) reaches the shards
+``wrap(module)``           each trainable, un-clipped table group -> a planned, sharded collection
+                           (table-wise / row-wise / column-wise: TorchRec's planner, or ``sharding``
+                           hints); its full-table parameter is left out of DDP; the rest -> DDP
+forward (TRAIN)            the layer looks its ids up in the shards (``KeyedJaggedTensor`` built from the
+                           TF-exact host ids); EVAL / PREDICT read the layer's own full table
+``sync_to_module()``       at every checkpoint save, on every rank: the shards (and FBGEMM's Adagrad
+                           accumulators) are gathered into the layer's table and the model_fn
+                           optimizer's state, so the checkpoint is the same single-process checkpoint as
+                           an unsharded run (resume on any world size; ``get_variable_value`` and export
+                           see the full table)
+=========================  ===========================================================================
+
+Optimizers: see :mod:`torchestimator.parallel.sharded._optim` (Adagrad and SGD exactly; FTRL, Adam and
+RMSProp refused with a message, never approximated).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+import torch
+from torch.nn.parallel import DistributedDataParallel
+
+from torchestimator.errors import InvalidArgumentError
+from torchestimator.optional import import_optional
+from torchestimator.parallel.ddp import DDPStrategy
+from torchestimator.parallel.placement import module_optimizers
+
+__all__ = ["ShardedStrategy"]
+
+logger = logging.getLogger("torchestimator")
+
+
+def _layers(module: torch.nn.Module) -> list[tuple[str, Any]]:
+    from torchestimator.columns import DenseFeatures
+
+    return [(name, sub) for name, sub in module.named_modules() if isinstance(sub, DenseFeatures)]
+
+
+def model_optimizers(module: torch.nn.Module) -> dict[str, torch.optim.Optimizer]:
+    """The model_fn's optimizers, named as its ``train_op`` names them (pre-made models build them here)."""
+    build = getattr(module, "optimizers", None)
+    if callable(build) and hasattr(module, "_optimizer_plan"):
+        built = dict(build())
+        return {"optimizer": next(iter(built.values()))} if len(built) == 1 else built
+    return module_optimizers(module)
+
+
+class ShardedStrategy(DDPStrategy):
+    """Sharded embedding tables (TorchRec) + DDP for the dense tower.
+
+    Args:
+        sharding: optional sharding type per column name or table name: ``'table_wise'``,
+            ``'row_wise'`` or ``'column_wise'``; other tables are planned by TorchRec.
+        device: as :class:`~torchestimator.parallel.DDPStrategy`.
+        backend: as :class:`~torchestimator.parallel.DDPStrategy`.
+        timeout_secs: as :class:`~torchestimator.parallel.DDPStrategy`.
+
+    Raises:
+        InvalidArgumentError: an unknown sharding type.
+
+    Example:
+        >>> ShardedStrategy(sharding={"user_id_embedding": "row_wise"})
+        ShardedStrategy(sharding={'user_id_embedding': 'row_wise'})
+    """
+
+    def __init__(
+        self,
+        sharding: Mapping[str, str] | None = None,
+        device: str | torch.device | None = None,
+        backend: str | None = None,
+        timeout_secs: float | None = None,
+    ) -> None:
+        from torchestimator.parallel.sharded._tables import SHARDING_TYPES
+
+        super().__init__(device=device, backend=backend, timeout_secs=timeout_secs)
+        self.sharding = dict(sharding or {})
+        for name, kind in self.sharding.items():
+            if kind not in SHARDING_TYPES:
+                raise InvalidArgumentError(
+                    f"ShardedStrategy(sharding=...): {name!r} asks for {kind!r}; expected one of "
+                    f"{list(SHARDING_TYPES)}."
+                )
+        self._groups: list[Any] = []
+        self._steps_since_sync = 0
+        self._synced_once = False
+
+    def __repr__(self) -> str:
+        return f"ShardedStrategy(sharding={self.sharding!r})"
+
+    @property
+    def groups(self) -> list[Any]:
+        """The sharded table groups (each with ``sharding_types()`` and ``plan_text``)."""
+        return list(self._groups)
+
+    def prepare(self, module: torch.nn.Module) -> dict[str, torch.optim.Optimizer]:
+        """The model_fn optimizers to register (and restore) before :meth:`wrap`."""
+        return model_optimizers(module)
+
+    def wrap(self, module: torch.nn.Module) -> torch.nn.Module:
+        """Shard the tables (first call), then DDP over the rest.
+
+        Raises:
+            InvalidArgumentError: a table's optimizer has no exact FBGEMM counterpart.
+            MissingDependencyError: torchrec is not installed.
+        """
+        self.setup()
+        if not self._groups:
+            self._shard_tables(module)
+        return super().wrap(module)
+
+    def _shard_tables(self, module: torch.nn.Module) -> None:
+        import_optional("torchrec", extra="torchrec", purpose="train_distribute='sharded'")
+        from torchestimator.parallel.sharded._optim import fused_rule
+        from torchestimator.parallel.sharded._tables import ShardedGroup
+
+        optimizers = list(model_optimizers(module).values())
+        ignored: list[str] = []
+        for layer_name, layer in _layers(module):
+            for key, group in layer._groups.items():
+                if not group.trainable or group.max_norm is not None:
+                    continue  # frozen or max_norm-clipped tables stay replicated
+                weight = layer.embedding_tables[key].weight
+                owner = next(
+                    (o for o in optimizers if any(p is weight for g in o.param_groups for p in g["params"])),
+                    None,
+                )
+                if owner is None:
+                    raise InvalidArgumentError(
+                        f"train_distribute='sharded': no optimizer of the model_fn holds the table "
+                        f"{layer_name}.embedding_tables.{key}; keep the optimizer an attribute of the model module "
+                        "(or a pre-made estimator) so its rule can be applied to the sharded tables."
+                    )
+                sharded = ShardedGroup(layer, key, fused_rule(owner, weight), self.sharding, self.device)
+                layer._sharded_lookups[key] = sharded.lookup
+                self._groups.append(sharded)
+                prefix = f"{layer_name}." if layer_name else ""
+                ignored.append(f"{prefix}embedding_tables.{key}.weight")
+                logger.info("Sharded %s%s: %s", prefix, key, sharded.sharding_types())
+        DistributedDataParallel._set_params_and_buffers_to_ignore_for_model(module, ignored)
+
+    def step_boundary(self) -> None:
+        self._steps_since_sync += 1
+
+    def sync_to_module(self) -> None:
+        """Gather every shard into the layers' tables and the optimizers' state (all ranks take part)."""
+        steps, self._steps_since_sync = self._steps_since_sync, 0
+        if not steps and self._synced_once:
+            return  # nothing trained since the last sync (every rank counts the same steps)
+        self._synced_once = True
+        for group in self._groups:
+            weight, acc = group.gather()
+            with torch.no_grad():
+                group.weight.copy_(weight)
+            group.rule.record(acc, steps)
+
+    def teardown(self) -> None:
+        for group in self._groups:
+            group.layer._sharded_lookups.clear()
+        self._groups = []
+        super().teardown()

@@ -1,0 +1,258 @@
+"""One ``DenseFeatures`` table group as a TorchRec sharded ``EmbeddingBagCollection``.
+
+``DenseFeatures`` fuses the tables of equal dimension into one ``EmbeddingBag`` whose rows
+``[start, start + rows)`` belong to each table. Sharded, every table becomes its own TorchRec table
+(``t0``, ``t1``, ... in the group's order), every column (slot) its own feature ``s0``, ``s1``, ..., and
+the host's example-major bags (see :mod:`torchestimator.columns.fused_bag`) become a
+``KeyedJaggedTensor``::
+
+    host ids (N,) / offsets (B*k,)   bag b*k + c = example b, column c; ids carry the table's row start
+    KJT values (N,)                  key-major (column c, then example b), ids local to the table
+    KJT lengths (k*B,)               lengths of bag (c, b)
+    KJT weights (N,)                 the combiner weights (ones when the host sent none)
+    output (B, k*D)                  [col 0 | col 1 | ...], as the unsharded lookup
+
+Gradient scale: each rank's loss is the mean over its local batch; DDP averages the dense gradients
+over ranks, and TorchRec's collectives divide the tables' gradients by the world size (its default
+``gradient division``; when a program turns that off, the pooled embeddings' gradient is multiplied by
+``1 / world_size`` here) - the same update as one process fed the global batch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import torch
+import torch.distributed as dist
+
+from torchestimator.errors import InvalidArgumentError
+from torchestimator.parallel.sharded._optim import FusedRule
+
+__all__ = ["SHARDING_TYPES", "ShardedGroup"]
+
+SHARDING_TYPES = ("table_wise", "row_wise", "column_wise")
+
+
+class _ScaleGrad(torch.autograd.Function):
+    """Identity forward; gradient times ``scale`` backward."""
+
+    @staticmethod
+    def forward(ctx: Any, x: torch.Tensor, scale: float) -> torch.Tensor:  # type: ignore[override]
+        ctx.scale = scale
+        return x.view_as(x)
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor, None]:  # type: ignore[override]
+        return grad * ctx.scale, None
+
+
+def _sharder(fused_params: dict[str, Any]) -> Any:
+    from torchrec.distributed.embeddingbag import EmbeddingBagCollectionSharder
+
+    class _Sharder(EmbeddingBagCollectionSharder):  # type: ignore[misc]
+        """TorchRec's sharder, with row-wise allowed on CPU (gloo runs it) and fused kernels only."""
+
+        def sharding_types(self, compute_device_type: str) -> list[str]:
+            return list(SHARDING_TYPES)
+
+    return _Sharder(fused_params=fused_params)
+
+
+class _Holder(torch.nn.Module):
+    def __init__(self, ebc: torch.nn.Module) -> None:
+        super().__init__()
+        self.ebc = ebc
+
+    def forward(self, kjt: Any) -> Any:
+        return self.ebc(kjt)
+
+
+class ShardedGroup:
+    """A fused table group of a ``DenseFeatures`` layer, planned and sharded over the process group.
+
+    Args:
+        layer: the ``DenseFeatures`` layer.
+        group_key: the group (``'dim16'`` ...).
+        rule: how FBGEMM updates the tables (from the model_fn optimizer).
+        hints: sharding type per column name or table name (``'table_wise'``, ``'row_wise'``,
+            ``'column_wise'``); other tables are left to TorchRec's planner.
+        device: this rank's device.
+    """
+
+    def __init__(
+        self, layer: Any, group_key: str, rule: FusedRule, hints: Mapping[str, str], device: torch.device
+    ) -> None:
+        self.layer, self.group, self.rule, self.device = layer, layer._groups[group_key], rule, device
+        self.world_size = dist.get_world_size()
+        self.weight: torch.Tensor = layer.embedding_tables[group_key].weight
+        g = self.group
+        self.features = [f"s{i}" for i in range(len(g.columns))]
+        self.tables: list[
+            tuple[str, int, int, list[str], list[str]]
+        ] = []  # name, start, rows, features, names
+        for j, (table_name, (start, rows, _)) in enumerate(g.tables.items()):
+            slots = [i for i, col in enumerate(g.columns) if col.table_name == table_name]
+            names = [table_name, *(g.columns[i].name for i in slots)]
+            names += [g.columns[i].categorical_column.name for i in slots]  # hints may name the input column
+            self.tables.append((f"t{j}", start, rows, [self.features[i] for i in slots], names))
+        self.starts = torch.tensor(g.slot_starts, dtype=torch.int64, device=device)
+        self.plan_text = ""
+        self.dmp = self._shard(hints)
+        self.load()
+
+    # ---- planning and sharding -----------------------------------------------------------------
+    def _constraints(self, hints: Mapping[str, str]) -> dict[str, Any]:
+        from torchrec.distributed.planner import ParameterConstraints
+
+        out = {}
+        for name, _, _, _, names in self.tables:
+            chosen = [hints[n] for n in names if n in hints]
+            for kind in chosen:
+                if kind not in SHARDING_TYPES:
+                    raise InvalidArgumentError(
+                        f"ShardedStrategy(sharding=...): table {names[0]!r} asks for {kind!r}; expected one of "
+                        f"{list(SHARDING_TYPES)}."
+                    )
+            if len(set(chosen)) > 1:
+                raise InvalidArgumentError(
+                    f"ShardedStrategy(sharding=...): the columns of table {names[0]!r} ({names[1:]}) ask for "
+                    f"different sharding types {sorted(set(chosen))}; one table has one layout."
+                )
+            out[name] = ParameterConstraints(
+                sharding_types=[chosen[0]] if chosen else list(SHARDING_TYPES), compute_kernels=["fused"]
+            )
+        return out
+
+    def _shard(self, hints: Mapping[str, str]) -> Any:
+        from torchrec.distributed.model_parallel import DistributedModelParallel
+        from torchrec.distributed.planner import EmbeddingShardingPlanner, Topology
+        from torchrec.distributed.types import ShardingEnv
+        from torchrec.modules.embedding_configs import EmbeddingBagConfig, PoolingType
+        from torchrec.modules.embedding_modules import EmbeddingBagCollection
+
+        configs = [
+            EmbeddingBagConfig(
+                name=name,
+                embedding_dim=self.group.dimension,
+                num_embeddings=rows,
+                feature_names=features,
+                pooling=PoolingType.SUM,
+            )
+            for name, _, rows, features, _ in self.tables
+        ]
+        holder = _Holder(
+            EmbeddingBagCollection(tables=configs, is_weighted=True, device=torch.device("meta"))
+        )
+        sharder = _sharder(self.rule.fused_params)
+        topology = Topology(world_size=self.world_size, compute_device=self.device.type)
+        planner = EmbeddingShardingPlanner(topology=topology, constraints=self._constraints(hints))
+        pg = dist.GroupMember.WORLD
+        plan = planner.collective_plan(holder, [sharder], pg)
+        self.plan_text = str(plan)
+        return DistributedModelParallel(
+            holder,
+            env=ShardingEnv.from_process_group(pg),
+            device=self.device,
+            plan=plan,
+            sharders=[sharder],
+            init_data_parallel=False,
+        )
+
+    def sharding_types(self) -> dict[str, str]:
+        """The layout the plan chose per table (TF table name -> sharding type)."""
+        plan = self.dmp.plan.plan["ebc"]
+        return {names[0]: plan[name].sharding_type for name, _, _, _, names in self.tables}
+
+    # ---- shards <-> full table -----------------------------------------------------------------
+    def _shards(self) -> list[tuple[int, int, Any, Any]]:
+        """(first row, row count, weight ShardedTensor, accumulator ShardedTensor or None) per table."""
+        weights = self.dmp.state_dict()
+        opt_state = self.dmp.fused_optimizer.state_dict()["state"] if self.rule.has_accumulator else {}
+        out = []
+        for name, start, rows, _, _ in self.tables:
+            key = f"ebc.embedding_bags.{name}.weight"
+            acc = opt_state[key][f"{name}.momentum1"] if key in opt_state else None  # None: no local shard
+            out.append((start, rows, weights[key], acc))
+        return out
+
+    def load(self) -> None:
+        """Copy the full table (and Adagrad accumulator) of the layer / model_fn optimizer into the shards."""
+        dist.broadcast(self.weight.data, src=0)  # ranks built without a seed agree on rank 0's tables
+        acc_full = self.rule.accumulator() if self.rule.has_accumulator else None
+        if acc_full is not None:
+            dist.broadcast(acc_full, src=0)
+        for start, _, weight, acc in self._shards():
+            for dest, full in ((weight, self.weight.data), (acc, acc_full)):
+                if dest is None or full is None:
+                    continue
+                for shard in dest.local_shards():
+                    (r0, c0), (nr, nc) = shard.metadata.shard_offsets, shard.metadata.shard_sizes
+                    shard.tensor.copy_(full[start + r0 : start + r0 + nr, c0 : c0 + nc].view_as(shard.tensor))
+        self._check_loaded()
+
+    def _check_loaded(self) -> None:
+        """The shards must be views of FBGEMM's storage: re-read them and compare (else fail loudly)."""
+        acc_full = self.rule.accumulator() if self.rule.has_accumulator else None
+        for start, _, weight, acc in self._shards():
+            for src, full in ((weight, self.weight.data), (acc, acc_full)):
+                if src is None or full is None:
+                    continue
+                for shard in src.local_shards():
+                    (r0, c0), (nr, nc) = shard.metadata.shard_offsets, shard.metadata.shard_sizes
+                    expected = full[start + r0 : start + r0 + nr, c0 : c0 + nc]
+                    if not torch.equal(shard.tensor.reshape(expected.shape), expected):
+                        raise RuntimeError(
+                            "TorchRec's state_dict shards are not views of FBGEMM's tables / optimizer state: "
+                            "the restored values did not reach the shards."
+                        )
+
+    def gather(self) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The full table and accumulator on every rank (every row is owned by exactly one rank)."""
+        full_w = torch.zeros_like(self.weight.data)
+        full_acc = torch.zeros_like(self.weight.data) if self.rule.has_accumulator else None
+        for start, _, weight, acc in self._shards():
+            for src, full in ((weight, full_w), (acc, full_acc)):
+                if src is None or full is None:
+                    continue
+                for shard in src.local_shards():
+                    (r0, c0), (nr, nc) = shard.metadata.shard_offsets, shard.metadata.shard_sizes
+                    full[start + r0 : start + r0 + nr, c0 : c0 + nc] = shard.tensor.reshape(nr, nc)
+        dist.all_reduce(full_w)
+        if full_acc is not None:
+            dist.all_reduce(full_acc)
+        return full_w, full_acc
+
+    # ---- forward ---------------------------------------------------------------------------------
+    def kjt(self, t: Mapping[str, Any]) -> Any:
+        """The ``KeyedJaggedTensor`` of the host's example-major bags (see the module docstring)."""
+        from torchrec.sparse.jagged_tensor import KeyedJaggedTensor
+
+        p = f"{self.layer.key_prefix}/{self.group.key}"
+        ids, offsets, weights = t[f"{p}/ids"], t[f"{p}/offsets"], t.get(f"{p}/weights")
+        k, n = len(self.features), ids.numel()
+        batch = offsets.numel() // k
+        lengths = torch.diff(offsets, append=offsets.new_tensor([n]))  # (B*k,)
+        bag = torch.repeat_interleave(torch.arange(offsets.numel(), device=ids.device), lengths)  # (N,)
+        col = bag % k
+        order = torch.argsort(col * batch + bag // k, stable=True)  # (N,) key-major
+        values = ids[order] - self.starts[col[order]]
+        w = weights[order] if weights is not None else torch.ones(n, dtype=torch.float32, device=ids.device)
+        return KeyedJaggedTensor(
+            keys=self.features, values=values, lengths=lengths.view(batch, k).t().reshape(-1), weights=w
+        )
+
+    def lookup(self, t: Mapping[str, Any]) -> torch.Tensor:
+        """``(B, k*D)``: the sharded lookup, laid out as the unsharded one."""
+        out = self.dmp(self.kjt(t))
+        pooled = out.wait() if hasattr(out, "wait") else out
+        if list(pooled.keys()) == self.features:
+            values = pooled.values()  # (B, k*D)
+        else:
+            by_key = pooled.to_dict()
+            values = torch.cat([by_key[f] for f in self.features], dim=1)
+        from torchrec.distributed.comm_ops import get_gradient_division
+
+        # TorchRec's collectives divide the tables' gradient by the world size unless turned off
+        scale = 1.0 if get_gradient_division() else 1.0 / self.world_size
+        return values if scale == 1.0 else _ScaleGrad.apply(values, scale)
