@@ -60,7 +60,7 @@ def test_parameter_server_strategy_names_resolve_to_the_sharded_strategy() -> No
 
     for name in ("ParameterServerStrategy", "ParameterServerStrategyV2", "sharded"):
         assert isinstance(resolve_strategy(name, None, 30), ShardedStrategy)
-    with pytest.raises(InvalidArgumentError, match="'diagonal'.*row_wise"):
+    with pytest.raises(InvalidArgumentError, match=r"'diagonal'.*row_wise"):
         ShardedStrategy(sharding={"c0": "diagonal"})
 
 
@@ -74,7 +74,7 @@ def test_optimizers_without_an_exact_fused_rule_are_refused() -> None:
     assert rule.fused_params["learning_rate"] == 0.05
     assert torch.equal(rule.accumulator(), torch.full((3, 2), 0.1))  # TF's initial accumulator reaches FBGEMM
     assert fused_rule(torch.optim.SGD([p], lr=0.1), p).kind == "sgd"
-    with pytest.raises(InvalidArgumentError, match="FTRL.*no FBGEMM kernel.*'ddp'"):
+    with pytest.raises(InvalidArgumentError, match=r"FTRL.*no FBGEMM kernel.*'ddp'"):
         fused_rule(Ftrl([p], learning_rate=0.1), p)
     with pytest.raises(InvalidArgumentError, match="only the rows a batch touches"):
         fused_rule(Adam([p], learning_rate=0.1), p)
