@@ -104,7 +104,7 @@ def main() -> None:
     from torchestimator.parallel.sharded import ShardedStrategy
 
     strategy = ShardedStrategy(sharding=SHARDING) if mode != "ps_name" else "ParameterServerStrategy"
-    est = estimator(model_dir, strategy)
+    est = estimator(model_dir, strategy, save_steps=2 if mode == "kill" else 1000)
     hooks = [KillSelfAt(3)] if mode == "kill" else []
     est.train(replica_input_fn, max_steps=steps, hooks=hooks)
     result: dict[str, Any] = {

@@ -95,3 +95,44 @@ def test_two_process_sharded_dnn_matches_single_process(tmp_path: Path) -> None:
     sharded = te.DNNClassifier([8], sharded_worker.columns(), model_dir=str(tmp_path / "m"))
     table = "input_layer.embedding_tables.dim4.weight"
     np.testing.assert_allclose(sharded.get_variable_value(table), oracle.get_variable_value(table), atol=1e-6)
+
+
+@pytest.fixture(scope="module")
+def oracle_probabilities(tmp_path_factory: pytest.TempPathFactory) -> list[list[float]]:
+    """One process, the global batches, N_BATCHES steps (no TorchRec)."""
+    return sharded_worker.probabilities(_oracle(tmp_path_factory.mktemp("oracle"), sharded_worker.N_BATCHES))
+
+
+@pytest.mark.slow
+def test_resume_on_another_world_size_gives_the_uninterrupted_weights(tmp_path: Path) -> None:
+    """2 -> 1 and 1 -> 2 processes: train(max_steps=K) then train(max_steps=N) equals the same calls in one process."""
+    first, total = sharded_worker.N_BATCHES // 2, sharded_worker.N_BATCHES
+    oracle = sharded_worker.estimator(str(tmp_path / "oracle"))
+    oracle.train(sharded_worker.full_input_fn, max_steps=first)
+    oracle.train(sharded_worker.full_input_fn, max_steps=total)
+    expected = sharded_worker.probabilities(oracle)
+    table = "input_layer.embedding_tables.dim4.weight"
+    # 2 -> 1: a sharded checkpoint (tables gathered) resumes in one plain process
+    _torchrun(tmp_path, "train", 2, first, tmp_path / "two_one")
+    one = sharded_worker.estimator(str(tmp_path / "two_one"))
+    assert one.global_step == 0 and te.checkpoint.latest_checkpoint(str(tmp_path / "two_one")) is not None
+    one.train(sharded_worker.full_input_fn, max_steps=total)
+    np.testing.assert_allclose(sharded_worker.probabilities(one), expected, atol=1e-5, rtol=0)
+    np.testing.assert_allclose(one.get_variable_value(table), oracle.get_variable_value(table), atol=1e-6)
+    # 1 -> 2: a single-process checkpoint is re-sharded over 2 ranks (weights and Adagrad accumulators)
+    single = sharded_worker.estimator(str(tmp_path / "one_two"))
+    single.train(sharded_worker.full_input_fn, max_steps=first)
+    got = _torchrun(tmp_path, "train", 2, total, tmp_path / "one_two")
+    assert got["global_step"] == total
+    np.testing.assert_allclose(got["probabilities"], expected, atol=1e-5, rtol=0)
+
+
+@pytest.mark.slow
+def test_sigkill_of_a_rank_under_max_restarts_resumes_and_finishes(
+    tmp_path: Path, oracle_probabilities: list[list[float]]
+) -> None:
+    """Rank 1 SIGKILLs itself at step 3 (checkpoints every 2 steps); torchrun restarts the group, which resumes
+    from step 2 (input position included) and ends with the uninterrupted run's predictions."""
+    got = _torchrun(tmp_path, "kill", 2, sharded_worker.N_BATCHES, tmp_path / "m", "--max-restarts=1")
+    assert got["restarts"] == 1 and got["global_step"] == sharded_worker.N_BATCHES
+    np.testing.assert_allclose(got["probabilities"], oracle_probabilities, atol=1e-5, rtol=0)
