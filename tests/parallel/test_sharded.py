@@ -95,6 +95,18 @@ def test_two_process_sharded_dnn_matches_single_process(tmp_path: Path) -> None:
     sharded = te.DNNClassifier([8], sharded_worker.columns(), model_dir=str(tmp_path / "m"))
     table = "input_layer.embedding_tables.dim4.weight"
     np.testing.assert_allclose(sharded.get_variable_value(table), oracle.get_variable_value(table), atol=1e-6)
+    # the export of the sharded run (tables gathered) serves what the unsharded export serves
+    from torchestimator import serving
+    from torchestimator.export import build_raw_serving_input_receiver_fn
+
+    sample = sharded_worker.predict_features()
+    receiver = build_raw_serving_input_receiver_fn({k: v[:2] for k, v in sample.items()})
+    outputs = [
+        serving.load(est.export_saved_model(str(tmp_path / f"export_{i}"), receiver))(sample)["probabilities"]
+        for i, est in enumerate((sharded, oracle))
+    ]
+    np.testing.assert_allclose(outputs[0], outputs[1], atol=1e-6, rtol=0)
+    np.testing.assert_allclose(outputs[0], got["probabilities"], atol=1e-5, rtol=0)
 
 
 @pytest.fixture(scope="module")
