@@ -440,6 +440,10 @@ def train_and_evaluate(estimator: Estimator, train_spec: TrainSpec, eval_spec: E
             saving_listeners=listeners,
         )
         return None, None
+    # sharded embedding tables (ParameterServerStrategy): a ps task is a rank that holds table shards
+    if task_type == "ps" and type(estimator._strategy).__name__ == "ShardedStrategy":
+        estimator.train(train_spec.input_fn, hooks=train_spec.hooks, max_steps=train_spec.max_steps)
+        return None, None
     if task_type == "ps":
         logger.info(
             "Task type 'ps' has nothing to do: DDP all-reduces gradients, so no parameter servers are needed. "

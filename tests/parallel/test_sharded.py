@@ -148,3 +148,22 @@ def test_sigkill_of_a_rank_under_max_restarts_resumes_and_finishes(
     got = _torchrun(tmp_path, "kill", 2, sharded_worker.N_BATCHES, tmp_path / "m", "--max-restarts=1")
     assert got["restarts"] == 1 and got["global_step"] == sharded_worker.N_BATCHES
     np.testing.assert_allclose(got["probabilities"], oracle_probabilities, atol=1e-5, rtol=0)
+
+
+def test_tf_config_ps_tasks_become_ranks_of_the_sharded_strategy(monkeypatch: pytest.MonkeyPatch) -> None:
+    from torchestimator.parallel.launch import main, torchrun_args_from_tf_config
+    from torchestimator.parallel.sharded import ShardedStrategy
+
+    cluster = {"chief": ["h0:2222"], "worker": ["h1:2222"], "ps": ["h2:2222", "h3:2222"]}
+    ps1 = json.dumps({"cluster": cluster, "task": {"type": "ps", "index": 1}})
+    assert torchrun_args_from_tf_config(ps1) is None  # DDP: nothing for a ps task to do
+    args = torchrun_args_from_tf_config(ps1, include_ps=True)
+    assert args is not None and args[:2] == ["--nnodes=4", "--node-rank=3"] and "--master-addr=h0" in args
+    for key in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"):
+        monkeypatch.delenv(key, raising=False)
+    monkeypatch.setenv("TF_CONFIG", ps1)
+    assert main(["--dry-run", "train.py"]) == 0  # without --sharded the ps task exits 0
+    assert main(["--sharded", "--dry-run", "train.py"]) == 0
+    # the ps task's script resolves ParameterServerStrategy to the sharded strategy (not a bystander process)
+    assert isinstance(resolve_strategy("ParameterServerStrategy"), ShardedStrategy)
+    assert type(resolve_strategy("ddp")).__name__ == "SingleDeviceStrategy"

@@ -65,7 +65,8 @@ def resolve_strategy(spec: Any, device: str | None = None, timeout_secs: float |
     module_name, cls_name = _IMPLEMENTATIONS[name]
     cls = getattr(importlib.import_module(module_name), cls_name)
     if name in ("ddp", "sharded"):
-        if _task_type_outside_training() is not None:
+        outside = _task_type_outside_training()
+        if outside is not None and not (name == "sharded" and outside == "ps"):  # ps tasks hold table shards
             return SingleDeviceStrategy(
                 device
             )  # the evaluator (or a ps task) is one process outside the DDP group
