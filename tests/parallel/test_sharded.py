@@ -167,3 +167,35 @@ def test_tf_config_ps_tasks_become_ranks_of_the_sharded_strategy(monkeypatch: py
     # the ps task's script resolves ParameterServerStrategy to the sharded strategy (not a bystander process)
     assert isinstance(resolve_strategy("ParameterServerStrategy"), ShardedStrategy)
     assert type(resolve_strategy("ddp")).__name__ == "SingleDeviceStrategy"
+
+
+@pytest.mark.slow
+def test_kubeflow_pytorchjob_environment_three_processes_write_one_model_dir(tmp_path: Path) -> None:
+    """The Kubeflow training operator starts each replica with MASTER_ADDR, MASTER_PORT, WORLD_SIZE and RANK
+    only (no torchrun): 3 such processes train ParameterServerStrategy and leave one consistent model_dir."""
+    from torchestimator.checkpoint import list_checkpoints, load_checkpoint
+    from torchestimator.parallel.launch import free_port
+
+    model_dir, out = tmp_path / "m", tmp_path / "out"
+    out.mkdir()
+    port = str(free_port())
+    steps = 4
+    procs = []
+    for rank in range(3):
+        env = _env(MASTER_ADDR="127.0.0.1", MASTER_PORT=port, WORLD_SIZE="3", RANK=str(rank))
+        for key in ("LOCAL_RANK", "TORCHELASTIC_RUN_ID", "GROUP_RANK", "LOCAL_WORLD_SIZE"):
+            env.pop(key, None)
+        cmd = [sys.executable, WORKER, "ps_name", str(model_dir), str(out), str(steps)]
+        procs.append(subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+    for p in procs:
+        _, err = p.communicate(timeout=LAUNCH_TIMEOUT)
+        assert p.returncode == 0, err[-4000:]
+    got = json.loads((out / "ps_name.json").read_text())
+    assert got["world_size"] == 3 and got["global_step"] == steps
+    assert list_checkpoints(model_dir)[-1] == steps
+    state = load_checkpoint(str(model_dir))  # verified: checksums, step, files inside the folder
+    assert state.global_step == steps
+    assert state.model["input_layer.embedding_tables.dim4.weight"].shape == (445, 4)  # the whole table
+    assert not [p.name for p in model_dir.iterdir() if p.name.startswith(".tmp")]  # nothing half-written left
+    reloaded = sharded_worker.estimator(str(model_dir))
+    np.testing.assert_allclose(sharded_worker.probabilities(reloaded), got["probabilities"], atol=1e-6, rtol=0)
