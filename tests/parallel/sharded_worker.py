@@ -1,6 +1,8 @@
 """The training script of the sharded-table tests (torchrun, or plain processes with the operator's env).
 
-Usage: ``python sharded_worker.py MODE MODEL_DIR OUT_DIR [STEPS]``; rank 0 writes ``OUT_DIR/<mode>.json``.
+Usage: ``python sharded_worker.py MODE MODEL_DIR OUT_DIR [STEPS [KILL_STEP]]``; rank 0 writes ``OUT_DIR/<mode>.json``.
+Modes: ``train``; ``kill`` (checkpoints every 2 steps, rank 1 SIGKILLs itself at KILL_STEP in the first attempt);
+``ps_name`` (``train_distribute='ParameterServerStrategy'``, layouts left to TorchRec's planner).
 The data and model are defined here and imported by the tests for the single-process oracle.
 """
 
@@ -105,7 +107,8 @@ def main() -> None:
 
     strategy = ShardedStrategy(sharding=SHARDING) if mode != "ps_name" else "ParameterServerStrategy"
     est = estimator(model_dir, strategy, save_steps=2 if mode == "kill" else 1000)
-    hooks = [KillSelfAt(3)] if mode == "kill" else []
+    kill_at = int(sys.argv[5]) if len(sys.argv) > 5 else 3
+    hooks = [KillSelfAt(kill_at)] if mode == "kill" else []
     est.train(replica_input_fn, max_steps=steps, hooks=hooks)
     result: dict[str, Any] = {
         "world_size": int(os.environ.get("WORLD_SIZE", "1")),

@@ -120,6 +120,9 @@ class ShardedStrategy(DDPStrategy):
         self.setup()
         if not self._groups:
             self._shard_tables(module)
+        else:  # a later train() call: the module may hold a restored checkpoint's tables
+            for group in self._groups:
+                group.load()
         return super().wrap(module)
 
     def _shard_tables(self, module: torch.nn.Module) -> None:
