@@ -204,3 +204,13 @@ def test_kubeflow_pytorchjob_environment_three_processes_write_one_model_dir(tmp
     np.testing.assert_allclose(
         sharded_worker.probabilities(reloaded), got["probabilities"], atol=1e-6, rtol=0
     )
+
+
+def test_gradient_clip_norm_is_refused_with_sharded_tables(tmp_path: Path) -> None:
+    """The tables' gradients never leave FBGEMM, so they could not join the clipped global norm."""
+    from torchestimator.parallel.sharded import ShardedStrategy
+
+    est = sharded_worker.estimator(str(tmp_path))
+    with pytest.raises(InvalidArgumentError, match="gradient_clip_norm cannot be combined"):
+        ShardedStrategy().prepare(est.model, te.RunConfig(gradient_clip_norm=1.0))
+    assert "optimizer" in ShardedStrategy().prepare(est.model, te.RunConfig())

@@ -118,8 +118,13 @@ class Strategy:
     def step_boundary(self) -> None:
         """Mark the end of a training step."""
 
-    def prepare(self, module: torch.nn.Module) -> dict[str, torch.optim.Optimizer]:
-        """Optimizers the loop registers (restoring their state) before :meth:`wrap`; none by default."""
+    def prepare(self, module: torch.nn.Module, config: Any = None) -> dict[str, torch.optim.Optimizer]:
+        """Optimizers the loop registers (restoring their state) before :meth:`wrap`; none by default.
+
+        Args:
+            module: the model_fn module.
+            config: the ``RunConfig`` (a strategy may refuse settings it cannot honour).
+        """
         return {}
 
     def sync_to_module(self) -> None:

@@ -50,6 +50,16 @@ def _layers(module: torch.nn.Module) -> list[tuple[str, Any]]:
     return [(name, sub) for name, sub in module.named_modules() if isinstance(sub, DenseFeatures)]
 
 
+def _shardable_groups(module: torch.nn.Module) -> list[tuple[str, Any, str]]:
+    """``(layer name, layer, group key)`` of every trainable, un-clipped table group (what gets sharded)."""
+    return [
+        (name, layer, key)
+        for name, layer in _layers(module)
+        for key, group in layer._groups.items()
+        if group.trainable and group.max_norm is None
+    ]
+
+
 def model_optimizers(module: torch.nn.Module) -> dict[str, torch.optim.Optimizer]:
     """The model_fn's optimizers, named as its ``train_op`` names them (pre-made models build them here)."""
     build = getattr(module, "optimizers", None)
@@ -106,8 +116,20 @@ class ShardedStrategy(DDPStrategy):
         """The sharded table groups (each with ``sharding_types()`` and ``plan_text``)."""
         return list(self._groups)
 
-    def prepare(self, module: torch.nn.Module) -> dict[str, torch.optim.Optimizer]:
-        """The model_fn optimizers to register (and restore) before :meth:`wrap`."""
+    def prepare(self, module: torch.nn.Module, config: Any = None) -> dict[str, torch.optim.Optimizer]:
+        """The model_fn optimizers to register (and restore) before :meth:`wrap`.
+
+        Raises:
+            InvalidArgumentError: ``RunConfig.gradient_clip_norm`` is set (FBGEMM applies the tables' updates
+                inside the backward pass, so their gradients could not join the global norm).
+        """
+        if getattr(config, "gradient_clip_norm", None) is not None and _shardable_groups(module):
+            raise InvalidArgumentError(
+                "RunConfig.gradient_clip_norm cannot be combined with sharded embedding tables "
+                "(train_distribute='sharded' / 'ParameterServerStrategy'): FBGEMM updates the tables inside the "
+                "backward pass, so their gradients never join the clipped global norm. Unset gradient_clip_norm, or "
+                "use train_distribute='ddp'."
+            )
         return model_optimizers(module)
 
     def wrap(self, module: torch.nn.Module) -> torch.nn.Module:
@@ -132,27 +154,24 @@ class ShardedStrategy(DDPStrategy):
 
         optimizers = list(model_optimizers(module).values())
         ignored: list[str] = []
-        for layer_name, layer in _layers(module):
-            for key, group in layer._groups.items():
-                if not group.trainable or group.max_norm is not None:
-                    continue  # frozen or max_norm-clipped tables stay replicated
-                weight = layer.embedding_tables[key].weight
-                owner = next(
-                    (o for o in optimizers if any(p is weight for g in o.param_groups for p in g["params"])),
-                    None,
+        for layer_name, layer, key in _shardable_groups(module):  # frozen / max_norm tables stay replicated
+            weight = layer.embedding_tables[key].weight
+            owner = next(
+                (o for o in optimizers if any(p is weight for g in o.param_groups for p in g["params"])),
+                None,
+            )
+            if owner is None:
+                raise InvalidArgumentError(
+                    f"train_distribute='sharded': no optimizer of the model_fn holds the table "
+                    f"{layer_name}.embedding_tables.{key}; keep the optimizer an attribute of the model module "
+                    "(or a pre-made estimator) so its rule can be applied to the sharded tables."
                 )
-                if owner is None:
-                    raise InvalidArgumentError(
-                        f"train_distribute='sharded': no optimizer of the model_fn holds the table "
-                        f"{layer_name}.embedding_tables.{key}; keep the optimizer an attribute of the model module "
-                        "(or a pre-made estimator) so its rule can be applied to the sharded tables."
-                    )
-                sharded = ShardedGroup(layer, key, fused_rule(owner, weight), self.sharding, self.device)
-                layer._sharded_lookups[key] = sharded.lookup
-                self._groups.append(sharded)
-                prefix = f"{layer_name}." if layer_name else ""
-                ignored.append(f"{prefix}embedding_tables.{key}.weight")
-                logger.info("Sharded %s%s: %s", prefix, key, sharded.sharding_types())
+            sharded = ShardedGroup(layer, key, fused_rule(owner, weight), self.sharding, self.device)
+            layer._sharded_lookups[key] = sharded.lookup
+            self._groups.append(sharded)
+            prefix = f"{layer_name}." if layer_name else ""
+            ignored.append(f"{prefix}embedding_tables.{key}.weight")
+            logger.info("Sharded %s%s: %s", prefix, key, sharded.sharding_types())
         DistributedDataParallel._set_params_and_buffers_to_ignore_for_model(module, ignored)
 
     def step_boundary(self) -> None:

@@ -38,19 +38,19 @@ class _ScaleGrad(torch.autograd.Function):
     """Identity forward; gradient times ``scale`` backward."""
 
     @staticmethod
-    def forward(ctx: Any, x: torch.Tensor, scale: float) -> torch.Tensor:  # type: ignore[override]
+    def forward(ctx: Any, x: torch.Tensor, scale: float) -> torch.Tensor:
         ctx.scale = scale
         return x.view_as(x)
 
     @staticmethod
-    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor, None]:  # type: ignore[override]
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor, None]:
         return grad * ctx.scale, None
 
 
 def _sharder(fused_params: dict[str, Any]) -> Any:
     from torchrec.distributed.embeddingbag import EmbeddingBagCollectionSharder
 
-    class _Sharder(EmbeddingBagCollectionSharder):  # type: ignore[misc]
+    class _Sharder(EmbeddingBagCollectionSharder):
         """TorchRec's sharder, with row-wise allowed on CPU (gloo runs it) and fused kernels only."""
 
         def sharding_types(self, compute_device_type: str) -> list[str]:
