@@ -82,13 +82,7 @@ def table_state_bytes(est: te.Estimator) -> int:
     strategy = est._strategy
     groups = getattr(strategy, "groups", None)
     if groups:
-        total = 0
-        for g in groups:
-            for _, _, weight, acc in g._shards():
-                for st in (weight, acc):
-                    if st is not None:
-                        total += sum(s.tensor.numel() * s.tensor.element_size() for s in st.local_shards())
-        return total
+        return sum(g.local_bytes() for g in groups)
     module = est.model
     total = 0
     for name, p in module.named_parameters():

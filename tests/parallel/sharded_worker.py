@@ -119,6 +119,8 @@ def main() -> None:
     if hasattr(strat, "groups"):
         result["layouts"] = {k: v for g in strat.groups for k, v in g.sharding_types().items()}
     result["probabilities"] = probabilities(est)
+    if hasattr(strat, "groups"):  # every rank's shard bytes (weights + accumulators), gathered to the chief
+        result["shard_bytes"] = strat.gather_json(sum(g.local_bytes() for g in strat.groups))
     if strat.rank == 0:
         (out_dir / f"{mode}.json").write_text(json.dumps(result))
     strat.teardown()

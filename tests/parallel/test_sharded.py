@@ -100,6 +100,10 @@ def test_two_process_sharded_dnn_matches_single_process(tmp_path: Path) -> None:
     got = _torchrun(tmp_path, "train", 2, steps, tmp_path / "m")
     assert got["world_size"] == 2 and got["global_step"] == steps
     assert got["layouts"] == {f"{c}_embedding": kind for c, kind in sharded_worker.SHARDING.items()}
+    # each rank's training state holds its share of the tables: the shards (weights + Adagrad accumulators)
+    # partition the full tables, none larger than 60% (row-/column-wise split evenly, whole tables assigned)
+    full = 2 * sum(40 + i for i in range(sharded_worker.N_COLUMNS)) * 4 * 4  # (weights + accumulator) float32
+    assert sum(got["shard_bytes"]) == full and max(got["shard_bytes"]) <= 0.6 * full, got["shard_bytes"]
     oracle = _oracle(tmp_path, steps)
     np.testing.assert_allclose(got["probabilities"], sharded_worker.probabilities(oracle), atol=1e-5, rtol=0)
     # the chief's checkpoint holds the gathered tables and Adagrad accumulators of the uninterrupted run

@@ -207,6 +207,16 @@ class ShardedGroup:
                             "the restored values did not reach the shards."
                         )
 
+    def local_bytes(self) -> int:
+        """Bytes of this rank's shards: table rows and their optimizer state (FBGEMM's accumulator)."""
+        return sum(
+            shard.tensor.numel() * shard.tensor.element_size()
+            for _, _, weight, acc in self._shards()
+            for st in (weight, acc)
+            if st is not None
+            for shard in st.local_shards()
+        )
+
     def gather(self) -> tuple[torch.Tensor, torch.Tensor | None]:
         """The full table and accumulator on every rank (every row is owned by exactly one rank)."""
         full_w = torch.zeros_like(self.weight.data)
