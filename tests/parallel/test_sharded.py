@@ -218,3 +218,34 @@ def test_gradient_clip_norm_is_refused_with_sharded_tables(tmp_path: Path) -> No
     with pytest.raises(InvalidArgumentError, match="gradient_clip_norm cannot be combined"):
         ShardedStrategy().prepare(est.model, te.RunConfig(gradient_clip_norm=1.0))
     assert "optimizer" in ShardedStrategy().prepare(est.model, te.RunConfig())
+
+
+@pytest.mark.parametrize("multivalent", [False, True])
+def test_example_major_bags_become_the_key_major_jagged_tensor(multivalent: bool) -> None:
+    """The host's example-major bags -> KJT layout, checked against a plain loop over (column, example)."""
+    from torchestimator.columns.base import CategoricalIds
+    from torchestimator.columns.fused_bag import pack_bags
+    from torchestimator.parallel.sharded._tables import key_major
+
+    rng = np.random.default_rng(0)
+    batch, buckets, starts = 5, [7, 9, 4], [0, 7, 16]
+    columns = []
+    for c, nb in enumerate(buckets):
+        lengths = rng.integers(0, 4, batch) if multivalent else np.ones(batch, np.int64)
+        splits = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+        ids = CategoricalIds(rng.integers(0, nb, int(splits[-1])).astype(np.int64), splits)
+        columns.append((f"c{c}", ids, starts[c], nb, "mean" if multivalent else "sum"))
+    packed = pack_bags(columns, example_major=True)
+    weights = None if packed.weights is None else torch.from_numpy(packed.weights)
+    values, lengths, w = key_major(
+        torch.from_numpy(packed.ids), torch.from_numpy(packed.offsets), weights, torch.tensor(starts)
+    )
+    exp_values, exp_lengths, exp_w = [], [], []
+    for _, ids, _, _, _ in columns:
+        for b in range(batch):
+            row = ids.values[ids.row_splits[b] : ids.row_splits[b + 1]]
+            exp_values += row.tolist()
+            exp_lengths.append(len(row))
+            exp_w += [1.0 / max(len(row), 1) if multivalent else 1.0] * len(row)
+    assert values.tolist() == exp_values and lengths.tolist() == exp_lengths
+    np.testing.assert_allclose(w.numpy(), exp_w, rtol=1e-6)

@@ -29,7 +29,7 @@ import torch.distributed as dist
 from torchestimator.errors import InvalidArgumentError
 from torchestimator.parallel.sharded._optim import FusedRule
 
-__all__ = ["SHARDING_TYPES", "ShardedGroup"]
+__all__ = ["SHARDING_TYPES", "ShardedGroup", "key_major"]
 
 SHARDING_TYPES = ("table_wise", "row_wise", "column_wise")
 
@@ -45,6 +45,36 @@ class _ScaleGrad(torch.autograd.Function):
     @staticmethod
     def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor, None]:
         return grad * ctx.scale, None
+
+
+def key_major(
+    ids: torch.Tensor, offsets: torch.Tensor, weights: torch.Tensor | None, starts: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Example-major bags -> the ``KeyedJaggedTensor``'s key-major ``(values, lengths, weights)``.
+
+    Args:
+        ids: ``(N,)`` int64, bag ``b * k + c`` of example ``b``, column ``c``; ids carry their table's row start.
+        offsets: ``(B * k,)`` int64 bag starts.
+        weights: ``(N,)`` float32 per-id weights, or None (all 1).
+        starts: ``(k,)`` int64 first table row of each column's table.
+
+    Returns:
+        values ``(N,)`` local to each table, lengths ``(k * B,)`` of bag (c, b), weights ``(N,)``.
+    """
+    k, n = starts.numel(), ids.numel()
+    batch = offsets.numel() // k
+    if n == offsets.numel() and weights is None and torch.equal(offsets, torch.arange(n, device=ids.device)):
+        # one id per bag (single-valued columns, the common CTR case): a transpose
+        values = ids.view(batch, k).t().reshape(-1) - starts.repeat_interleave(batch)
+        ones = torch.ones(n, dtype=torch.float32, device=ids.device)
+        return values, torch.ones(n, dtype=torch.int64, device=ids.device), ones
+    lengths = torch.diff(offsets, append=offsets.new_tensor([n]))  # (B*k,)
+    bag = torch.repeat_interleave(torch.arange(offsets.numel(), device=ids.device), lengths)  # (N,)
+    col = bag % k
+    order = torch.argsort(col * batch + bag // k, stable=True)  # (N,) key-major
+    values = ids[order] - starts[col[order]]
+    w = weights[order] if weights is not None else torch.ones(n, dtype=torch.float32, device=ids.device)
+    return values, lengths.view(batch, k).t().reshape(-1), w
 
 
 def _sharder(fused_params: dict[str, Any]) -> Any:
@@ -239,18 +269,10 @@ class ShardedGroup:
         from torchrec.sparse.jagged_tensor import KeyedJaggedTensor
 
         p = f"{self.layer.key_prefix}/{self.group.key}"
-        ids, offsets, weights = t[f"{p}/ids"], t[f"{p}/offsets"], t.get(f"{p}/weights")
-        k, n = len(self.features), ids.numel()
-        batch = offsets.numel() // k
-        lengths = torch.diff(offsets, append=offsets.new_tensor([n]))  # (B*k,)
-        bag = torch.repeat_interleave(torch.arange(offsets.numel(), device=ids.device), lengths)  # (N,)
-        col = bag % k
-        order = torch.argsort(col * batch + bag // k, stable=True)  # (N,) key-major
-        values = ids[order] - self.starts[col[order]]
-        w = weights[order] if weights is not None else torch.ones(n, dtype=torch.float32, device=ids.device)
-        return KeyedJaggedTensor(
-            keys=self.features, values=values, lengths=lengths.view(batch, k).t().reshape(-1), weights=w
+        values, lengths, weights = key_major(
+            t[f"{p}/ids"], t[f"{p}/offsets"], t.get(f"{p}/weights"), self.starts
         )
+        return KeyedJaggedTensor(keys=self.features, values=values, lengths=lengths, weights=weights)
 
     def lookup(self, t: Mapping[str, Any]) -> torch.Tensor:
         """``(B, k*D)``: the sharded lookup, laid out as the unsharded one."""
