@@ -2,7 +2,7 @@
 
 Usage: ``python sharded_worker.py MODE MODEL_DIR OUT_DIR [STEPS [KILL_STEP]]``; rank 0 writes ``OUT_DIR/<mode>.json``.
 Modes: ``train``; ``kill`` (checkpoints every 2 steps, rank 1 SIGKILLs itself at KILL_STEP in the first attempt);
-``ps_name`` (``train_distribute='ParameterServerStrategy'``, layouts left to TorchRec's planner).
+``ps_name`` (``train_distribute='ParameterServerStrategy'``, layouts left to TorchRec's planner, SGD).
 The data and model are defined here and imported by the tests for the single-process oracle.
 """
 
@@ -41,8 +41,9 @@ def columns(buckets: int = 40, dim: int = 4) -> list[Any]:
 
 
 def estimator(
-    model_dir: str, distribute: Any = None, optimizer: str = "Adagrad", save_steps: int = 1000
+    model_dir: str, distribute: Any = None, optimizer: str | None = None, save_steps: int = 1000
 ) -> te.Estimator:
+    optimizer = optimizer or os.environ.get("SHARDED_TEST_OPTIMIZER", "Adagrad")  # SGD: a manual check
     cfg = te.RunConfig(
         tf_random_seed=7,
         train_distribute=distribute,
@@ -106,7 +107,8 @@ def main() -> None:
     from torchestimator.parallel.sharded import ShardedStrategy
 
     strategy = ShardedStrategy(sharding=SHARDING) if mode != "ps_name" else "ParameterServerStrategy"
-    est = estimator(model_dir, strategy, save_steps=2 if mode == "kill" else 1000)
+    optimizer = "SGD" if mode == "ps_name" else None  # the operator-env run also covers FBGEMM's EXACT_SGD
+    est = estimator(model_dir, strategy, optimizer=optimizer, save_steps=2 if mode == "kill" else 1000)
     kill_at = int(sys.argv[5]) if len(sys.argv) > 5 else 3
     hooks = [KillSelfAt(kill_at)] if mode == "kill" else []
     est.train(replica_input_fn, max_steps=steps, hooks=hooks)

@@ -204,10 +204,16 @@ def test_kubeflow_pytorchjob_environment_three_processes_write_one_model_dir(tmp
     assert state.global_step == steps
     assert state.model["input_layer.embedding_tables.dim4.weight"].shape == (445, 4)  # the whole table
     assert not [p.name for p in model_dir.iterdir() if p.name.startswith(".tmp")]  # nothing half-written left
-    reloaded = sharded_worker.estimator(str(model_dir))
+    reloaded = sharded_worker.estimator(str(model_dir), optimizer="SGD")
     np.testing.assert_allclose(
         sharded_worker.probabilities(reloaded), got["probabilities"], atol=1e-6, rtol=0
     )
+    # and it trained as one process fed the 3 x 2 examples the ranks read of each global batch (fused EXACT_SGD)
+    used = 3 * (sharded_worker.GLOBAL_BATCH // 3)
+    batches = [({k: v[:used] for k, v in f.items()}, y[:used]) for f, y in sharded_worker.global_batches()]
+    oracle = sharded_worker.estimator(str(tmp_path / "oracle"), optimizer="SGD")
+    oracle.train(lambda: iter(batches), max_steps=steps)
+    np.testing.assert_allclose(sharded_worker.probabilities(oracle), got["probabilities"], atol=1e-5, rtol=0)
 
 
 def test_gradient_clip_norm_is_refused_with_sharded_tables(tmp_path: Path) -> None:
