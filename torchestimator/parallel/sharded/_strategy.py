@@ -37,7 +37,7 @@ from torch.nn.parallel import DistributedDataParallel
 from torchestimator.errors import InvalidArgumentError
 from torchestimator.optional import import_optional
 from torchestimator.parallel.ddp import DDPStrategy
-from torchestimator.parallel.placement import module_optimizers
+from torchestimator.parallel.placement import module_optimizers, move_optimizer_state
 
 __all__ = ["ShardedStrategy"]
 
@@ -140,6 +140,7 @@ class ShardedStrategy(DDPStrategy):
             MissingDependencyError: torchrec is not installed.
         """
         self.setup()
+        move_optimizer_state(module)  # accumulators built before module.to(cuda) follow their table first
         if not self._groups:
             self._shard_tables(module)
         else:  # a later train() call: the module may hold a restored checkpoint's tables
