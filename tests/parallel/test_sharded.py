@@ -85,7 +85,7 @@ def test_optimizers_without_an_exact_fused_rule_are_refused() -> None:
     assert rule.fused_params["learning_rate"] == 0.05
     assert torch.equal(rule.accumulator(), torch.full((3, 2), 0.1))  # TF's initial accumulator reaches FBGEMM
     assert fused_rule(torch.optim.SGD([p], lr=0.1), p).kind == "sgd"
-    with pytest.raises(InvalidArgumentError, match=r"FTRL.*no FBGEMM kernel.*'ddp'"):
+    with pytest.raises(InvalidArgumentError, match=r"FTRL.*no FBGEMM kernel.*stays replicated"):
         fused_rule(Ftrl([p], learning_rate=0.1), p)
     with pytest.raises(InvalidArgumentError, match="only the rows a batch touches"):
         fused_rule(Adam([p], learning_rate=0.1), p)
@@ -255,3 +255,31 @@ def test_example_major_bags_become_the_key_major_jagged_tensor(multivalent: bool
             exp_w += [1.0 / max(len(row), 1) if multivalent else 1.0] * len(row)
     assert values.tolist() == exp_values and lengths.tolist() == exp_lengths
     np.testing.assert_allclose(w.numpy(), exp_w, rtol=1e-6)
+
+
+def test_tables_without_an_exact_fused_rule_stay_replicated_or_stop_when_strict(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """FTRL tables are never approximated: replicated under DDP with a warning, or an error with strict=True."""
+    from torchestimator.parallel.launch import free_port
+    from torchestimator.parallel.sharded import ShardedStrategy
+
+    for key, value in {"MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(free_port()), "RANK": "0"}.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setenv("WORLD_SIZE", "1")
+    est = sharded_worker.estimator(str(tmp_path), optimizer="Ftrl")
+    strict = ShardedStrategy(strict=True)
+    try:
+        strict.prepare(est.model)
+        with pytest.raises(InvalidArgumentError, match=r"FTRL.*no FBGEMM kernel"):
+            strict.wrap(est.model)
+    finally:
+        strict.teardown()
+    lenient = ShardedStrategy()
+    try:
+        with caplog.at_level("WARNING", logger="torchestimator"):
+            lenient.prepare(est.model)
+            lenient.wrap(est.model)
+        assert lenient.groups == [] and "stays replicated" in caplog.text
+    finally:
+        lenient.teardown()

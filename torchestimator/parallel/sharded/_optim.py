@@ -15,7 +15,8 @@ model_fn optimizer         FBGEMM              why it is the same rule
 =========================  ==================  ==================================================
 
 Everything else is refused, never approximated: FTRL has no FBGEMM kernel; FBGEMM's Adam updates only
-the touched rows while Keras' sparse Adam decays every row's moments; RMSProp likewise.
+the touched rows while Keras' sparse Adam decays every row's moments; RMSProp likewise. The strategy then keeps
+such a table replicated under DDP (exact rule, a warning), or raises with ``ShardedStrategy(strict=True)``.
 """
 
 from __future__ import annotations
@@ -78,8 +79,8 @@ class FusedRule:
 def _unsupported(name: str, why: str) -> InvalidArgumentError:
     return InvalidArgumentError(
         f"sharded embedding tables (train_distribute='sharded' / 'ParameterServerStrategy') are updated by "
-        f"FBGEMM's fused optimizers, and {name} {why}. Use 'Adagrad' or 'SGD' for the embedding columns, or "
-        "train_distribute='ddp' (replicated tables, the exact rule of every optimizer)."
+        f"FBGEMM's fused optimizers, and {name} {why}. Use 'Adagrad' or 'SGD' for the embedding columns to shard "
+        "them; otherwise the table stays replicated (train_distribute='ddp' semantics, the exact rule)."
     )
 
 

@@ -21,8 +21,9 @@ forward (TRAIN)            the layer looks its ids up in the shards (``KeyedJagg
                            see the full table)
 =========================  ===========================================================================
 
-Optimizers: see :mod:`torchestimator.parallel.sharded._optim` (Adagrad and SGD exactly; FTRL, Adam and
-RMSProp refused with a message, never approximated).
+Optimizers: see :mod:`torchestimator.parallel.sharded._optim` (Adagrad and SGD exactly). A table whose optimizer
+has no exact FBGEMM rule (FTRL, Adam, RMSProp, ...) is never approximated: it stays replicated under DDP with its
+exact rule and a warning names it, or, with ``strict=True``, training stops with the reason.
 """
 
 from __future__ import annotations
@@ -75,6 +76,8 @@ class ShardedStrategy(DDPStrategy):
     Args:
         sharding: optional sharding type per column name or table name: ``'table_wise'``,
             ``'row_wise'`` or ``'column_wise'``; other tables are planned by TorchRec.
+        strict: raise when a table's optimizer has no exact FBGEMM rule (FTRL, Adam, RMSProp, ...);
+            by default such a table stays replicated under DDP with its exact rule, and a warning says so.
         device: as :class:`~torchestimator.parallel.DDPStrategy`.
         backend: as :class:`~torchestimator.parallel.DDPStrategy`.
         timeout_secs: as :class:`~torchestimator.parallel.DDPStrategy`.
@@ -93,11 +96,13 @@ class ShardedStrategy(DDPStrategy):
         device: str | torch.device | None = None,
         backend: str | None = None,
         timeout_secs: float | None = None,
+        strict: bool = False,
     ) -> None:
         from torchestimator.parallel.sharded._tables import SHARDING_TYPES
 
         super().__init__(device=device, backend=backend, timeout_secs=timeout_secs)
         self.sharding = dict(sharding or {})
+        self.strict = bool(strict)
         for name, kind in self.sharding.items():
             if kind not in SHARDING_TYPES:
                 raise InvalidArgumentError(
@@ -136,7 +141,7 @@ class ShardedStrategy(DDPStrategy):
         """Shard the tables (first call), then DDP over the rest.
 
         Raises:
-            InvalidArgumentError: a table's optimizer has no exact FBGEMM counterpart.
+            InvalidArgumentError: (``strict``) a table's optimizer has no exact FBGEMM counterpart.
             MissingDependencyError: torchrec is not installed.
         """
         self.setup()
@@ -167,7 +172,14 @@ class ShardedStrategy(DDPStrategy):
                     f"{layer_name}.embedding_tables.{key}; keep the optimizer an attribute of the model module "
                     "(or a pre-made estimator) so its rule can be applied to the sharded tables."
                 )
-            sharded = ShardedGroup(layer, key, fused_rule(owner, weight), self.sharding, self.device)
+            try:
+                rule = fused_rule(owner, weight)
+            except InvalidArgumentError as err:
+                if self.strict:
+                    raise
+                logger.warning("%s.embedding_tables.%s stays replicated under DDP: %s", layer_name, key, err)
+                continue
+            sharded = ShardedGroup(layer, key, rule, self.sharding, self.device)
             layer._sharded_lookups[key] = sharded.lookup
             self._groups.append(sharded)
             prefix = f"{layer_name}." if layer_name else ""
