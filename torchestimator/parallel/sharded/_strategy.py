@@ -35,7 +35,7 @@ from typing import Any
 import torch
 from torch.nn.parallel import DistributedDataParallel
 
-from torchestimator.errors import InvalidArgumentError
+from torchestimator.errors import InvalidArgumentError, MissingDependencyError
 from torchestimator.optional import import_optional
 from torchestimator.parallel.ddp import DDPStrategy
 from torchestimator.parallel.placement import module_optimizers, move_optimizer_state
@@ -154,7 +154,18 @@ class ShardedStrategy(DDPStrategy):
         return super().wrap(module)
 
     def _shard_tables(self, module: torch.nn.Module) -> None:
-        import_optional("torchrec", extra="torchrec", purpose="train_distribute='sharded'")
+        try:
+            import_optional("torchrec", extra="torchrec", purpose="train_distribute='sharded'")
+        except (
+            OSError
+        ) as err:  # FBGEMM's libraries do not load (a CUDA build on a CPU machine, another torch)
+            raise MissingDependencyError(
+                f"train_distribute='sharded' needs torchrec 1.8.0 with FBGEMM 1.8.0 built for this torch "
+                f"({torch.__version__}), but FBGEMM failed to load: {err}. On a CPU machine `pip install` of torchrec "
+                "also brings the CUDA fbgemm-gpu, which shadows fbgemm-gpu-cpu: run `bash scripts/setup_torchrec.sh "
+                "<python>` (or `pip uninstall fbgemm-gpu && pip install --no-deps --force-reinstall "
+                "fbgemm-gpu-cpu==1.8.0`)."
+            ) from err
         from torchestimator.parallel.sharded._optim import fused_rule
         from torchestimator.parallel.sharded._tables import ShardedGroup
 
