@@ -61,11 +61,9 @@ class FusedRule:
             state["step"] = torch.tensor(0.0)
         return state["sum"]
 
-    def record(self, accumulator: torch.Tensor | None, steps: int) -> None:
-        """Write FBGEMM's state back into the model_fn optimizer (checkpoints read it from there)."""
+    def record(self, steps: int) -> None:
+        """Advance the model_fn optimizer's step count by the fused steps (the accumulator is gathered in place)."""
         state = self.optimizer.state[self.param]
-        if accumulator is not None:
-            self.accumulator().copy_(accumulator)
         if "step" in state and steps:
             state["step"] = state["step"] + steps
 

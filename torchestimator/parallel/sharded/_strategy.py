@@ -208,10 +208,8 @@ class ShardedStrategy(DDPStrategy):
             return  # nothing trained since the last sync (every rank counts the same steps)
         self._synced_once = True
         for group in self._groups:
-            weight, acc = group.gather()
-            with torch.no_grad():
-                group.weight.copy_(weight)
-            group.rule.record(acc, steps)
+            group.gather_into_module()
+            group.rule.record(steps)
 
     def teardown(self) -> None:
         for group in self._groups:

@@ -247,10 +247,18 @@ class ShardedGroup:
             for shard in st.local_shards()
         )
 
-    def gather(self) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """The full table and accumulator on every rank (every row is owned by exactly one rank)."""
-        full_w = torch.zeros_like(self.weight.data)
-        full_acc = torch.zeros_like(self.weight.data) if self.rule.has_accumulator else None
+    def gather_into_module(self) -> None:
+        """Rebuild the layer's table and the optimizer's accumulator from the shards, on every rank, in place.
+
+        Every row of the group belongs to exactly one rank's shard: each rank zeroes the full tensors, writes its
+        shards, and one sum over ranks completes them (no second full-size buffer).
+        """
+        full_w = self.weight.data
+        full_acc = self.rule.accumulator() if self.rule.has_accumulator else None
+        with torch.no_grad():
+            full_w.zero_()
+            if full_acc is not None:
+                full_acc.zero_()
         for start, _, weight, acc in self._shards():
             for src, full in ((weight, full_w), (acc, full_acc)):
                 if src is None or full is None:
@@ -261,7 +269,6 @@ class ShardedGroup:
         dist.all_reduce(full_w)
         if full_acc is not None:
             dist.all_reduce(full_acc)
-        return full_w, full_acc
 
     # ---- forward ---------------------------------------------------------------------------------
     def kjt(self, t: Mapping[str, Any]) -> Any:
