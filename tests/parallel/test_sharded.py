@@ -273,7 +273,8 @@ def test_example_major_bags_become_the_key_major_jagged_tensor(multivalent: bool
 def test_tables_without_an_exact_fused_rule_stay_replicated_or_stop_when_strict(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """FTRL tables are never approximated: replicated under DDP with a warning, or an error with strict=True."""
+    """FTRL tables (and dimensions FBGEMM cannot run) are never approximated: replicated under DDP with a
+    warning, or an error with strict=True."""
     from torchestimator.parallel.launch import free_port
     from torchestimator.parallel.sharded import ShardedStrategy
 
@@ -281,11 +282,15 @@ def test_tables_without_an_exact_fused_rule_stay_replicated_or_stop_when_strict(
         monkeypatch.setenv(key, value)
     monkeypatch.setenv("WORLD_SIZE", "1")
     est = sharded_worker.estimator(str(tmp_path), optimizer="Ftrl")
+    odd = te.DNNClassifier([4], sharded_worker.columns(dim=6), model_dir=str(tmp_path / "odd"))
     strict = ShardedStrategy(strict=True)
     try:
         strict.prepare(est.model)
         with pytest.raises(InvalidArgumentError, match=r"FTRL.*no FBGEMM kernel"):
             strict.wrap(est.model)
+        strict.prepare(odd.model)
+        with pytest.raises(InvalidArgumentError, match="dimension 6 is not a multiple of 4"):
+            strict.wrap(odd.model)
     finally:
         strict.teardown()
     lenient = ShardedStrategy()

@@ -76,8 +76,9 @@ class ShardedStrategy(DDPStrategy):
     Args:
         sharding: optional sharding type per column name or table name: ``'table_wise'``,
             ``'row_wise'`` or ``'column_wise'``; other tables are planned by TorchRec.
-        strict: raise when a table's optimizer has no exact FBGEMM rule (FTRL, Adam, RMSProp, ...);
-            by default such a table stays replicated under DDP with its exact rule, and a warning says so.
+        strict: raise when a table cannot be sharded exactly: its optimizer has no exact FBGEMM rule (FTRL,
+            Adam, RMSProp, ...) or its dimension is not a multiple of 4 (FBGEMM's kernels); by default such a
+            table stays replicated under DDP with its exact rule, and a warning says so.
         device: as :class:`~torchestimator.parallel.DDPStrategy`.
         backend: as :class:`~torchestimator.parallel.DDPStrategy`.
         timeout_secs: as :class:`~torchestimator.parallel.DDPStrategy`.
@@ -184,6 +185,11 @@ class ShardedStrategy(DDPStrategy):
                     "(or a pre-made estimator) so its rule can be applied to the sharded tables."
                 )
             try:
+                if layer._groups[key].dimension % 4:
+                    raise InvalidArgumentError(
+                        f"embedding dimension {layer._groups[key].dimension} is not a multiple of 4, which FBGEMM's "
+                        "kernels require; use a dimension divisible by 4 to shard this table"
+                    )
                 rule = fused_rule(owner, weight)
             except InvalidArgumentError as err:
                 if self.strict:
