@@ -197,7 +197,8 @@ def _train_steps(
     ctx = RunContext(estimator=est, mode=ModeKeys.TRAIN, global_step=est._global_step)
     scaler = torch.amp.GradScaler(device.type) if cfg.precision == "fp16" and device.type == "cuda" else None
     module.train()
-    est._register_optimizers(strategy.prepare(module, cfg))  # sharded tables: restored optimizer state before wrap
+    # sharded tables: the optimizers (with any restored state) must exist before wrap
+    est._register_optimizers(strategy.prepare(module, cfg))
     train_module = strategy.wrap(module)  # under DDP this reseeds per rank; a resumed run then restores:
     if est._resume_rng:
         restore_rng(est._resume_rng, strategy.rank, strategy.world_size)
