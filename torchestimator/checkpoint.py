@@ -135,6 +135,7 @@ def save_checkpoint(
     keep_checkpoint_every_n_hours: float = 10000,
     save_rng: bool = True,
     rank_rng: Mapping[str, Any] | None = None,
+    shards: Any = None,
 ) -> str:
     """Write ``model.ckpt-<global_step>`` atomically, update the index and garbage-collect.
 
@@ -148,6 +149,8 @@ def save_checkpoint(
         keep_checkpoint_every_n_hours: additionally keep one checkpoint per this many hours.
         save_rng: store the RNG states so a resumed run continues the same random stream.
         rank_rng: under DDP, the other ranks' RNG states (rank -> :func:`torchestimator.rng.rng_state_json`).
+        shards: sharded embedding tables (:class:`torchestimator.parallel.sharded._files.ShardSet`): the ranks'
+            staged shard files, adopted into the checkpoint; their tables are left out of ``model.safetensors``.
 
     Returns:
         The checkpoint's path.
@@ -160,6 +163,8 @@ def save_checkpoint(
     name = f"{PREFIX}{int(global_step)}"
     tmp = model_dir / f".tmp-{name}-{os.getpid()}"
     tensors, extra = split_tensors(model_state, "model state")
+    for key in shards.model_keys if shards is not None else ():  # sharded tables: in the ranks' shard files
+        tensors.pop(key, None)
     opt_tensors: dict[str, torch.Tensor] = {}
     opt_meta: dict[str, Any] = {}
     for opt_name, state in (optimizers or {}).items():
@@ -179,6 +184,11 @@ def save_checkpoint(
             shutil.rmtree(tmp)
         tmp.mkdir()
         content = _write_files(tmp, tensors, opt_tensors)
+        if shards is not None:  # the ranks' shard files (fsynced before the barrier) join the folder
+            from torchestimator.parallel.sharded._files import adopt
+
+            content["shards"], shard_files = adopt(tmp, shards)
+            content["files"].update({f: _sha256(tmp / f) for f in shard_files})
         content.update(
             global_step=int(global_step),
             extra_state=extra,
@@ -395,6 +405,10 @@ def load_checkpoint(path_or_dir: str | os.PathLike[str]) -> CheckpointState:
             )
         rng.update(content.get("rng") or {})
         optimizers = optimizer_states(content, flat)
+        if content.get("shards"):  # sharded embedding tables: the full tables from the ranks' shard files
+            from torchestimator.parallel.sharded._files import assemble
+
+            assemble(path, content["shards"], model, optimizers)
     except (SafetensorError, OSError, ValueError, KeyError, TypeError, RecursionError) as exc:
         raise CorruptCheckpointError(
             f"checkpoint {path}: its tensors do not load ({type(exc).__name__}: {exc})."

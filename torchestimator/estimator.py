@@ -454,6 +454,7 @@ class Estimator:
             keep_checkpoint_max=self._config.keep_checkpoint_max,
             keep_checkpoint_every_n_hours=self._config.keep_checkpoint_every_n_hours,
             rank_rng=rank_rng,
+            shards=self._strategy.checkpoint_shards(),  # sharded tables: the ranks' shard files
         )
         self._resident_checkpoint = path
         return path

@@ -114,7 +114,7 @@ class _Checkpointer:
 
     def save(self, ctx: RunContext, batches_consumed: int, completed: bool) -> None:
         strategy = self.est._strategy
-        strategy.sync_to_module()  # sharded tables: gathered into the module on every rank
+        strategy.sync_to_module(self.est._model_dir, ctx.global_step)  # sharded tables: shard files
         ranks = strategy.gather_json(rng_state_json()) if self.distributed else []
         self.last_saved_step, self.last_time, self.secs_agreed = ctx.global_step, time.monotonic(), False
         if not self.writes:
@@ -247,7 +247,6 @@ def _train_steps(
         logger.warning("Training with estimator made no steps. Perhaps input is empty or misspecified.")
     elif ctx.loss is not None:
         logger.info("Loss for final step: %s.", float(ctx.loss))
-    strategy.sync_to_module()  # sharded tables: the trained module is whole after train(), saved or not
     if ckpt.enabled and ckpt.last_saved_step != ctx.global_step:
         ckpt.save(ctx, consumed, completed=True)
     strategy.barrier()  # every rank leaves train() after the chief's final checkpoint exists
@@ -255,6 +254,9 @@ def _train_steps(
         h.end(ctx)
     for listener in listeners:
         listener.end(ctx.global_step)
+    # sharded tables: the module is whole again, gathered (no checkpoint) or reloaded from the final checkpoint
+    if strategy.finish_train(saved=ckpt.enabled):
+        est._resident_checkpoint = None
 
 
 def _apply_train_op(est: Estimator, spec: Any, scaler: Any) -> None:

@@ -16,7 +16,9 @@ The Estimator loop never branches on the kind of distribution; it calls these me
 ``barrier()``               wait for every process
 ``step_boundary()``         called once per step after the optimizer (XLA's mark_step)
 ``prepare(module)``         optimizers to register (and restore) before ``wrap`` (sharded tables)
-``sync_to_module()``        on every process before a checkpoint save: bring sharded state into the module
+``sync_to_module()``        on every process before a checkpoint save (sharded tables: per-rank shard files)
+``checkpoint_shards()``     what the chief's save adopts (the ranks' shard files); None by default
+``finish_train(saved)``     end of ``train()``: True when the module must be reloaded from the checkpoint
 ``teardown()``              leave the process group cleanly
 ==========================  =========================================================================
 """
@@ -127,8 +129,16 @@ class Strategy:
         """
         return {}
 
-    def sync_to_module(self) -> None:
-        """Bring state held outside the module (sharded tables) into it; every process calls it before a save."""
+    def sync_to_module(self, model_dir: str | None = None, step: int | None = None) -> None:
+        """Every process calls it before a checkpoint save (sharded tables: each rank writes its shard files)."""
+
+    def checkpoint_shards(self) -> Any:
+        """The chief's save adopts these shard files (sharded tables); None by default."""
+        return None
+
+    def finish_train(self, saved: bool) -> bool:
+        """End of ``train()`` on every process; True when the module must be reloaded from the final checkpoint."""
+        return False
 
     def teardown(self) -> None:
         """Leave the process group."""

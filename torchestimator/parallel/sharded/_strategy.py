@@ -11,14 +11,17 @@ process group, devices     as :class:`~torchestimator.parallel.DDPStrategy` (tor
                            accumulators) reaches the shards
 ``wrap(module)``           each trainable, un-clipped table group -> a planned, sharded collection
                            (table-wise / row-wise / column-wise: TorchRec's planner, or ``sharding``
-                           hints); its full-table parameter is left out of DDP; the rest -> DDP
+                           hints), filled from the layer's table and optimizer state, which are then
+                           released (no rank holds the full table or accumulator while training); the
+                           rest -> DDP
 forward (TRAIN)            the layer looks its ids up in the shards (``KeyedJaggedTensor`` built from the
-                           TF-exact host ids); EVAL / PREDICT read the layer's own full table
-``sync_to_module()``       at every checkpoint save, on every rank: the shards (and FBGEMM's Adagrad
-                           accumulators) are gathered into the layer's table and the model_fn
-                           optimizer's state, so the checkpoint is the same single-process checkpoint as
-                           an unsharded run (resume on any world size; ``get_variable_value`` and export
-                           see the full table)
+                           TF-exact host ids)
+``sync_to_module()``       at every checkpoint save: each rank writes its shards (weights + FBGEMM
+                           Adagrad accumulators) as shard files the chief's save adopts
+                           (:mod:`~torchestimator.parallel.sharded._files`); reading assembles the full
+                           tables (resume on any world size, ``get_variable_value``, export)
+``finish_train(saved)``    end of ``train()``: the layer's table comes back for EVAL / PREDICT / export
+                           (reloaded from the final checkpoint, or gathered when there is none)
 =========================  ===========================================================================
 
 Optimizers: see :mod:`torchestimator.parallel.sharded._optim` (Adagrad and SGD exactly). A table whose optimizer
@@ -29,6 +32,7 @@ exact rule and a warning names it, or, with ``strict=True``, training stops with
 from __future__ import annotations
 
 import logging
+import shutil
 from collections.abc import Mapping
 from typing import Any
 
@@ -112,7 +116,7 @@ class ShardedStrategy(DDPStrategy):
                 )
         self._groups: list[Any] = []
         self._steps_since_sync = 0
-        self._synced_once = False
+        self._pending: Any = None
 
     def __repr__(self) -> str:
         return f"ShardedStrategy(sharding={self.sharding!r})"
@@ -170,7 +174,8 @@ class ShardedStrategy(DDPStrategy):
         from torchestimator.parallel.sharded._optim import fused_rule
         from torchestimator.parallel.sharded._tables import ShardedGroup
 
-        optimizers = list(model_optimizers(module).values())
+        named = model_optimizers(module)
+        optimizers = list(named.values())
         ignored: list[str] = []
         for layer_name, layer, key in _shardable_groups(module):  # frozen / max_norm tables stay replicated
             weight = layer.embedding_tables[key].weight
@@ -196,26 +201,70 @@ class ShardedStrategy(DDPStrategy):
                     raise
                 logger.warning("%s.embedding_tables.%s stays replicated under DDP: %s", layer_name, key, err)
                 continue
-            sharded = ShardedGroup(layer, key, rule, self.sharding, self.device)
+            prefix = f"{layer_name}." if layer_name else ""
+            state_key = f"{prefix}embedding_tables.{key}.weight"
+            opt_name = next(n for n, o in named.items() if o is owner)
+            sharded = ShardedGroup(layer, key, rule, self.sharding, self.device, state_key, opt_name)
             layer._sharded_lookups[key] = sharded.lookup
             self._groups.append(sharded)
-            prefix = f"{layer_name}." if layer_name else ""
-            ignored.append(f"{prefix}embedding_tables.{key}.weight")
+            ignored.append(state_key)
             logger.info("Sharded %s%s: %s", prefix, key, sharded.sharding_types())
         DistributedDataParallel._set_params_and_buffers_to_ignore_for_model(module, ignored)
 
     def step_boundary(self) -> None:
         self._steps_since_sync += 1
 
-    def sync_to_module(self) -> None:
-        """Gather every shard into the layers' tables and the optimizers' state (all ranks take part)."""
-        steps, self._steps_since_sync = self._steps_since_sync, 0
-        if not steps and self._synced_once:
-            return  # nothing trained since the last sync (every rank counts the same steps)
-        self._synced_once = True
+    def sync_to_module(self, model_dir: str | None = None, step: int | None = None) -> None:
+        """Every rank writes its shards (weights + FBGEMM accumulators) for the chief's checkpoint of ``step``.
+
+        Three barriers: the chief clears the step's staging folder, every rank writes its files (fsynced,
+        renamed), and the chief adopts them only once every rank is done (:meth:`checkpoint_shards`).
+        """
+        self._count_steps()
+        if not self._groups or model_dir is None or step is None:
+            return
+        from torchestimator.parallel.sharded._files import ShardSet, staging_dir, write_rank_files
+
+        staging = staging_dir(model_dir, step)
+        self.barrier()
+        if self.is_chief and staging.exists():
+            shutil.rmtree(staging)
+        self.barrier()
+        pieces: list[dict[str, Any]] = []
+        tensors: dict[str, torch.Tensor] = {}
         for group in self._groups:
-            group.gather_into_module()
-            group.rule.record(steps)
+            group.local_pieces(pieces, tensors)
+        write_rank_files(staging, self.rank, self.world_size, step, pieces, tensors)
+        self.barrier()
+        tables = {g.state_key: g.table_entry() for g in self._groups}
+        self._pending = ShardSet(staging, self.world_size, int(step), tables) if self.is_chief else None
+
+    def _count_steps(self) -> None:
+        steps, self._steps_since_sync = self._steps_since_sync, 0
+        for group in self._groups:
+            group.opt_step += steps
+
+    def checkpoint_shards(self) -> Any:
+        """The shard files the chief's save adopts (then forgotten: one save adopts them once)."""
+        pending, self._pending = self._pending, None
+        return pending
+
+    def finish_train(self, saved: bool) -> bool:
+        """End of ``train()``: the layers' full tables come back for EVAL / PREDICT / export in this process.
+
+        With a final checkpoint (``saved``) the tables get uninitialised full-size storage and the Estimator reloads
+        the checkpoint (assembled from the shard files) when it next needs the weights; without one the shards are
+        gathered over the ranks (every rank takes part). Either needs the full table's memory on every rank again.
+        """
+        if not self._groups:
+            return False
+        self._count_steps()
+        for group in self._groups:
+            if saved:
+                group.placeholder_to_storage()
+            else:
+                group.gather_into_module()
+        return saved
 
     def teardown(self) -> None:
         for group in self._groups:

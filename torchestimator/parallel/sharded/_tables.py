@@ -108,14 +108,26 @@ class ShardedGroup:
         hints: sharding type per column name or table name (``'table_wise'``, ``'row_wise'``,
             ``'column_wise'``); other tables are left to TorchRec's planner.
         device: this rank's device.
+        state_key: the table's module ``state_dict`` key (its name in checkpoints).
+        optimizer_name: the name of the model_fn optimizer that owns the table (its name in checkpoints).
     """
 
     def __init__(
-        self, layer: Any, group_key: str, rule: FusedRule, hints: Mapping[str, str], device: torch.device
+        self,
+        layer: Any,
+        group_key: str,
+        rule: FusedRule,
+        hints: Mapping[str, str],
+        device: torch.device,
+        state_key: str = "",
+        optimizer_name: str = "optimizer",
     ) -> None:
         self.layer, self.group, self.rule, self.device = layer, layer._groups[group_key], rule, device
         self.world_size = dist.get_world_size()
         self.weight: torch.Tensor = layer.embedding_tables[group_key].weight
+        self.shape = tuple(self.weight.shape)
+        self.state_key, self.optimizer_name = state_key, optimizer_name
+        self.opt_step = 0.0  # the model_fn optimizer's step count for this table (Adagrad's ``step``)
         g = self.group
         self.features = [f"s{i}" for i in range(len(g.columns))]
         self.tables: list[
@@ -220,6 +232,26 @@ class ShardedGroup:
                     (r0, c0), (nr, nc) = shard.metadata.shard_offsets, shard.metadata.shard_sizes
                     shard.tensor.copy_(full[start + r0 : start + r0 + nr, c0 : c0 + nc].view_as(shard.tensor))
         self._check_loaded()
+        self._release()
+
+    def _release(self) -> None:
+        """Free the full table and accumulator: from now on only this rank's shards hold them.
+
+        The layer's parameter keeps its shape over a single element (a stride-0 view, 4 bytes; in-place writes
+        fail loudly), so ``state_dict`` keys and DDP's ignore list stay valid; the model_fn optimizer forgets the
+        table's state (FBGEMM owns the accumulator; the step count is kept in :attr:`opt_step`).
+        """
+        state = self.rule.optimizer.state.pop(self.rule.param, {})
+        if "step" in state:
+            self.opt_step = float(state["step"])
+        self.weight.data = torch.zeros(1, dtype=self.weight.dtype, device=self.weight.device).expand(
+            self.shape
+        )
+
+    def placeholder_to_storage(self) -> None:
+        """Give the layer's table full-size (uninitialised) storage again, for a checkpoint to be loaded into."""
+        if self.weight.stride() != torch.empty(self.shape).stride():
+            self.weight.data = torch.empty(self.shape, dtype=self.weight.dtype, device=self.weight.device)
 
     def _check_loaded(self) -> None:
         """The shards must be views of FBGEMM's storage: re-read them and compare (else fail loudly)."""
@@ -253,8 +285,11 @@ class ShardedGroup:
         Every row of the group belongs to exactly one rank's shard: each rank zeroes the full tensors, writes its
         shards, and one sum over ranks completes them (no second full-size buffer).
         """
+        self.placeholder_to_storage()
         full_w = self.weight.data
         full_acc = self.rule.accumulator() if self.rule.has_accumulator else None
+        if full_acc is not None:
+            self.rule.optimizer.state[self.rule.param]["step"] = torch.tensor(self.opt_step)
         with torch.no_grad():
             full_w.zero_()
             if full_acc is not None:
@@ -269,6 +304,36 @@ class ShardedGroup:
         dist.all_reduce(full_w)
         if full_acc is not None:
             dist.all_reduce(full_acc)
+
+    def local_pieces(self, pieces: list[dict[str, Any]], tensors: dict[str, torch.Tensor]) -> None:
+        """Append this rank's shards (weights and accumulators) as shard-file pieces in full-table coordinates."""
+        for start, _, weight, acc in self._shards():
+            for kind, src in (("weight", weight), ("accumulator", acc)):
+                for shard in src.local_shards() if src is not None else ():
+                    (r0, c0), (nr, nc) = shard.metadata.shard_offsets, shard.metadata.shard_sizes
+                    name = f"{self.state_key}/{kind}/{len(tensors)}"
+                    tensors[name] = shard.tensor.reshape(nr, nc)
+                    pieces.append(
+                        {
+                            "tensor": name,
+                            "table": self.state_key,
+                            "kind": kind,
+                            "offsets": [start + r0, c0],
+                            "sizes": [nr, nc],
+                        }
+                    )
+
+    def table_entry(self) -> dict[str, Any]:
+        """The table's entry in ``meta.json``'s ``shards`` (shape; the optimizer slot its accumulator restores)."""
+        params = [p for g in self.rule.optimizer.param_groups for p in g["params"]]
+        index = next(i for i, p in enumerate(params) if p is self.rule.param)
+        has_acc = self.rule.has_accumulator
+        return {
+            "shape": list(self.shape),
+            "optimizer": self.optimizer_name if has_acc else None,
+            "index": index,
+            "step": self.opt_step if has_acc else None,
+        }
 
     # ---- forward ---------------------------------------------------------------------------------
     def kjt(self, t: Mapping[str, Any]) -> Any:
