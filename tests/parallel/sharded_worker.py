@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
 import torchestimator as te
 from torchestimator.hooks.base import Hook, RunContext
@@ -89,6 +90,63 @@ def probabilities(est: te.Estimator) -> list[list[float]]:
     return np.concatenate([p["probabilities"] for p in preds]).tolist()
 
 
+BIG_ROWS = 200_000  # the memory test's table: 200k x 16 float32 = 12.8 MB, as much again for Adagrad
+
+
+def big_estimator(model_dir: str, distribute: Any = None) -> te.Estimator:
+    """One large hashed column (row-wise sharded under the strategy) and one small one."""
+    from torchestimator import feature_column as fc
+
+    cols = [
+        fc.embedding_column(fc.categorical_column_with_hash_bucket("big", BIG_ROWS, dtype="int64"), 16),
+        fc.embedding_column(fc.categorical_column_with_hash_bucket("c0", 40, dtype="int64"), 4),
+    ]
+    cfg = te.RunConfig(
+        tf_random_seed=7, train_distribute=distribute, log_step_count_steps=None, save_summary_steps=None
+    )
+    return te.DNNClassifier(hidden_units=[8], feature_columns=cols, model_dir=model_dir, config=cfg)
+
+
+def big_input_fn(input_context: Any = None) -> Any:
+    n = input_context.num_input_pipelines if input_context else 1
+    i = input_context.input_pipeline_id if input_context else 0
+    per = GLOBAL_BATCH // n
+    for feats, y in global_batches()[:3]:
+        big = {"big": feats["c1"] * 997, "c0": feats["c0"]}
+        yield {k: v[i * per : (i + 1) * per] for k, v in big.items()}, y[i * per : (i + 1) * per]
+
+
+def state_bytes(est: te.Estimator) -> int:
+    """Bytes of every tensor storage reachable from the module, the optimizers and the sharded tables' shards."""
+    seen: dict[int, int] = {}
+
+    def add(t: Any) -> None:
+        if isinstance(t, torch.Tensor) and t.device.type != "meta":
+            storage = t.untyped_storage()
+            seen[storage.data_ptr()] = storage.nbytes()
+
+    for t in [*est.model.parameters(), *est.model.buffers()]:
+        add(t)
+    for opt in est._optimizers.values():
+        for slot in opt.state.values():
+            for value in slot.values():
+                add(value)
+    total = sum(seen.values())
+    for group in getattr(est._strategy, "groups", []):  # FBGEMM's shards (weights + accumulators)
+        total += group.local_bytes()
+    return total
+
+
+class MeasureAtEnd(Hook):
+    """Records :func:`state_bytes` when training ends (the shards still hold the tables)."""
+
+    def __init__(self, est: te.Estimator) -> None:
+        self.est, self.bytes = est, 0
+
+    def end(self, ctx: RunContext) -> None:
+        self.bytes = state_bytes(self.est)
+
+
 class KillSelfAt(Hook):
     """SIGKILLs rank 1 at a step, in the first attempt only (elastic restart test)."""
 
@@ -106,6 +164,15 @@ def main() -> None:
     steps = int(sys.argv[4]) if len(sys.argv) > 4 else N_BATCHES
     from torchestimator.parallel.sharded import ShardedStrategy
 
+    if mode == "memory":
+        est = big_estimator(model_dir, ShardedStrategy(sharding={"big": "row_wise"}))
+        measure = MeasureAtEnd(est)
+        est.train(big_input_fn, hooks=[measure])
+        bytes_per_rank = est._strategy.gather_json(measure.bytes)
+        if est._strategy.rank == 0:
+            (out_dir / "memory.json").write_text(json.dumps({"state_bytes": bytes_per_rank}))
+        est._strategy.teardown()
+        return
     strategy = ShardedStrategy(sharding=SHARDING) if mode != "ps_name" else "ParameterServerStrategy"
     optimizer = "SGD" if mode == "ps_name" else None  # the operator-env run also covers FBGEMM's EXACT_SGD
     est = estimator(model_dir, strategy, optimizer=optimizer, save_steps=2 if mode == "kill" else 1000)

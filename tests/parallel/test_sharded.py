@@ -305,3 +305,33 @@ def test_tables_without_an_exact_fused_rule_stay_replicated_or_stop_when_strict(
         assert lenient.groups == [] and "stays replicated" in caplog.text
     finally:
         lenient.teardown()
+
+
+@pytest.mark.slow
+def test_each_rank_holds_about_half_of_a_large_table_and_its_accumulator(tmp_path: Path) -> None:
+    """A 200k x 16 table (Adagrad): the bytes of every tensor a rank holds (module, optimizers, FBGEMM shards) while
+    training on 2 ranks are about half of a single-process run's, and the trained checkpoint still holds the whole
+    table (assembled from the two ranks' shard files)."""
+    single = sharded_worker.big_estimator(str(tmp_path / "single"))
+    single.train(sharded_worker.big_input_fn)
+    one = sharded_worker.state_bytes(single)
+    table = sharded_worker.BIG_ROWS * 16 * 4
+    assert one > 2 * table  # the full table and its full Adagrad accumulator
+    got = _torchrun(tmp_path, "memory", 2, 3, tmp_path / "m")
+    print(f"state bytes: 1 process {one:,}; 2 ranks {got['state_bytes']}")
+    assert all(b <= 0.6 * one for b in got["state_bytes"]), (got["state_bytes"], one)
+    assert sum(got["state_bytes"]) >= 2 * table  # the two ranks together hold the whole table and accumulator
+    ckpt = tmp_path / "m" / "model.ckpt-3"
+    shard_files = sorted(p.name for p in (ckpt / "shards").iterdir())
+    assert shard_files == ["rank-0.json", "rank-0.safetensors", "rank-1.json", "rank-1.safetensors"]
+    from safetensors import safe_open
+
+    key = "input_layer.embedding_tables.dim16.weight"
+    with safe_open(str(ckpt / "model.safetensors"), framework="pt") as f:
+        assert key not in f.keys()  # noqa: SIM118 - the big table lives in the shard files only
+    rows = [json.loads((ckpt / "shards" / f"rank-{r}.json").read_text())["pieces"] for r in (0, 1)]
+    held = [sum(p["sizes"][0] * p["sizes"][1] for p in pieces if p["table"] == key) for pieces in rows]
+    # weights + accumulator, row-wise: each rank writes half of each (the rows it holds), no more
+    assert held == [sharded_worker.BIG_ROWS * 16] * 2, held
+    restored = sharded_worker.big_estimator(str(tmp_path / "m"))
+    assert restored.get_variable_value(key).shape == (sharded_worker.BIG_ROWS, 16)
