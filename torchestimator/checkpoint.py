@@ -98,6 +98,9 @@ class CheckpointState:
     input: dict[str, Any] | None = None
     path: str | None = None
     meta: dict[str, Any] = dataclasses.field(default_factory=dict)
+    shards_deferred: bool = (
+        False  # sharded tables left as placeholders: each rank reads its rows when sharding
+    )
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -348,12 +351,12 @@ def latest_checkpoint(model_dir: str | os.PathLike[str], *, verify: bool = True)
     return None
 
 
-def load_latest(model_dir: str | os.PathLike[str]) -> CheckpointState | None:
+def load_latest(model_dir: str | os.PathLike[str], *, assemble_shards: bool = True) -> CheckpointState | None:
     """The newest checkpoint of ``model_dir`` that loads completely, or None; corrupt newer ones are skipped."""
     for step in reversed(list_checkpoints(model_dir)):
         path = Path(model_dir) / f"{PREFIX}{step}"
         try:
-            return load_checkpoint(path)
+            return load_checkpoint(path, assemble_shards=assemble_shards)
         except CorruptCheckpointError as e:
             logger.warning("Skipping corrupt checkpoint: %s Falling back to the previous one.", e)
     return None
@@ -383,8 +386,11 @@ def _read_tensors(path: Path) -> dict[str, torch.Tensor]:
     return out
 
 
-def load_checkpoint(path_or_dir: str | os.PathLike[str]) -> CheckpointState:
+def load_checkpoint(path_or_dir: str | os.PathLike[str], *, assemble_shards: bool = True) -> CheckpointState:
     """Read and verify a checkpoint (a ``model.ckpt-<step>`` directory, or a model_dir's newest good one).
+
+    ``assemble_shards=False``: sharded tables stay placeholders (``shards_deferred``); a sharded run reads each
+    rank's rows from the shard files itself (:mod:`torchestimator.parallel.sharded._files`).
 
     Raises:
         CheckpointNotFoundError: nothing to load at ``path_or_dir``.
@@ -406,9 +412,12 @@ def load_checkpoint(path_or_dir: str | os.PathLike[str]) -> CheckpointState:
         rng.update(content.get("rng") or {})
         optimizers = optimizer_states(content, flat)
         if content.get("shards"):  # sharded embedding tables: the full tables from the ranks' shard files
-            from torchestimator.parallel.sharded._files import assemble
+            from torchestimator.parallel.sharded._files import assemble, placeholders
 
-            assemble(path, content["shards"], model, optimizers)
+            if assemble_shards:
+                assemble(path, content["shards"], model, optimizers)
+            else:
+                placeholders(content["shards"], model)
     except (SafetensorError, OSError, ValueError, KeyError, TypeError, RecursionError) as exc:
         raise CorruptCheckpointError(
             f"checkpoint {path}: its tensors do not load ({type(exc).__name__}: {exc})."
@@ -421,6 +430,7 @@ def load_checkpoint(path_or_dir: str | os.PathLike[str]) -> CheckpointState:
         input=content.get("input"),
         path=str(path),
         meta=content,
+        shards_deferred=bool(content.get("shards")) and not assemble_shards,
     )
 
 

@@ -485,7 +485,9 @@ class Estimator:
                 self._warm_start_from = None
                 self._warm_started = True
             return
-        state = ckpt_lib.load_latest(self._model_dir)
+        # sharded tables: each rank reads its own rows when it shards them (not the full table here)
+        deferred = for_training and self._strategy.reads_shard_files
+        state = ckpt_lib.load_latest(self._model_dir, assemble_shards=not deferred)
         if state is None:
             if for_training:
                 raise all_corrupt_error(self._model_dir)
@@ -505,8 +507,11 @@ class Estimator:
                 self._optimizers[name].load_state_dict(opt_state)
             else:
                 self._pending_optimizer_state[name] = opt_state
+        self._strategy.restored_from(state)  # sharded tables: where each rank reads its rows
         self._global_step = state.global_step
         self._resident_checkpoint = state.path
+        if state.shards_deferred:  # the module lacks the sharded tables until training reads them: not resident
+            self._resident_checkpoint = None
         if for_training:
             # applied by the train loop once the input iterator exists, so a resumed run draws the same
             # input order as an uninterrupted one and continues the same random stream after it

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import warnings
@@ -107,7 +108,9 @@ def test_optimizers_without_an_exact_fused_rule_are_refused() -> None:
 
 
 @pytest.mark.slow
-def test_two_process_sharded_dnn_matches_single_process(tmp_path: Path) -> None:
+def test_two_process_sharded_dnn_matches_single_process(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """10 hashed columns, tables row-wise, table-wise and column-wise over 2 ranks; same predictions as one process.
 
     Its checkpoint then serves ``get_variable_value``, an export equal to the unsharded export, and a resume in one
@@ -140,12 +143,32 @@ def test_two_process_sharded_dnn_matches_single_process(tmp_path: Path) -> None:
     np.testing.assert_allclose(outputs[0], outputs[1], atol=1e-6, rtol=0)
     np.testing.assert_allclose(outputs[0], got["probabilities"], atol=1e-5, rtol=0)
     # 2 -> 1: the sharded checkpoint (weights and Adagrad accumulators) resumes in one plain process
+    shutil.copytree(tmp_path / "m", tmp_path / "m_resharded")
     for est in (sharded, oracle):
         est.train(sharded_worker.full_input_fn, max_steps=steps + 4)
     np.testing.assert_allclose(
         sharded_worker.probabilities(sharded), sharded_worker.probabilities(oracle), atol=1e-5, rtol=0
     )
     np.testing.assert_allclose(sharded.get_variable_value(table), oracle.get_variable_value(table), atol=1e-6)
+    # 2 -> 1 sharded: one rank of ShardedStrategy re-cuts its shards from the two ranks' shard files (no assembly)
+    from torchestimator.parallel.launch import free_port
+    from torchestimator.parallel.sharded import ShardedStrategy
+
+    for key, value in {"MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(free_port()), "RANK": "0"}.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setenv("WORLD_SIZE", "1")
+    strategy = ShardedStrategy(sharding=sharded_worker.SHARDING)
+    try:
+        resharded = sharded_worker.estimator(str(tmp_path / "m_resharded"), strategy)
+        resharded.train(sharded_worker.replica_input_fn, max_steps=steps + 4)
+        assert (
+            strategy.groups and strategy.groups[0].opt_step == steps + 4
+        )  # Adagrad's step count carried over
+        np.testing.assert_allclose(
+            sharded_worker.probabilities(resharded), sharded_worker.probabilities(oracle), atol=1e-5, rtol=0
+        )
+    finally:
+        strategy.teardown()
 
 
 @pytest.mark.slow

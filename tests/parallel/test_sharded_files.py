@@ -128,3 +128,22 @@ def test_a_rank_file_of_another_save_is_never_published(tmp_path: Path) -> None:
         save_checkpoint(tmp_path, 7, {}, {}, shards=ShardSet(staging, 2, 7, tables))
     assert not (tmp_path / "model.ckpt-7").exists()
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".tmp")]
+
+
+def test_a_rank_reads_only_its_region_across_the_writers_pieces(tmp_path: Path) -> None:
+    """Re-sharding on load: any row / column region is cut from the overlapping pieces of every writer."""
+    from torchestimator.parallel.sharded._files import read_region
+
+    path = Path(_save(tmp_path, 1))
+    state = load_checkpoint(path, assemble_shards=False)
+    assert state.shards_deferred and state.model[KEY].shape == (ROWS, DIM)
+    assert state.model[KEY].untyped_storage().nbytes() == 4  # a placeholder, not the table
+    entry = state.meta["shards"]
+    weight, acc = _tables()
+    for (r0, c0), (nr, nc) in [((4, 0), (4, DIM)), ((0, 1), (ROWS, 2)), ((9, 3), (1, 1))]:
+        got = read_region(path, entry, KEY, "weight", (r0, c0), (nr, nc))
+        np.testing.assert_array_equal(got.numpy(), weight[r0 : r0 + nr, c0 : c0 + nc])
+        got = read_region(path, entry, KEY, "accumulator", (r0, c0), (nr, nc))
+        np.testing.assert_array_equal(got.numpy(), acc[r0 : r0 + nr, c0 : c0 + nc])
+    with pytest.raises(CorruptCheckpointError, match=r"cover 40 of the 44 values"):
+        read_region(path, entry, KEY, "weight", (0, 0), (ROWS + 1, DIM))

@@ -132,6 +132,11 @@ class Strategy:
     def sync_to_module(self, model_dir: str | None = None, step: int | None = None) -> None:
         """Every process calls it before a checkpoint save (sharded tables: each rank writes its shard files)."""
 
+    reads_shard_files = False  # sharded tables: a training restore leaves them to the ranks (restored_from)
+
+    def restored_from(self, state: Any) -> None:
+        """The Estimator restored ``state`` (a ``CheckpointState``); sharded tables read their rows from it."""
+
     def checkpoint_shards(self) -> Any:
         """The chief's save adopts these shard files (sharded tables); None by default."""
         return None

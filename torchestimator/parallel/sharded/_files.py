@@ -15,7 +15,9 @@ publishes the directory with the usual atomic rename. Layout::
       meta.json                content["shards"] = {"world_size": W, "tables": {<state_dict key>: {"shape": [R, C],
                                "optimizer": <name>, "index": <param index>, "step": <Adagrad step> | null}}}
 
-Reading (:func:`assemble`) puts the full tables back into the state an unsharded run would have saved (the
+Resuming a sharded run (:func:`placeholders`, then :func:`read_region` per shard) reads only the rows / columns
+each rank holds, whatever the world size that wrote them (safetensors slices of the pieces that overlap).
+Reading everything else (:func:`assemble`) puts the full tables back into the state an unsharded run would have saved (the
 table under its ``state_dict`` key, the accumulator as the optimizer's ``sum`` / ``step``), so a sharded
 checkpoint resumes in one process, on another world size, and serves ``get_variable_value`` and export. That
 needs the full table's memory once, in the reading process. Nothing is unpickled: safetensors and JSON only.
@@ -38,7 +40,16 @@ from safetensors.torch import save_file
 from torchestimator.errors import CorruptCheckpointError
 from torchestimator.file_policy import resolve_inside
 
-__all__ = ["SHARD_DIR", "ShardSet", "adopt", "assemble", "staging_dir", "write_rank_files"]
+__all__ = [
+    "SHARD_DIR",
+    "ShardSet",
+    "adopt",
+    "assemble",
+    "placeholders",
+    "read_region",
+    "staging_dir",
+    "write_rank_files",
+]
 
 SHARD_DIR = "shards"
 _STAGING = ".shards-staging-"
@@ -153,8 +164,8 @@ def adopt(tmp_checkpoint: Path, shards: ShardSet) -> tuple[dict[str, Any], list[
 
 def _corrupt(path: Path, what: str) -> CorruptCheckpointError:
     return CorruptCheckpointError(
-        f"checkpoint {path}: {what}. The shard files of a sharded checkpoint must all be present and complete; "
-        "this checkpoint is skipped (the previous one is used)."
+        f"checkpoint {path}: {what}. Every shard file a sharded checkpoint lists must be present and complete: "
+        "restore the files, or delete this checkpoint folder to resume from the previous one."
     )
 
 
@@ -205,3 +216,67 @@ def assemble(
             if info.get("step") is not None:
                 slot["step"] = torch.tensor(float(info["step"]))
             state[int(info["index"])] = slot
+
+
+def placeholders(entry: Mapping[str, Any], model: dict[str, Any]) -> None:
+    """Stand-ins for the sharded tables (their shape over one element) when each rank reads its own rows instead."""
+    for key, info in dict(entry["tables"]).items():
+        model[key] = torch.zeros(1).expand(*(int(n) for n in info["shape"]))
+
+
+def read_region(
+    path: Path,
+    entry: Mapping[str, Any],
+    table: str,
+    kind: str,
+    offsets: tuple[int, int],
+    sizes: tuple[int, int],
+) -> torch.Tensor:
+    """Rows ``[r0, r0 + nr)`` x columns ``[c0, c0 + nc)`` of a table (``kind``: 'weight' or 'accumulator').
+
+    Reads only the overlapping parts of the pieces that hold them (safetensors slices), so a rank re-sharded onto a
+    different world size needs memory for its own region only.
+
+    Raises:
+        CorruptCheckpointError: a shard file does not load, or its pieces do not cover the region.
+    """
+    (r0, c0), (nr, nc) = offsets, sizes
+    out = torch.empty(nr, nc)
+    covered = 0
+    try:
+        for rank in range(int(entry["world_size"])):
+            index_path, tensor_path = (
+                resolve_inside(
+                    path,
+                    f"{SHARD_DIR}/rank-{rank}{s}",
+                    what="checkpoint shard file",
+                    error=CorruptCheckpointError,
+                )
+                for s in (".json", ".safetensors")
+            )
+            pieces = [
+                p
+                for p in json.loads(index_path.read_text())["pieces"]
+                if p["table"] == table and p["kind"] == kind
+            ]
+            if not pieces:
+                continue
+            with safe_open(str(tensor_path), framework="pt") as f:
+                for piece in pieces:
+                    (pr, pc), (pnr, pnc) = piece["offsets"], piece["sizes"]
+                    top, bottom = max(r0, pr), min(r0 + nr, pr + pnr)
+                    left, right = max(c0, pc), min(c0 + nc, pc + pnc)
+                    if top >= bottom or left >= right:
+                        continue
+                    part = f.get_slice(piece["tensor"])[top - pr : bottom - pr, left - pc : right - pc]
+                    out[top - r0 : bottom - r0, left - c0 : right - c0] = part
+                    covered += (bottom - top) * (right - left)
+    except CorruptCheckpointError:
+        raise
+    except (OSError, ValueError, KeyError, TypeError, IndexError, RuntimeError) as exc:
+        raise _corrupt(path, f"its shard files do not load ({type(exc).__name__}: {exc})") from exc
+    if covered != nr * nc:
+        raise _corrupt(
+            path, f"the shard files cover {covered} of the {nr * nc} values of {table} ({kind}) a rank needs"
+        )
+    return out

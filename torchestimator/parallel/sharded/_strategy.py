@@ -34,6 +34,7 @@ from __future__ import annotations
 import logging
 import shutil
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -72,6 +73,30 @@ def model_optimizers(module: torch.nn.Module) -> dict[str, torch.optim.Optimizer
         built = dict(build())
         return {"optimizer": next(iter(built.values()))} if len(built) == 1 else built
     return module_optimizers(module)
+
+
+def _restore_unsharded(
+    module: torch.nn.Module,
+    optimizers: Mapping[str, Any],
+    source: tuple[Path, Mapping[str, Any]],
+    sharded: set[str],
+) -> None:
+    """Tables a sharded checkpoint holds that this run keeps replicated: read whole from the shard files."""
+    from torchestimator.parallel.sharded._files import read_region
+
+    path, entry = source
+    params = dict(module.named_parameters())
+    for key, info in entry["tables"].items():
+        if key in sharded or key not in params:
+            continue
+        shape = (int(info["shape"][0]), int(info["shape"][1]))
+        with torch.no_grad():
+            params[key].copy_(read_region(path, entry, key, "weight", (0, 0), shape))
+        opt = optimizers.get(info.get("optimizer") or "")
+        if opt is not None and isinstance(opt, torch.optim.Adagrad):
+            acc = read_region(path, entry, key, "accumulator", (0, 0), shape).to(params[key].device)
+            opt.state[params[key]] = {"sum": acc, "step": torch.tensor(float(info.get("step") or 0))}
+        logger.warning("%s is not sharded in this run: read whole from the shard files of %s.", key, path)
 
 
 class ShardedStrategy(DDPStrategy):
@@ -117,6 +142,7 @@ class ShardedStrategy(DDPStrategy):
         self._groups: list[Any] = []
         self._steps_since_sync = 0
         self._pending: Any = None
+        self._source: Any = None  # a restored sharded checkpoint the shards read their rows from
 
     def __repr__(self) -> str:
         return f"ShardedStrategy(sharding={self.sharding!r})"
@@ -151,14 +177,23 @@ class ShardedStrategy(DDPStrategy):
         """
         self.setup()
         move_optimizer_state(module)  # accumulators built before module.to(cuda) follow their table first
+        source, self._source = self._source, None
         if not self._groups:
-            self._shard_tables(module)
+            self._shard_tables(module, source)
         else:  # a later train() call: the module may hold a restored checkpoint's tables
             for group in self._groups:
-                group.load()
+                group.load(source)
+        if source is not None:
+            _restore_unsharded(module, model_optimizers(module), source, {g.state_key for g in self._groups})
         return super().wrap(module)
 
-    def _shard_tables(self, module: torch.nn.Module) -> None:
+    reads_shard_files = True
+
+    def restored_from(self, state: Any) -> None:
+        """Remember a restored sharded checkpoint whose tables were left to the ranks (each reads its rows)."""
+        self._source = (Path(state.path), state.meta["shards"]) if state.shards_deferred else None
+
+    def _shard_tables(self, module: torch.nn.Module, source: Any = None) -> None:
         try:
             import_optional("torchrec", extra="torchrec", purpose="train_distribute='sharded'")
         except (
@@ -204,7 +239,7 @@ class ShardedStrategy(DDPStrategy):
             prefix = f"{layer_name}." if layer_name else ""
             state_key = f"{prefix}embedding_tables.{key}.weight"
             opt_name = next(n for n, o in named.items() if o is owner)
-            sharded = ShardedGroup(layer, key, rule, self.sharding, self.device, state_key, opt_name)
+            sharded = ShardedGroup(layer, key, rule, self.sharding, self.device, state_key, opt_name, source)
             layer._sharded_lookups[key] = sharded.lookup
             self._groups.append(sharded)
             ignored.append(state_key)

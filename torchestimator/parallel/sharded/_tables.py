@@ -21,6 +21,7 @@ over ranks, and TorchRec's collectives divide the tables' gradients by the world
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -110,6 +111,7 @@ class ShardedGroup:
         device: this rank's device.
         state_key: the table's module ``state_dict`` key (its name in checkpoints).
         optimizer_name: the name of the model_fn optimizer that owns the table (its name in checkpoints).
+        source: a restored sharded checkpoint to read this rank's rows from (see :meth:`load`).
     """
 
     def __init__(
@@ -121,6 +123,7 @@ class ShardedGroup:
         device: torch.device,
         state_key: str = "",
         optimizer_name: str = "optimizer",
+        source: tuple[Path, Mapping[str, Any]] | None = None,
     ) -> None:
         self.layer, self.group, self.rule, self.device = layer, layer._groups[group_key], rule, device
         self.world_size = dist.get_world_size()
@@ -141,7 +144,7 @@ class ShardedGroup:
         self.starts = torch.tensor(g.slot_starts, dtype=torch.int64, device=device)
         self.plan_text = ""
         self.dmp = self._shard(hints)
-        self.load()
+        self.load(source)
 
     # ---- planning and sharding -----------------------------------------------------------------
     def _constraints(self, hints: Mapping[str, str]) -> dict[str, Any]:
@@ -218,8 +221,42 @@ class ShardedGroup:
             out.append((start, rows, weights[key], acc))
         return out
 
-    def load(self) -> None:
-        """Copy the full table (and Adagrad accumulator) of the layer / model_fn optimizer into the shards."""
+    def load(self, source: tuple[Path, Mapping[str, Any]] | None = None) -> None:
+        """Fill the shards, then release the layer's full table and the optimizer's accumulator.
+
+        Args:
+            source: a sharded checkpoint (folder, ``meta.json`` ``shards`` entry) holding this table: each shard
+                reads its own region from the shard files. Otherwise the full table (and Adagrad accumulator) of the
+                layer / model_fn optimizer is copied in.
+        """
+        if source is not None and self.state_key in source[1]["tables"]:
+            self._load_from_files(*source)
+        else:
+            self._load_from_module()
+        self._release()
+
+    def _load_from_files(self, path: Path, entry: Mapping[str, Any]) -> None:
+        from torchestimator.parallel.sharded._files import read_region
+
+        info = entry["tables"][self.state_key]
+        if [int(n) for n in info["shape"]] != list(self.shape):
+            raise InvalidArgumentError(
+                f"checkpoint {path}: table {self.state_key} has shape {info['shape']}, the model {list(self.shape)}."
+            )
+        saved_acc = info.get("optimizer") is not None
+        for start, _, weight, acc in self._shards():
+            for kind, dest in (("weight", weight), ("accumulator", acc)):
+                for shard in dest.local_shards() if dest is not None else ():
+                    (r0, c0), (nr, nc) = shard.metadata.shard_offsets, shard.metadata.shard_sizes
+                    if kind == "accumulator" and not saved_acc:  # saved by an SGD run: TF's initial value
+                        shard.tensor.fill_(float(self.rule._group()["initial_accumulator_value"]))
+                        continue
+                    region = read_region(path, entry, self.state_key, kind, (start + r0, c0), (nr, nc))
+                    shard.tensor.copy_(region.view_as(shard.tensor))
+        self.rule.optimizer.state.pop(self.rule.param, None)
+        self.opt_step = float(info["step"]) if saved_acc and info.get("step") is not None else 0.0
+
+    def _load_from_module(self) -> None:
         dist.broadcast(self.weight.data, src=0)  # ranks built without a seed agree on rank 0's tables
         acc_full = self.rule.accumulator() if self.rule.has_accumulator else None
         if acc_full is not None:
@@ -232,7 +269,6 @@ class ShardedGroup:
                     (r0, c0), (nr, nc) = shard.metadata.shard_offsets, shard.metadata.shard_sizes
                     shard.tensor.copy_(full[start + r0 : start + r0 + nr, c0 : c0 + nc].view_as(shard.tensor))
         self._check_loaded()
-        self._release()
 
     def _release(self) -> None:
         """Free the full table and accumulator: from now on only this rank's shards hold them.
@@ -241,7 +277,7 @@ class ShardedGroup:
         fail loudly), so ``state_dict`` keys and DDP's ignore list stay valid; the model_fn optimizer forgets the
         table's state (FBGEMM owns the accumulator; the step count is kept in :attr:`opt_step`).
         """
-        state = self.rule.optimizer.state.pop(self.rule.param, {})
+        state = self.rule.optimizer.state.pop(self.rule.param, None) or {}
         if "step" in state:
             self.opt_step = float(state["step"])
         self.weight.data = torch.zeros(1, dtype=self.weight.dtype, device=self.weight.device).expand(
