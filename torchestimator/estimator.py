@@ -136,7 +136,8 @@ class Estimator:
             self._config.train_distribute, self._config.device, self._config.session_creation_timeout_secs
         )
         self._strategy.setup()
-        self._module = build_module(model_fn, self._params, self._config).to(self._strategy.device)
+        with self._strategy.building():  # sharded tables: built without their memory (parallel.sharded)
+            self._module = build_module(model_fn, self._params, self._config).to(self._strategy.device)
         compile_model(self._module, compile_options(self._config.compile))
         self._caller = ModelCaller(self._module, self._params, self._config)
         self._transform = find_host_transform(self._module)
@@ -510,7 +511,9 @@ class Estimator:
         self._strategy.restored_from(state)  # sharded tables: where each rank reads its rows
         self._global_step = state.global_step
         self._resident_checkpoint = state.path
-        if state.shards_deferred:  # the module lacks the sharded tables until training reads them: not resident
+        if (
+            state.shards_deferred
+        ):  # the module lacks the sharded tables until training reads them: not resident
             self._resident_checkpoint = None
         if for_training:
             # applied by the train loop once the input iterator exists, so a resumed run draws the same

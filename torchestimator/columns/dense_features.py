@@ -17,6 +17,7 @@ own, or a shared collection) owns the rows ``table_rows(name)`` of it, in sorted
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -101,6 +102,12 @@ def init_table_rows(weight: torch.Tensor, column: EmbeddingColumn, start: int, r
         weight[start : start + rows] = value
 
 
+def _deferred_bag(layer: Any, group: _Group) -> nn.EmbeddingBag | None:
+    """Under the sharded strategy's build, the group's bag over a placeholder (see parallel.sharded._deferred)."""
+    deferred = sys.modules.get("torchestimator.parallel.sharded._deferred")
+    return None if deferred is None else deferred.deferred_bag(layer, group)  # type: ignore[no-any-return]
+
+
 class DenseFeatures(ColumnLayer):
     """Dense columns -> ``(B, D)`` (``tf.keras.layers.DenseFeatures``).
 
@@ -165,10 +172,16 @@ class DenseFeatures(ColumnLayer):
                 self._host_blocks[-1].append(col)
         self._groups = {g.key: g for g in groups.values()}
         self.embedding_tables = nn.ModuleDict()
+        self._deferred_draws: dict[
+            str, Any
+        ] = {}  # group -> its initial draws, built later (parallel.sharded)
+        self._deferred_hooks = False
         for g in self._groups.values():
-            bag = nn.EmbeddingBag(g.rows, g.dimension, mode="sum", sparse=True)
-            for start, rows, column in g.tables.values():
-                init_table_rows(bag.weight, column, start, rows)
+            bag = _deferred_bag(self, g)
+            if bag is None:
+                bag = nn.EmbeddingBag(g.rows, g.dimension, mode="sum", sparse=True)
+                for start, rows, column in g.tables.values():
+                    init_table_rows(bag.weight, column, start, rows)
             bag.weight.requires_grad_(g.trainable)
             self.embedding_tables[g.key] = bag
         self.output_dim = sum(c.dense_width for c in self.feature_columns)  # type: ignore[attr-defined]
@@ -313,6 +326,10 @@ class DenseFeatures(ColumnLayer):
     def _group_output(self, g: _Group, t: Mapping[str, Any]) -> torch.Tensor:
         if self.training and g.key in self._sharded_lookups:
             return self._sharded_lookups[g.key](t)  # (B, k*D) from the sharded tables
+        if g.key in self._deferred_draws:  # built without its memory, used unsharded: draw it now
+            from torchestimator.parallel.sharded._deferred import materialise
+
+            materialise(self, g.key)
         p = f"{self.key_prefix}/{g.key}"
         bag: nn.EmbeddingBag = self.embedding_tables[g.key]  # type: ignore[assignment]
         ids, offsets, weights = t[f"{p}/ids"], t[f"{p}/offsets"], t.get(f"{p}/weights")

@@ -25,6 +25,7 @@ The Estimator loop never branches on the kind of distribution; it calls these me
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from typing import Any
 
@@ -131,6 +132,10 @@ class Strategy:
 
     def sync_to_module(self, model_dir: str | None = None, step: int | None = None) -> None:
         """Every process calls it before a checkpoint save (sharded tables: each rank writes its shard files)."""
+
+    def building(self) -> Any:
+        """A context the Estimator builds the model in (sharded tables: built without their memory)."""
+        return contextlib.nullcontext()
 
     reads_shard_files = False  # sharded tables: a training restore leaves them to the ranks (restored_from)
 

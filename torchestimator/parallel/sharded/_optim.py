@@ -61,12 +61,6 @@ class FusedRule:
             state["step"] = torch.tensor(0.0)
         return state["sum"]
 
-    def record(self, steps: int) -> None:
-        """Advance the model_fn optimizer's step count by the fused steps (the accumulator is gathered in place)."""
-        state = self.optimizer.state[self.param]
-        if "step" in state and steps:
-            state["step"] = state["step"] + steps
-
     def _group(self) -> dict[str, Any]:
         for group in self.optimizer.param_groups:
             if any(p is self.param for p in group["params"]):

@@ -166,7 +166,15 @@ class ShardedStrategy(DDPStrategy):
                 "backward pass, so their gradients never join the clipped global norm. Unset gradient_clip_norm, or "
                 "use train_distribute='ddp'."
             )
-        return model_optimizers(module)
+        from torchestimator.parallel.sharded._deferred import optimizers_without_table_state
+
+        return optimizers_without_table_state(module, lambda: model_optimizers(module))
+
+    def building(self) -> Any:
+        """The model's sharded-candidate tables are built without their memory (see ``_deferred``)."""
+        from torchestimator.parallel.sharded._deferred import deferred_tables
+
+        return deferred_tables()
 
     def wrap(self, module: torch.nn.Module) -> torch.nn.Module:
         """Shard the tables (first call), then DDP over the rest.
@@ -183,6 +191,11 @@ class ShardedStrategy(DDPStrategy):
         else:  # a later train() call: the module may hold a restored checkpoint's tables
             for group in self._groups:
                 group.load(source)
+        from torchestimator.parallel.sharded._deferred import materialise
+
+        for _, layer in _layers(module):  # tables built without memory that stay replicated: drawn whole now
+            for key in list(layer._deferred_draws):
+                materialise(layer, key)
         if source is not None:
             _restore_unsharded(module, model_optimizers(module), source, {g.state_key for g in self._groups})
         return super().wrap(module)

@@ -229,8 +229,11 @@ class ShardedGroup:
                 reads its own region from the shard files. Otherwise the full table (and Adagrad accumulator) of the
                 layer / model_fn optimizer is copied in.
         """
+        draws = self.layer._deferred_draws.pop(self.group.key, None)  # built without its memory
         if source is not None and self.state_key in source[1]["tables"]:
             self._load_from_files(*source)
+        elif draws is not None:
+            self._load_initial_draws(draws)
         else:
             self._load_from_module()
         self._release()
@@ -269,6 +272,32 @@ class ShardedGroup:
                     (r0, c0), (nr, nc) = shard.metadata.shard_offsets, shard.metadata.shard_sizes
                     shard.tensor.copy_(full[start + r0 : start + r0 + nr, c0 : c0 + nc].view_as(shard.tensor))
         self._check_loaded()
+
+    def _load_initial_draws(self, draws: list[Any]) -> None:
+        """A table built without its memory: each shard draws its own rows of TF's initial values (rank 0's RNG
+        stream), and the accumulator starts at TF's initial value (or a restored one, when the optimizer holds it)."""
+        from torchestimator.parallel.sharded._deferred import draw_rows
+
+        by_start = {}
+        for draw in draws:
+            dist.broadcast(draw.state, src=0)  # ranks built without a seed draw rank 0's tables
+            by_start[draw.start] = draw
+        state = self.rule.optimizer.state.get(self.rule.param) or {}
+        restored = state.get("sum") if self.rule.has_accumulator else None
+        initial = float(self.rule._group()["initial_accumulator_value"]) if self.rule.has_accumulator else 0.0
+        for start, _, weight, acc in self._shards():
+            for shard in weight.local_shards():
+                (r0, c0), (nr, nc) = shard.metadata.shard_offsets, shard.metadata.shard_sizes
+                shard.tensor.copy_(
+                    draw_rows(by_start[start], r0, nr)[:, c0 : c0 + nc].reshape(shard.tensor.shape)
+                )
+            for shard in acc.local_shards() if acc is not None else ():
+                (r0, c0), (nr, nc) = shard.metadata.shard_offsets, shard.metadata.shard_sizes
+                if restored is not None and not restored.is_meta:
+                    region = restored[start + r0 : start + r0 + nr, c0 : c0 + nc]
+                    shard.tensor.copy_(region.reshape(shard.tensor.shape))
+                else:
+                    shard.tensor.fill_(initial)
 
     def _release(self) -> None:
         """Free the full table and accumulator: from now on only this rank's shards hold them.
