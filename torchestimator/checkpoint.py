@@ -165,9 +165,9 @@ def save_checkpoint(
     model_dir = Path(model_dir)
     name = f"{PREFIX}{int(global_step)}"
     tmp = model_dir / f".tmp-{name}-{os.getpid()}"
+    if shards is not None:  # sharded tables: in the ranks' shard files (their placeholders are never copied)
+        model_state = {k: v for k, v in model_state.items() if k not in set(shards.model_keys)}
     tensors, extra = split_tensors(model_state, "model state")
-    for key in shards.model_keys if shards is not None else ():  # sharded tables: in the ranks' shard files
-        tensors.pop(key, None)
     opt_tensors: dict[str, torch.Tensor] = {}
     opt_meta: dict[str, Any] = {}
     for opt_name, state in (optimizers or {}).items():

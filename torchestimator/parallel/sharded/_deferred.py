@@ -34,7 +34,7 @@ logger = logging.getLogger("torchestimator")
 _ACTIVE: contextvars.ContextVar[bool] = contextvars.ContextVar(
     "torchestimator_deferred_tables", default=False
 )
-_CHUNK = 1 << 20  # elements per generated chunk (a multiple of 16)
+_CHUNK = 1 << 18  # elements per generated chunk (a multiple of 16)
 _CHECKED: list[bool] = []
 
 
@@ -83,23 +83,26 @@ def _advance_normal(gen: torch.Generator, n: int) -> None:
 
 
 def _trunc_normal(
-    gen: torch.Generator, n: int, std: float, keep: tuple[int, int] | None
+    gen: torch.Generator, n: int, std: float, keep: tuple[int, int] | None, out: torch.Tensor | None = None
 ) -> torch.Tensor | None:
-    """Emulate ``trunc_normal_(empty(n), 0, std, -2 std, 2 std)`` on ``gen``; return elements ``keep`` (flat)."""
+    """Emulate ``trunc_normal_(empty(n), 0, std, -2 std, 2 std)`` on ``gen``; return elements ``keep`` (flat), written
+    into ``out`` when given (``keep``'s length)."""
     lo, hi = _bounds(std)
     k0, k1 = keep if keep is not None else (0, 0)
-    out = torch.empty(k1 - k0) if keep is not None else None
+    if keep is not None and out is None:
+        out = torch.empty(k1 - k0)
     rejected: torch.Tensor | None = None
     while True:
         found = []
         for s, e in _chunks(n):
             x = torch.empty(e - s).normal_(0.0, std, generator=gen)
             if rejected is None:  # the first fill: every element
-                idx = torch.arange(s, e)
-                vals = x
-            else:
-                part = rejected[torch.searchsorted(rejected, s) : torch.searchsorted(rejected, e)]
-                idx, vals = part, x[part - s]
+                if out is not None and max(s, k0) < min(e, k1):
+                    out[max(s, k0) - k0 : min(e, k1) - k0] = x[max(s, k0) - s : min(e, k1) - s]
+                found.append(((x < lo) | (x > hi)).nonzero().view(-1) + s)
+                continue
+            idx = rejected[torch.searchsorted(rejected, s) : torch.searchsorted(rejected, e)]
+            vals = x[idx - s]
             if out is not None:
                 inside = (idx >= k0) & (idx < k1)
                 out[idx[inside] - k0] = vals[inside]
@@ -121,12 +124,14 @@ def skip_group_draws(rows: int, dim: int, tables: list[tuple[int, int, Any]]) ->
     return draws
 
 
-def draw_rows(draw: TableDraw, first: int, count: int) -> torch.Tensor:
-    """Rows ``[first, first + count)`` (table-local) of the table's initial values, ``(count, dim)``."""
+def draw_rows(draw: TableDraw, first: int, count: int, out: torch.Tensor | None = None) -> torch.Tensor:
+    """Rows ``[first, first + count)`` (table-local) of the table's initial values, ``(count, dim)``; drawn straight
+    into ``out`` (contiguous ``(count, dim)``, e.g. a row-wise shard) when given."""
     gen = torch.Generator()
     gen.set_state(draw.state)
+    flat = out.view(-1) if out is not None else None
     values = _trunc_normal(
-        gen, draw.rows * draw.dim, draw.std, (first * draw.dim, (first + count) * draw.dim)
+        gen, draw.rows * draw.dim, draw.std, (first * draw.dim, (first + count) * draw.dim), flat
     )
     assert values is not None
     return values.view(count, draw.dim)
@@ -248,7 +253,9 @@ def optimizers_without_table_state(module: torch.nn.Module, build: Any) -> dict[
         for _, _, w in tables
     ]
     for (_, _, w), meta in zip(tables, stand_ins, strict=True):
-        torch.utils.swap_tensors(w, meta)  # the same Parameter object, on the meta device while optimizers build
+        torch.utils.swap_tensors(
+            w, meta
+        )  # the same Parameter object, on the meta device while optimizers build
     try:
         optimizers = build()
     finally:

@@ -35,7 +35,6 @@ from typing import Any
 
 import torch
 from safetensors import safe_open
-from safetensors.torch import save_file
 
 from torchestimator.errors import CorruptCheckpointError
 from torchestimator.file_policy import resolve_inside
@@ -91,6 +90,35 @@ def _replace_atomically(tmp: Path, final: Path) -> None:
     os.replace(tmp, final)
 
 
+_DTYPES = {torch.float32: "F32", torch.float16: "F16", torch.bfloat16: "BF16", torch.float64: "F64"}
+
+
+def stream_safetensors(path: Path, tensors: Mapping[str, torch.Tensor]) -> None:
+    """Write a safetensors file tensor by tensor from the tensors' own memory (``save_file`` would first build
+    the whole file in memory: a rank's shards once more). The format: an 8-byte little-endian header length,
+    the JSON header (dtype, shape, byte offsets; padded to 8 bytes), then the raw little-endian bytes."""
+    header: dict[str, Any] = {"__metadata__": {"format": "pt"}}
+    offset = 0
+    for name, t in tensors.items():
+        size = t.numel() * t.element_size()
+        header[name] = {
+            "dtype": _DTYPES[t.dtype],
+            "shape": list(t.shape),
+            "data_offsets": [offset, offset + size],
+        }
+        offset += size
+    raw = json.dumps(header, separators=(",", ":")).encode()
+    raw += b" " * (-len(raw) % 8)
+    with open(path, "wb") as f:
+        f.write(len(raw).to_bytes(8, "little"))
+        f.write(raw)
+        for t in tensors.values():
+            flat = t.detach().cpu().contiguous().view(-1)  # a view when the shard is contiguous (row / table)
+            f.write(memoryview(flat.view(torch.uint8).numpy()))
+        f.flush()
+        os.fsync(f.fileno())
+
+
 def write_rank_files(
     staging: Path,
     rank: int,
@@ -112,9 +140,7 @@ def write_rank_files(
     staging.mkdir(parents=True, exist_ok=True)
     base = staging / f"rank-{rank}"
     tmp = staging / f".rank-{rank}.safetensors.tmp-{os.getpid()}"
-    save_file(
-        {k: v.detach().cpu().contiguous() for k, v in tensors.items()}, str(tmp), metadata={"format": "pt"}
-    )
+    stream_safetensors(tmp, tensors)
     _replace_atomically(tmp, base.with_suffix(".safetensors"))
     index = {"rank": rank, "world_size": world_size, "step": int(step), "pieces": pieces}
     tmp_json = staging / f".rank-{rank}.json.tmp-{os.getpid()}"

@@ -9,11 +9,13 @@ optimizer applied in the backward pass), and the dense rest of the model trains 
 process group, devices     as :class:`~torchestimator.parallel.DDPStrategy` (torchrun env, gloo / nccl)
 ``prepare(module)``        the model_fn's optimizers, built before ``wrap`` so a restored state (Adagrad
                            accumulators) reaches the shards
+``building()``             the model is built with its table groups as placeholders (TF's initial
+                           draws recorded, not held: :mod:`~torchestimator.parallel.sharded._deferred`)
 ``wrap(module)``           each trainable, un-clipped table group -> a planned, sharded collection
                            (table-wise / row-wise / column-wise: TorchRec's planner, or ``sharding``
-                           hints), filled from the layer's table and optimizer state, which are then
-                           released (no rank holds the full table or accumulator while training); the
-                           rest -> DDP
+                           hints), filled with each rank's rows (initial draws, a restored sharded
+                           checkpoint's shard files, or the layer's restored table, then released):
+                           no rank holds the full table or accumulator; the rest -> DDP
 forward (TRAIN)            the layer looks its ids up in the shards (``KeyedJaggedTensor`` built from the
                            TF-exact host ids)
 ``sync_to_module()``       at every checkpoint save: each rank writes its shards (weights + FBGEMM

@@ -288,9 +288,14 @@ class ShardedGroup:
         for start, _, weight, acc in self._shards():
             for shard in weight.local_shards():
                 (r0, c0), (nr, nc) = shard.metadata.shard_offsets, shard.metadata.shard_sizes
-                shard.tensor.copy_(
-                    draw_rows(by_start[start], r0, nr)[:, c0 : c0 + nc].reshape(shard.tensor.shape)
-                )
+                direct = nc == self.group.dimension and shard.tensor.is_contiguous()
+                if direct and shard.tensor.device.type == "cpu":
+                    draw_rows(
+                        by_start[start], r0, nr, out=shard.tensor.view(nr, nc)
+                    )  # straight into the shard
+                else:
+                    values = draw_rows(by_start[start], r0, nr)[:, c0 : c0 + nc]
+                    shard.tensor.copy_(values.reshape(shard.tensor.shape))
             for shard in acc.local_shards() if acc is not None else ():
                 (r0, c0), (nr, nc) = shard.metadata.shard_offsets, shard.metadata.shard_sizes
                 if restored is not None and not restored.is_meta:
