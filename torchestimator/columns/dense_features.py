@@ -105,7 +105,7 @@ def init_table_rows(weight: torch.Tensor, column: EmbeddingColumn, start: int, r
 def _deferred_bag(layer: Any, group: _Group) -> nn.EmbeddingBag | None:
     """Under the sharded strategy's build, the group's bag over a placeholder (see parallel.sharded._deferred)."""
     deferred = sys.modules.get("torchestimator.parallel.sharded._deferred")
-    return None if deferred is None else deferred.deferred_bag(layer, group)  # type: ignore[no-any-return]
+    return None if deferred is None else deferred.deferred_bag(layer, group)
 
 
 class DenseFeatures(ColumnLayer):

@@ -22,7 +22,7 @@ import contextvars
 import dataclasses
 import logging
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import torch
@@ -234,7 +234,14 @@ def _forget_skipped(module: Any, incompatible: Any) -> None:
     module._skipped_loads = []
 
 
-def optimizers_without_table_state(module: torch.nn.Module, build: Any) -> dict[str, torch.optim.Optimizer]:
+def _weight_of(layer: Any, key: str) -> torch.Tensor:
+    weight: torch.Tensor = layer.embedding_tables[key].weight
+    return weight
+
+
+def optimizers_without_table_state(
+    module: torch.nn.Module, build: Callable[[], dict[str, torch.optim.Optimizer]]
+) -> dict[str, torch.optim.Optimizer]:
     """Build the model_fn's optimizers with the placeholder tables on the meta device (so an eager optimizer such
     as Adagrad allocates no full-size accumulator), then drop that state: FBGEMM owns it for a sharded table. A
     table whose optimizer has no fused rule is drawn whole, and its optimizer state made as the optimizer makes it.
@@ -242,8 +249,8 @@ def optimizers_without_table_state(module: torch.nn.Module, build: Any) -> dict[
     from torchestimator.columns import DenseFeatures
     from torchestimator.parallel.sharded._optim import fused_rule
 
-    tables = [
-        (layer, key, layer.embedding_tables[key].weight)
+    tables: list[tuple[Any, str, torch.Tensor]] = [
+        (layer, key, _weight_of(layer, key))
         for layer in module.modules()
         if isinstance(layer, DenseFeatures)
         for key in layer._deferred_draws
@@ -280,4 +287,4 @@ def optimizers_without_table_state(module: torch.nn.Module, build: Any) -> dict[
                 fresh = type(opt)([w], **{k: v for k, v in group.items() if k != "params"})
                 if w in fresh.state:
                     opt.state[w] = fresh.state[w]
-    return optimizers  # type: ignore[no-any-return]
+    return optimizers

@@ -114,7 +114,7 @@ def stream_safetensors(path: Path, tensors: Mapping[str, torch.Tensor]) -> None:
         f.write(raw)
         for t in tensors.values():
             flat = t.detach().cpu().contiguous().view(-1)  # a view when the shard is contiguous (row / table)
-            f.write(memoryview(flat.view(torch.uint8).numpy()))
+            f.write(flat.view(torch.uint8).numpy().data)  # the tensor's bytes, not a copy
         f.flush()
         os.fsync(f.fileno())
 
