@@ -511,9 +511,7 @@ class Estimator:
         self._strategy.restored_from(state)  # sharded tables: where each rank reads its rows
         self._global_step = state.global_step
         self._resident_checkpoint = state.path
-        if (
-            state.shards_deferred
-        ):  # the module lacks the sharded tables until training reads them: not resident
+        if state.shards_deferred:  # sharded tables not in the module until training reads them
             self._resident_checkpoint = None
         if for_training:
             # applied by the train loop once the input iterator exists, so a resumed run draws the same
