@@ -280,7 +280,11 @@ class ShardedGroup:
 
         by_start = {}
         for draw in draws:
-            dist.broadcast(draw.state, src=0)  # ranks built without a seed draw rank 0's tables
+            state = draw.state.to(
+                self.weight.device if self.weight.is_cuda else "cpu"
+            )  # nccl: a device tensor
+            dist.broadcast(state, src=0)  # ranks built without a seed draw rank 0's tables
+            draw.state = state.cpu()
             by_start[draw.start] = draw
         state = self.rule.optimizer.state.get(self.rule.param) or {}
         restored = state.get("sum") if self.rule.has_accumulator else None
