@@ -98,9 +98,8 @@ class CheckpointState:
     input: dict[str, Any] | None = None
     path: str | None = None
     meta: dict[str, Any] = dataclasses.field(default_factory=dict)
-    shards_deferred: bool = (
-        False  # sharded tables left as placeholders: each rank reads its rows when sharding
-    )
+    # sharded tables left as placeholders: each rank reads its rows when sharding
+    shards_deferred: bool = False
 
 
 # ----------------------------------------------------------------------------------------------------

@@ -172,9 +172,8 @@ class DenseFeatures(ColumnLayer):
                 self._host_blocks[-1].append(col)
         self._groups = {g.key: g for g in groups.values()}
         self.embedding_tables = nn.ModuleDict()
-        self._deferred_draws: dict[
-            str, Any
-        ] = {}  # group -> its initial draws, built later (parallel.sharded)
+        # group -> its initial draws, drawn later per shard (built without memory: parallel.sharded._deferred)
+        self._deferred_draws: dict[str, Any] = {}
         self._deferred_hooks = False
         for g in self._groups.values():
             bag = _deferred_bag(self, g)
