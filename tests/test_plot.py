@@ -112,7 +112,10 @@ def _half(x):
 
 def test_layer_with_unregistered_normalizer_is_skipped_not_imported(tmp_path, caplog):
     est = te.LinearClassifier(
-        [fc.numeric_column("a", normalizer_fn=_half), fc.categorical_column_with_vocabulary_list("sex", ["m", "f"])],
+        [
+            fc.numeric_column("a", normalizer_fn=_half),
+            fc.categorical_column_with_vocabulary_list("sex", ["m", "f"]),
+        ],
         model_dir=str(tmp_path),
     )
     est.train(_input_fn(), steps=2)

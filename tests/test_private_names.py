@@ -32,6 +32,14 @@ ALLOWED: dict[str, dict[str, str]] = {
         "came later); used only when a model_fn builds a new metric object per batch",
     ),
     "torchestimator/model_compile.py": {"_call_impl": _TORCH},
+    "torchestimator/parallel/sharded/_deferred.py": {
+        "_register_load_state_dict_pre_hook": "torch's module pre-load hook with the module passed (torch 2.13 has "
+        "no public equivalent taking with_module)"
+    },
+    "torchestimator/parallel/sharded/_strategy.py": {
+        "_set_params_and_buffers_to_ignore_for_model": "DDP's way to leave the sharded tables out of its all-reduce "
+        "(the one TorchRec uses too)"
+    },
     "torchestimator/optimizers/sparse_rows.py": dict.fromkeys(
         ("_indices", "_values"),
         "torch's accessors of an uncoalesced sparse gradient (the public ones require coalesce(), the sort "

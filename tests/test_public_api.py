@@ -53,7 +53,7 @@ def test_all_is_sorted_and_importable(name):
 def test_import_pulls_in_no_optional_dependency():
     code = (
         "import sys, torchestimator\n"
-        "heavy = [m for m in ('tensorflow', 'onnxruntime', 'onnx', 'torch_xla', 'torchvision', 'pandas', 'tensorboard') "
+        "heavy = [m for m in ('tensorflow', 'onnxruntime', 'onnx', 'torch_xla', 'torchvision', 'pandas', 'tensorboard', 'torchrec', 'fbgemm_gpu') "
         "if m in sys.modules]\n"
         "print(heavy)"
     )

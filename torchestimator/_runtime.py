@@ -108,7 +108,8 @@ class Runtime:
         )
         self.strategy.setup()
         apply_session_settings(parse_session_config(config.session_config), self.strategy.device)
-        self.module = build_module(model_fn, params, config).to(self.strategy.device)
+        with self.strategy.building():  # sharded tables: built without their memory (parallel.sharded)
+            self.module = build_module(model_fn, params, config).to(self.strategy.device)
         compile_model(self.module, compile_options(config.compile))
         self.caller = ModelCaller(self.module, params, config)
         self.transform = find_host_transform(self.module)
@@ -234,6 +235,7 @@ class Runtime:
             keep_checkpoint_max=self.config.keep_checkpoint_max,
             keep_checkpoint_every_n_hours=self.config.keep_checkpoint_every_n_hours,
             rank_rng=rank_rng,
+            shards=self.strategy.checkpoint_shards(),  # sharded tables: the ranks' shard files
         )
         self.resident_checkpoint = path
         return path
@@ -271,7 +273,9 @@ class Runtime:
                 self.warm_start_from = None
                 self.warm_started = True
             return
-        state = ckpt_lib.load_latest(self.model_dir)
+        # sharded tables: each rank reads its own rows when it shards them (not the full table here)
+        deferred = for_training and self.strategy.reads_shard_files
+        state = ckpt_lib.load_latest(self.model_dir, assemble_shards=not deferred)
         if state is None:
             if for_training:
                 raise all_corrupt_error(self.model_dir)
@@ -294,8 +298,11 @@ class Runtime:
                 self.optimizers[name].load_state_dict(opt_state)
             else:
                 self.pending_optimizer_state[name] = opt_state
+        self.strategy.restored_from(state)  # sharded tables: where each rank reads its rows
         self.global_step = state.global_step
         self.resident_checkpoint = state.path
+        if state.shards_deferred:  # sharded tables not in the module until training reads them
+            self.resident_checkpoint = None
         if for_training:
             # applied by the train loop once the input iterator exists, so a resumed run draws the same
             # input order as an uninterrupted one and continues the same random stream after it

@@ -98,6 +98,8 @@ class CheckpointState:
     input: dict[str, Any] | None = None
     path: str | None = None
     meta: dict[str, Any] = dataclasses.field(default_factory=dict)
+    # sharded tables left as placeholders: each rank reads its rows when sharding
+    shards_deferred: bool = False
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -135,6 +137,7 @@ def save_checkpoint(
     keep_checkpoint_every_n_hours: float = 10000,
     save_rng: bool = True,
     rank_rng: Mapping[str, Any] | None = None,
+    shards: Any = None,
 ) -> str:
     """Write ``model.ckpt-<global_step>`` atomically, update the index and garbage-collect.
 
@@ -148,6 +151,8 @@ def save_checkpoint(
         keep_checkpoint_every_n_hours: additionally keep one checkpoint per this many hours.
         save_rng: store the RNG states so a resumed run continues the same random stream.
         rank_rng: under DDP, the other ranks' RNG states (rank -> :func:`torchestimator.rng.rng_state_json`).
+        shards: sharded embedding tables (:class:`torchestimator.parallel.sharded._files.ShardSet`): the ranks'
+            staged shard files, adopted into the checkpoint; their tables are left out of ``model.safetensors``.
 
     Returns:
         The checkpoint's path.
@@ -159,6 +164,8 @@ def save_checkpoint(
     model_dir = Path(model_dir)
     name = f"{PREFIX}{int(global_step)}"
     tmp = model_dir / f".tmp-{name}-{os.getpid()}"
+    if shards is not None:  # sharded tables: in the ranks' shard files (their placeholders are never copied)
+        model_state = {k: v for k, v in model_state.items() if k not in set(shards.model_keys)}
     tensors, extra = split_tensors(model_state, "model state")
     opt_tensors, opt_meta, rng_meta = _optimizer_and_rng_state(optimizers, save_rng, rank_rng)
     size = sum(t.numel() * t.element_size() for t in (*tensors.values(), *opt_tensors.values()))
@@ -168,6 +175,11 @@ def save_checkpoint(
             shutil.rmtree(tmp)
         tmp.mkdir()
         content = _write_files(tmp, tensors, opt_tensors)
+        if shards is not None:  # the ranks' shard files (fsynced before the barrier) join the folder
+            from torchestimator.parallel.sharded._files import adopt
+
+            content["shards"], shard_files = adopt(tmp, shards)
+            content["files"].update({f: _sha256(tmp / f) for f in shard_files})
         content.update(
             global_step=int(global_step),
             extra_state=extra,
@@ -352,12 +364,12 @@ def latest_checkpoint(model_dir: str | os.PathLike[str], *, verify: bool = True)
     return None
 
 
-def load_latest(model_dir: str | os.PathLike[str]) -> CheckpointState | None:
+def load_latest(model_dir: str | os.PathLike[str], *, assemble_shards: bool = True) -> CheckpointState | None:
     """The newest checkpoint of ``model_dir`` that loads completely, or None; corrupt newer ones are skipped."""
     for step in reversed(list_checkpoints(model_dir)):
         path = Path(model_dir) / f"{PREFIX}{step}"
         try:
-            return load_checkpoint(path)
+            return load_checkpoint(path, assemble_shards=assemble_shards)
         except CorruptCheckpointError as e:
             logger.warning("Skipping corrupt checkpoint: %s Falling back to the previous one.", e)
     return None
@@ -387,8 +399,11 @@ def _read_tensors(path: Path) -> dict[str, torch.Tensor]:
     return out
 
 
-def load_checkpoint(path_or_dir: str | os.PathLike[str]) -> CheckpointState:
+def load_checkpoint(path_or_dir: str | os.PathLike[str], *, assemble_shards: bool = True) -> CheckpointState:
     """Read and verify a checkpoint (a ``model.ckpt-<step>`` directory, or a model_dir's newest good one).
+
+    ``assemble_shards=False``: sharded tables stay placeholders (``shards_deferred``); a sharded run reads each
+    rank's rows from the shard files itself (:mod:`torchestimator.parallel.sharded._files`).
 
     Raises:
         CheckpointNotFoundError: nothing to load at ``path_or_dir``.
@@ -409,6 +424,13 @@ def load_checkpoint(path_or_dir: str | os.PathLike[str]) -> CheckpointState:
             )
         rng.update(content.get("rng") or {})
         optimizers = optimizer_states(content, flat)
+        if content.get("shards"):  # sharded embedding tables: the full tables from the ranks' shard files
+            from torchestimator.parallel.sharded._files import assemble, placeholders
+
+            if assemble_shards:
+                assemble(path, content["shards"], model, optimizers)
+            else:
+                placeholders(content["shards"], model)
     except (SafetensorError, OSError, ValueError, KeyError, TypeError, RecursionError) as exc:
         raise CorruptCheckpointError(
             f"checkpoint {path}: its tensors do not load ({type(exc).__name__}: {exc})."
@@ -421,6 +443,7 @@ def load_checkpoint(path_or_dir: str | os.PathLike[str]) -> CheckpointState:
         input=content.get("input"),
         path=str(path),
         meta=content,
+        shards_deferred=bool(content.get("shards")) and not assemble_shards,
     )
 
 

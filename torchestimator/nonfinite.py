@@ -34,6 +34,8 @@ def _float_tensors(
     module: torch.nn.Module, optimizers: Mapping[str, torch.optim.Optimizer]
 ) -> Iterator[tuple[str, torch.Tensor]]:
     for name, weight in module.named_parameters():
+        if weight.numel() > 1 and not any(weight.stride()):
+            continue  # a sharded table's placeholder (one element, stride 0): its values live in the shards
         if weight.is_floating_point() or weight.is_complex():
             yield f"parameter {name!r}", weight.detach()
     names = {id(p): n for n, p in module.named_parameters()}

@@ -116,7 +116,9 @@ class _Checkpointer:
         return time.monotonic() - self.last_time >= float(self.secs or 0)
 
     def save(self, ctx: RunContext, batches_consumed: int, completed: bool) -> None:
-        ranks = self.rt.strategy.gather_json(rng_state_json()) if self.distributed else []
+        strategy = self.rt.strategy
+        strategy.sync_to_module(self.rt.model_dir, ctx.global_step)  # sharded tables: shard files
+        ranks = strategy.gather_json(rng_state_json()) if self.distributed else []
         self.last_saved_step, self.last_time, self.secs_agreed = ctx.global_step, time.monotonic(), False
         if not self.writes:
             return
@@ -176,16 +178,18 @@ def _train_steps(
     strategy, module, cfg = rt.strategy, rt.module, rt.config
     device = strategy.device
     hooks = [*_builtin_hooks(rt, user_hooks, last_step), *user_hooks]
-    saver = find_checkpoint_saver(user_hooks)
-    if (
-        saver is not None
-    ):  # TF: the user's CheckpointSaverHook replaces the Estimator's saver and takes its listeners
-        saver.add_listeners(listeners)
+    saver = find_checkpoint_saver(
+        user_hooks
+    )  # TF: a user's CheckpointSaverHook replaces the Estimator's saver
+    if saver is not None:
+        saver.add_listeners(listeners)  # ... and takes its saving_listeners
         listeners = ()
     ckpt = _Checkpointer(rt, hooks, listeners, last_step, input_seed, own_saver=saver is None)
     ctx = rt.context(ModeKeys.TRAIN)
     scaler = torch.amp.GradScaler(device.type) if cfg.precision == "fp16" and device.type == "cuda" else None
     module.train()
+    # sharded tables: the optimizers (with any restored state) must exist before wrap
+    rt.register_optimizers(strategy.prepare(module, cfg))
     train_module = strategy.wrap(module)  # under DDP this reseeds per rank; a resumed run then restores:
     if rt.resume_rng:
         restore_rng(rt.resume_rng, strategy.rank, strategy.world_size)
@@ -236,6 +240,9 @@ def _train_steps(
     fire_hooks(hooks, "end", ctx)
     for listener in listeners:
         listener.end(ctx.global_step)
+    # sharded tables: the module is whole again, gathered (no checkpoint) or reloaded from the final checkpoint
+    if strategy.finish_train(saved=ckpt.enabled):
+        rt.resident_checkpoint = None
 
 
 def _apply_train_op(rt: Runtime, spec: Any, scaler: Any) -> None:

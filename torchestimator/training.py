@@ -306,6 +306,10 @@ def train_and_evaluate(
             saving_listeners=listeners,
         )
         return None, None
+    # sharded embedding tables (ParameterServerStrategy): a ps task is a rank that holds table shards
+    if task_type == "ps" and type(estimator.runtime.strategy).__name__ == "ShardedStrategy":
+        estimator.train(train_spec.input_fn, hooks=train_spec.hooks, max_steps=train_spec.max_steps)
+        return None, None
     if task_type == "ps":
         logger.info(
             "Task type 'ps' has nothing to do: DDP all-reduces gradients, so no parameter servers are needed. "

@@ -17,6 +17,7 @@ own, or a shared collection) owns the rows ``table_rows(name)`` of it, in sorted
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -102,6 +103,12 @@ def init_table_rows(weight: torch.Tensor, column: EmbeddingColumn, start: int, r
         weight[start : start + rows] = value
 
 
+def _deferred_bag(layer: Any, group: _Group) -> nn.EmbeddingBag | None:
+    """Under the sharded strategy's build, the group's bag over a placeholder (see parallel.sharded._deferred)."""
+    deferred = sys.modules.get("torchestimator.parallel.sharded._deferred")
+    return None if deferred is None else deferred.deferred_bag(layer, group)
+
+
 class DenseFeatures(ColumnLayer):
     """Dense columns -> ``(B, D)`` (``tf.keras.layers.DenseFeatures``).
 
@@ -166,13 +173,20 @@ class DenseFeatures(ColumnLayer):
                 self._host_blocks[-1].append(col)
         self._groups = {g.key: g for g in groups.values()}
         self.embedding_tables = nn.ModuleDict()
+        # group -> its initial draws, drawn later per shard (built without memory: parallel.sharded._deferred)
+        self.deferred_draws: dict[str, Any] = {}
+        self.deferred_hooks = False
+        self.materialise_deferred: Any = None  # set with the draws by parallel.sharded (draws a table whole)
         for g in self._groups.values():
-            bag = nn.EmbeddingBag(g.rows, g.dimension, mode="sum", sparse=True)
-            for start, rows, column in g.tables.values():
-                init_table_rows(bag.weight, column, start, rows)
+            bag = _deferred_bag(self, g)
+            if bag is None:
+                bag = nn.EmbeddingBag(g.rows, g.dimension, mode="sum", sparse=True)
+                for start, rows, column in g.tables.values():
+                    init_table_rows(bag.weight, column, start, rows)
             bag.weight.requires_grad_(g.trainable)
             self.embedding_tables[g.key] = bag
         self.output_dim = sum(c.dense_width for c in self.feature_columns)  # type: ignore[attr-defined]
+        self.sharded_lookups: dict[str, Any] = {}  # group -> sharded TRAIN lookup (parallel.sharded)
 
     # ---- layout ---------------------------------------------------------------------------------
     def output_slices(self) -> dict[str, slice]:
@@ -189,6 +203,11 @@ class DenseFeatures(ColumnLayer):
             slices[col.name] = slice(start, start + width)
             start += width
         return slices
+
+    @property
+    def table_groups(self) -> Mapping[str, Any]:
+        """The fused embedding-table groups by key (what the sharded strategy partitions across ranks)."""
+        return self._groups
 
     def layout(self) -> DenseFeaturesLayout:
         """The frozen description of the host blocks and fused tables (what export and the TF bridge read)."""
@@ -323,6 +342,10 @@ class DenseFeatures(ColumnLayer):
 
     # ---- device half ----------------------------------------------------------------------------
     def _group_output(self, g: _Group, t: Mapping[str, Any]) -> torch.Tensor:
+        if self.training and g.key in self.sharded_lookups:
+            return self.sharded_lookups[g.key](t)  # (B, k*D) from the sharded tables
+        if g.key in self.deferred_draws:  # built without its memory, used unsharded: draw it now
+            self.materialise_deferred(self, g.key)
         p = f"{self.key_prefix}/{g.key}"
         bag: nn.EmbeddingBag = self.embedding_tables[g.key]  # type: ignore[assignment]
         ids, offsets, weights = t[f"{p}/ids"], t[f"{p}/offsets"], t.get(f"{p}/weights")

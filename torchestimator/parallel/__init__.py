@@ -1,10 +1,11 @@
-"""Distribution: the Strategy seam, DDP / XLA strategies, TF_CONFIG parsing, launchers, input contexts."""
+"""Distribution: the Strategy seam, DDP / sharded-table / XLA strategies, TF_CONFIG parsing, launchers, input contexts."""
 
 from typing import Any
 
 from torchestimator.parallel.ddp import DDPStrategy
 from torchestimator.parallel.input_context import InputContext
 from torchestimator.parallel.resolve import resolve_strategy
+from torchestimator.parallel.sharded import ShardedStrategy
 from torchestimator.parallel.strategy import SingleDeviceStrategy, Strategy
 from torchestimator.parallel.tf_config import ClusterInfo, TaskType, parse_tf_config, training_tasks
 from torchestimator.parallel.xla import XLAStrategy
@@ -13,6 +14,7 @@ __all__ = [
     "ClusterInfo",
     "DDPStrategy",
     "InputContext",
+    "ShardedStrategy",
     "SingleDeviceStrategy",
     "Strategy",
     "TaskType",

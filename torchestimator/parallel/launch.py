@@ -10,7 +10,9 @@ With a ``TF_CONFIG`` cluster each training task (``chief``/``master``, then the 
 order) becomes one torchrun node: ``--nnodes=<#chief + #worker> --node-rank=<position>`` and a static
 rendezvous at the chief's address, so the chief is always rank 0 and writes the checkpoints. An
 ``evaluator`` task runs the script as one plain process (``train_and_evaluate`` then follows the
-chief's checkpoints); a ``ps`` task has nothing to do under DDP and exits 0.
+chief's checkpoints); a ``ps`` task has nothing to do under DDP and exits 0 - unless ``--sharded`` (the
+script trains with ``train_distribute='ParameterServerStrategy'`` / ``'sharded'``): then the ``ps`` tasks
+are ranks too, after the workers, and hold their share of the sharded embedding tables.
 
 From Python, :func:`run_local` runs a function in N local processes and returns each rank's result::
 
@@ -64,7 +66,7 @@ def _split_address(address: str, task: str) -> tuple[str, int]:
 
 
 def torchrun_args_from_tf_config(
-    tf_config: str | None = None, nproc_per_node: int = 1, max_restarts: int = 0
+    tf_config: str | None = None, nproc_per_node: int = 1, max_restarts: int = 0, include_ps: bool = False
 ) -> list[str] | None:
     """torchrun options for this task of a ``TF_CONFIG`` cluster.
 
@@ -72,6 +74,7 @@ def torchrun_args_from_tf_config(
         tf_config: the ``TF_CONFIG`` JSON (default: the environment variable).
         nproc_per_node: processes (devices) per task.
         max_restarts: ``--max-restarts`` for elastic recovery.
+        include_ps: ``ps`` tasks train too, as the last ranks (the sharded strategy).
 
     Returns:
         The options (``--nnodes``, ``--node-rank``, ``--nproc-per-node``, ``--master-addr``,
@@ -89,9 +92,11 @@ def torchrun_args_from_tf_config(
     if nproc_per_node < 1:
         raise InvalidArgumentError(f"nproc_per_node must be >= 1; received {nproc_per_node}.")
     info = parse_tf_config(os.environ.get("TF_CONFIG") if tf_config is None else tf_config)
-    if not info.cluster_spec or info.task_type in (TaskType.EVALUATOR, TaskType.PS):
+    if not info.cluster_spec or info.task_type == TaskType.EVALUATOR:
         return None
-    tasks = training_tasks(info.cluster_spec)
+    if info.task_type == TaskType.PS and not include_ps:
+        return None
+    tasks = training_tasks(info.cluster_spec, include_ps=include_ps)
     order = [(t, i) for t, i, _ in tasks]
     node_rank = order.index((info.task_type, info.task_id))
     chief_type, chief_index, chief_address = tasks[0]
@@ -112,12 +117,16 @@ def _command(args: argparse.Namespace, script_and_args: Sequence[str]) -> list[s
     raw = os.environ.get("TF_CONFIG")
     info = parse_tf_config(raw)
     if info.cluster_spec or info.task_type == TaskType.EVALUATOR:
-        if info.task_type == TaskType.PS:
-            logger.warning("TF_CONFIG task 'ps': DDP needs no parameter servers; nothing to run.")
+        if info.task_type == TaskType.PS and not args.sharded:
+            logger.warning(
+                "TF_CONFIG task 'ps': DDP needs no parameter servers; nothing to run. With "
+                "train_distribute='ParameterServerStrategy' (sharded tables) pass --sharded: ps tasks then train "
+                "and hold table shards."
+            )
             return None
         if info.task_type == TaskType.EVALUATOR:
             return [sys.executable, *script_and_args]
-        options = torchrun_args_from_tf_config(raw, args.nproc, args.max_restarts)
+        options = torchrun_args_from_tf_config(raw, args.nproc, args.max_restarts, include_ps=args.sharded)
         assert options is not None  # a training task of a cluster
         return [*torchrun, *options, *script_and_args]
     if args.nnodes > 1:
@@ -158,6 +167,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--max-restarts", type=int, default=0, help="elastic restarts after a worker failure")
     parser.add_argument("--dry-run", action="store_true", help="print the command instead of running it")
+    parser.add_argument(
+        "--sharded",
+        action="store_true",
+        help="TF_CONFIG ps tasks train too (train_distribute='ParameterServerStrategy' / 'sharded')",
+    )
     parser.add_argument("script", help="the training script")
     parser.add_argument("script_args", nargs=argparse.REMAINDER, help="arguments for the script")
     args = parser.parse_args(argv)

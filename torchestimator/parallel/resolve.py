@@ -18,10 +18,14 @@ _TF_NAMES = {
     "collectiveallreducestrategy": "ddp",
     "tpustrategy": "xla",
     "onedevicestrategy": "single",
+    # TF partitioned big embedding variables over ps tasks; here the tables are sharded over the workers
+    "parameterserverstrategy": "sharded",
+    "parameterserverstrategyv2": "sharded",
 }
 _IMPLEMENTATIONS = {
     "ddp": ("torchestimator.parallel.ddp", "DDPStrategy"),
     "xla": ("torchestimator.parallel.xla", "XLAStrategy"),
+    "sharded": ("torchestimator.parallel.sharded", "ShardedStrategy"),
 }
 
 
@@ -30,7 +34,8 @@ def resolve_strategy(spec: Any, device: str | None = None, timeout_secs: float |
 
     Names: ``'single'``, ``'ddp'``, ``'xla'``, ``'auto'`` (DDP when launched by torchrun with
     ``WORLD_SIZE > 1``, else single device), or a TF strategy class name (``'MirroredStrategy'``,
-    ``'MultiWorkerMirroredStrategy'`` -> DDP; ``'TPUStrategy'`` -> XLA).
+    ``'MultiWorkerMirroredStrategy'`` -> DDP; ``'TPUStrategy'`` -> XLA; ``'ParameterServerStrategy'`` ->
+    ``'sharded'``: embedding tables sharded over the workers with TorchRec, the dense rest under DDP).
 
     Args:
         spec: the ``train_distribute`` value.
@@ -38,8 +43,7 @@ def resolve_strategy(spec: Any, device: str | None = None, timeout_secs: float |
         timeout_secs: the collective timeout for DDP (``RunConfig.session_creation_timeout_secs``).
 
     Raises:
-        InvalidArgumentError: an unknown name, or ``ParameterServerStrategy`` (DDP replaces parameter
-            servers: every worker holds the model and gradients are all-reduced).
+        InvalidArgumentError: an unknown name.
     """
     if isinstance(spec, Strategy):
         return spec
@@ -48,13 +52,6 @@ def resolve_strategy(spec: Any, device: str | None = None, timeout_secs: float |
     if not isinstance(spec, str):
         spec = type(spec).__name__  # a tf.distribute strategy object
     name = spec.strip().lower()
-    if "parameterserver" in name:
-        raise InvalidArgumentError(
-            f"{spec!r} is not supported: torchestimator trains with synchronous data parallelism (DDP), which "
-            "replaces parameter servers - every worker holds the full model and gradients are all-reduced. Use "
-            "train_distribute='ddp' and launch the workers with torchrun (your TF_CONFIG cluster's chief and "
-            "workers become the DDP ranks; ps tasks are not needed)."
-        )
     name = _TF_NAMES.get(name, name)
     if name == "auto":
         name = "ddp" if int(os.environ.get("WORLD_SIZE", "1")) > 1 else "single"
@@ -62,13 +59,14 @@ def resolve_strategy(spec: Any, device: str | None = None, timeout_secs: float |
         return SingleDeviceStrategy(device)
     if name not in _IMPLEMENTATIONS:
         raise InvalidArgumentError(
-            f"train_distribute/eval_distribute must be a Strategy or one of ['auto', 'ddp', 'single', 'xla'] or a "
+            f"train_distribute/eval_distribute must be a Strategy or one of ['auto', 'ddp', 'sharded', 'single', 'xla'] or a "
             f"TF strategy name; received {spec!r}."
         )
     module_name, cls_name = _IMPLEMENTATIONS[name]
     cls = getattr(importlib.import_module(module_name), cls_name)
-    if name == "ddp":
-        if _task_type_outside_training() is not None:
+    if name in ("ddp", "sharded"):
+        outside = _task_type_outside_training()
+        if outside is not None and not (name == "sharded" and outside == "ps"):  # ps tasks hold table shards
             return SingleDeviceStrategy(
                 device
             )  # the evaluator (or a ps task) is one process outside the DDP group

@@ -15,12 +15,17 @@ The Estimator loop never branches on the kind of distribution; it calls these me
 ``all_reduce_sum(tensors)`` elementwise sums over processes (eval metric states), in place
 ``barrier()``               wait for every process
 ``step_boundary()``         called once per step after the optimizer (XLA's mark_step)
+``prepare(module)``         optimizers to register (and restore) before ``wrap`` (sharded tables)
+``sync_to_module()``        on every process before a checkpoint save (sharded tables: per-rank shard files)
+``checkpoint_shards()``     what the chief's save adopts (the ranks' shard files); None by default
+``finish_train(saved)``     end of ``train()``: True when the module must be reloaded from the checkpoint
 ``teardown()``              leave the process group cleanly
 ==========================  =========================================================================
 """
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from typing import Any
 
@@ -115,6 +120,35 @@ class Strategy:
 
     def step_boundary(self) -> None:
         """Mark the end of a training step."""
+
+    def prepare(self, module: torch.nn.Module, config: Any = None) -> dict[str, torch.optim.Optimizer]:
+        """Optimizers the loop registers (restoring their state) before :meth:`wrap`; none by default.
+
+        Args:
+            module: the model_fn module.
+            config: the ``RunConfig`` (a strategy may refuse settings it cannot honour).
+        """
+        return {}
+
+    def sync_to_module(self, model_dir: str | None = None, step: int | None = None) -> None:
+        """Every process calls it before a checkpoint save (sharded tables: each rank writes its shard files)."""
+
+    def building(self) -> Any:
+        """A context the Estimator builds the model in (sharded tables: built without their memory)."""
+        return contextlib.nullcontext()
+
+    reads_shard_files = False  # sharded tables: a training restore leaves them to the ranks (restored_from)
+
+    def restored_from(self, state: Any) -> None:
+        """The Estimator restored ``state`` (a ``CheckpointState``); sharded tables read their rows from it."""
+
+    def checkpoint_shards(self) -> Any:
+        """The chief's save adopts these shard files (sharded tables); None by default."""
+        return None
+
+    def finish_train(self, saved: bool) -> bool:
+        """End of ``train()`` on every process; True when the module must be reloaded from the final checkpoint."""
+        return False
 
     def teardown(self) -> None:
         """Leave the process group."""

@@ -247,13 +247,16 @@ def _local_mode(
     )
 
 
-def training_tasks(cluster: Mapping[str, list[str]]) -> list[tuple[str, int, str]]:
+def training_tasks(cluster: Mapping[str, list[str]], include_ps: bool = False) -> list[tuple[str, int, str]]:
     """The tasks that train under DDP, in rank order: the chief (or master) first, then the workers.
 
-    ``ps`` tasks are not needed (DDP all-reduces gradients) and the evaluator trains nothing.
+    ``ps`` tasks are not needed by DDP (it all-reduces gradients); under the sharded strategy
+    (``include_ps``) they become the last ranks and hold their share of the embedding tables. The
+    evaluator trains nothing.
 
     Args:
         cluster: a ``cluster_spec`` from :func:`parse_tf_config`.
+        include_ps: rank the ``ps`` tasks after the workers (``launch --sharded``).
 
     Returns:
         ``(task_type, task_index, address)`` for rank 0, 1, ...
@@ -265,4 +268,6 @@ def training_tasks(cluster: Mapping[str, list[str]]) -> list[tuple[str, int, str
     chief_type = TaskType.MASTER if TaskType.MASTER in cluster else TaskType.CHIEF
     tasks = [(chief_type, i, a) for i, a in enumerate(cluster.get(chief_type, []))]
     tasks += [(TaskType.WORKER, i, a) for i, a in enumerate(cluster.get(TaskType.WORKER, []))]
+    if include_ps:
+        tasks += [(TaskType.PS, i, a) for i, a in enumerate(cluster.get(TaskType.PS, []))]
     return tasks
