@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from torchestimator._runtime import fire_hooks, open_stream
 from torchestimator.errors import InvalidArgumentError
+from torchestimator.estimator._runtime import fire_hooks, open_stream
 from torchestimator.hooks.base import CheckpointSaverListener, Hook, RunContext
 from torchestimator.hooks.basic import (
     HParamsHook,
@@ -35,7 +35,7 @@ from torchestimator.rng import restore_rng, rng_state_json, training_input_seed
 from torchestimator.spec import ModeKeys
 
 if TYPE_CHECKING:
-    from torchestimator._runtime import Runtime
+    from torchestimator.estimator._runtime import Runtime
 
 __all__ = ["run_training"]
 

@@ -12,8 +12,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from torchestimator._train_eval_specs import EvalSpec
 from torchestimator.errors import InvalidArgumentError
+from torchestimator.estimator._specs import EvalSpec
 
 __all__ = ["MultiEvaluation", "as_eval_specs"]
 

@@ -8,14 +8,14 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
-from torchestimator._runtime import fire_hooks, open_stream
 from torchestimator.errors import InvalidArgumentError
+from torchestimator.estimator._runtime import fire_hooks, open_stream
 from torchestimator.hooks.base import Hook
 from torchestimator.model_fn import eval_mode
 from torchestimator.spec import ModeKeys
 
 if TYPE_CHECKING:
-    from torchestimator._runtime import Runtime
+    from torchestimator.estimator._runtime import Runtime
 
 __all__ = ["run_prediction"]
 

@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from torchestimator._runtime import fire_hooks, open_stream
 from torchestimator.errors import InvalidArgumentError
+from torchestimator.estimator._runtime import fire_hooks, open_stream
 from torchestimator.hooks.base import Hook, RunContext
 from torchestimator.metrics.base import Metric
 from torchestimator.metrics.external import as_metric, reset_module_metrics
@@ -24,12 +24,12 @@ from torchestimator.model_fn import eval_mode
 from torchestimator.spec import ModeKeys
 
 if TYPE_CHECKING:
-    from torchestimator._runtime import Runtime
+    from torchestimator.estimator._runtime import Runtime
 
 __all__ = ["run_evaluation"]
 
 _RESERVED = ("loss", "global_step")
-logger = logging.getLogger(__name__)
+logger = logging.getLogger("torchestimator.evaluation")  # its name before the move into estimator/
 
 
 def results_line(results: dict[str, Any]) -> str:

@@ -2,9 +2,9 @@
 
 The layers, top to bottom (each imports only the ones below it)::
 
-    Estimator (estimator.py)           validates arguments, picks the checkpoint, fires the loops
-      train_and_evaluate (training.py) roles, evaluation cadence, exporters
-        loops (train_loop.py, evaluation.py, prediction.py)
+    Estimator (_estimator.py)          validates arguments, picks the checkpoint, fires the loops
+      train_and_evaluate               roles, evaluation cadence, exporters (_train_and_evaluate.py)
+        loops (_train_loop.py, _evaluation.py, _prediction.py)
           Runtime (this module)        resident module + strategy + optimizers + global step,
                                        the input stage, summary writers, checkpoint bookkeeping
             model_fn, input_fn, checkpoint, parallel, hooks.base ...

@@ -1,4 +1,4 @@
-"""Building a function model_fn's layers before the Estimator needs its parameters (see :mod:`.function_model`).
+"""Building a function model_fn's layers before the Estimator needs its parameters (see :mod:`torchestimator.function_model`).
 
 One forward on the first batch of the call's input_fn, in the call's mode, in a building scope (no gradients,
 no running-metric or moving-average update, no summary). An input_fn that hands out one shared one-shot
@@ -14,8 +14,8 @@ from typing import Any
 
 import torch
 
-from torchestimator._runtime import Runtime, open_stream
 from torchestimator.errors import ModelFnError
+from torchestimator.estimator._runtime import Runtime, open_stream
 from torchestimator.function_model import FunctionModelFn
 
 __all__ = ["build_function_model"]

@@ -50,15 +50,15 @@ import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from torchestimator._train_eval_specs import EvalSpec, TrainSpec
 from torchestimator.errors import CheckpointError, InvalidArgumentError
-from torchestimator.evaluation import run_evaluation
+from torchestimator.estimator._evaluation import run_evaluation
+from torchestimator.estimator._multi_eval import MultiEvaluation, as_eval_specs
+from torchestimator.estimator._specs import EvalSpec, TrainSpec
 from torchestimator.hooks.base import CheckpointSaverListener, Hook, RunContext
-from torchestimator.multi_eval import MultiEvaluation, as_eval_specs
 
 if TYPE_CHECKING:
-    from torchestimator._runtime import Runtime
-    from torchestimator.estimator import Estimator
+    from torchestimator.estimator._estimator import Estimator
+    from torchestimator.estimator._runtime import Runtime
 
 __all__ = ["EvalSpec", "TrainSpec", "train_and_evaluate"]
 
@@ -261,7 +261,7 @@ def train_and_evaluate(
     Args:
         estimator: an :class:`~torchestimator.Estimator`.
         train_spec: a :class:`TrainSpec`.
-        eval_spec: an :class:`EvalSpec`, or a list of them (:mod:`torchestimator.multi_eval`; lists of
+        eval_spec: an :class:`EvalSpec`, or a list of them (:class:`~torchestimator.estimator.MultiEvaluation`; lists of
             results are returned then).
 
     Returns:
@@ -272,7 +272,7 @@ def train_and_evaluate(
         InvalidArgumentError: wrong argument types, task type ``'local'`` or an unknown task type,
             or checkpoint-driven evaluation with checkpointing disabled.
     """
-    from torchestimator.estimator import Estimator
+    from torchestimator.estimator._estimator import Estimator
 
     if not isinstance(estimator, Estimator):
         raise InvalidArgumentError(
@@ -282,7 +282,7 @@ def train_and_evaluate(
         raise InvalidArgumentError(
             f"`train_spec` must have type `torchestimator.TrainSpec`. Given {type(train_spec)}"
         )
-    as_eval_specs(eval_spec)  # an EvalSpec or a list of them (torchestimator/multi_eval.py)
+    as_eval_specs(eval_spec)  # an EvalSpec or a list of them (_multi_eval.py)
     cfg = estimator.config
     task_type = cfg.task_type
     if not cfg.cluster_spec and task_type != "evaluator":
@@ -318,7 +318,7 @@ def train_and_evaluate(
 
 
 def make_evaluation(est: Estimator, eval_spec: Any, max_steps: int | None) -> Any:
-    """An :class:`_Evaluation` for one spec, a :class:`~torchestimator.multi_eval.MultiEvaluation` for a list."""
+    """An :class:`_Evaluation` for one spec, a :class:`~torchestimator.estimator.MultiEvaluation` for a list."""
     if not isinstance(eval_spec, (list, tuple)):
         return _Evaluation(est, eval_spec, max_steps)
     return MultiEvaluation([_Evaluation(est, spec, max_steps) for spec in as_eval_specs(eval_spec)])
