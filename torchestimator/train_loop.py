@@ -1,0 +1,15 @@
+"""Deprecated: moved to :mod:`torchestimator.estimator` (this module re-exports it with a ``DeprecationWarning``)."""
+
+from __future__ import annotations
+
+import warnings
+
+from torchestimator.estimator import run_training
+
+warnings.warn(
+    "torchestimator.train_loop is deprecated: import from torchestimator.estimator instead.",
+    DeprecationWarning,
+    stacklevel=2,
+)
+
+__all__ = ["run_training"]
