@@ -2,9 +2,9 @@
 
 Each layer imports only the ones below it (``tests/test_import_graph.py``)::
 
-    Estimator (_estimator.py)                   the validated facade users see: arguments, which checkpoint
-      train_and_evaluate (_train_and_evaluate)  roles from TF_CONFIG, evaluation cadence, exporters;
-                                                TrainSpec / EvalSpec (_specs.py), several EvalSpecs (_multi_eval.py)
+    train_and_evaluate (_train_and_evaluate)    roles from TF_CONFIG, evaluation cadence, exporters; drives an
+                                                Estimator; TrainSpec / EvalSpec (_specs.py), EvalSpec lists (_multi_eval.py)
+      Estimator (_estimator.py)                 the validated facade users see: arguments, which checkpoint
         run_training / run_evaluation / run_prediction (_train_loop, _evaluation, _prediction)
                                                 the loops: backward, optimizer steps, hooks, metrics
           Runtime (_runtime.py)                 resident module, strategy, optimizers, global step, the one

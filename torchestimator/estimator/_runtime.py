@@ -2,8 +2,8 @@
 
 The layers, top to bottom (each imports only the ones below it)::
 
-    Estimator (_estimator.py)          validates arguments, picks the checkpoint, fires the loops
-      train_and_evaluate               roles, evaluation cadence, exporters (_train_and_evaluate.py)
+    train_and_evaluate                 roles, evaluation cadence, exporters (_train_and_evaluate.py)
+      Estimator (_estimator.py)        validates arguments, picks the checkpoint, fires the loops
         loops (_train_loop.py, _evaluation.py, _prediction.py)
           Runtime (this module)        resident module + strategy + optimizers + global step,
                                        the input stage, summary writers, checkpoint bookkeeping
