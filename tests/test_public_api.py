@@ -33,6 +33,7 @@ PACKAGES = [
     "torchestimator.optimizers",
     "torchestimator.parallel",
     "torchestimator.errors",
+    "torchestimator.estimator",
     "torchestimator.experimental",
     "torchestimator.export",
     "torchestimator.server",

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 import torchestimator as te
-from torchestimator._runtime import Runtime, fire_hooks, open_stream
+from torchestimator.estimator._runtime import Runtime, fire_hooks, open_stream
 from torchestimator.hooks.base import Hook
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -13,11 +14,10 @@ import torch
 from estimator_support import TinyRegressor, make_batches
 
 import torchestimator as te
-from torchestimator import training
 from torchestimator.checkpoint import load_model_state
 from torchestimator.errors import InvalidArgumentError
+from torchestimator.estimator import EvalSpec, TrainSpec, train_and_evaluate
 from torchestimator.summaries import read_eval_results
-from torchestimator.training import EvalSpec, TrainSpec, train_and_evaluate
 
 TRAIN = make_batches(n_batches=1000, batch=4, seed=0)
 EVAL = make_batches(n_batches=3, batch=5, seed=1)
@@ -210,7 +210,7 @@ def test_evaluator_follows_new_checkpoints_skips_unchanged_and_stops_at_max_step
             trainer.train(train_input_fn, max_steps=20)
             _set_tf_config(monkeypatch, "evaluator")
 
-    monkeypatch.setattr(training.time, "sleep", fake_sleep)
+    monkeypatch.setattr(time, "sleep", fake_sleep)
     _set_tf_config(monkeypatch, "evaluator")
     evaluator = _estimator(
         tmp_path, save_checkpoints_steps=5, train_distribute="ddp"

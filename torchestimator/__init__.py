@@ -33,7 +33,7 @@ from torchestimator import (
 from torchestimator._version import __version__
 from torchestimator.add_metrics import add_metrics
 from torchestimator.errors import NanLossDuringTrainingError
-from torchestimator.estimator import Estimator
+from torchestimator.estimator import Estimator, EvalSpec, TrainSpec, train_and_evaluate
 from torchestimator.export.exporters import BestExporter, Exporter, FinalExporter, LatestExporter
 from torchestimator.heads import (
     BinaryClassHead,
@@ -88,7 +88,6 @@ from torchestimator.premade import (
 )
 from torchestimator.run_config import RunConfig
 from torchestimator.spec import EstimatorSpec, ModeKeys
-from torchestimator.training import EvalSpec, TrainSpec, train_and_evaluate
 from torchestimator.warm_start import VocabInfo, WarmStartSettings
 
 __all__ = [

@@ -14,7 +14,7 @@ function inside a :class:`LayerScope`; every layer the function creates through 
   raises :class:`~torchestimator.errors.ModelFnError`.
 
 The Estimator builds the module before anything needs its parameters (optimizers, checkpoint restore,
-warm start, DDP): :func:`~torchestimator.function_build.build_function_model` runs one forward on the first
+warm start, DDP): :func:`~torchestimator.estimator.build_function_model` runs one forward on the first
 batch of the call's input_fn, in the call's mode, without gradients and without side effects (no running-metric update,
 no batch-norm moving-average update, no summary)::
 

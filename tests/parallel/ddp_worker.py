@@ -245,7 +245,7 @@ def main() -> None:
         result["params"] = params_of(est.model)
         result["global_step"] = est.global_step
     elif mode == "tae":
-        from torchestimator.training import EvalSpec, TrainSpec, train_and_evaluate
+        from torchestimator.estimator import EvalSpec, TrainSpec, train_and_evaluate
 
         exporter = FileExporter(str(out_dir / "exports.jsonl"))
         metrics, _ = train_and_evaluate(

@@ -318,7 +318,7 @@ class InMemoryEvaluatorHook(Hook):
         self._last_eval_step = -1
 
     def _evaluate(self, step: int) -> None:
-        from torchestimator.evaluation import run_evaluation
+        from torchestimator.estimator._evaluation import run_evaluation
 
         self.results[step] = run_evaluation(
             self.estimator.runtime, self.input_fn, self.steps, list(self.hooks or ()), self.name, None

@@ -14,7 +14,7 @@ from iris_custom_estimator import my_model
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 import torchestimator as te
-from torchestimator.function_build import build_function_model
+from torchestimator.estimator import build_function_model
 from torchestimator.function_model import FunctionModelFn
 from torchestimator.hooks.base import Hook
 

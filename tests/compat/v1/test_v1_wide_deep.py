@@ -82,7 +82,7 @@ def test_wide_deep_custom_model_matches_tf(tmp_path):
 def test_every_tf_variable_has_a_place_in_the_port(tmp_path):
     """The TF names the port's layers answer to (warm start / import) are exactly TF's model variables."""
     from torchestimator.compat._tf_names import module_bindings
-    from torchestimator.function_build import build_function_model
+    from torchestimator.estimator import build_function_model
 
     record = json.loads((FIXTURES / "tf215_compat_v1.json").read_text())
     est = te.Estimator(wide_deep_model, model_dir=str(tmp_path))

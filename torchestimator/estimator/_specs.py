@@ -1,6 +1,6 @@
 """``TrainSpec`` and ``EvalSpec``: what ``train_and_evaluate`` trains and evaluates on (validated eagerly).
 
-Re-exported by :mod:`torchestimator.training` and the package (``torchestimator.TrainSpec``).
+Re-exported by :mod:`torchestimator.estimator` and the top-level package (``torchestimator.TrainSpec``).
 """
 
 from __future__ import annotations

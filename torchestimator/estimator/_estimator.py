@@ -37,24 +37,24 @@ import numpy as np
 import torch
 
 from torchestimator import checkpoint as ckpt_lib
-from torchestimator._runtime import ESTIMATOR_ALIASES, Runtime
 from torchestimator.errors import (
     CheckpointNotFoundError,
     InvalidArgumentError,
     did_you_mean,
 )
-from torchestimator.evaluation import run_evaluation
-from torchestimator.function_build import build_function_model
+from torchestimator.estimator._evaluation import run_evaluation
+from torchestimator.estimator._function_build import build_function_model
+from torchestimator.estimator._prediction import run_prediction
+from torchestimator.estimator._runtime import ESTIMATOR_ALIASES, Runtime
+from torchestimator.estimator._train_loop import run_training
 from torchestimator.hooks.base import CheckpointSaverListener, Hook
 from torchestimator.hooks.basic import ProgressBarHook
 from torchestimator.hooks.session_run import as_loop_hooks, as_saving_listeners
 from torchestimator.model_dir_guard import lock_for_training, resolve_model_dir, training_input_seed_of
-from torchestimator.prediction import run_prediction
 from torchestimator.progress import progress_wanted
 from torchestimator.run_config import RunConfig
 from torchestimator.spec import ModeKeys
 from torchestimator.threads import scoped_threads, threads_for_run
-from torchestimator.train_loop import run_training
 
 __all__ = ["Estimator"]
 
@@ -132,7 +132,7 @@ class Estimator:
 
     @property
     def runtime(self) -> Runtime:
-        """The :class:`~torchestimator._runtime.Runtime` below this facade (resident module, strategy,
+        """The :class:`~torchestimator.estimator.Runtime` below this facade (resident module, strategy,
         optimizers, step, writers, checkpoints): what torchestimator's loops, hooks and export use. Not a
         stable API; prefer the Estimator's methods."""
         return self._runtime
