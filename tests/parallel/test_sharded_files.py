@@ -147,3 +147,22 @@ def test_a_rank_reads_only_its_region_across_the_writers_pieces(tmp_path: Path) 
         np.testing.assert_array_equal(got.numpy(), acc[r0 : r0 + nr, c0 : c0 + nc])
     with pytest.raises(CorruptCheckpointError, match=r"cover 40 of the 44 values"):
         read_region(path, entry, KEY, "weight", (0, 0), (ROWS + 1, DIM))
+
+
+def test_a_changed_learning_rate_of_a_fused_table_is_refused() -> None:
+    """FBGEMM keeps the rate it got at the start: a schedule must not silently stop reaching the tables."""
+    import torch
+
+    from torchestimator.errors import InvalidArgumentError
+    from torchestimator.parallel.sharded._optim import FusedRule, check_learning_rates
+
+    table = torch.nn.Parameter(torch.zeros(8, 4))
+    dense = torch.nn.Parameter(torch.zeros(3))
+    opt = torch.optim.Adagrad([{"params": [dense]}, {"params": [table], "lr": 0.05}], lr=0.1)
+    rule = FusedRule("adagrad", {"learning_rate": 0.05}, opt, table)
+    check_learning_rates([rule], ["dnn/emb"])  # unchanged: fine
+    opt.param_groups[0]["lr"] = 0.01  # the dense group's rate may change
+    check_learning_rates([rule], ["dnn/emb"])
+    opt.param_groups[1]["lr"] = 0.025
+    with pytest.raises(InvalidArgumentError, match=r"'dnn/emb' changed from 0.05 to 0.025"):
+        check_learning_rates([rule], ["dnn/emb"])

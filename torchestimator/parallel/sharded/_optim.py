@@ -27,7 +27,7 @@ import torch
 
 from torchestimator.errors import InvalidArgumentError
 
-__all__ = ["FusedRule", "fused_rule"]
+__all__ = ["FusedRule", "check_learning_rates", "fused_rule"]
 
 
 class FusedRule:
@@ -47,6 +47,7 @@ class FusedRule:
         self.fused_params = fused_params
         self.optimizer = optimizer
         self.param = param
+        self._lr_group: dict[str, Any] | None = None
 
     @property
     def has_accumulator(self) -> bool:
@@ -109,3 +110,26 @@ def fused_rule(optimizer: torch.optim.Optimizer, param: torch.Tensor) -> FusedRu
         "RMSProp": "has no exact FBGEMM kernel",
     }.get(name, "has no exact FBGEMM counterpart")
     raise _unsupported(name, why)
+
+
+def check_learning_rates(rules: list[FusedRule], table_names: list[str]) -> None:
+    """Refuse a learning rate changed after the fused tables took it (a schedule, a manual change).
+
+    FBGEMM applies the tables' updates inside the backward pass with the learning rate it was given when training
+    started; a changed ``lr`` in the torch optimizer would update the dense tower and not the tables, so the run
+    would silently differ from a single-process one. Called once per step (a few dict reads).
+
+    Raises:
+        InvalidArgumentError: naming the table, the learning rate the tables use and the new one.
+    """
+    for rule, name in zip(rules, table_names):
+        if rule._lr_group is None:
+            rule._lr_group = rule.param_group()
+        lr = float(rule._lr_group["lr"])
+        if lr != float(rule.fused_params["learning_rate"]):
+            raise InvalidArgumentError(
+                f"the learning rate of sharded embedding table {name!r} changed from "
+                f"{rule.fused_params['learning_rate']} to {lr} during training (a schedule or a manual change); "
+                "FBGEMM updates sharded tables with the rate given when training started, so the run would differ "
+                "from an unsharded one. Keep the rate constant, or use train_distribute='ddp'."
+            )

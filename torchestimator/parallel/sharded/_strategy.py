@@ -263,6 +263,10 @@ class ShardedStrategy(DDPStrategy):
 
     def step_boundary(self) -> None:
         self._steps_since_sync += 1
+        if self._groups:
+            from torchestimator.parallel.sharded._optim import check_learning_rates
+
+            check_learning_rates([g.rule for g in self._groups], [g.state_key for g in self._groups])
 
     def sync_to_module(self, model_dir: str | None = None, step: int | None = None) -> None:
         """Every rank writes its shards (weights + FBGEMM accumulators) for the chief's checkpoint of ``step``.
