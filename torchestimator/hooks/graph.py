@@ -105,6 +105,11 @@ class GraphSummaryHook(Hook):
             module.eval()
             with torch.no_grad(), warnings.catch_warnings():
                 warnings.simplefilter("ignore", torch.jit.TracerWarning)  # numpy in a head: not our graph
+                # torch 2.13 deprecates the torch.jit.trace that add_graph uses; not the user's concern
+                warnings.filterwarnings(
+                    "ignore", message=r".*torch\.jit\.trace.*", category=DeprecationWarning
+                )
+                warnings.filterwarnings("ignore", message=r".*torch\.jit\.trace.*", category=FutureWarning)
                 writer.add_graph(_PredictionPath(est), (features,), use_strict_trace=False)
         except Exception as err:  # the tracer refuses many things; the graph is optional
             logger.warning(
