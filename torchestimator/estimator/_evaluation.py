@@ -98,11 +98,7 @@ def _accumulate(
                     raise InvalidArgumentError(
                         f"eval_metric_ops may not use the reserved name {key!r} (the Estimator adds it); rename it."
                     )
-                if isinstance(value, tuple) and not isinstance(value, Metric):  # no silent per-batch mean
-                    from torchestimator.compat.v1.metrics import tuple_metric_error
-
-                    raise tuple_metric_error(key, value)
-                metric = as_metric(value)  # te.metrics objects, torchmetrics metrics, scalars
+                metric = as_metric(key, value)  # te.metrics objects, torchmetrics metrics, scalars
                 totals[key] = metric if key not in totals else totals[key].merge(metric)
             ctx.loss, ctx.spec = spec.loss_tensor.detach(), spec
             fire_hooks(hooks, "after_step", ctx)

@@ -24,7 +24,13 @@ import torch
 from torchestimator.errors import InvalidArgumentError
 from torchestimator.metrics.base import Mean, Metric
 
-__all__ = ["ExternalMetric", "as_metric", "is_torchmetrics_metric", "reset_module_metrics"]
+__all__ = [
+    "ExternalMetric",
+    "as_metric",
+    "is_torchmetrics_metric",
+    "reset_module_metrics",
+    "tuple_metric_error",
+]
 
 
 def is_torchmetrics_metric(value: Any) -> bool:
@@ -68,16 +74,32 @@ class ExternalMetric(Metric):
         return float(value) if isinstance(value, torch.Tensor) and value.numel() == 1 else value
 
 
-def as_metric(value: Any) -> Metric:
-    """One ``eval_metric_ops`` entry as a streamed :class:`Metric`.
+def tuple_metric_error(key: str, value: tuple[Any, ...]) -> InvalidArgumentError:
+    """The error for a plain ``(value, update_op)`` tuple in ``eval_metric_ops`` (it cannot be streamed)."""
+    kinds = ", ".join(type(v).__name__ for v in value)
+    return InvalidArgumentError(
+        f"eval_metric_ops[{key!r}] is a plain tuple ({kinds}); a TF-style (value, update_op) pair cannot be "
+        "streamed over the eval batches (averaging it per batch is not TF's value). Use te.compat.v1.metrics.* "
+        "(they return streaming (value, update_op) pairs), a te.metrics Metric, or a scalar tensor."
+    )
 
-    A :class:`Metric` as is; a ``torchmetrics.Metric`` wrapped in :class:`ExternalMetric`; anything else (a
-    scalar tensor or number) as the per-batch mean it always was.
+
+def as_metric(key: str, value: Any) -> Metric:
+    """The ``eval_metric_ops`` entry ``key`` as a streamed :class:`Metric`.
+
+    A :class:`Metric` as is; a ``torchmetrics.Metric`` wrapped in :class:`ExternalMetric`; a plain tuple (a
+    TF-style ``(value, update_op)`` pair) refused, never averaged per batch; anything else (a scalar tensor or
+    number) as the per-batch mean it always was.
+
+    Raises:
+        InvalidArgumentError: a plain tuple.
     """
     if isinstance(value, Metric):
         return value
     if is_torchmetrics_metric(value):
         return ExternalMetric(value)
+    if isinstance(value, tuple):
+        raise tuple_metric_error(key, value)
     return Mean(torch.as_tensor(value).detach().reshape(-1).mean())
 
 

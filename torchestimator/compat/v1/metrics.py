@@ -37,6 +37,7 @@ import torch
 from torchestimator.errors import InvalidArgumentError
 from torchestimator.metrics.auc import auc_histograms
 from torchestimator.metrics.base import Metric
+from torchestimator.metrics.external import tuple_metric_error
 
 __all__ = [
     "MetricOp",
@@ -91,16 +92,6 @@ class MetricOp(Metric):
 
     def __len__(self) -> int:
         return 2
-
-
-def tuple_metric_error(key: str, value: tuple[Any, ...]) -> InvalidArgumentError:
-    """The error for a plain ``(value, update_op)`` tuple in ``eval_metric_ops`` (it cannot be streamed)."""
-    kinds = ", ".join(type(v).__name__ for v in value)
-    return InvalidArgumentError(
-        f"eval_metric_ops[{key!r}] is a plain tuple ({kinds}); a TF-style (value, update_op) pair cannot be "
-        "streamed over the eval batches (averaging it per batch is not TF's value). Use te.compat.v1.metrics.* "
-        "(they return streaming (value, update_op) pairs), a te.metrics Metric, or a scalar tensor."
-    )
 
 
 def _running(op: MetricOp, name: str | None) -> tuple[torch.Tensor, ...]:
