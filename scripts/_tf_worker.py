@@ -7,6 +7,9 @@ Commands (each answered by one JSON line; ``{"error": ...}`` on failure):
   (``from_tensor_slices(...).batch(B).prefetch(AUTOTUNE)`` over the npz arrays); ``threads`` 0 keeps TF's
   default session threads, else sets intra- and inter-op threads to N.
 - ``{"op": "train", "case": ..., "steps": S, "warmup": W}`` -> ``{"rate": examples/s over steps W..S}``.
+- ``{"op": "end_to_end", "case": ..., "steps": S}`` -> ``{"rate": examples/s of a whole job}``: a NEW estimator in
+  a new model_dir trains S steps, timed from the constructor to ``train`` returning (graph building, session,
+  table initialisation, the steps, the final checkpoint), as a user's ``train()`` call is.
 - ``{"op": "serve_setup", "data": NPZ, "examples": [base64...], "threads": N}`` trains the Titanic full-feature
   LinearClassifier 20 steps, exports it with the parsing receiver and loads it with ``tf.saved_model.load``.
 - ``{"op": "serve", "n": 1 | 264, "repeats": R}`` -> ``{"ms": median latency of the predict signature}``.
@@ -17,6 +20,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -69,9 +73,7 @@ def load(path: str) -> tuple[dict[str, np.ndarray], np.ndarray]:
     return data, labels
 
 
-def setup(case: str, data: str, threads: int, batch: int) -> dict:
-    feats, labels = load(data)
-    config = run_config(threads)
+def build(case: str, config: tf.estimator.RunConfig) -> tf.estimator.Estimator:
     model_dir = tempfile.mkdtemp(prefix=f"tf-{case}-")
     if case == "dnn":
         est = tf.estimator.DNNClassifier(
@@ -92,12 +94,19 @@ def setup(case: str, data: str, threads: int, batch: int) -> dict:
         )
     else:
         raise ValueError(f"unknown case {case!r}")
+    return est
+
+
+def setup(case: str, data: str, threads: int, batch: int) -> dict:
+    feats, labels = load(data)
+    config = run_config(threads)
+    est = build(case, config)
 
     def input_fn() -> tf.data.Dataset:
         ds = tf.data.Dataset.from_tensor_slices((feats, labels)).batch(batch)
         return ds.prefetch(tf.data.AUTOTUNE)
 
-    STATE[case] = {"est": est, "input_fn": input_fn, "batch": batch}
+    STATE[case] = {"est": est, "input_fn": input_fn, "batch": batch, "config": config}
     est.train(input_fn, steps=10)  # graph, first checkpoint, slots: not timed (as on our side)
     return {}
 
@@ -107,6 +116,16 @@ def train(case: str, steps: int, warmup: int) -> dict:
     timer = Timer(warmup)
     state["est"].train(state["input_fn"], steps=steps, hooks=[timer])
     return {"rate": (timer.steps - warmup) * state["batch"] / (timer.t1 - timer.t0)}
+
+
+def end_to_end(case: str, steps: int) -> dict:
+    state = STATE[case]
+    t0 = time.perf_counter()
+    est = build(case, state["config"])
+    est.train(state["input_fn"], steps=steps)
+    seconds = time.perf_counter() - t0
+    shutil.rmtree(est.model_dir, ignore_errors=True)
+    return {"rate": steps * state["batch"] / seconds}
 
 
 def serve_setup(data: str, examples: list[str], threads: int) -> dict:
@@ -148,7 +167,13 @@ def serve(n: int, repeats: int) -> dict:
 
 
 def main() -> None:
-    ops = {"setup": setup, "train": train, "serve_setup": serve_setup, "serve": serve}
+    ops = {
+        "setup": setup,
+        "train": train,
+        "end_to_end": end_to_end,
+        "serve_setup": serve_setup,
+        "serve": serve,
+    }
     for line in sys.stdin:
         command = json.loads(line)
         try:
