@@ -157,6 +157,25 @@ def test_cpu_host_thread_claims_one_core_once_in_auto_scopes(monkeypatch, user_t
     assert torch.get_num_threads() == user_threads
 
 
+def test_cpu_host_thread_stays_inline_beside_busy_neighbours(monkeypatch, user_threads):
+    """Two CPUs but one busy with another process when the call starts: the transform runs inline."""
+    monkeypatch.setattr(threads, "usable_cpus", lambda: 2)
+    busy = [1]
+    monkeypatch.setattr(threads, "busy_other_cpus", lambda samples=3: busy[0])
+    with threads.ThreadScope():
+        assert threads.cpu_host_thread() is False
+        assert torch.get_num_threads() == 1  # the one free CPU computes
+    busy[0] = 0
+    with threads.ThreadScope():
+        assert threads.cpu_host_thread() is True  # neighbours gone by the next call
+    monkeypatch.setattr(threads, "usable_cpus", lambda: 4)
+    busy[0] = 2
+    with threads.ThreadScope():
+        assert threads.cpu_host_thread() is True  # 4 CPUs, 2 busy: two still free
+        assert torch.get_num_threads() == 1
+    assert torch.get_num_threads() == user_threads
+
+
 def test_host_transform_in_a_thread_trains_the_same_weights(tmp_path, monkeypatch):
     """auto on 2 CPUs (host transform in a background thread) == num_threads=1 (inline): same weights."""
     import numpy as np

@@ -9,9 +9,9 @@
 re-checked about once a second on the training thread (hysteresis: two agreeing checks), so a job that shares
 its cores with busy neighbours drops to fewer threads instead of spin-waiting for preempted OpenMP workers
 (on 2 shared cores torch's 2 intra-op threads ran 20x slower than 1 thread with two busy neighbours), and
-climbs back when they finish. With ``'auto'`` on two or more CPUs, a model with feature-column transforms runs
-its host transform in a background thread (:func:`cpu_host_thread`) and torch gets one thread less, so the
-numpy host work overlaps the step instead of preceding it. ``RunConfig(num_threads=N)`` sets exactly N for the call. Either way the torch
+climbs back when they finish. With ``'auto'`` on two or more CPUs free of other work when the call starts, a
+model with feature-column transforms runs its host transform in a background thread (:func:`cpu_host_thread`)
+and torch gets one thread less, so the numpy host work overlaps the step instead of preceding it. ``RunConfig(num_threads=N)`` sets exactly N for the call. Either way the torch
 thread count in force before the call is restored after it, as TF's ``session_config`` threads never leak
 out of the session. ``inter_op_threads`` (``'auto'``: torch's) can only be set before torch starts inter-op
 work (a torch rule); a later different value is reported in a warning, not applied.
@@ -160,6 +160,7 @@ class ThreadScope:
         self._pending: int | None = None
         self._active = False
         self._host_thread = False
+        self._free = 1  # CPUs free of other processes' work when the scope started ('auto')
 
     def __enter__(self) -> ThreadScope:
         self._saved = torch.get_num_threads()
@@ -167,7 +168,9 @@ class ThreadScope:
         _set_inter_op(self.inter_op_threads)
         if self.num_threads == AUTO:
             self._cap, self._usable = self._saved, usable_cpus()
-            torch.set_num_threads(auto_threads(self._cap, self._usable, busy_other_cpus()))
+            busy = busy_other_cpus()
+            self._free = self._usable - busy
+            torch.set_num_threads(auto_threads(self._cap, self._usable, busy))
             self._next_check = _monotonic() + RECHECK_SECONDS
         else:
             torch.set_num_threads(int(self.num_threads))
@@ -205,15 +208,19 @@ class ThreadScope:
 def cpu_host_thread() -> bool:
     """Whether a CPU run should move its column host transform to a background thread (and claim a core).
 
-    True inside an ``'auto'`` scope on a process allowed two or more CPUs: the host transform (numpy, mostly
-    single-threaded) then overlaps the torch step, and the scope gives torch one thread less (at least 1),
-    so host + compute threads still fit the CPUs. Claimed once per scope; False otherwise.
+    True inside an ``'auto'`` scope on a process allowed two or more CPUs, two of them free of other
+    processes' work when the scope started: the host transform (numpy, mostly single-threaded) then overlaps
+    the torch step, and the scope gives torch one thread less (at least 1), so host + compute threads still
+    fit the CPUs. Claimed once per scope; False otherwise. Beside busy neighbours the transform runs inline:
+    two threads of one process sharing less than two cores hand the GIL back and forth across preemptions
+    (census wide & deep beside two busy processes: 32k examples/s with the thread, 46k inline;
+    ``scripts/bench_contention.py``).
     """
     stack = getattr(_local, "stack", None)
     if not stack:
         return False
     scope = stack[-1]
-    if scope.num_threads != AUTO or scope._usable < 2 or threading.get_ident() != scope._owner:
+    if scope.num_threads != AUTO or scope._free < 2 or threading.get_ident() != scope._owner:
         return False
     if not scope._host_thread:
         scope._host_thread = True
