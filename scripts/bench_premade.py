@@ -7,8 +7,8 @@ batch 512), in one invocation:
    (TF's defaults), ours and TF 2.15's (a worker subprocess in the TF venv: scripts/_bench_tf.py);
 2. ``LinearClassifier`` (FTRL, TF's default) on the numerics + the 10 hash-bucket columns, ours and TF's;
 3. a hand-written torch loop: ONE ``EmbeddingBag(sparse=True)`` over the 10 tables (row offsets, ids hashed once
-   up front) + the numerics -> DNN [256, 128, 64] -> logit, torch's Adagrad, on the torch threads ours computes
-   with: one by default (RunConfig's 'auto' policy gives the host transform the other core), N with --threads N.
+   up front) + the numerics -> DNN [256, 128, 64] -> logit, torch's Adagrad, under the same thread policy as
+   ours: RunConfig's 'auto' by default, N with --threads N.
 
 Each figure is the steady rate over the steps after ``--warmup`` of a train call (input pipeline included on
 both sides; graph building, first checkpoint and optimizer slots excluded on both). The sides are timed
@@ -56,7 +56,7 @@ import torchestimator as te  # noqa: E402
 from torchestimator import feature_column as fc  # noqa: E402
 from torchestimator.columns.hashing import hash_bucket  # noqa: E402
 from torchestimator.premade import DNNClassifier, LinearClassifier  # noqa: E402
-from torchestimator.threads import ThreadScope  # noqa: E402
+from torchestimator.threads import AUTO, ThreadScope  # noqa: E402
 
 
 class HandFused(nn.Module):
@@ -158,8 +158,9 @@ def prepare(rows: int, threads: int, warmup: int, tf_side: bt.TFWorker) -> dict[
         tf_side.call(op="setup", case=case, data=data, threads=threads, batch=BATCH_SIZE)
 
     def hand() -> float:
-        # ours computes on one torch thread by default (its host transform has the other core); so does this
-        with ThreadScope(threads or 1):
+        # the same thread policy as ours: RunConfig's 'auto' (or --threads N); ours may give one core to its
+        # host transform (torchestimator.inputs.measured_prefetch), this loop has no host stage to move
+        with ThreadScope(threads or AUTO):
             return hand_rate(feats, labels, n_batches, warmup)
 
     def tf_train(case: str) -> Any:

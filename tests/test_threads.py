@@ -177,14 +177,26 @@ def test_cpu_host_thread_stays_inline_beside_busy_neighbours(monkeypatch, user_t
 
 
 def test_host_transform_in_a_thread_trains_the_same_weights(tmp_path, monkeypatch):
-    """auto on 2 CPUs (host transform in a background thread) == num_threads=1 (inline): same weights."""
+    """auto on 2 CPUs (host transform moved to a background thread after the probe batches) ==
+    num_threads=1 (inline throughout): same weights."""
     import numpy as np
 
     from torchestimator import feature_column as fc
+    from torchestimator.inputs import measured_prefetch
     from torchestimator.premade import LinearClassifier
 
     monkeypatch.setattr(threads, "usable_cpus", lambda: 2)
     monkeypatch.setattr(threads, "busy_other_cpus", lambda samples=3: 0)
+    monkeypatch.setattr(measured_prefetch, "PROBE_BATCHES", 3)  # decide after 3 of the 8 batches...
+    monkeypatch.setattr(measured_prefetch, "MIN_HOST_SHARE", 0.0)  # ... for the thread, whatever the timing
+    started = []
+    real_init = measured_prefetch.Prefetcher.__init__
+
+    def spy(self, *args, **kwargs):
+        started.append(1)
+        real_init(self, *args, **kwargs)
+
+    monkeypatch.setattr(measured_prefetch.Prefetcher, "__init__", spy)
     rng = np.random.default_rng(0)
     feats = {"x": rng.standard_normal(64).astype(np.float32), "c": rng.integers(0, 9, 64)}
     labels = (feats["x"] > 0).astype(np.int64)
@@ -200,6 +212,7 @@ def test_host_transform_in_a_thread_trains_the_same_weights(tmp_path, monkeypatc
         est = LinearClassifier(cols, model_dir=str(tmp_path / name), config=cfg)
         est.train(input_fn)
         weights.append({k: v.detach().clone() for k, v in est._module.named_parameters()})
+    assert started == [1]  # the auto run (only) moved its host stage to the thread
     assert weights[0].keys() == weights[1].keys()
     for key in weights[0]:
         torch.testing.assert_close(weights[0][key], weights[1][key], rtol=0, atol=0)

@@ -10,8 +10,9 @@ re-checked about once a second on the training thread (hysteresis: two agreeing 
 its cores with busy neighbours drops to fewer threads instead of spin-waiting for preempted OpenMP workers
 (on 2 shared cores torch's 2 intra-op threads ran 20x slower than 1 thread with two busy neighbours), and
 climbs back when they finish. With ``'auto'`` on two or more CPUs free of other work when the call starts, a
-model with feature-column transforms runs its host transform in a background thread (:func:`cpu_host_thread`)
-and torch gets one thread less, so the numpy host work overlaps the step instead of preceding it. ``RunConfig(num_threads=N)`` sets exactly N for the call. Either way the torch
+model with feature-column transforms may move its host transform to a background thread (:func:`cpu_host_thread`;
+it does when the transform is a large share of a step, :mod:`torchestimator.inputs.measured_prefetch`) and
+torch gets one thread less, so the numpy host work overlaps the step instead of preceding it. ``RunConfig(num_threads=N)`` sets exactly N for the call. Either way the torch
 thread count in force before the call is restored after it, as TF's ``session_config`` threads never leak
 out of the session. ``inter_op_threads`` (``'auto'``: torch's) can only be set before torch starts inter-op
 work (a torch rule); a later different value is reported in a warning, not applied.
@@ -205,7 +206,7 @@ class ThreadScope:
             self._pending = want
 
 
-def cpu_host_thread() -> bool:
+def cpu_host_thread(check_only: bool = False) -> bool:
     """Whether a CPU run should move its column host transform to a background thread (and claim a core).
 
     True inside an ``'auto'`` scope on a process allowed two or more CPUs, two of them free of other
@@ -214,7 +215,7 @@ def cpu_host_thread() -> bool:
     fit the CPUs. Claimed once per scope; False otherwise. Beside busy neighbours the transform runs inline:
     two threads of one process sharing less than two cores hand the GIL back and forth across preemptions
     (census wide & deep beside two busy processes: 32k examples/s with the thread, 46k inline;
-    ``scripts/bench_contention.py``).
+    ``scripts/bench_contention.py``). ``check_only``: answer without claiming (torch threads unchanged).
     """
     stack = getattr(_local, "stack", None)
     if not stack:
@@ -222,6 +223,8 @@ def cpu_host_thread() -> bool:
     scope = stack[-1]
     if scope.num_threads != AUTO or scope._free < 2 or threading.get_ident() != scope._owner:
         return False
+    if check_only:
+        return True
     if not scope._host_thread:
         scope._host_thread = True
         scope._cap = max(1, scope._cap - 1)

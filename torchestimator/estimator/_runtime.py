@@ -163,18 +163,24 @@ class Runtime:
         has feature-column transforms and trains on an accelerator, where host work overlaps device work.
         On CPU the two share the cores: a thread beside torch's intra-op threads cost 3-6% in
         scripts/bench_overhead.py and scripts/bench_columns.py. torchestimator's readers prefetch their
-        own batches either way. Under ``RunConfig(num_threads='auto')`` on >= 2 CPUs the CPU run prefetches
-        too, with torch one thread less (:func:`torchestimator.threads.cpu_host_thread`)."""
+        own batches either way. Under ``RunConfig(num_threads='auto')`` with >= 2 free CPUs the CPU run
+        measures its first batches and prefetches too when the host stage is a large enough share of a
+        step, with torch one thread less (:class:`~torchestimator.inputs.measured_prefetch.MeasuredPrefetch`,
+        :func:`torchestimator.threads.cpu_host_thread`)."""
         stream = host_batches(batches, self.transform, find_weight_keys(self.module))
         on_accelerator = self.strategy.device.type != "cpu"
         if self.config.prefetch_batches > 0 and self.transform is not None and on_accelerator:
             from torchestimator.inputs.prefetch import prefetch
 
             return prefetch(stream, self.config.prefetch_batches)
-        if self.config.prefetch_batches > 0 and self.transform is not None and cpu_host_thread():
-            from torchestimator.inputs.prefetch import prefetch
+        if (
+            self.config.prefetch_batches > 0
+            and self.transform is not None
+            and cpu_host_thread(check_only=True)
+        ):
+            from torchestimator.inputs.measured_prefetch import MeasuredPrefetch
 
-            stream = prefetch(stream, self.config.prefetch_batches)
+            stream = MeasuredPrefetch(stream, cpu_host_thread, self.config.prefetch_batches)
         return adapt_threads(stream)  # re-checks RunConfig.num_threads='auto' on the training thread
 
     def to_device(self, value: Any) -> Any:
