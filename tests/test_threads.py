@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 import torch
 from estimator_support import TinyRegressor, make_batches
@@ -216,3 +218,34 @@ def test_host_transform_in_a_thread_trains_the_same_weights(tmp_path, monkeypatc
     assert weights[0].keys() == weights[1].keys()
     for key in weights[0]:
         torch.testing.assert_close(weights[0][key], weights[1][key], rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("threaded", [True, False])
+def test_train_stopping_early_closes_the_input_and_its_host_thread(tmp_path, monkeypatch, threaded):
+    """train(steps=5) over a 100-batch input_fn: the input_fn's generator is closed (its finally runs) and no
+    prefetch thread outlives the call, with the host stage in a thread or inline."""
+    import numpy as np
+
+    from torchestimator import feature_column as fc
+    from torchestimator.inputs import measured_prefetch
+    from torchestimator.premade import LinearClassifier
+
+    monkeypatch.setattr(threads, "usable_cpus", lambda: 2)
+    monkeypatch.setattr(threads, "busy_other_cpus", lambda samples=3: 0)
+    monkeypatch.setattr(measured_prefetch, "PROBE_BATCHES", 2)
+    monkeypatch.setattr(measured_prefetch, "MIN_HOST_SHARE", 0.0 if threaded else 1.1)
+    closed = []
+
+    def input_fn():
+        try:
+            for _ in range(100):
+                yield {"x": np.ones(8, np.float32), "c": np.arange(8)}, np.ones(8, np.int64)
+        finally:
+            closed.append(threading.current_thread().name)
+
+    cols = [fc.numeric_column("x"), fc.categorical_column_with_hash_bucket("c", 5, dtype="int64")]
+    cfg = te.RunConfig(progress_bar=False, log_step_count_steps=None)
+    LinearClassifier(cols, model_dir=str(tmp_path), config=cfg).train(input_fn, steps=5)
+    assert len(closed) == 1
+    assert (closed[0] == "torchestimator-prefetch") is threaded
+    assert not [t for t in threading.enumerate() if t.name == "torchestimator-prefetch"]

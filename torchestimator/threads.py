@@ -253,15 +253,24 @@ def threads_for_run(config: Any) -> ThreadScope:
 
 
 def adapt_threads(stream: Iterator[_T]) -> Iterator[_T]:
-    """``stream`` unchanged, re-checking the innermost active scope's ``'auto'`` threads before each item."""
+    """``stream`` unchanged, re-checking the innermost active scope's ``'auto'`` threads before each item.
+
+    Closing this generator closes ``stream`` (a prefetch thread stops, the input_fn's generator runs its
+    ``finally``), as ``yield from`` would.
+    """
     stack = getattr(_local, "stack", None)
     if not stack:
         yield from stream
         return
     scope = stack[-1]
-    for item in stream:
-        scope.maybe_adapt()
-        yield item
+    try:
+        for item in stream:
+            scope.maybe_adapt()
+            yield item
+    finally:
+        close = getattr(stream, "close", None)
+        if close is not None:
+            close()
 
 
 def scoped_threads(config: Any, items: Iterator[_T]) -> Iterator[_T]:
