@@ -155,6 +155,7 @@ class Predictor:
     ) -> None:
         from torchestimator.export.saved_model import parse_spec_from_json
         from torchestimator.export.wire import HostStep, WireInput
+        from torchestimator.inputs.example_rows import rows_plan
         from torchestimator.serving.manifest import export_file, read_manifest, resolve_vocabularies
         from torchestimator.serving.safe_pt2 import load_pt2_module
 
@@ -178,6 +179,7 @@ class Predictor:
         resolve_vocabularies(graph["inputs"], export_dir)
         try:
             self.parse_spec = parse_spec_from_json(self.manifest["parse_spec"])
+            self._rows_plan = rows_plan(self.parse_spec)
             self._inputs = {i["name"]: WireInput.from_json(i) for i in graph["inputs"]}
             self.host_step = HostStep(self._inputs, custom_objects)
         except ExportError:
@@ -214,7 +216,7 @@ class Predictor:
             serialized = [bytes(serialized)]
         try:
             if len(serialized) <= _SMALL_BATCH:  # the vectorised parser's fixed cost dominates here
-                return parse_example_slow([bytes(r) for r in serialized], self.parse_spec)
+                return parse_example_slow([bytes(r) for r in serialized], self.parse_spec, self._rows_plan)
             return parse_example(serialized, self.parse_spec)
         except InputError as err:
             raise FeatureError(str(err)) from err
