@@ -210,7 +210,7 @@ def _ragged(buf: np.ndarray, lists: EntryLists, plan: Plan, j: int, sel: np.ndar
         values = lists.int_values[ranges(lists.int_offset[entries], counts)]
     else:
         values = lists.bytes_values[ranges(lists.bytes_offset[entries], counts)]
-    return Ragged(values.astype(WIRE[plan.features[j].dtype][1], copy=False), splits)
+    return Ragged.from_valid(values.astype(WIRE[plan.features[j].dtype][1], copy=False), splits)
 
 
 def assemble(buf: np.ndarray, n: int, plan: Plan, lists: EntryLists) -> dict[str, Any] | None:
@@ -239,6 +239,16 @@ def assemble(buf: np.ndarray, n: int, plan: Plan, lists: EntryLists) -> dict[str
             out[plan.names[j]] = (
                 values[g].astype(WIRE[feature.dtype][1], copy=False).reshape(n, *feature.shape)
             )
-    for j in plan.varlen:
-        out[plan.names[j]] = _ragged(buf, lists, plan, j, grid[j])
+    for kind, ids in plan.varlen_groups:
+        sel = grid[ids]  # (G, N)
+        if n and (sel >= 0).all() and (lists.counts[sel] == 1).all():  # one value per record and key
+            values = _gather(buf, lists, kind, 1, sel)[..., 0]  # (G, N)
+            for g, j in enumerate(ids.tolist()):
+                dtype = WIRE[plan.features[j].dtype][1]
+                out[plan.names[j]] = Ragged.from_valid(
+                    np.ascontiguousarray(values[g], dtype=dtype), np.arange(n + 1, dtype=np.int64)
+                )
+            continue
+        for j in ids.tolist():
+            out[plan.names[j]] = _ragged(buf, lists, plan, j, grid[j])
     return {name: out[name] for name in plan.names}

@@ -162,6 +162,8 @@ class Plan:
         groups: ``(kind, size, key ids)`` of the ``FixedLenFeature`` keys, grouped so one gather
             serves all keys of a group.
         varlen: key ids of the ``VarLenFeature`` keys.
+        varlen_groups: ``(kind, key ids)`` of the ``VarLenFeature`` keys by wire kind (one gather serves
+            a group when every record has one value for each of its keys).
     """
 
     names: tuple[str, ...]
@@ -170,6 +172,7 @@ class Plan:
     spec_kind: np.ndarray
     groups: tuple[tuple[int, int, np.ndarray], ...]
     varlen: tuple[int, ...]
+    varlen_groups: tuple[tuple[int, np.ndarray], ...] = ()
 
 
 _PLANS: dict[tuple[Any, ...], Plan] = {}
@@ -190,13 +193,18 @@ def plan_for(features: Mapping[str, Any]) -> Plan:
     for j, key in enumerate(names):
         if isinstance(features[key], FixedLenFeature):
             grouped.setdefault((int(spec_kind[j]), size_of(features[key].shape)), []).append(j)
+    varlen = tuple(j for j, key in enumerate(names) if isinstance(features[key], VarLenFeature))
     plan = Plan(
         names=names,
         features=tuple(features.values()),
         keys=SpecKeys.get(names),
         spec_kind=spec_kind,
         groups=tuple((kind, size, np.asarray(ids)) for (kind, size), ids in grouped.items()),
-        varlen=tuple(j for j, key in enumerate(names) if isinstance(features[key], VarLenFeature)),
+        varlen=varlen,
+        varlen_groups=tuple(
+            (kind, np.asarray([j for j in varlen if spec_kind[j] == kind]))
+            for kind in sorted(set(spec_kind[list(varlen)].tolist()))
+        ),
     )
     if signature:
         if len(_PLANS) >= 64:

@@ -1,0 +1,115 @@
+"""The vectorised decoder's per-spec plan against the protobuf reference: its key matching (length, first
+and last 8 bytes, then the words between for keys over 16 bytes) finds exactly the spec's keys (keys that
+share a prefix, a suffix, a length, or all three with one byte changed in the middle are told apart), and
+its one-gather path for ``VarLenFeature`` s with one value per record gives the reference's arrays."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+
+from torchestimator.inputs import example_fast
+from torchestimator.inputs.example_parsing import _build_feature
+from torchestimator.inputs.example_proto import decode_example, encode_example
+from torchestimator.inputs.example_wire import SpecKeys
+from torchestimator.parsing import FixedLenFeature, Ragged, VarLenFeature
+
+
+def _reference(records: list[bytes], spec: dict[str, Any]) -> dict[str, Any]:
+    decoded = [decode_example(r) for r in records]
+    return {k: _build_feature(k, f, [d.get(k) for d in decoded]) for k, f in spec.items()}
+
+
+def _near_misses(key: str) -> list[str]:
+    """Keys one edit away from ``key``: a byte changed at the start, middle and end, one byte more or
+    fewer at either end."""
+    out = [key + "x", "x" + key, key[1:], key[:-1]] if key else ["x"]
+    for pos in {0, len(key) // 2, len(key) - 1, 8, 9, 15, 16, 17, 23, 24} & set(range(len(key))):
+        out.append(key[:pos] + ("#" if key[pos] != "#" else "$") + key[pos + 1 :])
+    return [k for k in out if k != key]
+
+
+LENGTHS = [1, 7, 8, 9, 15, 16, 17, 18, 23, 24, 25, 31, 33, 40]
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_keys_of_every_length_and_their_near_misses(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    alphabet = np.array(list("abcdefghij_"))
+    spec = {"".join(rng.choice(alphabet, size=n)): VarLenFeature("int64") for n in LENGTHS}
+    spec["abcdefgh" + "Q" * 9 + "ijklmnop"] = VarLenFeature("int64")  # 25 bytes: only a middle word differs
+    spec["abcdefgh" + "R" * 9 + "ijklmnop"] = VarLenFeature("int64")
+    names = list(spec)
+    decoys = sorted({m for k in names for m in _near_misses(k)} - set(names))
+    records = []
+    for _ in range(60):
+        features = {}
+        for key in rng.permutation(names + decoys)[: int(rng.integers(0, len(names) + len(decoys)))]:
+            features[str(key)] = rng.integers(-9, 10**6, size=int(rng.integers(0, 3)))
+        records.append(encode_example(features))
+    fast = _fast(records, spec)
+    assert fast is not None
+    want = _reference(records, spec)
+    for key in spec:
+        np.testing.assert_array_equal(fast[key].row_splits, want[key].row_splits, err_msg=key)
+        np.testing.assert_array_equal(fast[key].values, want[key].values, err_msg=key)
+        assert want[key].values.size  # every spec key was present somewhere
+
+
+def test_spec_key_codes_are_distinct() -> None:
+    keys = SpecKeys(tuple(f"feature_{i:04d}_with_a_long_common_suffix" for i in range(500)))
+    assert keys.unique and len(set(keys.codes.tolist())) == 500
+
+
+def _fast(records: list[bytes], spec: dict[str, Any]) -> dict[str, Any] | None:
+    lengths = np.array([len(r) for r in records], dtype=np.int64)
+    return example_fast.parse_records(b"".join(records), np.cumsum(lengths) - lengths, lengths, spec)
+
+
+SCALARS: dict[str, Any] = {
+    "f32": VarLenFeature("float32"),
+    "f64": VarLenFeature("float64"),
+    "i64": VarLenFeature("int64"),
+    "i32": VarLenFeature("int32"),
+    "s": VarLenFeature("string"),
+    "s2": VarLenFeature("string"),
+    "fixed": FixedLenFeature([], "float32", default_value=1.5),
+}
+
+
+@pytest.mark.parametrize("variant", ["one_each", "one_missing", "one_has_two", "one_empty"])
+def test_varlen_with_one_value_per_record_matches_reference(variant: str) -> None:
+    rng = np.random.default_rng(len(variant))
+    records = []
+    for i in range(40):
+        features: dict[str, Any] = {
+            "f32": [float(rng.standard_normal())],
+            "f64": [float(rng.standard_normal())],
+            "i64": [int(rng.integers(-(2**62), 2**62))],
+            "i32": [int(rng.integers(-(2**31), 2**31))],
+            "s": [bytes(rng.integers(0, 256, size=int(rng.integers(0, 20)), dtype=np.uint8))],
+            "s2": [str(rng.choice(["a", "bb", "ccc"])).encode()],
+        }
+        if i == 17 and variant == "one_missing":
+            del features["i64"]
+        if i == 17 and variant == "one_has_two":
+            features["s"] = [b"x", b"y"]
+        if i == 17 and variant == "one_empty":
+            features["f32"] = np.array([], dtype=np.float32)
+        records.append(encode_example(features))
+    fast = _fast(records, SCALARS)
+    assert fast is not None
+    want = _reference(records, SCALARS)
+    for key, value in want.items():
+        if isinstance(value, Ragged):
+            assert isinstance(fast[key], Ragged)
+            np.testing.assert_array_equal(fast[key].row_splits, value.row_splits, err_msg=key)
+            assert fast[key].row_splits.dtype == value.row_splits.dtype
+            got, value = fast[key].values, value.values
+            assert got.flags.c_contiguous
+        else:
+            got = fast[key]
+        assert got.dtype == value.dtype and got.shape == value.shape, key
+        assert got.tolist() == value.tolist(), key
