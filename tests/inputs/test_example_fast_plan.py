@@ -113,3 +113,29 @@ def test_varlen_with_one_value_per_record_matches_reference(variant: str) -> Non
             got = fast[key]
         assert got.dtype == value.dtype and got.shape == value.shape, key
         assert got.tolist() == value.tolist(), key
+
+
+NEAR = [b"", b"a", b"a\0", b"\0", b"abcdefgh", b"abcdefgh\0", b"abcdefghi", b"abcdefgi", b"0123456789abcdef"]
+NEAR += [b"0123456789abcdeF", b"01234567X9abcdef", b"0123456789abcde", b"\xff" * 16, b"\xff" * 15 + b"\xfe"]
+
+
+@pytest.mark.parametrize("longest", [16, 17])
+def test_repeated_short_strings_are_exact(longest: int) -> None:
+    """Distinct values are sliced once when all are <= 16 bytes; near-identical values stay apart, and a
+    longer value anywhere in the batch takes the plain path."""
+    rng = np.random.default_rng(longest)
+    spec = {"s": VarLenFeature("string"), "t": FixedLenFeature([2], "string")}
+    records = []
+    for i in range(150):
+        values = [NEAR[j] for j in rng.integers(0, len(NEAR), size=int(rng.integers(0, 4)))]
+        if i == 99 and longest > 16:
+            values.append(b"y" * longest)
+        pair = [NEAR[j] for j in rng.integers(0, len(NEAR), size=2)]
+        records.append(encode_example({"s": np.array(values, dtype=object), "t": pair}))
+    fast = _fast(records, spec)
+    assert fast is not None
+    want = _reference(records, spec)
+    np.testing.assert_array_equal(fast["s"].row_splits, want["s"].row_splits)
+    assert fast["s"].values.tolist() == want["s"].values.tolist()
+    assert fast["t"].tolist() == want["t"].tolist() and fast["t"].shape == want["t"].shape
+    assert all(type(v) is bytes for v in fast["s"].values)
