@@ -123,3 +123,23 @@ def test_specs_outside_the_plan_keep_the_general_step() -> None:
     assert host.for_parsed(make_parse_example_spec(columns)) is not None
     wrong_width = dict(make_parse_example_spec(columns), s=FixedLenFeature([3], "float32"))
     assert host.for_parsed(wrong_width) is None  # the general step raises the width error
+
+
+def test_text_of_values_is_per_value_across_batches() -> None:
+    """The bytes -> text memo kept across batches gives each value's own text: values that compare equal
+    across types (1 and True, b'1' and '1') never share an entry, and bad UTF-8 raises every time."""
+    from torchestimator.export.host_step import _as_text
+
+    batches = [
+        np.array([b"caf\xc3\xa9", "1", b"1", 1, True, 1.0, np.str_("x")], dtype=object),
+        np.array([True, 1, "caf\xe9", b"1", "1", np.bytes_(b"x")], dtype=object),
+        np.array([b"caf\xc3\xa9"], dtype=object),
+    ]
+    for values in batches * 2:
+        want = [v.decode("utf-8") if isinstance(v, bytes) else str(v) for v in values.tolist()]
+        got = _as_text(values)
+        assert got.dtype == object and got.tolist() == want
+        assert all(type(t) is str for t in got.tolist())
+    for _ in range(2):
+        with pytest.raises(UnicodeDecodeError):
+            _as_text(np.array([b"ok", b"\xff\xfe"], dtype=object))

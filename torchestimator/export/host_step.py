@@ -62,16 +62,31 @@ def _longest_row(splits: np.ndarray) -> int:
     return int((splits[1:] - splits[:-1]).max()) if len(splits) > 1 else 0
 
 
+class _TextCache(dict):  # type: ignore[type-arg]
+    """``bytes`` / ``str`` value -> its text as the graph takes it (bytes decoded as UTF-8), kept across
+    batches: categorical values repeat, so most lookups are one dict hit. Bounded: cleared when full."""
+
+    def __missing__(self, value: Any) -> str:
+        text = value.decode("utf-8") if isinstance(value, bytes) else str(value)
+        if type(value) in (bytes, str):  # exact types only: no other object can compare equal to them
+            if len(self) >= _TEXT_CACHE_SIZE:
+                self.clear()
+            self[value] = text
+        return text
+
+
+_TEXT_CACHE_SIZE = 1 << 16
+_TEXT = _TextCache()
+
+
 def _as_text(values: np.ndarray) -> np.ndarray:
     """Object array of ``str`` (bytes decoded as UTF-8); each distinct value decoded once (categories repeat)."""
     if len(values) == 1:
-        value = values[0]
         out = np.empty(1, dtype=object)
-        out[0] = value.decode("utf-8") if isinstance(value, bytes) else str(value)
+        out[0] = _TEXT[values[0]]
         return out
     items = values.tolist()
-    table = {v: v.decode("utf-8") if isinstance(v, bytes) else str(v) for v in dict.fromkeys(items)}
-    return np.fromiter(map(table.__getitem__, items), dtype=object, count=len(items))
+    return np.fromiter(map(_TEXT.__getitem__, items), dtype=object, count=len(items))
 
 
 def _ids_to_ragged(ids: CategoricalIds) -> Ragged:
