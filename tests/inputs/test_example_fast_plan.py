@@ -139,3 +139,20 @@ def test_repeated_short_strings_are_exact(longest: int) -> None:
     assert fast["s"].values.tolist() == want["s"].values.tolist()
     assert fast["t"].tolist() == want["t"].tolist() and fast["t"].shape == want["t"].shape
     assert all(type(v) is bytes for v in fast["s"].values)
+
+
+@pytest.mark.parametrize("sizes", [[5, 127, 128, 300], [127, 16383, 16384, 20000]])
+def test_one_two_and_three_byte_lengths(sizes: list[int]) -> None:
+    """Length varints of one, two and three bytes (records, entries, lists, values) decode as protobuf does."""
+    spec = {"s": VarLenFeature("string"), "f": VarLenFeature("float32"), "k": FixedLenFeature([], "int64")}
+    records = [
+        encode_example({"s": [b"v" * n, b"w" * (n // 3)], "f": np.ones(n // 8, np.float32), "k": [n]})
+        for n in sizes * 3
+    ]
+    fast = _fast(records, spec)
+    assert fast is not None
+    want = _reference(records, spec)
+    assert fast["s"].values.tolist() == want["s"].values.tolist()
+    np.testing.assert_array_equal(fast["f"].row_splits, want["f"].row_splits)
+    np.testing.assert_array_equal(fast["f"].values, want["f"].values)
+    np.testing.assert_array_equal(fast["k"], want["k"])

@@ -42,6 +42,14 @@ def lengths_at(buf: np.ndarray, pos: np.ndarray) -> tuple[np.ndarray, np.ndarray
     first = buf[pos]
     if not first.size or first.max() < 0x80:  # the common case: every length below 128, one byte each
         return first.astype(np.int64), 1
+    long = first >= 0x80
+    second = buf[pos + long]  # the next byte where there is one (else the first again: harmless)
+    if second.max() < 0x80:  # every length below 16384: at most two bytes (records of a few hundred bytes)
+        value = (first & 0x7F).astype(np.int64)
+        value[long] |= second[long].astype(np.int64) << 7
+        if value.max() > len(buf):
+            return None
+        return value, long + 1
     value = (first & 0x7F).astype(np.uint64)
     nbytes = np.ones(len(pos), dtype=np.int64)
     pending = np.flatnonzero(first >= 0x80)
