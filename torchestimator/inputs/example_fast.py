@@ -48,7 +48,7 @@ from torchestimator.inputs.example_wire import (
 )
 from torchestimator.parsing import FixedLenFeature, VarLenFeature
 
-__all__ = ["parse_records", "supports"]
+__all__ = ["padding", "parse_records", "parse_span", "supports"]
 
 # Feature tag byte -> wire kind (1 float_list 0x12, 2 int64_list 0x1a, 3 bytes_list 0x0a; 0 anything else)
 _TAG_KIND = np.zeros(256, dtype=np.int64)
@@ -77,7 +77,7 @@ def parse_records(
     starts = np.asarray(starts, dtype=np.int64)
     lengths = np.asarray(lengths, dtype=np.int64)
     plan = plan_for(features)
-    pad = 8 * plan.keys.n_words + 16
+    pad = padding(plan)
     if len(starts) == 0:
         return _parse(np.zeros(pad, dtype=np.uint8), starts, lengths, plan, 0, bytes(pad))
     lo = int(starts.min())
@@ -85,9 +85,21 @@ def parse_records(
     if lo < 0 or hi > len(raw):
         return None
     # copy only the records' span, padded so fixed-width gathers near the end stay in bounds
-    span = bytes(memoryview(raw)[lo:hi]) + bytes(pad)
+    return parse_span(bytes(memoryview(raw)[lo:hi]) + bytes(pad), starts - lo, lengths, plan)
+
+
+def padding(plan: Plan) -> int:
+    """Spare bytes :func:`parse_span` needs after the records (fixed-width gathers near the end)."""
+    return 8 * plan.keys.n_words + 16
+
+
+def parse_span(span: bytes, starts: np.ndarray, lengths: np.ndarray, plan: Plan) -> dict[str, Any] | None:
+    """:func:`parse_records` with the spec's plan made once (:func:`plan_for`) and the records already in
+    ``span``, followed by :func:`padding` spare bytes: no copy. ``starts`` / ``lengths``: int64 arrays."""
     try:
-        return _parse(np.frombuffer(span, dtype=np.uint8), starts - lo, lengths, plan, hi - lo, span)
+        return _parse(
+            np.frombuffer(span, dtype=np.uint8), starts, lengths, plan, len(span) - padding(plan), span
+        )
     except IndexError:  # a length ran past the buffer: malformed, let protobuf report it
         return None
 

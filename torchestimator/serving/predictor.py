@@ -24,7 +24,7 @@ from torchestimator.optional import import_optional
 __all__ = ["BACKENDS", "Predictor", "Signature", "load"]
 
 BACKENDS = ("onnxruntime", "torch")
-_SMALL_BATCH = 16
+_SMALL_BATCH = 16  # requests up to this many Examples are parsed through the protobuf runtime
 
 
 _MAX_ONNX_BYTES = 1 << 34  # 16 GiB: the single-file ONNX we write is far smaller
@@ -162,7 +162,7 @@ class Predictor:
     ) -> None:
         from torchestimator.export.saved_model import parse_spec_from_json
         from torchestimator.export.wire import HostStep, WireInput
-        from torchestimator.inputs.example_rows import rows_plan
+        from torchestimator.inputs.example_parser import ExampleParser
         from torchestimator.serving.manifest import export_file, read_manifest, resolve_vocabularies
         from torchestimator.serving.safe_pt2 import load_pt2_module
 
@@ -186,7 +186,7 @@ class Predictor:
         resolve_vocabularies(graph["inputs"], export_dir)
         try:
             self.parse_spec = parse_spec_from_json(self.manifest["parse_spec"])
-            self._rows_plan = rows_plan(self.parse_spec)
+            self._parser = ExampleParser(self.parse_spec, small_batch=_SMALL_BATCH)
             self._inputs = {i["name"]: WireInput.from_json(i) for i in graph["inputs"]}
             self.host_step = HostStep(self._inputs, custom_objects)
             self._parsed_host = self.host_step.for_parsed(self.parse_spec)
@@ -218,15 +218,11 @@ class Predictor:
             FeatureError: a required feature is missing or has the wrong type.
         """
         from torchestimator.errors import InputError
-        from torchestimator.inputs import parse_example
-        from torchestimator.inputs.example_parsing import parse_example_slow
 
         if isinstance(serialized, (bytes, bytearray)):
             serialized = [bytes(serialized)]
         try:
-            if len(serialized) <= _SMALL_BATCH:  # the vectorised parser's fixed cost dominates here
-                return parse_example_slow([bytes(r) for r in serialized], self.parse_spec, self._rows_plan)
-            return parse_example(serialized, self.parse_spec)
+            return self._parser(serialized)
         except InputError as err:
             raise FeatureError(str(err)) from err
 
