@@ -130,6 +130,9 @@ def _single_varints(buf: np.ndarray, ps: np.ndarray, plen: np.ndarray) -> np.nda
     the scalar int64 features of most data), decoded as words; ``None`` if any payload is not one."""
     if not ((plen >= 1) & (plen <= 8)).all():
         return None
+    if plen.max() == 1:  # one byte each (values below 128: counts, small ids)
+        value = buf[ps]
+        return value.astype(np.int64) if value.max() < 0x80 else None
     w = at_every_byte(buf, "<u8")[ps] & BYTE_MASKS[plen]  # (L,) the payload bytes, zero beyond
     if ((w & np.uint64(0x8080808080808080)) != _CONTINUATION[plen]).any():
         return None
