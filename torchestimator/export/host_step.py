@@ -62,7 +62,7 @@ def _longest_row(splits: np.ndarray) -> int:
     return int((splits[1:] - splits[:-1]).max()) if len(splits) > 1 else 0
 
 
-class _TextCache(dict):  # type: ignore[type-arg]
+class _TextCache(dict[Any, str]):
     """``bytes`` / ``str`` value -> its text as the graph takes it (bytes decoded as UTF-8), kept across
     batches: categorical values repeat, so most lookups are one dict hit. Bounded: cleared when full."""
 
