@@ -105,7 +105,7 @@ class Ragged:
 
     def __post_init__(self) -> None:
         splits = np.asarray(self.row_splits, dtype=np.int64)
-        if splits.ndim != 1 or splits.size == 0 or splits[0] != 0 or np.any(np.diff(splits) < 0):
+        if splits.ndim != 1 or splits.size == 0 or splits[0] != 0 or (splits[1:] < splits[:-1]).any():
             raise InvalidArgumentError(
                 "Ragged.row_splits must be a non-empty, non-decreasing 1-D array starting at 0; received "
                 f"{splits[:10].tolist()}{'...' if splits.size > 10 else ''}."
@@ -115,6 +115,16 @@ class Ragged:
                 f"Ragged.row_splits ends at {int(splits[-1])} but there are {len(self.values)} values."
             )
         object.__setattr__(self, "row_splits", splits)
+
+    @classmethod
+    def from_valid(cls, values: np.ndarray, row_splits: np.ndarray) -> Ragged:
+        """A Ragged from parts its builder guarantees (int64 ``row_splits`` from a cumulative sum of
+        lengths, ending at ``len(values)``): no validation, for per-request hot paths. Anything built from
+        user input goes through the validating constructor."""
+        out = object.__new__(cls)
+        object.__setattr__(out, "values", values)
+        object.__setattr__(out, "row_splits", row_splits)
+        return out
 
     @classmethod
     def from_rows(cls, rows: Sequence[Sequence[Any]], dtype: Any = None) -> Ragged:

@@ -21,9 +21,10 @@ from torchestimator.columns.categorical import check_identity_ids
 from torchestimator.columns.inputs import dense_to_sparse, normalize_raw
 from torchestimator.errors import FeatureError, did_you_mean
 from torchestimator.export.wire_plan import WireInput
-from torchestimator.parsing import Ragged
+from torchestimator.inputs.example_spec import size_of
+from torchestimator.parsing import FixedLenFeature, Ragged, VarLenFeature
 
-__all__ = ["HostStep", "normalize_features"]
+__all__ = ["HostStep", "ParsedHostStep", "normalize_features"]
 
 _NP_DTYPES = {"float32": np.float32, "float64": np.float64, "int32": np.int32, "int64": np.int64}
 
@@ -54,11 +55,38 @@ def _pad(rows: Ragged, dtype: str, length: int | None = None, longest: int | Non
     return out
 
 
+def _longest_row(splits: np.ndarray) -> int:
+    """The most values in one row (0 for no rows)."""
+    if len(splits) == 2:  # one example, the common serving request: no array arithmetic
+        return int(splits[1]) - int(splits[0])
+    return int((splits[1:] - splits[:-1]).max()) if len(splits) > 1 else 0
+
+
+class _TextCache(dict[Any, str]):
+    """``bytes`` / ``str`` value -> its text as the graph takes it (bytes decoded as UTF-8), kept across
+    batches: categorical values repeat, so most lookups are one dict hit. Bounded: cleared when full."""
+
+    def __missing__(self, value: Any) -> str:
+        text = value.decode("utf-8") if isinstance(value, bytes) else str(value)
+        if type(value) in (bytes, str):  # exact types only: no other object can compare equal to them
+            if len(self) >= _TEXT_CACHE_SIZE:
+                self.clear()
+            self[value] = text
+        return text
+
+
+_TEXT_CACHE_SIZE = 1 << 16
+_TEXT = _TextCache()
+
+
 def _as_text(values: np.ndarray) -> np.ndarray:
     """Object array of ``str`` (bytes decoded as UTF-8); each distinct value decoded once (categories repeat)."""
+    if len(values) == 1:
+        out = np.empty(1, dtype=object)
+        out[0] = _TEXT[values[0]]
+        return out
     items = values.tolist()
-    table = {v: v.decode("utf-8") if isinstance(v, bytes) else str(v) for v in dict.fromkeys(items)}
-    return np.fromiter(map(table.__getitem__, items), dtype=object, count=len(items))
+    return np.fromiter(map(_TEXT.__getitem__, items), dtype=object, count=len(items))
 
 
 def _ids_to_ragged(ids: CategoricalIds) -> Ragged:
@@ -111,15 +139,25 @@ class HostStep:
             else:
                 ids = self._columns[name].transform(cache)
                 ragged[name] = (_ids_to_ragged(ids), "int64", item.group)
-        longest: dict[str | None, int] = {}
-        own: dict[str, int] = {}
-        for name, (rows, _, group) in ragged.items():
-            own[name] = int(rows.row_lengths().max()) if rows.nrows else 0
-            longest[group] = max(longest.get(group, 0), own[name])
-        for name, (rows, dtype, group) in ragged.items():
-            out[name] = _pad(rows, dtype, longest[group] if group is not None else None, own[name])
+        out.update(_pad_groups(ragged))
         out.update(_pad_sequences(sequences, self._columns))
         return out
+
+    def for_parsed(self, spec: Mapping[str, Any]) -> ParsedHostStep | None:
+        """This step specialised to features ``parse_example`` made with ``spec`` (see
+        :class:`ParsedHostStep`); ``None`` when an input is outside what it plans."""
+        ops: list[tuple[str, str, WireInput]] = []
+        for name, item in self.inputs.items():
+            feature = spec.get(str(item.key)) if item.key is not None else None
+            if item.kind == "dense" and _planned_dense(feature, item):
+                ops.append(("dense", name, item))
+            elif item.kind == "padded" and _planned_padded(feature, item):
+                ops.append(("padded", name, item))
+            elif item.kind == "ids" and name in self._columns:
+                ops.append(("ids", name, item))
+            else:
+                return None
+        return ParsedHostStep(tuple(ops), self._columns)
 
     @staticmethod
     def _tensor(features: Mapping[str, Any], item: WireInput) -> np.ndarray:
@@ -185,6 +223,75 @@ class HostStep:
                     f"(values {values[:3].tolist()})."
                 )
         return sparse
+
+
+def _planned_dense(feature: Any, item: WireInput) -> bool:
+    """A numeric ``FixedLenFeature`` with the input's width: parsed as a (B, *shape) array of its dtype."""
+    return (
+        type(feature) is FixedLenFeature
+        and feature.dtype in _NP_DTYPES
+        and item.dtype in _NP_DTYPES
+        and size_of(feature.shape) == item.width
+    )
+
+
+def _planned_padded(feature: Any, item: WireInput) -> bool:
+    """A ``VarLenFeature`` of the input's family (strings, integers, float weights): a :class:`Ragged`."""
+    if type(feature) is not VarLenFeature:
+        return False
+    family = {"string": "s", "int32": "i", "int64": "i", "float32": "f", "float64": "f"}
+    return family.get(feature.dtype) == family.get(item.dtype) and item.dtype != "float64"
+
+
+class ParsedHostStep:
+    """:class:`HostStep` for the outputs of ``parse_example`` with the export's parse spec, planned once.
+
+    The spec fixes each feature's form (a dense array of the spec's dtype and shape, or a :class:`Ragged`),
+    so the per-feature normalisation and type checks of :class:`HostStep` are settled at load; what is
+    left per call is the same padding, identity-range checks and column transforms, in the same order
+    (the same outputs, and the same first error). Built by :meth:`HostStep.for_parsed`.
+    """
+
+    def __init__(self, ops: tuple[tuple[str, str, WireInput], ...], columns: Mapping[str, Any]) -> None:
+        self._ops = ops
+        self._columns = dict(columns)
+
+    def __call__(self, parsed: Mapping[str, Any]) -> dict[str, np.ndarray]:
+        """Return ``{input name: array}`` for a batch ``parse_example`` made (at least one example).
+
+        Raises:
+            FeatureError: an identity id out of range, or a column transform's error.
+        """
+        cache: TransformCache | None = None
+        ragged: dict[str, tuple[Ragged, str, str | None]] = {}
+        out: dict[str, np.ndarray] = {}
+        for op, name, item in self._ops:
+            if op == "dense":
+                arr = parsed[item.key]  # type: ignore[index]
+                out[name] = np.ascontiguousarray(arr.reshape(arr.shape[0], -1), dtype=_NP_DTYPES[item.dtype])
+            elif op == "padded":
+                rows = parsed[item.key]  # type: ignore[index]
+                if item.num_buckets is not None:
+                    _check_identity_range(rows, str(item.key), item.num_buckets)
+                ragged[name] = (rows, item.dtype, item.group)
+            else:
+                cache = TransformCache(parsed) if cache is None else cache
+                ragged[name] = (_ids_to_ragged(self._columns[name].transform(cache)), "int64", item.group)
+        out.update(_pad_groups(ragged))
+        return out
+
+
+def _pad_groups(ragged: Mapping[str, tuple[Ragged, str, str | None]]) -> dict[str, np.ndarray]:
+    """Pad each ragged input to the longest row of its length group (its own longest row without one)."""
+    longest: dict[str | None, int] = {}
+    own: dict[str, int] = {}
+    for name, (rows, _, group) in ragged.items():
+        own[name] = _longest_row(rows.row_splits)
+        longest[group] = max(longest.get(group, 0), own[name])
+    return {
+        name: _pad(rows, dtype, longest[group] if group is not None else None, own[name])
+        for name, (rows, dtype, group) in ragged.items()
+    }
 
 
 def _sequence_steps(column: Any, cache: TransformCache) -> tuple[np.ndarray, np.ndarray]:

@@ -37,17 +37,18 @@ import numpy as np
 from torchestimator.inputs.example_spec import INT32_RANGE
 from torchestimator.inputs.example_values import EntryLists, assemble, decode_values
 from torchestimator.inputs.example_wire import (
-    HASH_WEIGHTS,
     KIND,
     Plan,
+    at_every_byte,
+    key_codes,
+    key_words,
     lengths_at,
-    pack_keys,
     plan_for,
     ranges,
 )
 from torchestimator.parsing import FixedLenFeature, VarLenFeature
 
-__all__ = ["parse_records", "supports"]
+__all__ = ["padding", "parse_records", "parse_span", "supports"]
 
 # Feature tag byte -> wire kind (1 float_list 0x12, 2 int64_list 0x1a, 3 bytes_list 0x0a; 0 anything else)
 _TAG_KIND = np.zeros(256, dtype=np.int64)
@@ -76,7 +77,7 @@ def parse_records(
     starts = np.asarray(starts, dtype=np.int64)
     lengths = np.asarray(lengths, dtype=np.int64)
     plan = plan_for(features)
-    pad = 8 * plan.keys.n_words + 16
+    pad = padding(plan)
     if len(starts) == 0:
         return _parse(np.zeros(pad, dtype=np.uint8), starts, lengths, plan, 0, bytes(pad))
     lo = int(starts.min())
@@ -84,9 +85,21 @@ def parse_records(
     if lo < 0 or hi > len(raw):
         return None
     # copy only the records' span, padded so fixed-width gathers near the end stay in bounds
-    span = bytes(memoryview(raw)[lo:hi]) + bytes(pad)
+    return parse_span(bytes(memoryview(raw)[lo:hi]) + bytes(pad), starts - lo, lengths, plan)
+
+
+def padding(plan: Plan) -> int:
+    """Spare bytes :func:`parse_span` needs after the records (fixed-width gathers near the end)."""
+    return 8 * plan.keys.n_words + 16
+
+
+def parse_span(span: bytes, starts: np.ndarray, lengths: np.ndarray, plan: Plan) -> dict[str, Any] | None:
+    """:func:`parse_records` with the spec's plan made once (:func:`plan_for`) and the records already in
+    ``span``, followed by :func:`padding` spare bytes: no copy. ``starts`` / ``lengths``: int64 arrays."""
     try:
-        return _parse(np.frombuffer(span, dtype=np.uint8), starts - lo, lengths, plan, hi - lo, span)
+        return _parse(
+            np.frombuffer(span, dtype=np.uint8), starts, lengths, plan, len(span) - padding(plan), span
+        )
     except IndexError:  # a length ran past the buffer: malformed, let protobuf report it
         return None
 
@@ -211,19 +224,23 @@ def _match_keys(
     ve = vs + dec[0]
     if (ve != ee).any():
         return None
-    # each key packed into little-endian uint64 words (exact, no hashing collisions for keys up to 8
-    # bytes; longer keys hash their words and are then compared word for word)
+    # a key's length, first and last 8 bytes determine it up to 16 bytes; longer spec keys are compared
+    # word for word as well (only the entries that look like one)
     keys = plan.keys
-    words = pack_keys(buf, ks, klen, keys.n_words)  # (E, W) uint64
-    if keys.n_words == 1:
-        code = words[:, 0]
-    else:
-        code = (words * HASH_WEIGHTS[: keys.n_words]).sum(axis=1, dtype=np.uint64)
+    if not keys.unique:
+        return None
+    first, last, middle = key_words(buf, ks, klen, keys.code_offsets)
+    code = key_codes(first, last, klen, middle)
     pos = np.minimum(np.searchsorted(keys.sorted_codes, code), len(plan.names) - 1)
     kid = keys.order[pos]
-    hit = (keys.codes[kid] == code) & (keys.lengths[kid] == klen)
-    if keys.n_words > 1:
-        hit &= (words == keys.words[kid]).all(axis=1)
+    hit = (keys.lengths[kid] == klen) & (keys.first[kid] == first) & (keys.last[kid] == last)
+    check = np.flatnonzero(hit & keys.long[kid])
+    at = at_every_byte(buf, "<u8")
+    for w in range(1, keys.n_words):  # the whole words between a long key's first and last 8 bytes
+        check = check[keys.lengths[kid[check]] > 8 * w + 8]
+        if not check.size:
+            break
+        hit[check] &= at[ks[check] + 8 * w] == keys.words[kid[check], w]
     if not hit.all():  # keep the entries whose key is in the spec
         m = np.flatnonzero(hit)
         er, kid, vs, ve = er[m], kid[m], vs[m], ve[m]

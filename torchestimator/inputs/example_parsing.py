@@ -30,6 +30,7 @@ import numpy as np
 from torchestimator.errors import InputError, InvalidArgumentError
 from torchestimator.inputs import example_fast
 from torchestimator.inputs.example_proto import decode_example, decode_sequence_example
+from torchestimator.inputs.example_rows import RowsPlan, build_outputs, rows_plan
 from torchestimator.inputs.example_spec import WIRE, default_array, out_of_int32_error, size_of
 from torchestimator.parsing import FixedLenFeature, FixedLenSequenceFeature, Ragged, VarLenFeature
 
@@ -253,9 +254,22 @@ def _pad_sequence(key: str, feature: FixedLenSequenceFeature, ragged: Ragged) ->
     return out
 
 
-def parse_example_slow(records: Sequence[bytes], features: ParseSpec) -> dict[str, Any]:
-    """:func:`parse_example` through the protobuf runtime, one Example at a time (any spec)."""
+def parse_example_slow(
+    records: Sequence[bytes], features: ParseSpec, plan: RowsPlan | None = None
+) -> dict[str, Any]:
+    """:func:`parse_example` through the protobuf runtime, one Example at a time (any spec).
+
+    ``plan``: ``rows_plan(features)`` made once by a caller that parses many batches with one spec
+    (serving); otherwise it is worked out here. Well-formed batches are built through the plan, anything
+    else by :func:`_build_feature`, which raises TF's error.
+    """
     decoded = [decode_example(r) for r in records]
+    if plan is None:
+        plan = rows_plan(features)
+    if plan is not None:
+        built = build_outputs(plan, decoded)
+        if built is not None:
+            return built
     return {key: _build_feature(key, f, [d.get(key) for d in decoded]) for key, f in features.items()}
 
 

@@ -24,7 +24,7 @@ from torchestimator.optional import import_optional
 __all__ = ["BACKENDS", "Predictor", "Signature", "load"]
 
 BACKENDS = ("onnxruntime", "torch")
-_SMALL_BATCH = 16
+_SMALL_BATCH = 16  # requests up to this many Examples are parsed through the protobuf runtime
 
 
 _MAX_ONNX_BYTES = 1 << 34  # 16 GiB: the single-file ONNX we write is far smaller
@@ -117,6 +117,16 @@ class Signature:
         self.method_name: str = data["method_name"]
         self.inputs: dict[str, dict[str, Any]] = dict(data["inputs"])
         self.outputs: dict[str, dict[str, Any]] = dict(data["outputs"])
+        # settled once: the graph outputs to ask for, and which input (if any) carries serialized Examples
+        self._sources = {k: v["source"] for k, v in self.outputs.items()}
+        self._wanted = sorted(set(self._sources.values()))
+        self._input_keys = frozenset(self.inputs)
+        serialized = self.inputs.get("inputs", self.inputs.get("examples"))
+        self._records_key = (
+            next(iter(self.inputs))
+            if serialized is not None and serialized.get("dtype") == "string" and len(self.inputs) == 1
+            else None
+        )
 
     def __call__(self, **inputs: Any) -> dict[str, np.ndarray]:
         """Run the signature; returns ``{output key: array}``.
@@ -125,22 +135,19 @@ class Signature:
             InvalidArgumentError: missing or unknown input keys.
             FeatureError: a feature is missing or has the wrong type (the error names it).
         """
-        unknown = sorted(set(inputs) - set(self.inputs))
-        missing = sorted(set(self.inputs) - set(inputs))
-        if unknown or missing:
+        if inputs.keys() != self._input_keys:
+            unknown = sorted(set(inputs) - set(self.inputs))
+            missing = sorted(set(self.inputs) - set(inputs))
             raise InvalidArgumentError(
                 f"signature {self.name!r} takes inputs {sorted(self.inputs)}; missing {missing}, unknown {unknown}"
                 f"{did_you_mean(unknown[0], list(self.inputs)) if unknown else ''}."
             )
-        serialized = self.inputs.get("inputs", self.inputs.get("examples"))
-        if serialized is not None and serialized.get("dtype") == "string" and len(self.inputs) == 1:
-            records = next(iter(inputs.values()))
-            features = self._predictor.parse(records)
+        if self._records_key is not None:
+            results = self._predictor._serve_records(inputs[self._records_key], self._wanted)
         else:  # a receiver key may feed a feature of another name (TF's receiver_tensors)
             features = {self.inputs[k].get("feature", k): v for k, v in inputs.items()}
-        sources = {k: v["source"] for k, v in self.outputs.items()}
-        results = self._predictor.run(features, sorted(set(sources.values())))
-        return {k: results[src] for k, src in sources.items()}
+            results = self._predictor.run(features, self._wanted)
+        return {k: results[src] for k, src in self._sources.items()}
 
 
 class Predictor:
@@ -155,6 +162,7 @@ class Predictor:
     ) -> None:
         from torchestimator.export.saved_model import parse_spec_from_json
         from torchestimator.export.wire import HostStep, WireInput
+        from torchestimator.inputs.example_parser import ExampleParser
         from torchestimator.serving.manifest import export_file, read_manifest, resolve_vocabularies
         from torchestimator.serving.safe_pt2 import load_pt2_module
 
@@ -178,8 +186,10 @@ class Predictor:
         resolve_vocabularies(graph["inputs"], export_dir)
         try:
             self.parse_spec = parse_spec_from_json(self.manifest["parse_spec"])
+            self._parser = ExampleParser(self.parse_spec, small_batch=_SMALL_BATCH)
             self._inputs = {i["name"]: WireInput.from_json(i) for i in graph["inputs"]}
             self.host_step = HostStep(self._inputs, custom_objects)
+            self._parsed_host = self.host_step.for_parsed(self.parse_spec)
         except ExportError:
             raise
         except (TypeError, ValueError, KeyError) as exc:  # a field the structure check lets through
@@ -188,6 +198,7 @@ class Predictor:
                 f"rebuild: {exc}"
             ) from exc
         self._graph_outputs: list[str] = list(graph["outputs"])
+        self._fetch_plans: dict[tuple[str, ...], tuple[list[str], dict[str, str]]] = {}
         names = self.manifest.get("class_names")
         self._class_names = (
             None if names is None else np.array([n.encode("utf-8") for n in names], dtype=object)
@@ -207,22 +218,30 @@ class Predictor:
             FeatureError: a required feature is missing or has the wrong type.
         """
         from torchestimator.errors import InputError
-        from torchestimator.inputs import parse_example
-        from torchestimator.inputs.example_parsing import parse_example_slow
 
         if isinstance(serialized, (bytes, bytearray)):
             serialized = [bytes(serialized)]
         try:
-            if len(serialized) <= _SMALL_BATCH:  # the vectorised parser's fixed cost dominates here
-                return parse_example_slow([bytes(r) for r in serialized], self.parse_spec)
-            return parse_example(serialized, self.parse_spec)
+            return self._parser(serialized)
         except InputError as err:
             raise FeatureError(str(err)) from err
 
+    def _serve_records(self, serialized: Any, outputs: Sequence[str]) -> dict[str, np.ndarray]:
+        """Parse, host step, graph: :meth:`run` on :meth:`parse`'s features, with the host step planned
+        for the parse spec at load (:meth:`HostStep.for_parsed`; the same arrays, the same errors)."""
+        features = self.parse(serialized)
+        host = self._parsed_host
+        if host is None or not _batch_size(features):
+            return self.run(features, outputs)
+        return self._run_wire(host(features), list(outputs))
+
     def run(self, features: Mapping[str, Any], outputs: Sequence[str] | None = None) -> dict[str, np.ndarray]:
         """Run the graph on raw features; returns the requested outputs (all by default)."""
-        wire = self.host_step(features)
         wanted = list(outputs) if outputs is not None else list(self.manifest["outputs"])
+        return self._run_wire(self.host_step(features), wanted)
+
+    def _run_wire(self, wire: Mapping[str, np.ndarray], wanted: list[str]) -> dict[str, np.ndarray]:
+        """The graph on its host-step inputs."""
         if self.backend == "onnxruntime":
             return self._run_onnx(wire, wanted)
         import torch
@@ -237,16 +256,26 @@ class Predictor:
                 result["all_classes"] = self._class_names[result["all_class_ids"]]
         return {k: result[k] for k in wanted}
 
+    def _onnx_fetch(self, wanted: list[str]) -> tuple[list[str], dict[str, str]]:
+        """The graph outputs to fetch for ``wanted``, and ``{class names output: class ids output}`` of
+        those answered from the class ids in numpy (string outputs of the graph cost ~1 us per value to
+        convert to bytes); worked out once per list of outputs."""
+        key = tuple(wanted)
+        plan = self._fetch_plans.get(key)
+        if plan is None:
+            by_ids = {"classes": "class_ids", "all_classes": "all_class_ids"}
+            mapped = {
+                k: v
+                for k, v in by_ids.items()
+                if k in wanted and self._class_names is not None and v in self._graph_outputs
+            }
+            asked = list(dict.fromkeys([w for w in wanted if w not in mapped] + list(mapped.values())))
+            plan = self._fetch_plans[key] = (asked, mapped)
+        return plan
+
     def _run_onnx(self, wire: Mapping[str, np.ndarray], wanted: list[str]) -> dict[str, np.ndarray]:
-        """ONNX Runtime outputs; class names come from the class ids in numpy where the export lists them
-        (string outputs of the graph cost ~1 us per value to convert to bytes)."""
-        by_ids = {"classes": "class_ids", "all_classes": "all_class_ids"}
-        mapped = {
-            k: v
-            for k, v in by_ids.items()
-            if k in wanted and self._class_names is not None and v in self._graph_outputs
-        }
-        asked = list(dict.fromkeys([w for w in wanted if w not in mapped] + list(mapped.values())))
+        """ONNX Runtime outputs; class names come from the class ids where the export lists them."""
+        asked, mapped = self._onnx_fetch(wanted)
         result = dict(zip(asked, self._session.run(asked, wire)))
         for key, ids in mapped.items():
             result[key] = self._class_names[result[ids]]  # type: ignore[index]
@@ -270,9 +299,19 @@ class Predictor:
             )
         sig = self.signatures[signature]
         sources = {k: v["source"] for k, v in sig.outputs.items()}
-        features = inputs if isinstance(inputs, Mapping) else self.parse(inputs)
-        results = self.run(features, sorted(set(sources.values())))
+        wanted = sorted(set(sources.values()))
+        if isinstance(inputs, Mapping):
+            results = self.run(inputs, wanted)
+        else:
+            results = self._serve_records(inputs, wanted)
         return {k: results[src] for k, src in sources.items()}
+
+
+def _batch_size(features: Mapping[str, Any]) -> int:
+    """The number of examples of a parse output (0 for an empty batch or spec)."""
+    for value in features.values():
+        return len(value)
+    return 0
 
 
 def load(
