@@ -86,23 +86,33 @@ def call_input_fn(input_fn: Callable[..., Any], mode: str, **available: Any) -> 
             "input_fn must return an iterable of batches ((features, labels) or features) or a single batch; "
             f"received {type(result).__name__}."
         )
-    return _checked(iter(result))
+    it = iter(result)
+    # ours to close when the loop stops early: an iterator made here (a dataset's: its prefetch thread, files)
+    # or a generator the input_fn made by being a generator function; never an iterator the caller may share
+    # across calls (``lambda: shared_iterator``), which is left as it is
+    owned = it is not result or (inspect.isgenerator(result) and inspect.isgeneratorfunction(input_fn))
+    return _checked(it, owned)
 
 
-def _checked(it: Iterator[Any]) -> Iterator[Batch]:
-    for i, element in enumerate(it):
-        batch = _as_single_batch(element)
-        if batch is None and isinstance(element, list) and 1 <= len(element) <= 2:
-            # torch.utils.data default collation turns (features, labels) samples into a list:
-            # [dict of tensors, labels] for dict samples, [x, y] / [x] for a TensorDataset
-            batch = _as_single_batch(tuple(element) if len(element) == 2 else element[0])
-        if batch is None:
-            raise InputError(
-                f"input_fn's iterable yielded {type(element).__name__} as batch {i}; each batch must be "
-                "(features, labels) or features, where features is a dict of arrays/tensors, a tensor or "
-                "an array."
-            )
-        yield batch
+def _checked(it: Iterator[Any], owned: bool) -> Iterator[Batch]:
+    try:
+        for i, element in enumerate(it):
+            batch = _as_single_batch(element)
+            if batch is None and isinstance(element, list) and 1 <= len(element) <= 2:
+                # torch.utils.data default collation turns (features, labels) samples into a list:
+                # [dict of tensors, labels] for dict samples, [x, y] / [x] for a TensorDataset
+                batch = _as_single_batch(tuple(element) if len(element) == 2 else element[0])
+            if batch is None:
+                raise InputError(
+                    f"input_fn's iterable yielded {type(element).__name__} as batch {i}; each batch must be "
+                    "(features, labels) or features, where features is a dict of arrays/tensors, a tensor or "
+                    "an array."
+                )
+            yield batch
+    finally:  # closed early: close the input_fn's iterator too when it is ours (see call_input_fn)
+        close = getattr(it, "close", None) if owned else None
+        if close is not None:
+            close()
 
 
 def _to_host_tensor(value: Any) -> Any:
@@ -143,19 +153,24 @@ def host_batches(
         InputError, FeatureError, InvalidArgumentError: a bad batch; the message names its index.
     """
     nan_exempt: Collection[str] = getattr(transform, "nan_exempt_keys", ())
-    for index, (features, labels) in enumerate(batches):
-        check_batch(features, labels, index, weight_keys, nan_exempt)
-        if isinstance(features, Mapping):
-            if transform is not None:
-                features = _transformed(transform, features, index)
-            features = {k: _to_host_tensor(v) for k, v in features.items()}
-        else:
-            features = _to_host_tensor(features)
-        if isinstance(labels, Mapping):
-            labels = {k: _to_host_tensor(v) for k, v in labels.items()}
-        elif labels is not None:
-            labels = _to_host_tensor(labels)
-        yield features, labels
+    try:
+        for index, (features, labels) in enumerate(batches):
+            check_batch(features, labels, index, weight_keys, nan_exempt)
+            if isinstance(features, Mapping):
+                if transform is not None:
+                    features = _transformed(transform, features, index)
+                features = {k: _to_host_tensor(v) for k, v in features.items()}
+            else:
+                features = _to_host_tensor(features)
+            if isinstance(labels, Mapping):
+                labels = {k: _to_host_tensor(v) for k, v in labels.items()}
+            elif labels is not None:
+                labels = _to_host_tensor(labels)
+            yield features, labels
+    finally:  # stopped early (steps reached, an error): the input's reader threads and files close now
+        close = getattr(batches, "close", None)
+        if close is not None:
+            close()
 
 
 def _transformed(

@@ -255,3 +255,48 @@ def test_estimator_input_stage_auto_shards_like_tf_strategies() -> None:
     assert own == [[1, 3, 5, 7, 9]]  # left as the input_fn made it
     single = [labels.tolist() for _, labels in call_input_fn(plain, te.ModeKeys.EVAL, input_context=None)]
     assert single == [[0, 1, 2, 3, 4], [5, 6, 7, 8, 9]]
+
+
+def test_train_stopping_early_leaves_no_dataset_thread_running(tmp_path: Path) -> None:
+    """train(steps=3) over a prefetched dataset: its reader thread stops with the call (none accumulate)."""
+    import threading
+    import time
+
+    rng = np.random.default_rng(0)
+    x, y = rng.standard_normal(4096).astype(np.float32), rng.integers(0, 2, 4096)
+
+    def input_fn():
+        return te.data.Dataset.from_tensor_slices(({"x": x}, y)).batch(8).prefetch(2)
+
+    est = te.premade.LinearClassifier(
+        [fc.numeric_column("x")], model_dir=str(tmp_path), config=_config(tmp_path)
+    )
+    before = set(threading.enumerate())
+    for _ in range(3):
+        est.train(input_fn, steps=3)
+
+    def prefetchers() -> list[threading.Thread]:  # (the summary writer's thread stays, by design)
+        return [t for t in threading.enumerate() if t not in before and t.name == "torchestimator-prefetch"]
+
+    deadline = time.monotonic() + 3.0
+    while time.monotonic() < deadline and prefetchers():
+        time.sleep(0.01)
+    assert not prefetchers()
+    assert est.global_step == 9
+
+
+def test_an_iterator_shared_across_train_calls_is_not_closed(tmp_path: Path) -> None:
+    """``lambda: shared_iterator``: the caller's iterator continues in the next train() call (never closed)."""
+
+    def batches():
+        for i in range(100):
+            yield {"x": np.full(4, i, np.float32)}, np.zeros(4, np.int64)
+
+    shared = batches()
+    est = te.premade.LinearClassifier(
+        [fc.numeric_column("x")], model_dir=str(tmp_path), config=_config(tmp_path)
+    )
+    est.train(lambda: shared, steps=3)
+    est.train(lambda: shared, steps=3)
+    assert est.global_step == 6
+    assert next(shared)[0]["x"][0] == 6.0  # six batches read, the iterator still open

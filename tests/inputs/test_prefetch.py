@@ -53,3 +53,35 @@ def test_early_close_stops_producer_and_runs_its_finally() -> None:
 def test_buffer_size_must_be_positive() -> None:
     with pytest.raises(InvalidArgumentError, match="buffer_size"):
         prefetch([1], 0)
+
+
+def _wait_until(predicate, seconds: float = 3.0) -> bool:
+    import time
+
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.01)
+    return predicate()
+
+
+def test_an_abandoned_prefetcher_stops_its_thread_and_closes_its_source() -> None:
+    """A consumer that drops the iterator without close() (a loop that breaks) leaks no thread."""
+    import gc
+
+    closed = []
+
+    def source() -> Iterator[int]:
+        try:
+            yield from range(1000)
+        finally:
+            closed.append(True)
+
+    before = set(threading.enumerate())
+    for item in prefetch(source(), buffer_size=2):
+        if item == 3:
+            break
+    gc.collect()
+    assert _wait_until(lambda: closed == [True])
+    assert _wait_until(lambda: not [t for t in threading.enumerate() if t not in before and t.is_alive()])

@@ -41,35 +41,16 @@ class Prefetcher(Generic[T], Iterator[T]):
         self._queue: queue.Queue[tuple[int, Any]] = queue.Queue(maxsize=int(buffer_size))
         self._stop = threading.Event()
         self._done = False
+        # the thread holds the queue and the stop flag, never this object: a consumer that drops the
+        # iterator (a loop that breaks, a train() that stopped early) lets it be collected, and __del__ then
+        # stops the producer, which closes its source (files, a generator's finally) in its own thread
         self._thread = threading.Thread(
-            target=self._produce, args=(iterable,), name="torchestimator-prefetch", daemon=True
+            target=_produce,
+            args=(iterable, self._queue, self._stop),
+            name="torchestimator-prefetch",
+            daemon=True,
         )
         self._thread.start()
-
-    def _put(self, message: tuple[int, Any]) -> bool:
-        while not self._stop.is_set():
-            try:
-                self._queue.put(message, timeout=_POLL_S)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def _produce(self, iterable: Iterable[T]) -> None:
-        iterator: Iterator[T] | None = None
-        try:
-            iterator = iter(iterable)
-            for item in iterator:
-                if not self._put((_ITEM, item)):
-                    return
-            self._put((_END, None))
-        except BaseException as err:  # re-raised in the consumer
-            self._put((_ERROR, err))
-        finally:
-            close = getattr(iterator, "close", None)
-            if close is not None:
-                with contextlib.suppress(Exception):  # closing must not mask the stream's result
-                    close()
 
     def __iter__(self) -> Prefetcher[T]:
         return self
@@ -110,6 +91,34 @@ class Prefetcher(Generic[T], Iterator[T]):
         stop = getattr(self, "_stop", None)  # absent when __init__ raised
         if stop is not None:
             stop.set()
+
+
+def _put(q: queue.Queue[tuple[int, Any]], stop: threading.Event, message: tuple[int, Any]) -> bool:
+    while not stop.is_set():
+        try:
+            q.put(message, timeout=_POLL_S)
+            return True
+        except queue.Full:
+            continue
+    return False
+
+
+def _produce(iterable: Iterable[Any], q: queue.Queue[tuple[int, Any]], stop: threading.Event) -> None:
+    """The producer thread: iterate ``iterable`` into ``q`` until it ends, fails or ``stop`` is set."""
+    iterator: Iterator[Any] | None = None
+    try:
+        iterator = iter(iterable)
+        for item in iterator:
+            if not _put(q, stop, (_ITEM, item)):
+                return
+        _put(q, stop, (_END, None))
+    except BaseException as err:  # re-raised in the consumer
+        _put(q, stop, (_ERROR, err))
+    finally:
+        close = getattr(iterator, "close", None)
+        if close is not None:
+            with contextlib.suppress(Exception):  # closing must not mask the stream's result
+                close()
 
 
 def prefetch(iterable: Iterable[T], buffer_size: int = 2) -> Prefetcher[T]:
