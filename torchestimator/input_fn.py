@@ -25,6 +25,7 @@ import numpy as np
 import torch
 
 from torchestimator.batch_checks import check_batch
+from torchestimator.closing import close_iterator
 from torchestimator.columns.inputs import as_host_tensor
 from torchestimator.errors import FeatureError, InputError, InvalidArgumentError
 from torchestimator.spec import ModeKeys
@@ -110,9 +111,8 @@ def _checked(it: Iterator[Any], owned: bool) -> Iterator[Batch]:
                 )
             yield batch
     finally:  # closed early: close the input_fn's iterator too when it is ours (see call_input_fn)
-        close = getattr(it, "close", None) if owned else None
-        if close is not None:
-            close()
+        if owned:
+            close_iterator(it)
 
 
 def _to_host_tensor(value: Any) -> Any:
@@ -168,9 +168,7 @@ def host_batches(
                 labels = _to_host_tensor(labels)
             yield features, labels
     finally:  # stopped early (steps reached, an error): the input's reader threads and files close now
-        close = getattr(batches, "close", None)
-        if close is not None:
-            close()
+        close_iterator(batches)
 
 
 def _transformed(

@@ -38,6 +38,7 @@ from typing import Any, TypeVar
 
 import torch
 
+from torchestimator.closing import close_iterator
 from torchestimator.errors import InvalidArgumentError
 
 __all__ = [
@@ -268,9 +269,7 @@ def adapt_threads(stream: Iterator[_T]) -> Iterator[_T]:
             scope.maybe_adapt()
             yield item
     finally:
-        close = getattr(stream, "close", None)
-        if close is not None:
-            close()
+        close_iterator(stream)
 
 
 def scoped_threads(config: Any, items: Iterator[_T]) -> Iterator[_T]:

@@ -28,6 +28,7 @@ from typing import Any
 import torch
 
 from torchestimator import checkpoint as ckpt_lib
+from torchestimator.closing import close_iterator
 from torchestimator.columns import find_host_transform
 from torchestimator.heads import find_weight_keys
 from torchestimator.hooks.base import RunContext
@@ -62,9 +63,7 @@ def open_stream(stream: Iterator[Batch]) -> Iterator[Iterator[Batch]]:
     try:
         yield stream
     finally:
-        close = getattr(stream, "close", None)
-        if close is not None:
-            close()
+        close_iterator(stream)
 
 
 class Runtime:

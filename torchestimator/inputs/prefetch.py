@@ -18,6 +18,7 @@ from collections.abc import Iterable, Iterator
 from types import TracebackType
 from typing import Any, Generic, TypeVar
 
+from torchestimator.closing import close_iterator
 from torchestimator.errors import InvalidArgumentError
 
 __all__ = ["Prefetcher", "prefetch"]
@@ -115,10 +116,8 @@ def _produce(iterable: Iterable[Any], q: queue.Queue[tuple[int, Any]], stop: thr
     except BaseException as err:  # re-raised in the consumer
         _put(q, stop, (_ERROR, err))
     finally:
-        close = getattr(iterator, "close", None)
-        if close is not None:
-            with contextlib.suppress(Exception):  # closing must not mask the stream's result
-                close()
+        with contextlib.suppress(Exception):  # closing must not mask the stream's result
+            close_iterator(iterator)
 
 
 def prefetch(iterable: Iterable[T], buffer_size: int = 2) -> Prefetcher[T]:
