@@ -25,6 +25,7 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Generic, TypeVar
 
+from torchestimator.closing import close_iterator
 from torchestimator.inputs.prefetch import Prefetcher
 
 __all__ = ["MIN_HOST_SHARE", "PROBE_BATCHES", "MeasuredPrefetch"]
@@ -75,8 +76,7 @@ class MeasuredPrefetch(Generic[T], Iterator[T]):
         self._step: list[float] = []
         self._returned_at: float | None = None
         self._prefetcher: Prefetcher[T] | None = None
-        self._decided = False
-        self.host_share: float | None = None  # measured share, once decided
+        self.host_share: float | None = None  # measured share, set when the stream decides
 
     @property
     def threaded(self) -> bool:
@@ -87,22 +87,19 @@ class MeasuredPrefetch(Generic[T], Iterator[T]):
         return self
 
     def __next__(self) -> T:
-        if self._prefetcher is not None:
-            return next(self._prefetcher)
+        if self.host_share is not None:  # decided: no more timing
+            return next(self._prefetcher if self._prefetcher is not None else self._source)
         start = self._clock()
-        if self._returned_at is not None and not self._decided:
+        if self._returned_at is not None:
             self._step.append(start - self._returned_at)
         item = next(self._source)
-        end = self._clock()
-        if not self._decided:
-            self._host.append(end - start)
-            if len(self._host) >= self._probe:
-                self._decide()
-        self._returned_at = end
+        self._returned_at = self._clock()
+        self._host.append(self._returned_at - start)
+        if len(self._host) >= self._probe:
+            self._decide()
         return item
 
     def _decide(self) -> None:
-        self._decided = True
         host = statistics.median(self._host[self._skip :] or self._host)
         step = statistics.median(self._step[self._skip :] or self._step or [0.0])
         self.host_share = host / (host + step) if host + step > 0 else 0.0
@@ -114,6 +111,4 @@ class MeasuredPrefetch(Generic[T], Iterator[T]):
         if self._prefetcher is not None:
             self._prefetcher.close()
             return
-        close = getattr(self._source, "close", None)
-        if close is not None:
-            close()
+        close_iterator(self._source)
