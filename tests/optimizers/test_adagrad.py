@@ -32,6 +32,25 @@ def test_unique_rows_sums_duplicates_like_numpy(seed):
         np.testing.assert_allclose(summed.numpy(), want[rows.numpy()], rtol=1e-5, atol=1e-6)
 
 
+def test_unique_rows_sums_each_row_in_input_order_on_every_thread_count():
+    # a large, heavily duplicated gradient takes torch's parallel paths; the sums must still be the
+    # input-order float32 sums (np.add.at adds one entry at a time), the same on 1 and 2 threads
+    rng = np.random.default_rng(7)
+    ids = (rng.zipf(1.2, 200_000) - 1) % 5000
+    values = rng.standard_normal((200_000, 16)).astype(np.float32)
+    want = np.zeros((5000, 16), np.float32)
+    np.add.at(want, ids, values)
+    saved = torch.get_num_threads()
+    try:
+        for threads in (1, 2):
+            torch.set_num_threads(threads)
+            rows, summed = unique_rows(_sparse(ids, values, 5000), SlotScratch())
+            assert sorted(rows.tolist()) == np.unique(ids).tolist()
+            np.testing.assert_array_equal(summed.numpy(), want[rows.numpy()])
+    finally:
+        torch.set_num_threads(saved)
+
+
 def test_unique_rows_of_a_coalesced_gradient_is_its_indices():
     g = _sparse(np.array([4, 1, 4]), np.ones((3, 2), np.float32), 6).coalesce()
     rows, summed = unique_rows(g)

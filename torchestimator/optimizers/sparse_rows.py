@@ -57,11 +57,13 @@ def unique_rows(grad: torch.Tensor, scratch: SlotScratch | None = None) -> tuple
     n = ids.numel()
     slots = (scratch or SlotScratch()).get(grad.shape[0], ids.device)
     position = torch.arange(n, device=ids.device)  # (n,)
-    slots[ids] = position
-    rep = slots[ids]  # (n,) one position per distinct id
+    # scatter_, not slots[ids] = position: with duplicate ids index_put_ takes a serialising path (~10x
+    # slower); any write may win, since every entry reads back the same winner
+    slots.scatter_(0, ids, position)
+    rep = slots.index_select(0, ids)  # (n,) one position per distinct id
     is_rep = rep == position  # (n,) True at each distinct id's representative
     number = torch.cumsum(is_rep, 0) - 1  # (n,) the representative's output row, at representatives
-    inverse = number[rep]  # (n,) output row of every entry
-    rows = ids[is_rep]  # (U,)
+    inverse = number.index_select(0, rep)  # (n,) output row of every entry
+    rows = ids.masked_select(is_rep)  # (U,)
     summed = values.new_zeros((rows.numel(), *values.shape[1:])).index_add_(0, inverse, values)
     return rows, summed
