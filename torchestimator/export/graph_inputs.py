@@ -84,14 +84,19 @@ class GraphBuilder:
             keep = ids >= 0
             if w is not None and drop_nonpositive_weights:
                 keep = keep & (w > 0)
-            weight = torch.where(keep, w if w is not None else torch.ones_like(ids, dtype=torch.float32), 0.0)
+            # unweighted: a cast and a clamp, the same values as where(keep, 1.0, 0.0) and where(keep, ids, 0)
+            # without the ones_like / zeros they broadcast (ONNX Runtime: ~70 us less at batch 264 on
+            # the Titanic linear model, ~40 us less for one example; scripts/bench_serving.py)
+            weight = keep.to(torch.float32) if w is None else torch.where(keep, w, 0.0)
             if combiner == "mean":
                 norm = weight.sum(1, keepdim=True)  # (B, 1)
                 weight = weight / torch.where(norm == 0, 1.0, norm)
             elif combiner == "sqrtn":
                 norm = (weight * weight).sum(1, keepdim=True).sqrt()  # (B, 1)
                 weight = weight / torch.where(norm == 0, 1.0, norm)
-            id_parts.append(torch.where(keep, ids, 0) + row_offset)  # (B, L)
+            id_parts.append(
+                (ids.clamp(min=0) if w is None else torch.where(keep, ids, 0)) + row_offset
+            )  # (B, L)
             w_parts.append(weight.to(torch.float32))  # (B, L)
         batch = id_parts[0].shape[0]
         lengths = [part.shape[1] for part in id_parts]
