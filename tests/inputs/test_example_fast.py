@@ -333,3 +333,28 @@ def test_int32_feature_out_of_range_is_an_error_on_both_paths(value: int) -> Non
         parse_example_slow(records, spec)
     ok = parse_example([encode_example({"n": [2**31 - 1], "v": [-(2**31)]})], spec)
     assert ok["n"].tolist() == [2**31 - 1] and ok["n"].dtype == np.int32
+
+
+@pytest.mark.parametrize("slot_bits", [14, 3, 1])
+def test_shared_short_strings_match_protobuf_with_and_without_slot_collisions(
+    slot_bits: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # categorical strings of at most 16 bytes are sliced once per distinct value; with few hash slots the
+    # distinct values collide and the decoder groups them by sorting instead: the same values either way
+    from torchestimator.inputs import example_values
+
+    monkeypatch.setattr(example_values, "_SLOT_BITS", slot_bits)
+    rng = np.random.default_rng(slot_bits)
+    words = [bytes(rng.integers(97, 123, size=int(k), dtype=np.uint8)) for k in rng.integers(0, 17, size=40)]
+    words += [b"same-prefix-" + bytes([c]) for c in b"abcd"] + [b"", b"\xff\xfe"]
+    records = [
+        encode_example({"c": [words[int(i)]], "v": [words[int(j)] for j in rng.integers(0, len(words), 2)]})
+        for i in rng.integers(0, len(words), size=200)
+    ]
+    spec = {"c": FixedLenFeature([], "string"), "v": VarLenFeature("string")}
+    fast = example_fast.parse_records(*_join(records), spec)
+    assert fast is not None
+    slow = parse_example_slow(records, spec)
+    assert fast["c"].tolist() == slow["c"].tolist()
+    assert fast["v"].values.tolist() == slow["v"].values.tolist()
+    np.testing.assert_array_equal(fast["v"].row_splits, slow["v"].row_splits)
