@@ -159,6 +159,26 @@ def test_cpu_host_thread_claims_one_core_once_in_auto_scopes(monkeypatch, user_t
     assert torch.get_num_threads() == user_threads
 
 
+def test_release_host_thread_gives_the_claimed_core_back(monkeypatch, user_threads):
+    monkeypatch.setattr(threads, "usable_cpus", lambda: 2)
+    monkeypatch.setattr(threads, "busy_other_cpus", lambda samples=3: 0)
+    with threads.ThreadScope():
+        threads.release_host_thread()  # nothing claimed: no change
+        assert torch.get_num_threads() == 2
+        assert threads.cpu_host_thread() is True and torch.get_num_threads() == 1
+        threads.release_host_thread()
+        assert torch.get_num_threads() == 2  # both cores compute again
+        threads.release_host_thread()  # released once
+        assert torch.get_num_threads() == 2
+    torch.set_num_threads(1)  # a user's single thread: claiming leaves 1, releasing never exceeds it
+    with threads.ThreadScope():
+        threads.cpu_host_thread()
+        threads.release_host_thread()
+        assert torch.get_num_threads() == 1
+    torch.set_num_threads(user_threads)
+    threads.release_host_thread()  # outside any scope: nothing to do
+
+
 def test_cpu_host_thread_stays_inline_beside_busy_neighbours(monkeypatch, user_threads):
     """Two CPUs but one busy with another process when the call starts: the transform runs inline."""
     monkeypatch.setattr(threads, "usable_cpus", lambda: 2)

@@ -50,6 +50,7 @@ __all__ = [
     "cgroup_cpu_limit",
     "check_thread_setting",
     "cpu_host_thread",
+    "release_host_thread",
     "scoped_threads",
     "threads_for_run",
     "usable_cpus",
@@ -162,6 +163,7 @@ class ThreadScope:
         self._pending: int | None = None
         self._active = False
         self._host_thread = False
+        self._cap_unclaimed = 0  # the cap before cpu_host_thread claimed a core
         self._free = 1  # CPUs free of other processes' work when the scope started ('auto')
 
     def __enter__(self) -> ThreadScope:
@@ -228,9 +230,22 @@ def cpu_host_thread(check_only: bool = False) -> bool:
         return True
     if not scope._host_thread:
         scope._host_thread = True
+        scope._cap_unclaimed = scope._cap
         scope._cap = max(1, scope._cap - 1)
         torch.set_num_threads(max(1, min(scope._cap, torch.get_num_threads())))
     return True
+
+
+def release_host_thread() -> None:
+    """Give the core :func:`cpu_host_thread` claimed back to torch (the host transform runs inline again)."""
+    stack = getattr(_local, "stack", None)
+    if not stack:
+        return
+    scope = stack[-1]
+    if scope._host_thread and threading.get_ident() == scope._owner:
+        scope._host_thread = False
+        scope._cap = scope._cap_unclaimed
+        torch.set_num_threads(max(1, min(scope._cap, torch.get_num_threads() + 1)))
 
 
 def _set_inter_op(value: int | str) -> None:

@@ -9,6 +9,7 @@ import pytest
 
 from torchestimator.errors import InvalidArgumentError
 from torchestimator.inputs import prefetch
+from torchestimator.inputs.prefetch import Prefetcher
 
 
 def test_keeps_order() -> None:
@@ -85,3 +86,53 @@ def test_an_abandoned_prefetcher_stops_its_thread_and_closes_its_source() -> Non
     gc.collect()
     assert _wait_until(lambda: closed == [True])
     assert _wait_until(lambda: not [t for t in threading.enumerate() if t not in before and t.is_alive()])
+
+
+def test_hand_back_returns_the_items_made_ahead_and_leaves_the_source_open():
+    closed = []
+
+    def source():
+        try:
+            yield from range(100)
+        finally:
+            closed.append(True)
+
+    it = source()
+    p = Prefetcher(it, buffer_size=3)
+    first = [next(p) for _ in range(5)]
+    ahead, error, ended = p.hand_back()
+    assert error is None and not ended and not closed
+    rest = list(it)  # the caller goes on with the source itself
+    assert first + ahead + rest == list(range(100))  # nothing lost, repeated or reordered
+    with pytest.raises(StopIteration):
+        next(p)
+    p.close()
+    assert closed == [True]  # closed once: by the exhausted generator, not by the prefetcher
+
+
+def test_hand_back_after_the_source_ended_or_failed_reports_it():
+    done = threading.Event()
+
+    def ending():
+        try:
+            yield from range(3)
+        finally:
+            done.set()
+
+    p = Prefetcher(ending(), buffer_size=8)
+    assert done.wait(10)  # the producer has made every item (and then reports the end)
+    assert p.hand_back() == ([0, 1, 2], None, True)
+
+    done.clear()
+
+    def failing():
+        try:
+            yield 0
+            raise ValueError("bad batch 1")
+        finally:
+            done.set()
+
+    p = Prefetcher(failing(), buffer_size=8)
+    assert done.wait(10)
+    items, error, ended = p.hand_back()
+    assert items == [0] and isinstance(error, ValueError) and ended

@@ -44,7 +44,7 @@ from torchestimator.rng import seed_everything
 from torchestimator.run_config import RunConfig
 from torchestimator.session_config import apply_session_settings, parse_session_config
 from torchestimator.summaries import SummaryWriter
-from torchestimator.threads import adapt_threads, cpu_host_thread
+from torchestimator.threads import adapt_threads, cpu_host_thread, release_host_thread
 
 __all__ = ["ESTIMATOR_ALIASES", "Runtime", "fire_hooks", "open_stream"]
 
@@ -163,8 +163,9 @@ class Runtime:
         On CPU the two share the cores: a thread beside torch's intra-op threads cost 3-6% in
         scripts/bench_overhead.py and scripts/bench_columns.py. torchestimator's readers prefetch their
         own batches either way. Under ``RunConfig(num_threads='auto')`` with >= 2 free CPUs the CPU run
-        measures its first batches and prefetches too when the host stage is a large enough share of a
-        step, with torch one thread less (:class:`~torchestimator.inputs.measured_prefetch.MeasuredPrefetch`,
+        measures its first batches inline and then with a background thread (when the host stage is a
+        large enough share of a step), with torch one thread less, and keeps the faster
+        (:class:`~torchestimator.inputs.measured_prefetch.MeasuredPrefetch`,
         :func:`torchestimator.threads.cpu_host_thread`)."""
         stream = host_batches(batches, self.transform, find_weight_keys(self.module))
         on_accelerator = self.strategy.device.type != "cpu"
@@ -179,7 +180,9 @@ class Runtime:
         ):
             from torchestimator.inputs.measured_prefetch import MeasuredPrefetch
 
-            stream = MeasuredPrefetch(stream, cpu_host_thread, self.config.prefetch_batches)
+            stream = MeasuredPrefetch(
+                stream, cpu_host_thread, self.config.prefetch_batches, release=release_host_thread
+            )
         return adapt_threads(stream)  # re-checks RunConfig.num_threads='auto' on the training thread
 
     def to_device(self, value: Any) -> Any:

@@ -24,7 +24,7 @@ from torchestimator.errors import InvalidArgumentError
 __all__ = ["Prefetcher", "prefetch"]
 
 T = TypeVar("T")
-_ITEM, _END, _ERROR = 0, 1, 2
+_ITEM, _END, _ERROR, _HANDED_BACK = 0, 1, 2, 3
 _POLL_S = 0.05  # how often a blocked producer checks whether the consumer has gone
 
 
@@ -41,13 +41,14 @@ class Prefetcher(Generic[T], Iterator[T]):
             raise InvalidArgumentError(f"prefetch buffer_size must be >= 1; received {buffer_size}.")
         self._queue: queue.Queue[tuple[int, Any]] = queue.Queue(maxsize=int(buffer_size))
         self._stop = threading.Event()
+        self._hand_back = threading.Event()
         self._done = False
         # the thread holds the queue and the stop flag, never this object: a consumer that drops the
         # iterator (a loop that breaks, a train() that stopped early) lets it be collected, and __del__ then
         # stops the producer, which closes its source (files, a generator's finally) in its own thread
         self._thread = threading.Thread(
             target=_produce,
-            args=(iterable, self._queue, self._stop),
+            args=(iterable, self._queue, self._stop, self._hand_back),
             name="torchestimator-prefetch",
             daemon=True,
         )
@@ -67,6 +68,26 @@ class Prefetcher(Generic[T], Iterator[T]):
         if kind == _ERROR:
             raise value
         raise StopIteration
+
+    def hand_back(self) -> tuple[list[T], BaseException | None, bool]:
+        """Stop the producer after the item it is making, WITHOUT closing its source, and return what it
+        made ahead: ``(items in order, the source's error or None, whether the source ended)``.
+
+        The caller then goes on iterating the source itself (same order, nothing lost or repeated); this
+        prefetcher yields nothing more.
+        """
+        items: list[T] = []
+        if self._done:
+            return items, None, True
+        self._hand_back.set()
+        while True:
+            kind, value = self._queue.get()
+            if kind == _ITEM:
+                items.append(value)
+                continue
+            self._done = True
+            self._thread.join()
+            return items, value if kind == _ERROR else None, kind != _HANDED_BACK
 
     def close(self) -> None:
         """Stop the producer thread and wait for it (it closes its source iterator)."""
@@ -104,13 +125,23 @@ def _put(q: queue.Queue[tuple[int, Any]], stop: threading.Event, message: tuple[
     return False
 
 
-def _produce(iterable: Iterable[Any], q: queue.Queue[tuple[int, Any]], stop: threading.Event) -> None:
-    """The producer thread: iterate ``iterable`` into ``q`` until it ends, fails or ``stop`` is set."""
+def _produce(
+    iterable: Iterable[Any],
+    q: queue.Queue[tuple[int, Any]],
+    stop: threading.Event,
+    hand_back: threading.Event,
+) -> None:
+    """The producer thread: iterate ``iterable`` into ``q`` until it ends, fails or ``stop`` is set, or
+    until ``hand_back`` is set (then it leaves the source open for the consumer)."""
     iterator: Iterator[Any] | None = None
     try:
         iterator = iter(iterable)
         for item in iterator:
             if not _put(q, stop, (_ITEM, item)):
+                return
+            if hand_back.is_set():
+                iterator = None  # the consumer iterates it from here: not closed
+                _put(q, stop, (_HANDED_BACK, None))
                 return
         _put(q, stop, (_END, None))
     except BaseException as err:  # re-raised in the consumer
