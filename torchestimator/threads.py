@@ -10,9 +10,10 @@ re-checked about once a second on the training thread (hysteresis: two agreeing 
 its cores with busy neighbours drops to fewer threads instead of spin-waiting for preempted OpenMP workers
 (on 2 shared cores torch's 2 intra-op threads ran 20x slower than 1 thread with two busy neighbours), and
 climbs back when they finish. With ``'auto'`` on two or more CPUs free of other work when the call starts, a
-model with feature-column transforms may move its host transform to a background thread (:func:`cpu_host_thread`;
-it does when the transform is a large share of a step, :mod:`torchestimator.inputs.measured_prefetch`) and
-torch gets one thread less, so the numpy host work overlaps the step instead of preceding it. ``RunConfig(num_threads=N)`` sets exactly N for the call. Either way the torch
+model with feature-column transforms may move its host transform to a background thread (:func:`cpu_host_thread`)
+and torch gets one thread less, so the host work overlaps the step instead of preceding it; it keeps the
+thread only where that measures faster, else gives the core back (:func:`release_host_thread`,
+:mod:`torchestimator.inputs.measured_prefetch`). ``RunConfig(num_threads=N)`` sets exactly N for the call. Either way the torch
 thread count in force before the call is restored after it, as TF's ``session_config`` threads never leak
 out of the session. ``inter_op_threads`` (``'auto'``: torch's) can only be set before torch starts inter-op
 work (a torch rule); a later different value is reported in a warning, not applied.
