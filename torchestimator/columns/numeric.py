@@ -81,6 +81,22 @@ class NumericColumn(KeyedColumn, DenseColumn):
         Raises:
             FeatureError: strings, sparse input, or a shape that does not match ``shape``.
         """
+        values = torch.from_numpy(self._rows(cache))  # (B, D)
+        if self.normalizer_fn is None:
+            return values.to(torch.float32)  # NaN in raw input: refused by the host stage (batch_checks)
+        values = torch.as_tensor(self.normalizer_fn(values)).to(torch.float32)
+        refuse_nan(values, f"numeric_column {self.name!r}: normalizer_fn's output for feature {self.key!r}")
+        return values
+
+    def host_values(self, cache: TransformCache) -> np.ndarray:
+        """:meth:`transform`'s values as numpy; without a ``normalizer_fn`` no torch op runs (a bucketized
+        column's boundaries are searched in numpy: serving a single example, this is most of its cost)."""
+        if self.normalizer_fn is not None:
+            return cache.get(self).numpy()
+        return self._rows(cache).astype(np.float32, copy=False)
+
+    def _rows(self, cache: TransformCache) -> np.ndarray:
+        """The raw feature as a contiguous ``(B, prod(shape))`` array of its own dtype, checked."""
         raw = cache.raw(self.key, self.name)
         if isinstance(raw, Ragged):
             raise FeatureError(
@@ -94,17 +110,12 @@ class NumericColumn(KeyedColumn, DenseColumn):
                 f"(values {sample}); parse or cast it to {self.dtype}, or use a categorical column for strings."
             )
         width = self.dense_width
-        if int(np.prod(raw.shape[1:])) != width:
+        if math.prod(raw.shape[1:]) != width:
             raise FeatureError(
                 f"numeric_column {self.name!r} expects shape (B, {', '.join(map(str, self.shape))}) but feature "
                 f"{self.key!r} has shape {tuple(raw.shape)}."
             )
-        values = torch.from_numpy(np.ascontiguousarray(raw.reshape(raw.shape[0], width)))  # (B, D)
-        if self.normalizer_fn is None:
-            return values.to(torch.float32)  # NaN in raw input: refused by the host stage (batch_checks)
-        values = torch.as_tensor(self.normalizer_fn(values)).to(torch.float32)
-        refuse_nan(values, f"numeric_column {self.name!r}: normalizer_fn's output for feature {self.key!r}")
-        return values
+        return np.ascontiguousarray(raw.reshape(raw.shape[0], width))
 
 
 def numeric_column(
@@ -193,11 +204,12 @@ class BucketizedColumn(DenseColumn, CategoricalColumn):
         Raises:
             FeatureError: a NaN value (TF's Bucketize puts NaN in the last bucket, silently).
         """
-        values = cache.get(self.source_column).numpy()  # (B, D)
+        values = self.source_column.host_values(cache)  # (B, D) float32
         refuse_nan(values, f"bucketized_column {self.name!r}: feature {self.source_column.key!r}")
-        return np.searchsorted(np.asarray(self.boundaries, dtype=np.float64), values, side="right").astype(
-            np.int64
-        )
+        # float32 on both sides, as TF's Bucketize (its boundaries attribute is list(float)): a value equal
+        # to float32(b) is in b's bucket even where float32(b) < b (0.7, 2.675, 16777217)
+        bounds = np.asarray(self.boundaries, dtype=np.float32)
+        return np.searchsorted(bounds, values, side="right").astype(np.int64)
 
     def transform(self, cache: TransformCache) -> CategoricalIds:
         """Categorical ids: element ``j`` of an example gets ``bucket + j * (len(boundaries) + 1)``."""

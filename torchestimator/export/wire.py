@@ -15,8 +15,8 @@ A ``tensor`` input is a receiver feature no column reads (an image for a plain `
 wrapped by ``model_to_estimator``, a numeric side input beside the columns): it is passed
 straight through to the model as ``features[key]``.
 
-In the graph (:func:`build_layer_inputs`): numeric values (+ ``normalizer_fn``), bucketize (float64
-comparison, as the host does), identity range / default, indicator counts, combiner weights and the
+In the graph (:func:`build_layer_inputs`): numeric values (+ ``normalizer_fn``), bucketize (float32
+comparison, as TF's Bucketize and the host), identity range / default, indicator counts, combiner weights and the
 fused-bag ids / offsets / bag index. On the host (:class:`HostStep`): FarmHash Fingerprint64
 hashing (hashed, crossed, OOV buckets) and vocabulary lookups, through the very column code the
 Estimator trains with, so ids are bit-identical. The ONNX file replaces each vocabulary column's
