@@ -5,7 +5,8 @@
 Categorical columns (hash, vocabulary, identity, crossed, weighted, bucketized) share ONE
 ``nn.EmbeddingBag(total_buckets, units, mode='sum', sparse=True)`` named ``sparse_weights`` whose
 rows ``column_rows(name)`` hold TF's ``linear_model/<col>/weights``; ``sparse_combiner`` (sum, mean =
-Σw·row/Σw, sqrtn = Σw·row/√Σw²) is folded into per-sample weights on the host. Dense columns
+Σw·row/Σw, sqrtn = Σw·row/√Σw²) is folded into per-sample weights on the host; an exported graph
+feeds padded ``(B, S)`` slot ids and weights instead (:mod:`torchestimator.export.graph_inputs`). Dense columns
 (numeric, indicator, embedding) go through a nested :class:`DenseFeatures` and ``dense_kernel``
 ``(D, units)`` (rows in sorted-name order). All weights start at zero, as in TF.
 """
@@ -17,6 +18,7 @@ from typing import Any
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from torchestimator.columns.base import (
@@ -154,10 +156,15 @@ class LinearModel(ColumnLayer):
         logits: torch.Tensor | None = None
         if self.sparse_weights is not None:
             p = self.key_prefix
-            bags = self.sparse_weights(
-                t[f"{p}/ids"], t[f"{p}/offsets"], per_sample_weights=t.get(f"{p}/weights")
-            )
-            logits = bags.view(len(self._sparse), -1, self.units).sum(dim=0)  # (B, units)
+            slot_ids = t.get(f"{p}/slot_ids")
+            if slot_ids is not None:  # the exported graph's padded form (export.graph_inputs)
+                rows = F.embedding(slot_ids, self.sparse_weights.weight)  # (B, S, units)
+                logits = (rows * t[f"{p}/slot_weights"].unsqueeze(2)).sum(dim=1)  # (B, units)
+            else:
+                bags = self.sparse_weights(
+                    t[f"{p}/ids"], t[f"{p}/offsets"], per_sample_weights=t.get(f"{p}/weights")
+                )
+                logits = bags.view(len(self._sparse), -1, self.units).sum(dim=0)  # (B, units)
         if self.dense_features is not None and self.dense_kernel is not None:
             dense = self.dense_features(t) @ self.dense_kernel  # (B, units)
             logits = dense if logits is None else logits + dense

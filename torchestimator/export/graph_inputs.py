@@ -2,10 +2,11 @@
 
 :class:`GraphBuilder` turns the wire tensors planned by :mod:`torchestimator.export.wire_plan` into
 what each column layer's host packing would give: each column's dense block or ids through its type's
-export half (:mod:`torchestimator.columns.export_registry`), combiner weights and the fused-bag ids /
-offsets / bag index. :func:`build_layer_inputs` assembles every layer's
-reserved-key tensors from it; :func:`bag_forward` is a loop-free ``EmbeddingBag(mode='sum')`` forward
-that traces and exports cleanly.
+export half (:mod:`torchestimator.columns.export_registry`), combiner weights, DenseFeatures' fused-bag
+ids / offsets / bag index, and LinearModel's padded slots (``/slot_ids``, ``/slot_weights``: one gather and
+one weighted sum in the graph instead of rebuilding bag offsets, 164 -> 70 ONNX nodes on the Titanic
+linear model). :func:`build_layer_inputs` assembles every layer's reserved-key tensors from it;
+:func:`bag_forward` is a loop-free ``EmbeddingBag(mode='sum')`` forward that traces and exports cleanly.
 """
 
 from __future__ import annotations
@@ -66,63 +67,54 @@ class GraphBuilder:
         """The host-computed ``(B, L)`` ids input of ``col``."""
         return self.wire[self.ids_names[col]]
 
-    def bags(
-        self,
-        columns: list[tuple[CategoricalColumn, int, str]],
-        drop_nonpositive_weights: bool = True,
-        example_major: bool = False,
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Fused-bag ``ids, offsets, weights, bag index`` for ``(column, row offset, combiner)`` slots.
+    def slots(
+        self, col: CategoricalColumn, row_offset: int, combiner: str
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(ids + row_offset, weights)``, both ``(B, L)``, of one column's padded slots: a padded slot
+        (id -1, or a weight <= 0) gets id ``row_offset`` and weight 0, and ``combiner`` ('sum', 'mean',
+        'sqrtn') is folded into the weights, as the host's bag packing does.
+        """
+        ids, w = self.categorical(col)  # (B, L)
+        keep = ids >= 0
+        if w is not None:
+            keep = keep & (w > 0)
+        # unweighted: a cast and a clamp, the same values as where(keep, 1.0, 0.0) and where(keep, ids, 0)
+        # without the ones_like / zeros they broadcast (ONNX Runtime: ~70 us less at batch 264 on
+        # the Titanic linear model, ~40 us less for one example; scripts/bench_serving.py)
+        weight = keep.to(torch.float32) if w is None else torch.where(keep, w, 0.0)
+        if combiner == "mean":
+            norm = weight.sum(1, keepdim=True)  # (B, 1)
+            weight = weight / torch.where(norm == 0, 1.0, norm)
+        elif combiner == "sqrtn":
+            norm = (weight * weight).sum(1, keepdim=True).sqrt()  # (B, 1)
+            weight = weight / torch.where(norm == 0, 1.0, norm)
+        ids = (ids.clamp(min=0) if w is None else torch.where(keep, ids, 0)) + row_offset  # (B, L)
+        return ids, weight.to(torch.float32)
 
-        Bags are ``c * B + b`` (column-major, LinearModel) or ``b * k + c`` (``example_major``,
-        DenseFeatures: ids laid out example by example, see :mod:`torchestimator.columns.fused_bag`);
-        padded positions carry weight 0. The bag index agrees with ``offsets``.
+    def bags(
+        self, columns: list[tuple[CategoricalColumn, int, str]]
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Fused-bag ``ids, offsets, weights, bag index`` for ``(column, row offset, combiner)`` slots, as
+        DenseFeatures packs them on the host (:mod:`torchestimator.columns.fused_bag`): ids laid out example
+        by example, bag ``b * k + c``; padded positions carry weight 0. The bag index agrees with ``offsets``.
         """
         id_parts, w_parts = [], []
         for col, row_offset, combiner in columns:
-            ids, w = self.categorical(col)  # (B, L)
-            keep = ids >= 0
-            if w is not None and drop_nonpositive_weights:
-                keep = keep & (w > 0)
-            # unweighted: a cast and a clamp, the same values as where(keep, 1.0, 0.0) and where(keep, ids, 0)
-            # without the ones_like / zeros they broadcast (ONNX Runtime: ~70 us less at batch 264 on
-            # the Titanic linear model, ~40 us less for one example; scripts/bench_serving.py)
-            weight = keep.to(torch.float32) if w is None else torch.where(keep, w, 0.0)
-            if combiner == "mean":
-                norm = weight.sum(1, keepdim=True)  # (B, 1)
-                weight = weight / torch.where(norm == 0, 1.0, norm)
-            elif combiner == "sqrtn":
-                norm = (weight * weight).sum(1, keepdim=True).sqrt()  # (B, 1)
-                weight = weight / torch.where(norm == 0, 1.0, norm)
-            id_parts.append(
-                (ids.clamp(min=0) if w is None else torch.where(keep, ids, 0)) + row_offset
-            )  # (B, L)
-            w_parts.append(weight.to(torch.float32))  # (B, L)
+            ids, weight = self.slots(col, row_offset, combiner)
+            id_parts.append(ids)  # (B, L)
+            w_parts.append(weight)  # (B, L)
         batch = id_parts[0].shape[0]
         lengths = [part.shape[1] for part in id_parts]
         k = len(columns)
-        if example_major:  # example b: [col 0 ids | col 1 ids | ...], bag b * k + c
-            starts = torch.tensor([sum(lengths[:c]) for c in range(k)], dtype=torch.int64)  # (k,)
-            total = sum(lengths)
-            offsets = (torch.arange(batch, dtype=torch.int64).unsqueeze(1) * total + starts).reshape(
-                -1
-            )  # (B*k,)
-            slot_of = torch.cat(
-                [torch.full((n,), c, dtype=torch.int64) for c, n in enumerate(lengths)]
-            )  # (total,)
-            bags = torch.arange(batch, dtype=torch.int64).unsqueeze(1) * k + slot_of  # (B, total)
-            flat_ids = torch.cat(id_parts, dim=1).reshape(-1)
-            return flat_ids, offsets, torch.cat(w_parts, dim=1).reshape(-1), bags.reshape(-1)
-        off_parts, bag_parts = [], []
-        base: Any = 0
-        for slot, length in enumerate(lengths):
-            off_parts.append(torch.arange(batch, dtype=torch.int64) * length + base)
-            rows = torch.arange(batch, dtype=torch.int64).unsqueeze(1).expand(batch, length)  # (B, L)
-            bag_parts.append(rows.reshape(-1) + slot * batch)
-            base = base + batch * length
-        flat_ids = torch.cat([part.reshape(-1) for part in id_parts])
-        flat_w = torch.cat([part.reshape(-1) for part in w_parts])
-        return flat_ids, torch.cat(off_parts), flat_w, torch.cat(bag_parts)
+        starts = torch.tensor([sum(lengths[:c]) for c in range(k)], dtype=torch.int64)  # (k,)
+        total = sum(lengths)
+        offsets = (torch.arange(batch, dtype=torch.int64).unsqueeze(1) * total + starts).reshape(-1)  # (B*k,)
+        slot_of = torch.cat(
+            [torch.full((n,), c, dtype=torch.int64) for c, n in enumerate(lengths)]
+        )  # (total,)
+        bags = torch.arange(batch, dtype=torch.int64).unsqueeze(1) * k + slot_of  # (B, total)
+        flat_ids = torch.cat(id_parts, dim=1).reshape(-1)
+        return flat_ids, offsets, torch.cat(w_parts, dim=1).reshape(-1), bags.reshape(-1)
 
 
 def build_layer_inputs(builder: GraphBuilder, layers: list[ColumnLayer]) -> dict[str, torch.Tensor]:
@@ -143,7 +135,7 @@ def _dense_features_inputs(builder: GraphBuilder, layer: DenseFeatures, out: dic
         out[f"{p}/dense{i}"] = parts[0] if len(parts) == 1 else torch.cat(parts, dim=1)
     for g in layout.fused_tables:
         slots = [(c.categorical_column, start, c.combiner) for c, start in zip(g.columns, g.column_starts())]
-        ids, offsets, weights, bags = builder.bags(slots, example_major=True)
+        ids, offsets, weights, bags = builder.bags(slots)
         out.update({f"{p}/{g.key}/ids": ids, f"{p}/{g.key}/offsets": offsets})
         out.update({f"{p}/{g.key}/weights": weights, f"{p}/{g.key}/bags": bags})
 
@@ -162,10 +154,13 @@ def _linear_model_inputs(builder: GraphBuilder, layer: LinearModel, out: dict[st
     linear = layer.layout()
     if not linear.sparse_columns:
         return
+    parts = [
+        builder.slots(c, span.start, layer.sparse_combiner)
+        for c, span in zip(linear.sparse_columns, linear.spans)
+    ]
     p = layer.key_prefix
-    slots = [(c, s.start, layer.sparse_combiner) for c, s in zip(linear.sparse_columns, linear.spans)]
-    ids, offsets, weights, _ = builder.bags(slots)
-    out.update({f"{p}/ids": ids, f"{p}/offsets": offsets, f"{p}/weights": weights})
+    out[f"{p}/slot_ids"] = torch.cat([ids for ids, _ in parts], dim=1)  # (B, S)
+    out[f"{p}/slot_weights"] = torch.cat([w for _, w in parts], dim=1)  # (B, S)
 
 
 _LAYER_INPUTS: dict[type, Callable[[GraphBuilder, Any, dict[str, torch.Tensor]], None]] = {
