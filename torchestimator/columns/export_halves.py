@@ -1,7 +1,7 @@
 """The export halves of the built-in column types (see :mod:`torchestimator.columns.export_contract`).
 
 Each half mirrors its column's host transform inside the serving graph: numeric values (+
-``normalizer_fn``), bucketize (float64 comparison, as the host does), identity range / default,
+``normalizer_fn``), bucketize (float32 comparison, as TF and the host), identity range / default,
 combiner weights, indicator counts; ids only the host can compute (hash, cross, vocabulary) travel as
 a host-ids input. :data:`BUILTIN_EXPORTS` is what :mod:`torchestimator.columns.export_registry` starts
 from; a base class entry (``CategoricalColumn``, ``CategoricalColumnView``) serves every subclass that
