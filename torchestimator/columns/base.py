@@ -15,6 +15,7 @@ Categorical columns produce :class:`CategoricalIds`::
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -136,7 +137,7 @@ class DenseColumn(FeatureColumn):
 
     @property
     def dense_width(self) -> int:
-        return int(np.prod(self.variable_shape))
+        return int(math.prod(self.variable_shape))  # math.prod: np.prod's dispatch costs µs per call
 
     def host_dense(self, cache: TransformCache) -> np.ndarray:
         """float32 ``(B, dense_width)`` for DenseFeatures: by default the column's own ``transform`` output.
