@@ -46,7 +46,7 @@ def _map_field(msg: Any, name: str, value_type: str) -> None:
     _field(msg, name, 1, _F.TYPE_MESSAGE, _F.LABEL_REPEATED, type_name=f".tensorflow.{msg.name}.{entry.name}")
 
 
-def _build_classes() -> dict[str, type[Message]]:
+def _build_classes() -> tuple[Any, dict[str, type[Message]]]:
     fdp = descriptor_pb2.FileDescriptorProto(
         name="torchestimator/example.proto", package="tensorflow", syntax="proto3"
     )
@@ -111,28 +111,29 @@ def _build_classes() -> dict[str, type[Message]]:
     pool = descriptor_pool.DescriptorPool()
     pool.Add(fdp)
     get_class = getattr(message_factory, "GetMessageClass", None)
+    # Every message type, nested map entries included, gets its class here, kept (with the pool) for the
+    # life of the process: otherwise the upb runtime makes a nested type's class on first access and may
+    # free and remake it later. One full test run on 2026-12-02 died in a segfault reading an Example's
+    # `.features` (a nested message field) in upb; pinning is the known-safe usage.
     classes: dict[str, type[Message]] = {}
-    for name in (
-        "Feature",
-        "Features",
-        "Example",
-        "SequenceExample",
-        "_ExampleEntries",
-        "_SequenceExampleEntries",
-    ):
-        desc = pool.FindMessageTypeByName(f"tensorflow.{name}")
+    pending = list(pool.FindFileByName(fdp.name).message_types_by_name.values())
+    while pending:
+        desc = pending.pop()
+        pending.extend(desc.nested_types)
         if get_class is not None:
-            classes[name] = get_class(desc)
+            classes[desc.full_name] = get_class(desc)
         else:  # protobuf < 4.22
-            classes[name] = message_factory.MessageFactory(pool).GetPrototype(desc)  # pragma: no cover
-    return classes
+            classes[desc.full_name] = message_factory.MessageFactory(pool).GetPrototype(
+                desc
+            )  # pragma: no cover
+    return pool, classes
 
 
-_CLASSES = _build_classes()
-Example: type[Message] = _CLASSES["Example"]
-SequenceExample: type[Message] = _CLASSES["SequenceExample"]
-_ExampleEntries = _CLASSES["_ExampleEntries"]
-_SequenceExampleEntries = _CLASSES["_SequenceExampleEntries"]
+_POOL, _CLASSES = _build_classes()
+Example: type[Message] = _CLASSES["tensorflow.Example"]
+SequenceExample: type[Message] = _CLASSES["tensorflow.SequenceExample"]
+_ExampleEntries = _CLASSES["tensorflow._ExampleEntries"]
+_SequenceExampleEntries = _CLASSES["tensorflow._SequenceExampleEntries"]
 
 DecodedFeatures = dict[str, tuple[str | None, list[Any]]]
 

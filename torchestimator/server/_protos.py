@@ -341,8 +341,9 @@ def _build() -> dict[str, Any]:
     pool = descriptor_pool.DescriptorPool()
     for module in (any_pb2, wrappers_pb2):
         pool.AddSerializedFile(module.DESCRIPTOR.serialized_pb)
-    pool.Add(_framework_file())
-    pool.Add(_serving_file())
+    files = (_framework_file(), _serving_file())
+    for fdp in files:
+        pool.Add(fdp)
     get_class = getattr(message_factory, "GetMessageClass", None)
     factory = None if get_class is not None else message_factory.MessageFactory(pool)
 
@@ -354,6 +355,16 @@ def _build() -> dict[str, Any]:
     out = {n: cls(f"tensorflow.serving.{n}") for n in names if n not in ("AnyProto", "TensorProto")}
     out["TensorProto"] = cls("tensorflow.TensorProto")
     out["AnyProto"] = cls("google.protobuf.Any")
+    # every message type of these files (nested ones included) gets its class now, kept with the pool for
+    # the life of the process, as in torchestimator.inputs.example_proto: no class made on first access
+    pinned = []
+    for fdp in files:
+        pending = list(pool.FindFileByName(fdp.name).message_types_by_name.values())
+        while pending:
+            desc = pending.pop()
+            pending.extend(desc.nested_types)
+            pinned.append(cls(desc.full_name))
+    out["_pinned"] = (pool, pinned)
     return out
 
 
