@@ -139,3 +139,26 @@ def _xy_input_fn_regression():
             yield {"x": x}, x.sum(dim=1, keepdim=True)
 
     return fn
+
+
+def _writer_threads() -> list:
+    import threading
+
+    from tensorboard.summary.writer.event_file_writer import _AsyncWriterThread
+
+    return [t for t in threading.enumerate() if isinstance(t, _AsyncWriterThread) and t.is_alive()]
+
+
+def test_train_and_evaluate_close_their_writers_and_a_later_call_writes_again(tmp_path, batches):
+    before = len(_writer_threads())
+    cfg = te.RunConfig(save_summary_steps=2, log_step_count_steps=2, save_checkpoints_steps=10)
+    est = te.Estimator(TinyRegressor, model_dir=str(tmp_path), config=cfg)
+    est.train(lambda: batches * 3, steps=6)
+    assert len(_writer_threads()) == before  # no TensorBoard writer thread (or event file) left open
+    est.evaluate(lambda: batches, steps=2)
+    assert len(_writer_threads()) == before
+    est.train(lambda: batches * 3, steps=4)  # the writers reopen: the second call's steps are recorded
+    assert len(_writer_threads()) == before
+    loss_steps = [s for s, _ in _scalars(tmp_path)[0]["loss"]]
+    assert loss_steps[0] == 1 and max(loss_steps) >= 7
+    assert _scalars(tmp_path / "eval")[0]["loss"][0][0] == 6

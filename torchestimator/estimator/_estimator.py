@@ -266,6 +266,7 @@ class Estimator:
                     input_seed=training_input_seed_of(rt.strategy, rt.config, seed),
                 )
         finally:
+            rt.close_writers()
             if lock is not None:
                 lock.release()
         return self
@@ -289,15 +290,18 @@ class Estimator:
         rt = self._runtime
         input_fn = build_function_model(rt, input_fn, ModeKeys.EVAL)
         rt.use_checkpoint(checkpoint_path)
-        with threads_for_run(rt.config):  # the run's torch threads (RunConfig.num_threads)
-            return run_evaluation(
-                rt,
-                input_fn,
-                steps,
-                [*self._progress_hooks(steps), *as_loop_hooks(hooks)],
-                name,
-                checkpoint_path or rt.resident_checkpoint,
-            )
+        try:
+            with threads_for_run(rt.config):  # the run's torch threads (RunConfig.num_threads)
+                return run_evaluation(
+                    rt,
+                    input_fn,
+                    steps,
+                    [*self._progress_hooks(steps), *as_loop_hooks(hooks)],
+                    name,
+                    checkpoint_path or rt.resident_checkpoint,
+                )
+        finally:
+            rt.close_writers()
 
     def predict(
         self,

@@ -204,6 +204,14 @@ class Runtime:
         """The writer of the training summaries (``model_dir``)."""
         return self.writer(self.model_dir)
 
+    def close_writers(self) -> None:
+        """Flush and close every summary writer (the end of a ``train`` / ``evaluate`` call): each holds an
+        event file and a TensorBoard writer thread, which would otherwise live as long as the process (one per
+        estimator and directory: a notebook or a sweep making many estimators piled them up). A writer
+        written to again reopens, in a new event file of the same directory, as TensorBoard reads it."""
+        for writer in self.writers.values():
+            writer.close()
+
     # ------------------------------------------------------------------ optimizers and checkpoints
     def register_optimizers(self, optimizers: Mapping[str, torch.optim.Optimizer]) -> None:
         """Adopt the optimizers a spec's ``train_op`` names (checkpointed from now on)."""
