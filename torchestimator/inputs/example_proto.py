@@ -15,10 +15,11 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 import numpy as np
-from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
+from google.protobuf import descriptor_pb2, descriptor_pool
 from google.protobuf.message import DecodeError, Message
 
 from torchestimator.errors import InputError, InvalidArgumentError
+from torchestimator.proto_classes import message_classes
 
 __all__ = [
     "Example",
@@ -108,29 +109,9 @@ def _build_classes() -> tuple[Any, dict[str, type[Message]]]:
     _field(seq_entries, "context", 1, _F.TYPE_MESSAGE, type_name=".tensorflow._FeaturesEntries")
     _field(seq_entries, "feature_lists", 2, _F.TYPE_MESSAGE, type_name=".tensorflow._FeatureListsEntries")
 
-    return _classes_of(fdp)
-
-
-def _classes_of(fdp: Any) -> tuple[Any, dict[str, type[Message]]]:
-    """``(pool, {full name: class})`` for every message type of ``fdp``, nested map entries included.
-
-    Each class is made here and kept (with the pool) for the life of the process: otherwise the upb
-    runtime makes a nested type's class on first access and may free and remake it later. One full test
-    run on 2026-12-02 died in a segfault reading an Example's ``.features`` (a nested message field) in
-    upb; pinning is the known-safe usage.
-    """
     pool = descriptor_pool.DescriptorPool()
     pool.Add(fdp)
-    get_class = getattr(message_factory, "GetMessageClass", None)
-    if get_class is None:  # protobuf < 4.22
-        get_class = message_factory.MessageFactory(pool).GetPrototype  # pragma: no cover
-    classes: dict[str, type[Message]] = {}
-    pending = list(pool.FindFileByName(fdp.name).message_types_by_name.values())
-    while pending:
-        desc = pending.pop()
-        pending.extend(desc.nested_types)
-        classes[desc.full_name] = get_class(desc)
-    return pool, classes
+    return pool, message_classes(pool, [fdp.name])  # kept with the pool: see torchestimator.proto_classes
 
 
 _POOL, _CLASSES = _build_classes()

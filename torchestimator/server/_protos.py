@@ -22,7 +22,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from google.protobuf import any_pb2, descriptor_pb2, descriptor_pool, message_factory, wrappers_pb2
+from google.protobuf import any_pb2, descriptor_pb2, descriptor_pool, wrappers_pb2
+
+from torchestimator.proto_classes import message_classes
 
 __all__ = [
     "DATA_TYPES",
@@ -341,30 +343,19 @@ def _build() -> dict[str, Any]:
     pool = descriptor_pool.DescriptorPool()
     for module in (any_pb2, wrappers_pb2):
         pool.AddSerializedFile(module.DESCRIPTOR.serialized_pb)
-    files = (_framework_file(), _serving_file())
-    for fdp in files:
+    names_of_files = [m.DESCRIPTOR.name for m in (any_pb2, wrappers_pb2)]
+    for fdp in (_framework_file(), _serving_file()):
         pool.Add(fdp)
-    get_class = getattr(message_factory, "GetMessageClass", None)
-    factory = None if get_class is not None else message_factory.MessageFactory(pool)
-
-    def cls(full_name: str) -> Any:
-        desc = pool.FindMessageTypeByName(full_name)
-        return get_class(desc) if get_class is not None else factory.GetPrototype(desc)  # type: ignore[union-attr]
-
+        names_of_files.append(fdp.name)
+    # every class, kept with the pool: see torchestimator.proto_classes
+    classes = message_classes(pool, names_of_files)
     names = [n for n in __all__ if n[0].isupper() and n != "DATA_TYPES"]
-    out = {n: cls(f"tensorflow.serving.{n}") for n in names if n not in ("AnyProto", "TensorProto")}
-    out["TensorProto"] = cls("tensorflow.TensorProto")
-    out["AnyProto"] = cls("google.protobuf.Any")
-    # every message type of these files (nested ones included) gets its class now, kept with the pool for
-    # the life of the process, as in torchestimator.inputs.example_proto: no class made on first access
-    pinned = []
-    for fdp in files:
-        pending = list(pool.FindFileByName(fdp.name).message_types_by_name.values())
-        while pending:
-            desc = pending.pop()
-            pending.extend(desc.nested_types)
-            pinned.append(cls(desc.full_name))
-    out["_pinned"] = (pool, pinned)
+    out: dict[str, Any] = {
+        n: classes[f"tensorflow.serving.{n}"] for n in names if n not in ("AnyProto", "TensorProto")
+    }
+    out["TensorProto"] = classes["tensorflow.TensorProto"]
+    out["AnyProto"] = classes["google.protobuf.Any"]
+    out["_kept"] = (pool, classes)
     return out
 
 
