@@ -48,7 +48,7 @@ def _plan_bucketized(planner: WirePlanner, col: BucketizedColumn, group: str | N
 
 def _buckets(graph: GraphInputs, col: BucketizedColumn) -> torch.Tensor:
     values = _numeric_values(graph, col.source_column)  # (B, D) float32
-    bounds = torch.tensor(col.boundaries, dtype=torch.float32)  # (K,), as TF's Bucketize and the host
+    bounds = torch.from_numpy(col.float32_boundaries)  # (K,), as TF's Bucketize and the host
     return (values.unsqueeze(-1) >= bounds).sum(-1).to(torch.int64)  # (B, D)
 
 

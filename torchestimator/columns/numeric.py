@@ -187,6 +187,13 @@ class BucketizedColumn(DenseColumn, CategoricalColumn):
         return len(self.boundaries) + 1
 
     @property
+    def float32_boundaries(self) -> np.ndarray:
+        """The boundaries as TF's ``Bucketize`` compares them: float32 (its attribute is ``list(float)``), so
+        a value equal to ``float32(b)`` is in ``b``'s bucket even where ``float32(b) < b`` (0.7, 2.675,
+        16777217). The host and the exported graph both bucketize against these."""
+        return np.asarray(self.boundaries, dtype=np.float32)
+
+    @property
     def variable_shape(self) -> tuple[int, ...]:
         return (*self.source_column.shape, self.buckets_per_element)
 
@@ -206,10 +213,7 @@ class BucketizedColumn(DenseColumn, CategoricalColumn):
         """
         values = self.source_column.host_values(cache)  # (B, D) float32
         refuse_nan(values, f"bucketized_column {self.name!r}: feature {self.source_column.key!r}")
-        # float32 on both sides, as TF's Bucketize (its boundaries attribute is list(float)): a value equal
-        # to float32(b) is in b's bucket even where float32(b) < b (0.7, 2.675, 16777217)
-        bounds = np.asarray(self.boundaries, dtype=np.float32)
-        return np.searchsorted(bounds, values, side="right").astype(np.int64)
+        return np.searchsorted(self.float32_boundaries, values, side="right").astype(np.int64)
 
     def transform(self, cache: TransformCache) -> CategoricalIds:
         """Categorical ids: element ``j`` of an example gets ``bucket + j * (len(boundaries) + 1)``."""
