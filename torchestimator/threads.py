@@ -210,6 +210,14 @@ class ThreadScope:
             self._pending = want
 
 
+def _owned_scope() -> ThreadScope | None:
+    """The innermost active scope of this thread, when this thread entered it; else None."""
+    stack = getattr(_local, "stack", None)
+    if not stack or threading.get_ident() != stack[-1]._owner:
+        return None
+    return stack[-1]
+
+
 def cpu_host_thread(check_only: bool = False) -> bool:
     """Whether a CPU run should move its column host transform to a background thread (and claim a core).
 
@@ -221,11 +229,8 @@ def cpu_host_thread(check_only: bool = False) -> bool:
     (census wide & deep beside two busy processes: 32k examples/s with the thread, 46k inline;
     ``scripts/bench_contention.py``). ``check_only``: answer without claiming (torch threads unchanged).
     """
-    stack = getattr(_local, "stack", None)
-    if not stack:
-        return False
-    scope = stack[-1]
-    if scope.num_threads != AUTO or scope._free < 2 or threading.get_ident() != scope._owner:
+    scope = _owned_scope()
+    if scope is None or scope.num_threads != AUTO or scope._free < 2:
         return False
     if check_only:
         return True
@@ -239,11 +244,8 @@ def cpu_host_thread(check_only: bool = False) -> bool:
 
 def release_host_thread() -> None:
     """Give the core :func:`cpu_host_thread` claimed back to torch (the host transform runs inline again)."""
-    stack = getattr(_local, "stack", None)
-    if not stack:
-        return
-    scope = stack[-1]
-    if scope._host_thread and threading.get_ident() == scope._owner:
+    scope = _owned_scope()
+    if scope is not None and scope._host_thread:
         scope._host_thread = False
         scope._cap = scope._cap_unclaimed
         torch.set_num_threads(max(1, min(scope._cap, torch.get_num_threads() + 1)))

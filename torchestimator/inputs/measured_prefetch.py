@@ -86,7 +86,9 @@ class MeasuredPrefetch(Generic[T], Iterator[T]):
         self._entered_at: float | None = None
         self._prefetcher: Prefetcher[T] | None = None
         self._pending: list[T] = []  # made ahead by a thread that was given up, served first
-        self._ended: tuple[BaseException | None, bool] | None = None  # the source's end, seen by that thread
+        self._end: BaseException | None = (
+            None  # the source's end (StopIteration) or error, seen by that thread
+        )
         self._measuring = True
         self.host_share: float | None = None  # measured share, set after the inline probe
         self.inline_period: float | None = None  # median step period inline (seconds)
@@ -121,12 +123,9 @@ class MeasuredPrefetch(Generic[T], Iterator[T]):
     def _next_item(self) -> T:
         if self._pending:
             return self._pending.pop(0)
-        if self._ended is not None:
-            error, _ = self._ended
-            self._ended = (None, True)
-            if error is not None:
-                raise error
-            raise StopIteration
+        if self._end is not None:
+            end, self._end = self._end, StopIteration()  # an error is raised once, then the stream has ended
+            raise end
         return next(self._prefetcher if self._prefetcher is not None else self._source)
 
     def _after_inline_probe(self) -> None:
@@ -152,7 +151,7 @@ class MeasuredPrefetch(Generic[T], Iterator[T]):
         self._release()
         self._pending = items
         if error is not None or ended:
-            self._ended = (error, ended)
+            self._end = error if error is not None else StopIteration()
 
     def close(self) -> None:
         """Stop the thread (it closes the source) or close the source here."""
